@@ -1,0 +1,26 @@
+# segflow: two commands do everything. See README.md.
+.PHONY: demo test setup pkg collector bench size clean
+
+# Build the npm package (pkg/), start the collector with the demo page, print the URL.
+demo:
+	bash scripts/demo.sh
+
+# Install what is missing, then formatting, clippy, native, browser and end-to-end tests.
+test:
+	bash scripts/test.sh
+
+setup:
+	bash scripts/setup.sh
+
+pkg:
+	bash scripts/build-pkg.sh
+
+collector:
+	cargo build --release -p segflow-collector
+
+# track() cost per call, requests per 1,000 events, gzipped bundle size.
+bench:
+	bash scripts/bench.sh
+
+clean:
+	rm -rf pkg target node_modules

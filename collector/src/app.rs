@@ -1,0 +1,699 @@
+//! The HTTP routes: ingestion (`/v1/*`), reads (`/api/*`), the debugger page and
+//! health.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use base64::Engine as _;
+use futures_util::stream::{self, Stream, StreamExt as _};
+use http_body_util::BodyExt as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, watch, Notify};
+use tower_http::services::ServeDir;
+
+use crate::config::{StaticMount, DEFAULT_ENVIRONMENT};
+use crate::faults::{Fault, Faults, SplitMix64, Stats};
+use crate::ingest::{self, Endpoint, RequestContext, MAX_REQUEST_BYTES};
+use crate::store::{EventFilter, Store, StoredRow};
+use crate::timefmt;
+
+/// Bodies declared larger than this are refused without reading them; smaller
+/// oversize bodies are read and discarded first so that the client reliably sees
+/// the 400 answer instead of a reset connection.
+const DRAIN_CAP: usize = 4 * 1024 * 1024;
+/// Time allowed to receive a whole request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default and largest `limit` of `/api/events`.
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 10_000;
+
+/// A stored message as sent to `/api/stream` subscribers.
+#[derive(Debug)]
+pub(crate) struct StreamEvent {
+    pub id: i64,
+    pub json: String,
+}
+
+/// Per-connection facts that the accept loop attaches to every request.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnInfo {
+    /// The client's address (becomes `context.ip`).
+    pub peer: SocketAddr,
+    /// Notified to close the connection without answering (drop fault).
+    pub kill: Arc<Notify>,
+}
+
+/// State shared by all handlers.
+pub(crate) struct AppState {
+    pub store: Store,
+    /// Accepted keys and their environment; `None` = open mode.
+    pub keys: Option<HashMap<String, String>>,
+    pub faults: Faults,
+    pub stats: Stats,
+    pub events: broadcast::Sender<Arc<StreamEvent>>,
+    pub shutdown: watch::Receiver<bool>,
+    id_counter: AtomicU64,
+    id_salt: u64,
+}
+
+impl AppState {
+    /// Shared state over an opened store.
+    pub fn new(
+        store: Store,
+        keys: Option<HashMap<String, String>>,
+        faults: Faults,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let id_salt = SplitMix64::new(nanos ^ (u64::from(std::process::id()) << 32)).next_u64();
+        AppState {
+            store,
+            keys,
+            faults,
+            stats: Stats::default(),
+            events,
+            shutdown,
+            id_counter: AtomicU64::new(0),
+            id_salt,
+        }
+    }
+
+    /// The environment of an accepted key; `None` when the key is not accepted.
+    fn environment_of(&self, key: &str) -> Option<String> {
+        match &self.keys {
+            None => Some(DEFAULT_ENVIRONMENT.to_string()),
+            Some(keys) => keys.get(key).cloned(),
+        }
+    }
+
+    /// A fresh messageId for a message that came without one.
+    fn generate_message_id(&self, received_ms: i64) -> String {
+        let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
+        let suffix = SplitMix64::new(self.id_salt ^ n).next_u64();
+        format!("segflow-{received_ms}-{n}-{suffix:016x}")
+    }
+}
+
+/// Builds the router over `state`, with static folders mounted.
+pub(crate) fn router(state: Arc<AppState>, statics: &[StaticMount]) -> Router {
+    let mut router = Router::new()
+        .route("/v1/{kind}", any(ingest))
+        .route("/api/events", get(events).fallback(method_not_allowed))
+        .route("/api/stats", get(stats).fallback(method_not_allowed))
+        .route("/api/stream", get(stream_events).fallback(method_not_allowed))
+        .route("/debugger", get(debugger).fallback(method_not_allowed))
+        .route("/health", get(health).fallback(method_not_allowed))
+        .with_state(state);
+    let mut root = None;
+    for mount in statics {
+        if mount.prefix == "/" {
+            root = Some(ServeDir::new(&mount.dir));
+        } else {
+            router = router.nest_service(&mount.prefix, ServeDir::new(&mount.dir));
+        }
+    }
+    match root {
+        Some(dir) => router.fallback_service(dir),
+        None => router.fallback(not_found),
+    }
+}
+
+/// A JSON error answer: `{"success":false,"error":code,"message":text}`.
+pub(crate) fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = json!({"success": false, "error": code, "message": message.into()});
+    (status, Json(body)).into_response()
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed here",
+    )
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn debugger() -> Response {
+    let mut response = Html(include_str!("debugger.html")).into_response();
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge,
+    Timeout,
+    Broken,
+}
+
+/// Reads a request body of at most [`MAX_REQUEST_BYTES`], checking the declared
+/// `Content-Length` first and the bytes actually received as they arrive.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, BodyError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(len) = declared {
+        if len > MAX_REQUEST_BYTES as u64 {
+            if len <= DRAIN_CAP as u64 {
+                let _ = tokio::time::timeout(BODY_TIMEOUT, drain(body, 0)).await;
+            }
+            return Err(BodyError::TooLarge);
+        }
+    }
+    tokio::time::timeout(BODY_TIMEOUT, collect_limited(body))
+        .await
+        .unwrap_or(Err(BodyError::Timeout))
+}
+
+async fn collect_limited(mut body: Body) -> Result<Vec<u8>, BodyError> {
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Broken)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > MAX_REQUEST_BYTES {
+                drain(body, buf.len() + data.len()).await;
+                return Err(BodyError::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
+}
+
+/// Reads and discards the rest of a body, up to [`DRAIN_CAP`] bytes in all.
+async fn drain(mut body: Body, mut seen: usize) {
+    while seen <= DRAIN_CAP {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    seen += data.len();
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+/// The write key of an `Authorization: Basic base64("<key>:")` header.
+fn basic_auth_key(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?.trim();
+    let (scheme, encoded) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let encoded = encoded.trim();
+    let engine = base64::engine::general_purpose::STANDARD;
+    let decoded = engine
+        .decode(encoded)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(encoded))
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let key = match decoded.split_once(':') {
+        Some((key, _password)) => key,
+        None => decoded.as_str(),
+    };
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+fn rate_limited_response() -> Response {
+    let reset = chrono::Utc::now().timestamp() + 1;
+    let mut response = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "too many requests (injected fault); retry after 1 second",
+    );
+    let headers = response.headers_mut();
+    headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    if let Ok(value) = HeaderValue::from_str(&reset.to_string()) {
+        headers.insert("x-ratelimit-reset", value);
+    }
+    response
+}
+
+/// `POST /v1/{batch,track,identify,page,screen,group,alias}` and `/v1/{b,t,i,p,s,g,a}`.
+async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
+    let segment = req.uri().path().strip_prefix("/v1/").unwrap_or_default();
+    let Some(endpoint) = Endpoint::from_segment(segment) else {
+        return not_found().await;
+    };
+    if req.method() != Method::POST {
+        return method_not_allowed().await;
+    }
+    app.stats.request();
+    let latency = app.faults.latency_ms();
+    if latency > 0 {
+        app.stats.delayed();
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+
+    let (parts, body) = req.into_parts();
+    let conn = parts.extensions.get::<ConnInfo>().cloned();
+    let body = read_body(&parts.headers, body).await;
+
+    if let Some(fault) = app.faults.decide() {
+        app.stats.fault(fault);
+        match fault {
+            Fault::RateLimited => return rate_limited_response(),
+            Fault::Failed => {
+                return error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "injected_failure",
+                    "internal error (injected fault); nothing was stored",
+                )
+            }
+            Fault::Dropped => {
+                if let Some(conn) = conn {
+                    conn.kill.notify_one();
+                    // The connection task drops the connection, and this future
+                    // with it, before anything is written.
+                    std::future::pending::<()>().await;
+                }
+                return error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "injected_failure",
+                    "connection drop requested outside a managed connection",
+                );
+            }
+        }
+    }
+
+    let reject = |status: StatusCode, code: &'static str, message: String| {
+        app.stats.rejected(code, 1);
+        error_response(status, code, message)
+    };
+
+    let bytes = match body {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "request_too_large",
+                format!("the request body exceeds {MAX_REQUEST_BYTES} bytes"),
+            )
+        }
+        Err(BodyError::Timeout) => {
+            return reject(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body was not received in time".into(),
+            )
+        }
+        Err(BodyError::Broken) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "the request body could not be read".into(),
+            )
+        }
+    };
+
+    let header_key = parts.headers.get(AUTHORIZATION).and_then(basic_auth_key);
+    if let Some(key) = &header_key {
+        if app.environment_of(key).is_none() {
+            return reject(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the write key in the Authorization header is not accepted".into(),
+            );
+        }
+    }
+
+    let parsed: Value = match serde_json::from_slice(&bytes) {
+        Ok(value) => value,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("the request body is not valid JSON: {e}"),
+            )
+        }
+    };
+
+    let write_key = match header_key {
+        Some(key) => key,
+        None => match parsed.get("writeKey") {
+            Some(Value::String(key)) if !key.is_empty() => key.clone(),
+            _ if app.keys.is_none() => String::new(),
+            _ => {
+                return reject(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "a write key is required: Authorization: Basic base64(\"<writeKey>:\") or \"writeKey\" in the body".into(),
+                )
+            }
+        },
+    };
+    let Some(environment) = app.environment_of(&write_key) else {
+        return reject(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the write key in the body is not accepted".into(),
+        );
+    };
+
+    let envelope = match ingest::envelope(endpoint, parsed) {
+        Ok(envelope) => envelope,
+        Err(e) => return reject(StatusCode::BAD_REQUEST, e.code, e.message),
+    };
+
+    let received_at = timefmt::now();
+    let received_ms = received_at.timestamp_millis();
+    let ctx = RequestContext {
+        received_at,
+        write_key,
+        environment,
+        peer_ip: conn.map(|c| c.peer.ip().to_string()),
+    };
+    let validated = ingest::validate_all(envelope, &ctx, || app.generate_message_id(received_ms));
+    for rejection in &validated.rejected {
+        app.stats.rejected(rejection.reason, 1);
+    }
+    let rejected_json: Vec<Value> = validated
+        .rejected
+        .iter()
+        .map(|r| {
+            json!({"index": r.index, "messageId": r.message_id, "reason": r.reason, "message": r.message})
+        })
+        .collect();
+
+    if let (Endpoint::Single(_), Some(first)) = (endpoint, validated.rejected.first()) {
+        let body = json!({
+            "success": false,
+            "error": first.reason,
+            "message": first.message,
+            "rejected": rejected_json,
+        });
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    }
+
+    let rows = validated.accepted;
+    let outcome = if rows.is_empty() {
+        Ok(Ok((rows, Default::default())))
+    } else {
+        let store = app.store.clone();
+        tokio::task::spawn_blocking(move || store.insert(&rows).map(|outcome| (rows, outcome))).await
+    };
+    let (rows, outcome) = match outcome {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_error",
+                format!("the messages could not be stored: {e}"),
+            )
+        }
+        Err(_) => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_error",
+                "the storage task failed",
+            )
+        }
+    };
+
+    let accepted = outcome.ids.iter().filter(|id| id.is_some()).count();
+    if app.events.receiver_count() > 0 {
+        for (row, id) in rows.into_iter().zip(&outcome.ids) {
+            let Some(id) = *id else { continue };
+            let stored = StoredRow {
+                id,
+                write_key: row.write_key,
+                environment: row.environment,
+                body: row.body,
+            };
+            let event = StreamEvent {
+                id,
+                json: stored.to_event().to_string(),
+            };
+            let _ = app.events.send(Arc::new(event));
+        }
+    }
+    Json(json!({
+        "success": true,
+        "accepted": accepted,
+        "duplicates": outcome.duplicates,
+        "rejected": rejected_json,
+    }))
+    .into_response()
+}
+
+/// Query of `GET /api/events`; empty values count as absent.
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    #[serde(rename = "writeKey")]
+    write_key: Option<String>,
+    environment: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+    #[serde(rename = "anonymousId")]
+    anonymous_id: Option<String>,
+    event: Option<String>,
+    #[serde(rename = "messageId")]
+    message_id: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
+    order: Option<String>,
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+fn parse_filter(q: EventsQuery) -> Result<EventFilter, String> {
+    let mut filter = EventFilter {
+        write_key: q.write_key,
+        environment: non_empty(q.environment),
+        kind: non_empty(q.kind),
+        user_id: non_empty(q.user_id),
+        anonymous_id: non_empty(q.anonymous_id),
+        event: non_empty(q.event),
+        message_id: non_empty(q.message_id),
+        limit: DEFAULT_LIMIT,
+        ..EventFilter::default()
+    };
+    // An empty writeKey is a real key in open mode only when asked explicitly, so
+    // keep `writeKey=` meaning "no filter" like the others.
+    filter.write_key = non_empty(filter.write_key);
+    if let Some(since) = non_empty(q.since) {
+        if let Ok(id) = since.parse::<i64>() {
+            filter.since_id = Some(id);
+        } else if let Some(time) = timefmt::parse_iso(&since) {
+            filter.since_time = Some(timefmt::format_iso(time));
+        } else {
+            return Err(format!(
+                "since must be a row id or an ISO-8601 time, got {since:?}"
+            ));
+        }
+    }
+    if let Some(limit) = non_empty(q.limit) {
+        let limit: u64 = limit
+            .parse()
+            .map_err(|_| format!("limit must be a non-negative integer, got {limit:?}"))?;
+        filter.limit = limit.min(u64::from(MAX_LIMIT)) as u32;
+    }
+    match non_empty(q.order).as_deref() {
+        None | Some("asc") => {}
+        Some("desc") => filter.descending = true,
+        Some(other) => return Err(format!("order must be asc or desc, got {other:?}")),
+    }
+    Ok(filter)
+}
+
+/// `GET /api/events` → `{"events":[...],"next":<id>}`.
+async fn events(
+    State(app): State<Arc<AppState>>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    let filter = match query {
+        Ok(Query(q)) => parse_filter(q),
+        Err(e) => Err(e.body_text()),
+    };
+    let filter = match filter {
+        Ok(filter) => filter,
+        Err(message) => return error_response(StatusCode::BAD_REQUEST, "invalid_query", message),
+    };
+    let since = filter.since_id.unwrap_or(0);
+    let store = app.store.clone();
+    let rows = match tokio::task::spawn_blocking(move || store.query(&filter)).await {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_error",
+                format!("the events could not be read: {e}"),
+            )
+        }
+        Err(_) => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_error",
+                "the read task failed",
+            )
+        }
+    };
+    let next = rows.iter().map(|r| r.id).max().unwrap_or(since).max(since);
+    let events: Vec<Value> = rows.iter().map(StoredRow::to_event).collect();
+    Json(json!({"events": events, "next": next})).into_response()
+}
+
+/// `GET /api/stats`.
+async fn stats(State(app): State<Arc<AppState>>) -> Response {
+    let store = app.store.clone();
+    let counts = match tokio::task::spawn_blocking(move || store.counts()).await {
+        Ok(Ok(counts)) => counts,
+        _ => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_error",
+                "the counts could not be read",
+            )
+        }
+    };
+    let (requests, rejected, faults) = app.stats.snapshot();
+    let by_environment: serde_json::Map<String, Value> = counts
+        .by_environment
+        .into_iter()
+        .map(|(env, n)| (env, Value::from(n)))
+        .collect();
+    Json(json!({
+        "accepted": counts.accepted,
+        "duplicates": counts.duplicates,
+        "rejected": rejected,
+        "requests": requests,
+        "faults": faults,
+        "environments": by_environment,
+    }))
+    .into_response()
+}
+
+/// `GET /api/stream`: server-sent events, one `message` event per stored message
+/// (data = the same JSON as an `/api/events` item, SSE id = row id).
+async fn stream_events(
+    State(app): State<Arc<AppState>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = app.events.subscribe();
+    let shutdown = app.shutdown.clone();
+    let hello = stream::once(async { Ok(Event::default().comment("connected")) });
+    let live = stream::unfold((rx, shutdown), |(mut rx, mut shutdown)| async move {
+        loop {
+            let next = tokio::select! {
+                _ = crate::server::stopped(&mut shutdown) => return None,
+                next = rx.recv() => next,
+            };
+            match next {
+                Ok(event) => {
+                    let sse = Event::default()
+                        .id(event.id.to_string())
+                        .data(event.json.as_str());
+                    return Some((Ok(sse), (rx, shutdown)));
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    let sse = Event::default().event("lagged").data(missed.to_string());
+                    return Some((Ok(sse), (rx, shutdown)));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(hello.chain(live)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// Adds the CORS headers to a response: the request's `Origin` echoed with
+/// credentials allowed, or `*` when there is no `Origin`.
+pub(crate) fn add_cors_headers(headers: &mut HeaderMap, origin: Option<&HeaderValue>) {
+    match origin {
+        Some(origin) => {
+            headers.insert("access-control-allow-origin", origin.clone());
+            headers.insert(
+                "access-control-allow-credentials",
+                HeaderValue::from_static("true"),
+            );
+            headers.append("vary", HeaderValue::from_static("Origin"));
+        }
+        None => {
+            headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+        }
+    }
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("Retry-After, X-RateLimit-Reset"),
+    );
+}
+
+/// The answer to a CORS preflight (`OPTIONS` on any path).
+pub(crate) fn preflight_response(request_headers: &HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    add_cors_headers(headers, request_headers.get("origin"));
+    headers.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("POST, GET, OPTIONS"),
+    );
+    let mut allowed = String::from("Authorization, Content-Type");
+    if let Some(requested) = request_headers
+        .get("access-control-request-headers")
+        .and_then(|v| v.to_str().ok())
+    {
+        for name in requested.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if !allowed
+                .split(", ")
+                .any(|known| known.eq_ignore_ascii_case(name))
+            {
+                allowed.push_str(", ");
+                allowed.push_str(name);
+            }
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&allowed) {
+        headers.insert("access-control-allow-headers", value);
+    }
+    headers.insert("access-control-max-age", HeaderValue::from_static("86400"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth() {
+        let header = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert_eq!(basic_auth_key(&header("Basic V0s6")), Some("WK".into()));
+        assert_eq!(basic_auth_key(&header("basic V0s6")), Some("WK".into()));
+        assert_eq!(basic_auth_key(&header("Basic V0s")), Some("WK".into()));
+        assert_eq!(basic_auth_key(&header("Basic V0s6cHc=")), Some("WK".into()));
+        assert_eq!(basic_auth_key(&header("Basic Og==")), None);
+        assert_eq!(basic_auth_key(&header("Bearer V0s6")), None);
+        assert_eq!(basic_auth_key(&header("Basic !!!")), None);
+    }
+}

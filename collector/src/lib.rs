@@ -1,0 +1,43 @@
+//! `segflow-collector`: a local, Segment-compatible HTTP tracking API server.
+//!
+//! It accepts what Segment's HTTP Tracking API accepts (`POST /v1/batch`, `/v1/track`,
+//! … and analytics.js's one-letter paths), validates messages like Segment,
+//! stores every accepted message in SQLite before answering, and lets tests and
+//! people read them back (`/api/events`, `/api/stats`, the live `/debugger` page).
+//! Faults (errors, rate limiting, latency, dropped connections) can be injected to
+//! exercise a client's delivery logic. See `collector/README.md` for the HTTP
+//! contract.
+//!
+//! Start one in-process (e.g. from a test):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use segflow_collector::{Config, Server};
+//!
+//! let server = Server::start(Config::new("/tmp/events.db").with_write_key("WK", "default")).await?;
+//! let url = server.url(); // http://127.0.0.1:<free port>
+//! // ... POST to {url}/v1/batch, GET {url}/api/events ...
+//! server.stop().await;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod app;
+mod config;
+mod faults;
+mod ingest;
+mod server;
+mod store;
+mod timefmt;
+
+pub use config::{Config, ConfigError, FaultConfig, StaticMount, WriteKey, DEFAULT_ENVIRONMENT};
+pub use ingest::{
+    MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_CHARS, MAX_REQUEST_BYTES, MESSAGE_TYPES,
+};
+pub use server::{Server, StartError};
+
+/// The line the binary prints on stdout once it listens, e.g.
+/// `segflow-collector listening on http://127.0.0.1:8787`.
+pub fn startup_line(addr: std::net::SocketAddr) -> String {
+    format!("segflow-collector listening on http://{addr}")
+}

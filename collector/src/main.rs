@@ -1,0 +1,121 @@
+//! `segflow-collector` command line: runs the collector until SIGINT or SIGTERM.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use segflow_collector::{startup_line, Config, FaultConfig, Server, StaticMount, WriteKey};
+
+/// A local Segment-compatible HTTP tracking API server that stores events in SQLite.
+#[derive(Debug, Parser)]
+#[command(name = "segflow-collector", version, about)]
+struct Cli {
+    /// Port to listen on (0 = any free port; the startup line tells which).
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// Host or IP address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Accepted write key, optionally labelled with an environment: KEY or
+    /// KEY=ENV (e.g. KEY=staging). Repeatable. Without any, every key is accepted.
+    #[arg(long = "write-key", value_name = "KEY[=ENV]")]
+    write_keys: Vec<WriteKey>,
+    /// SQLite database file (created when missing).
+    #[arg(long, value_name = "PATH", default_value = "./segflow-collector.db")]
+    db: PathBuf,
+    /// Serve a folder's files under a URL prefix: PREFIX=DIR (e.g. /=www,
+    /// /pkg=pkg); a bare DIR mounts at /. Repeatable.
+    #[arg(long = "static", value_name = "PREFIX=DIR")]
+    statics: Vec<StaticMount>,
+    /// Serve a folder's files at / (same as --static /=DIR).
+    #[arg(long = "static-dir", value_name = "DIR")]
+    static_dir: Option<PathBuf>,
+    /// Fraction (0..1) of ingestion requests answered 500 without storing.
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    fail_rate: f64,
+    /// Answer every Nth ingestion request 429 with Retry-After: 1 (0 = never).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    rate_limit_every: u64,
+    /// Delay every ingestion request by this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    latency_ms: u64,
+    /// Fraction (0..1) of ingestion requests whose connection is closed unanswered.
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    drop_rate: f64,
+    /// Seed of the fault injection draws (same seed, same faults).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
+}
+
+impl Cli {
+    fn into_config(self) -> Config {
+        let mut static_mounts = Vec::new();
+        if let Some(dir) = self.static_dir {
+            static_mounts.push(StaticMount {
+                prefix: "/".into(),
+                dir,
+            });
+        }
+        static_mounts.extend(self.statics);
+        Config {
+            host: self.host,
+            port: self.port,
+            db_path: self.db,
+            write_keys: self.write_keys,
+            static_mounts,
+            faults: FaultConfig {
+                fail_rate: self.fail_rate,
+                rate_limit_every: self.rate_limit_every,
+                latency_ms: self.latency_ms,
+                drop_rate: self.drop_rate,
+                seed: self.seed,
+            },
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Cli::parse().into_config();
+    let server = match Server::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("segflow-collector: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{}", startup_line(server.addr()))
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        eprintln!("segflow-collector: cannot write the startup line to stdout");
+    }
+    drop(stdout);
+    wait_for_signal().await;
+    server.stop().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,150 @@
+// Small helpers the wasm shell calls. They run as plain JS because walking a value the
+// page passed in is far cheaper here than across the wasm boundary, property by property.
+
+function invalid(message) {
+  const err = new Error(message);
+  err.code = 'invalid_argument';
+  return err;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+function walk(value, path, seen) {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw invalid(`${path} is ${value}, which JSON cannot carry`);
+      return String(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      if (value > MAX_SAFE || value < -MAX_SAFE) throw invalid(`${path} is a BigInt beyond 2^53`);
+      return value.toString();
+    case 'undefined':
+      return undefined;
+    case 'function':
+    case 'symbol':
+      throw invalid(`${path} is a ${typeof value}, which cannot be sent`);
+    default:
+      break;
+  }
+  if (value === null) return 'null';
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw invalid(`${path} is an invalid Date`);
+    return JSON.stringify(value.toISOString());
+  }
+  if (seen.includes(value)) throw invalid(`${path} refers back to itself (a cycle)`);
+  seen.push(value);
+  let out;
+  if (Array.isArray(value)) {
+    out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const item = walk(value[i], `${path}[${i}]`, seen);
+      out += (i ? ',' : '') + (item === undefined ? 'null' : item);
+    }
+    out += ']';
+  } else if (typeof value.toJSON === 'function') {
+    seen.pop();
+    return walk(value.toJSON(), path, seen);
+  } else {
+    out = '{';
+    let first = true;
+    for (const key of Object.keys(value)) {
+      const item = walk(value[key], `${path}.${key}`, seen);
+      if (item === undefined) continue;
+      out += (first ? '' : ',') + JSON.stringify(key) + ':' + item;
+      first = false;
+    }
+    out += '}';
+  }
+  seen.pop();
+  return out;
+}
+
+/// JSON text of a plain object given by the page (`undefined`/`null` give `{}`), or an
+/// `invalid_argument` Error for values JSON cannot carry faithfully.
+export function objectToJson(value, name) {
+  if (value === undefined || value === null) return '{}';
+  if (typeof value !== 'object' || Array.isArray(value)) throw invalid(`${name} must be an object`);
+  return walk(value, name, []);
+}
+
+/// An Error whose `code` property is one of segflow's stable codes.
+export function codedError(code, message) {
+  const err = new Error(message);
+  err.code = code;
+  return err;
+}
+
+/// Runs `fn` while holding an exclusive lock named `name` across this origin's tabs:
+/// the Web Locks API where present, else a short lease in localStorage.
+export function withLock(name, fn) {
+  if (typeof navigator !== 'undefined' && navigator.locks && navigator.locks.request) {
+    navigator.locks.request(name, () => { fn(); }).catch(() => {});
+    return;
+  }
+  try {
+    const key = `${name}:lease`;
+    const now = Date.now();
+    const held = Number((localStorage.getItem(key) || '0').split(':')[0]);
+    if (held > now) return;
+    const me = `${now + 5000}:${Math.random()}`;
+    localStorage.setItem(key, me);
+    if (localStorage.getItem(key) !== me) return;
+    try { fn(); } finally { localStorage.removeItem(key); }
+  } catch (_) {
+    fn();
+  }
+}
+
+/// `navigator.userAgentData` as JSON text (brands, mobile, platform), or undefined.
+export function userAgentDataJson() {
+  const d = typeof navigator !== 'undefined' && navigator.userAgentData;
+  if (!d) return undefined;
+  try {
+    return JSON.stringify({ brands: d.brands, mobile: d.mobile, platform: d.platform });
+  } catch (_) {
+    return undefined;
+  }
+}
+
+/// The IANA time zone name, or undefined.
+export function timeZone() {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (_) { return undefined; }
+}
+
+/// Calls `fn(value)` and returns its result when it is a string, else `value`.
+export function applyFilter(fn, value) {
+  try {
+    const out = fn(value);
+    return typeof out === 'string' ? out : value;
+  } catch (err) {
+    // Never leak what the filter was meant to hide: keep the origin only.
+    console.warn('segflow: urlFilter threw; only the origin is sent', err);
+    try { return new URL(value).origin + '/'; } catch (_) { return ''; }
+  }
+}
+
+/// POSTs `body` to `url`. Resolves to `[status, retryAfterMs]` (-1 when absent);
+/// rejects on a network error. With `keepalive` the request outlives the page; it is
+/// then sent as a CORS-simple request (text/plain, no Authorization header: the write
+/// key is in the body), so no preflight can hold it up.
+export function post(url, body, auth, keepalive) {
+  const headers = { 'Content-Type': 'text/plain' };
+  if (auth && !keepalive) headers.Authorization = auth;
+  return fetch(url, { method: 'POST', body, headers, keepalive, credentials: 'omit', mode: 'cors' })
+    .then((res) => {
+      const ra = res.headers.get('Retry-After');
+      let ms = -1;
+      if (ra !== null) {
+        const secs = Number(ra);
+        if (Number.isFinite(secs) && secs >= 0) ms = secs * 1000;
+        else {
+          const at = Date.parse(ra);
+          if (!Number.isNaN(at)) ms = Math.max(0, at - Date.now());
+        }
+      }
+      return [res.status, ms];
+    });
+}

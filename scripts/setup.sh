@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what building and testing segflow needs, skipping anything already present.
+#   scripts/setup.sh          toolchain for building (demo)
+#   scripts/setup.sh --test   also Debian's chromium and chromium-driver (browser tests)
+# Nothing here downloads a browser, a driver or a toolchain from anywhere but rustup,
+# crates.io and Debian's package archive.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_browser=0
+[ "${1:-}" = "--test" ] && want_browser=1
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# The wasm-bindgen version is the one Cargo.lock pins; the CLI must match it exactly.
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+[ -n "$bindgen_version" ] || { echo "cannot read wasm-bindgen version from Cargo.lock" >&2; exit 1; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding rustup target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! wasm-bindgen --version 2>/dev/null | grep -q " ${bindgen_version}\$"; then
+  log "installing wasm-bindgen-cli ${bindgen_version} (a few minutes)"
+  cargo install wasm-bindgen-cli --version "=${bindgen_version}" --locked \
+    || cargo install wasm-bindgen-cli --version "=${bindgen_version}" --force
+fi
+
+if ! command -v wasm-pack >/dev/null 2>&1; then
+  log "installing wasm-pack (a few minutes)"
+  cargo install wasm-pack --locked || cargo install wasm-pack
+fi
+
+apt_pkgs=()
+command -v wasm-opt >/dev/null 2>&1 || apt_pkgs+=(binaryen)
+if [ "$want_browser" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || apt_pkgs+=(chromium-driver)
+fi
+if [ "${#apt_pkgs[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${apt_pkgs[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
+fi
+
+if [ "$want_browser" = 1 ] && [ ! -d node_modules/playwright-core ] && [ -f package.json ]; then
+  log "installing npm dev dependencies (playwright-core; it never downloads a browser)"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+fi
+log "toolchain ready: $(wasm-bindgen --version), $(wasm-pack --version), wasm-opt $(wasm-opt --version | awk '{print $3}')"

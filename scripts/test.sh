@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The README's test command (`make test`): installs what is missing, then runs
+# formatting, clippy (host and wasm32), native tests, browser tests in headless
+# Chromium against a real collector, and end-to-end tests of the built package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+start=$(date +%s)
+step() { printf '\n\033[1;32m==> %s\033[0m (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+
+step "setup"
+bash scripts/setup.sh --test
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy (host)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "clippy (wasm32)"
+cargo clippy -p segflow --all-targets --target wasm32-unknown-unknown -- -D warnings
+
+step "native tests: core and collector"
+cargo test --workspace
+
+tmp=$(mktemp -d)
+cleanup() { [ -n "${COLLECTOR_PID:-}" ] && kill "$COLLECTOR_PID" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+step "browser tests (wasm-bindgen-test in headless Chromium)"
+start_collector "$tmp/collector.log" --db "$tmp/browser.db" --write-key browser-test-key
+export SEGFLOW_COLLECTOR_URL="$COLLECTOR_URL"
+CHROMEDRIVER=$(command -v chromedriver) wasm-pack test --headless --chrome --mode no-install .
+kill "$COLLECTOR_PID"; COLLECTOR_PID=
+
+step "end-to-end tests (built package, collector, Chromium)"
+bash scripts/build-pkg.sh
+node --test tests/e2e/
+
+step "all tests passed in $(( $(date +%s) - start ))s"

@@ -1,0 +1,771 @@
+//! The delivery engine: queue, batcher, size limits, retry policy and backoff,
+//! as a pure ("sans-IO") state machine.
+//!
+//! The engine decides; the browser shell carries its decisions out. It never
+//! reads a clock (every input takes `now_ms`, epoch milliseconds), never touches
+//! the network or storage and never parses a message: messages arrive as
+//! complete Segment JSON object text without `sentAt`.
+//!
+//! # The shell's loop
+//! - `track()` etc.: [`Delivery::enqueue`]; store the item under its `seq`,
+//!   remove the `evicted` items from storage and report them `dropped`
+//!   ([`DropReason::QueueFull`]).
+//! - After every input (enqueue, response, timer, `online` event, flush): call
+//!   [`Delivery::poll_transmit`] and send what it returns, then arm a single
+//!   timer for [`Delivery::next_wakeup`] (none when it returns `None`; when
+//!   offline, wait for the `online` event instead).
+//! - When a request settles: [`Delivery::handle_response`]; for each
+//!   [`Report`], remove its items from storage and emit `delivered`/`dropped`.
+//! - On page hide: send each [`Delivery::poll_keepalive`] chunk with
+//!   `fetch(..., {keepalive: true})` (skip it when offline); what does not fit
+//!   stays in storage for the next page load, which hands it to
+//!   [`Delivery::restore`].
+//!
+//! # Guarantees
+//! Every queued item leaves the queue exactly once: delivered, dropped (as a
+//! [`Report`]), evicted (returned by [`Delivery::enqueue`] or
+//! [`Delivery::restore`]) or cleared ([`Delivery::clear`]). Requests go out one
+//! at a time and carry items in `seq` order, retries first with their original
+//! `messageId`s. No request body exceeds `max_request_bytes`.
+
+mod body;
+mod policy;
+mod rng;
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod proptests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+
+use std::collections::VecDeque;
+
+pub use policy::{
+    backoff_ms, retry_after_ms, retry_class, RetryClass, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
+    BACKOFF_JITTER, RETRY_AFTER_CAP_MS,
+};
+
+use crate::core::time::iso8601;
+use rng::SplitMix64;
+
+/// Room kept between `max_message_bytes` and `max_request_bytes` so that any
+/// single message always fits in a request with its envelope.
+const ENVELOPE_ROOM: usize = 64;
+
+/// Limits and thresholds of the delivery engine. [`Default`] gives the values
+/// Segment's HTTP API and the browser impose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryConfig {
+    /// Send as soon as this many items are waiting (default 20).
+    pub flush_at: usize,
+    /// Send once the oldest waiting item has waited this long (default 1000 ms).
+    pub flush_interval_ms: u64,
+    /// Most items kept queued; the oldest are evicted beyond it (default 10,000).
+    pub max_queue_events: usize,
+    /// Most message bytes kept queued; the oldest are evicted beyond it (default 2 MiB).
+    pub max_queue_bytes: usize,
+    /// A batch body is cut before it reaches this size (default 450 KiB); waiting
+    /// bytes reaching it also trigger a send.
+    pub max_batch_bytes: usize,
+    /// Hard limit on a request body (default 500 KiB, Segment's limit).
+    pub max_request_bytes: usize,
+    /// Most messages in one batch (default 2,500, Segment's limit).
+    pub max_batch_messages: usize,
+    /// Largest accepted message (default 32 KiB, Segment's limit).
+    pub max_message_bytes: usize,
+    /// Attempts before an item that keeps failing is dropped (default 10).
+    pub max_attempts: u32,
+    /// Budget for all keepalive bodies in flight together (default 60 KiB: the
+    /// browser caps them at 64 KiB, minus a margin).
+    pub keepalive_bytes: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            flush_at: 20,
+            flush_interval_ms: 1000,
+            max_queue_events: 10_000,
+            max_queue_bytes: 2 * 1024 * 1024,
+            max_batch_bytes: 450 * 1024,
+            max_request_bytes: 500 * 1024,
+            max_batch_messages: 2500,
+            max_message_bytes: 32 * 1024,
+            max_attempts: 10,
+            keepalive_bytes: 60 * 1024,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// The same config with nonsensical values made workable: counts of at
+    /// least 1, a request limit that can hold an envelope, and a message limit
+    /// that always fits in one request and in the queue.
+    pub fn normalized(mut self) -> Self {
+        self.flush_at = self.flush_at.max(1);
+        self.max_queue_events = self.max_queue_events.max(1);
+        self.max_batch_messages = self.max_batch_messages.max(1);
+        self.max_attempts = self.max_attempts.max(1);
+        self.max_request_bytes = self.max_request_bytes.max(2 * ENVELOPE_ROOM);
+        self.max_message_bytes = self
+            .max_message_bytes
+            .min(self.max_request_bytes - ENVELOPE_ROOM)
+            .min(self.max_queue_bytes);
+        self
+    }
+}
+
+/// A queued message.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    /// Position in the queue; increases with every enqueue, also across page
+    /// loads (the shell's storage key).
+    pub seq: u64,
+    /// The message's `messageId` (kept for reports; never changes on retry).
+    pub message_id: String,
+    /// The complete message as JSON object text, without `sentAt`.
+    pub json: String,
+    /// Failed attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+/// A successful [`Delivery::enqueue`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The new item's sequence number: store it under this key.
+    pub seq: u64,
+    /// Oldest items evicted to make room: remove them from storage and report
+    /// them dropped with [`DropReason::QueueFull`].
+    pub evicted: Vec<Item>,
+}
+
+/// Why [`Delivery::enqueue`] refused a message (nothing was queued).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnqueueError {
+    /// The message is larger than `max_message_bytes` (Segment's 32 KB).
+    PayloadTooLarge,
+}
+
+impl EnqueueError {
+    /// Stable error code for the JS boundary: `"payload_too_large"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EnqueueError::PayloadTooLarge => "payload_too_large",
+        }
+    }
+}
+
+/// An HTTP request to send: `POST` `body` to the batch endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Request id to hand back to [`Delivery::handle_response`].
+    pub id: u64,
+    /// Sequence numbers of the items in the body, in body order.
+    pub seqs: Vec<u64>,
+    /// `{"batch":[...],"sentAt":"..."}`, stamped at the time of the poll.
+    pub body: String,
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server answered.
+    Status {
+        /// HTTP status code.
+        code: u16,
+        /// The `Retry-After` header in milliseconds, when present (honoured on 429).
+        retry_after_ms: Option<u64>,
+    },
+    /// No answer: the request failed at the network level (retried).
+    NetworkError,
+}
+
+/// Why items were dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Evicted to respect the queue bounds.
+    QueueFull,
+    /// The server refused the batch for good (4xx other than 408/410/429/460,
+    /// or 501/505/511).
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// Still failing after `max_attempts` attempts.
+    MaxAttempts {
+        /// The last HTTP status, or `None` after a network error.
+        status: Option<u16>,
+    },
+}
+
+impl DropReason {
+    /// Stable code for the `dropped` event: `"queue_full"`, `"rejected"` or
+    /// `"max_attempts"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DropReason::QueueFull => "queue_full",
+            DropReason::Rejected { .. } => "rejected",
+            DropReason::MaxAttempts { .. } => "max_attempts",
+        }
+    }
+}
+
+/// Items that left the queue because of a response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// Accepted by the server: remove from storage, emit `delivered`.
+    Delivered {
+        /// The items, in `seq` order.
+        items: Vec<Item>,
+    },
+    /// Given up: remove from storage, emit `dropped`.
+    Dropped {
+        /// The items, in `seq` order.
+        items: Vec<Item>,
+        /// Why.
+        reason: DropReason,
+    },
+}
+
+/// A queued item with its bookkeeping.
+#[derive(Clone)]
+struct Entry {
+    item: Item,
+    /// When it became due for the flush interval (0 for restored items: due at once).
+    enqueued_at: u64,
+    /// The request carrying it, if any.
+    in_flight: Option<u64>,
+}
+
+/// A request that has not settled yet.
+#[derive(Clone)]
+struct Request {
+    id: u64,
+    keepalive: bool,
+    body_len: usize,
+}
+
+/// The delivery state machine. See the [module docs](self) for the shell's loop.
+#[derive(Clone)]
+pub struct Delivery {
+    config: DeliveryConfig,
+    /// All queued items (waiting and in flight), sorted by `seq`.
+    queue: VecDeque<Entry>,
+    /// Sum of `json.len()` over `queue`.
+    bytes: usize,
+    /// Items in `queue` not in flight.
+    waiting: usize,
+    /// Sum of `json.len()` over the waiting items.
+    waiting_bytes: usize,
+    next_seq: u64,
+    next_id: u64,
+    /// Requests in flight (the regular one and any keepalive chunks).
+    requests: Vec<Request>,
+    /// The regular (non-keepalive) request in flight: at most one.
+    regular: Option<u64>,
+    /// Consecutive failed responses.
+    failures: u32,
+    /// No regular request before this time.
+    backoff_until: u64,
+    /// Highest seq asked to go out now by [`Delivery::request_flush`].
+    flush_mark: u64,
+    rng: SplitMix64,
+}
+
+impl Delivery {
+    /// A new, empty engine. `seed` seeds the jitter generator (use a random
+    /// value in the browser, a constant in tests). The config is
+    /// [normalized](DeliveryConfig::normalized).
+    pub fn new(config: DeliveryConfig, seed: u64) -> Self {
+        Delivery {
+            config: config.normalized(),
+            queue: VecDeque::new(),
+            bytes: 0,
+            waiting: 0,
+            waiting_bytes: 0,
+            next_seq: 1,
+            next_id: 1,
+            requests: Vec::new(),
+            regular: None,
+            failures: 0,
+            backoff_until: 0,
+            flush_mark: 0,
+            rng: SplitMix64::new(seed),
+        }
+    }
+
+    /// The (normalized) configuration in use.
+    pub fn config(&self) -> &DeliveryConfig {
+        &self.config
+    }
+
+    /// Adds items found in storage at start-up (or adopted from another tab).
+    ///
+    /// They are merged in `seq` order and are due at once (as if
+    /// [flushed](Self::request_flush)). An item identical in
+    /// `seq` and `messageId` to one already queued is skipped (it is the same
+    /// stored item). Returns the items given up on, in `seq` order: those larger
+    /// than `max_message_bytes` and the oldest ones evicted to respect the queue
+    /// bounds; remove them from storage and report them dropped
+    /// ([`DropReason::QueueFull`]). Later enqueues get a `seq` above every
+    /// restored one.
+    pub fn restore(&mut self, items: Vec<Item>) -> Vec<Item> {
+        let mut dropped = Vec::new();
+        let mut incoming: Vec<Item> = Vec::with_capacity(items.len());
+        for item in items {
+            self.next_seq = self.next_seq.max(item.seq.saturating_add(1));
+            self.flush_mark = self.flush_mark.max(item.seq);
+            if item.json.len() > self.config.max_message_bytes {
+                dropped.push(item);
+            } else {
+                incoming.push(item);
+            }
+        }
+        incoming.sort_by(|a, b| (a.seq, &a.message_id).cmp(&(b.seq, &b.message_id)));
+        incoming.dedup_by(|a, b| a.seq == b.seq && a.message_id == b.message_id);
+
+        let old = std::mem::take(&mut self.queue);
+        self.queue.reserve(old.len() + incoming.len());
+        let mut old = old.into_iter().peekable();
+        for item in incoming {
+            while let Some(e) = old.next_if(|e| e.item.seq <= item.seq) {
+                let duplicate = e.item.seq == item.seq && e.item.message_id == item.message_id;
+                self.queue.push_back(e);
+                if duplicate {
+                    break;
+                }
+            }
+            if self
+                .queue
+                .back()
+                .is_some_and(|e| e.item.seq == item.seq && e.item.message_id == item.message_id)
+            {
+                continue;
+            }
+            let len = item.json.len();
+            self.bytes += len;
+            self.waiting += 1;
+            self.waiting_bytes += len;
+            self.queue.push_back(Entry {
+                item,
+                enqueued_at: 0,
+                in_flight: None,
+            });
+        }
+        self.queue.extend(old);
+
+        self.evict_to_fit(0, 0, &mut dropped);
+        dropped.sort_by_key(|i| i.seq);
+        dropped
+    }
+
+    /// Queues a message (`json`: the complete message without `sentAt`).
+    ///
+    /// When the queue would exceed `max_queue_events` or `max_queue_bytes`, the
+    /// oldest items are evicted, even ones in flight (a later response for them
+    /// is then ignored for those items). Fails with
+    /// [`EnqueueError::PayloadTooLarge`] when `json` is over `max_message_bytes`.
+    pub fn enqueue(
+        &mut self,
+        now_ms: u64,
+        message_id: String,
+        json: String,
+    ) -> Result<Enqueued, EnqueueError> {
+        let len = json.len();
+        if len > self.config.max_message_bytes {
+            return Err(EnqueueError::PayloadTooLarge);
+        }
+        let mut evicted = Vec::new();
+        self.evict_to_fit(1, len, &mut evicted);
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.saturating_add(1);
+        self.bytes += len;
+        self.waiting += 1;
+        self.waiting_bytes += len;
+        self.queue.push_back(Entry {
+            item: Item {
+                seq,
+                message_id,
+                json,
+                attempts: 0,
+            },
+            enqueued_at: now_ms,
+            in_flight: None,
+        });
+        Ok(Enqueued { seq, evicted })
+    }
+
+    /// The next regular request to send, if one is due.
+    ///
+    /// `None` when offline, while a regular request is in flight (one at a time
+    /// keeps order), during backoff, or when no threshold is met: `flush_at`
+    /// items waiting, the oldest waiting for `flush_interval_ms`, waiting bytes
+    /// reaching `max_batch_bytes`, or a [flush](Self::request_flush) pending.
+    /// The batch takes waiting items in `seq` order, at most
+    /// `max_batch_messages`, while the body stays under `max_batch_bytes` (a
+    /// lone item may go up to `max_request_bytes`). `sentAt` is `now_ms`.
+    pub fn poll_transmit(&mut self, now_ms: u64, online: bool) -> Option<Transmit> {
+        if !online || self.regular.is_some() || self.due_at(now_ms)? > now_ms {
+            return None;
+        }
+        let sent_at = iso8601(now_ms);
+        let cap = self
+            .config
+            .max_batch_bytes
+            .saturating_sub(1)
+            .min(self.config.max_request_bytes);
+        let (count, len) = self.plan(&sent_at, cap, self.config.max_request_bytes);
+        if count == 0 {
+            return None;
+        }
+        let transmit = self.take(count, len, &sent_at, false);
+        debug_assert_eq!(transmit.body.len(), len);
+        self.regular = Some(transmit.id);
+        Some(transmit)
+    }
+
+    /// Settles request `id`. Returns what left the queue because of it.
+    ///
+    /// Success (status below 400) delivers the items and resets the backoff.
+    /// A retryable failure (network error, 408, 410, 429, 460, 5xx except
+    /// 501/505/511) counts an attempt for each item, drops those that reached
+    /// `max_attempts`, and backs off (`Retry-After` on 429, capped at 5 min,
+    /// else exponential with jitter). Any other status drops the items as
+    /// rejected. Unknown or already settled ids return nothing; items evicted
+    /// or cleared meanwhile are not reported again.
+    pub fn handle_response(&mut self, now_ms: u64, id: u64, outcome: Outcome) -> Vec<Report> {
+        let Some(pos) = self.requests.iter().position(|r| r.id == id) else {
+            return Vec::new();
+        };
+        self.requests.swap_remove(pos);
+        if self.regular == Some(id) {
+            self.regular = None;
+        }
+        let (class, status) = match outcome {
+            Outcome::Status { code, .. } => (retry_class(code), Some(code)),
+            Outcome::NetworkError => (RetryClass::Retry, None),
+        };
+        let mut reports = Vec::new();
+        match class {
+            RetryClass::Success => {
+                self.failures = 0;
+                self.backoff_until = 0;
+                let items = self.remove_where(|e| e.in_flight == Some(id));
+                if !items.is_empty() {
+                    reports.push(Report::Delivered { items });
+                }
+            }
+            RetryClass::Drop => {
+                let items = self.remove_where(|e| e.in_flight == Some(id));
+                if !items.is_empty() {
+                    reports.push(Report::Dropped {
+                        items,
+                        reason: DropReason::Rejected {
+                            status: status.unwrap_or(0),
+                        },
+                    });
+                }
+            }
+            RetryClass::Retry => {
+                self.failures = self.failures.saturating_add(1);
+                let delay = match outcome {
+                    Outcome::Status {
+                        code: 429,
+                        retry_after_ms: Some(ms),
+                    } => retry_after_ms(ms),
+                    _ => backoff_ms(self.failures, self.rng.next_unit()),
+                };
+                self.backoff_until = now_ms.saturating_add(delay);
+                let max = self.config.max_attempts;
+                for e in self.queue.iter_mut() {
+                    if e.in_flight == Some(id) {
+                        e.item.attempts = e.item.attempts.saturating_add(1);
+                        if e.item.attempts < max {
+                            e.in_flight = None;
+                            self.waiting += 1;
+                            self.waiting_bytes += e.item.json.len();
+                        }
+                    }
+                }
+                let items = self.remove_where(|e| e.in_flight == Some(id));
+                if !items.is_empty() {
+                    reports.push(Report::Dropped {
+                        items,
+                        reason: DropReason::MaxAttempts { status },
+                    });
+                }
+            }
+        }
+        reports
+    }
+
+    /// The earliest time at which [`poll_transmit`](Self::poll_transmit) may
+    /// return a request (never before `now_ms`): the end of the backoff, or
+    /// when a threshold is met. `None` when nothing is waiting or a regular
+    /// request is in flight (its response is the next event). Arm one timer
+    /// for it: the queue never spins.
+    pub fn next_wakeup(&self, now_ms: u64) -> Option<u64> {
+        if self.regular.is_some() {
+            return None;
+        }
+        Some(self.due_at(now_ms)?.max(now_ms))
+    }
+
+    /// Marks everything queued so far to go out without waiting for
+    /// `flush_at` or the interval (backoff still applies). Returns the flush
+    /// mark: the highest `seq` handed out so far (0 when none).
+    pub fn request_flush(&mut self) -> u64 {
+        let mark = match self.next_seq {
+            u64::MAX => u64::MAX,
+            next => next - 1,
+        };
+        self.flush_mark = self.flush_mark.max(mark);
+        mark
+    }
+
+    /// True when no item with `seq <= mark` is still queued (each was
+    /// delivered, dropped, evicted or cleared).
+    pub fn is_settled(&self, mark: u64) -> bool {
+        self.queue.front().is_none_or(|e| e.item.seq > mark)
+    }
+
+    /// On page hide: requests for the waiting items, to send with
+    /// `fetch(..., {keepalive: true})`.
+    ///
+    /// Chunks follow `seq` order and stop at the first item that does not fit;
+    /// each body, and all keepalive bodies in flight together, stay within
+    /// `keepalive_bytes` (the browser's shared budget). Backoff is ignored (the
+    /// page is leaving). The items stay queued, in flight, until their response
+    /// arrives; those left out stay in storage for the next page load.
+    pub fn poll_keepalive(&mut self, now_ms: u64) -> Vec<Transmit> {
+        let in_flight: usize = self
+            .requests
+            .iter()
+            .filter(|r| r.keepalive)
+            .map(|r| r.body_len)
+            .sum();
+        let mut budget = self.config.keepalive_bytes.saturating_sub(in_flight);
+        let chunk_cap = self
+            .config
+            .keepalive_bytes
+            .min(self.config.max_request_bytes)
+            .min(self.config.max_batch_bytes.saturating_sub(1));
+        let sent_at = iso8601(now_ms);
+        let mut out = Vec::new();
+        while self.waiting > 0 {
+            let cap = chunk_cap.min(budget);
+            let (count, len) = self.plan(&sent_at, cap, cap);
+            if count == 0 {
+                break;
+            }
+            let transmit = self.take(count, len, &sent_at, true);
+            debug_assert_eq!(transmit.body.len(), len);
+            budget = budget.saturating_sub(transmit.body.len());
+            out.push(transmit);
+        }
+        out
+    }
+
+    /// Number of queued items (waiting and in flight).
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Total message bytes queued (waiting and in flight).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// True when no item is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Number of queued items not in flight.
+    pub fn waiting_len(&self) -> usize {
+        self.waiting
+    }
+
+    /// True while any request (regular or keepalive) awaits its response.
+    pub fn in_flight(&self) -> bool {
+        !self.requests.is_empty()
+    }
+
+    /// Empties the queue and returns every item, in `seq` order. Requests in
+    /// flight stay tracked (so the next one still waits for them), but their
+    /// responses report nothing.
+    pub fn clear(&mut self) -> Vec<Item> {
+        self.bytes = 0;
+        self.waiting = 0;
+        self.waiting_bytes = 0;
+        self.queue.drain(..).map(|e| e.item).collect()
+    }
+
+    /// When the next regular request becomes due, ignoring whether one is in
+    /// flight; `None` when nothing is waiting. Robust to a clock that jumps
+    /// back: no wait is ever longer than the interval or the backoff cap.
+    fn due_at(&self, now_ms: u64) -> Option<u64> {
+        let first = self.queue.iter().find(|e| e.in_flight.is_none())?;
+        let immediate = self.waiting >= self.config.flush_at
+            || self.waiting_bytes >= self.config.max_batch_bytes
+            || first.item.seq <= self.flush_mark;
+        let ready = if immediate {
+            0
+        } else {
+            first
+                .enqueued_at
+                .min(now_ms)
+                .saturating_add(self.config.flush_interval_ms)
+        };
+        let longest = BACKOFF_CAP_MS + BACKOFF_CAP_MS / 5 + RETRY_AFTER_CAP_MS;
+        let backoff = self.backoff_until.min(now_ms.saturating_add(longest));
+        Some(ready.max(backoff))
+    }
+
+    /// How many of the first waiting items fit a body of at most `cap` bytes
+    /// (or a lone item in `single_cap`), and the body's exact length.
+    fn plan(&self, sent_at: &str, cap: usize, single_cap: usize) -> (usize, usize) {
+        let mut count = 0;
+        let mut len = body::envelope_len(sent_at.len());
+        for e in self.queue.iter().filter(|e| e.in_flight.is_none()) {
+            if count >= self.config.max_batch_messages {
+                break;
+            }
+            let next = len.saturating_add(body::grow(count, e.item.json.len()));
+            if next <= cap || (count == 0 && next <= single_cap) {
+                count += 1;
+                len = next;
+                if next <= cap {
+                    continue;
+                }
+            }
+            break;
+        }
+        (count, len)
+    }
+
+    /// Puts the first `count` waiting items in flight under a new request and
+    /// writes its body (`len` bytes, as planned).
+    fn take(&mut self, count: usize, len: usize, sent_at: &str, keepalive: bool) -> Transmit {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let mut body = String::with_capacity(len);
+        body.push_str(body::HEAD);
+        let mut seqs = Vec::with_capacity(count);
+        let mut taken_bytes = 0;
+        for e in self.queue.iter_mut().filter(|e| e.in_flight.is_none()) {
+            if seqs.len() == count {
+                break;
+            }
+            if !seqs.is_empty() {
+                body.push(',');
+            }
+            body.push_str(&e.item.json);
+            e.in_flight = Some(id);
+            seqs.push(e.item.seq);
+            taken_bytes += e.item.json.len();
+        }
+        body.push_str(body::MID);
+        body.push_str(sent_at);
+        body.push_str(body::TAIL);
+        self.waiting -= seqs.len();
+        self.waiting_bytes -= taken_bytes;
+        self.requests.push(Request {
+            id,
+            keepalive,
+            body_len: body.len(),
+        });
+        Transmit { id, seqs, body }
+    }
+
+    /// Evicts the oldest items until `count` more items of `bytes` bytes in
+    /// all fit within the queue bounds.
+    fn evict_to_fit(&mut self, count: usize, bytes: usize, out: &mut Vec<Item>) {
+        while self.queue.len() + count > self.config.max_queue_events
+            || self.bytes + bytes > self.config.max_queue_bytes
+        {
+            let Some(e) = self.queue.pop_front() else {
+                break;
+            };
+            self.forget(&e);
+            out.push(e.item);
+        }
+    }
+
+    /// Removes the entries matching `pred`, returning their items in order.
+    fn remove_where(&mut self, pred: impl Fn(&Entry) -> bool) -> Vec<Item> {
+        if !self.queue.iter().any(&pred) {
+            return Vec::new();
+        }
+        let mut removed = Vec::new();
+        let old = std::mem::take(&mut self.queue);
+        self.queue.reserve(old.len());
+        for e in old {
+            if pred(&e) {
+                self.forget(&e);
+                removed.push(e.item);
+            } else {
+                self.queue.push_back(e);
+            }
+        }
+        removed
+    }
+
+    /// Updates the counters for an entry leaving the queue.
+    fn forget(&mut self, e: &Entry) {
+        let len = e.item.json.len();
+        self.bytes -= len;
+        if e.in_flight.is_none() {
+            self.waiting -= 1;
+            self.waiting_bytes -= len;
+        }
+    }
+
+    /// Test-only consistency check of every internal invariant.
+    #[cfg(all(test, not(target_arch = "wasm32")))]
+    fn check_invariants(&self) {
+        let bytes: usize = self.queue.iter().map(|e| e.item.json.len()).sum();
+        assert_eq!(bytes, self.bytes, "bytes counter");
+        let waiting: Vec<&Entry> = self
+            .queue
+            .iter()
+            .filter(|e| e.in_flight.is_none())
+            .collect();
+        assert_eq!(waiting.len(), self.waiting, "waiting counter");
+        let wb: usize = waiting.iter().map(|e| e.item.json.len()).sum();
+        assert_eq!(wb, self.waiting_bytes, "waiting bytes counter");
+        assert!(
+            self.queue
+                .iter()
+                .zip(self.queue.iter().skip(1))
+                .all(|(a, b)| a.item.seq <= b.item.seq),
+            "queue sorted by seq"
+        );
+        assert!(self
+            .queue
+            .iter()
+            .all(|e| e.item.seq < self.next_seq || self.next_seq == u64::MAX));
+        for e in &self.queue {
+            if let Some(id) = e.in_flight {
+                assert!(
+                    self.requests.iter().any(|r| r.id == id),
+                    "orphan in-flight item"
+                );
+            }
+        }
+        if let Some(id) = self.regular {
+            assert!(self.requests.iter().any(|r| r.id == id && !r.keepalive));
+        }
+        assert!(self.requests.iter().filter(|r| !r.keepalive).count() <= 1);
+        let ka: usize = self
+            .requests
+            .iter()
+            .filter(|r| r.keepalive)
+            .map(|r| r.body_len)
+            .sum();
+        assert!(ka <= self.config.keepalive_bytes, "keepalive budget");
+        assert!(self.queue.len() <= self.config.max_queue_events);
+        assert!(self.bytes <= self.config.max_queue_bytes);
+    }
+}

@@ -1,0 +1,45 @@
+//! The small, stable set of error codes segflow reports to the page.
+
+/// A stable machine-readable error code; the JS `Error` thrown carries it as `code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// An argument has the wrong type or value.
+    InvalidArgument,
+    /// A single message would exceed Segment's 32 KB limit.
+    PayloadTooLarge,
+    /// A method was called before `init`.
+    NotInitialized,
+    /// `init` was called a second time.
+    AlreadyInitialized,
+}
+
+impl ErrorCode {
+    /// The code as the page sees it (`err.code`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::NotInitialized => "not_initialized",
+            ErrorCode::AlreadyInitialized => "already_initialized",
+        }
+    }
+}
+
+/// An error with a stable code and a human-readable message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// What kind of failure; stable across versions.
+    pub code: ErrorCode,
+    /// A sentence for the developer; may change between versions.
+    pub message: String,
+}
+
+impl Error {
+    /// An `invalid_argument` error with the given message.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error {
+            code: ErrorCode::InvalidArgument,
+            message: message.into(),
+        }
+    }
+}

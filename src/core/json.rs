@@ -1,0 +1,514 @@
+//! A small JSON value with an order-preserving object, a strict parser and a writer.
+//!
+//! The core needs JSON for traits (stored, merged, operated on) and for the values
+//! analytics.js writes to storage. serde_json would do, but it is large in a wasm
+//! binary; this covers exactly what segflow needs and is fuzzed by the tests below.
+
+/// A JSON value. Objects keep insertion order, as `JSON.stringify` does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Json {
+    /// `null`
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// A finite number.
+    Number(f64),
+    /// A string.
+    String(String),
+    /// An array.
+    Array(Vec<Json>),
+    /// An object, in insertion order, keys unique.
+    Object(Vec<(String, Json)>),
+}
+
+/// Why a text is not JSON: the byte offset where parsing stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// Byte offset of the first offending character.
+    pub offset: usize,
+}
+
+/// Deepest nesting accepted by [`parse`]; deeper input is an error, not a stack overflow.
+pub const MAX_DEPTH: usize = 128;
+
+impl Json {
+    /// The value under `key` when `self` is an object.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Sets `key` to `value` in an object, replacing an existing value in place.
+    /// Does nothing when `self` is not an object.
+    pub fn set(&mut self, key: &str, value: Json) {
+        if let Json::Object(fields) = self {
+            match fields.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value,
+                None => fields.push((key.to_owned(), value)),
+            }
+        }
+    }
+
+    /// Removes `key` from an object, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Json> {
+        match self {
+            Json::Object(fields) => {
+                let i = fields.iter().position(|(k, _)| k == key)?;
+                Some(fields.remove(i).1)
+            }
+            _ => None,
+        }
+    }
+
+    /// The string inside a `Json::String`.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The object's fields.
+    pub fn as_object(&self) -> Option<&[(String, Json)]> {
+        match self {
+            Json::Object(fields) => Some(fields),
+            _ => None,
+        }
+    }
+
+    /// Serialises to compact JSON text (as `JSON.stringify` without indentation).
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    /// Appends the compact JSON text of `self` to `out`.
+    pub fn write(&self, out: &mut String) {
+        match self {
+            Json::Null => out.push_str("null"),
+            Json::Bool(true) => out.push_str("true"),
+            Json::Bool(false) => out.push_str("false"),
+            Json::Number(n) => write_number(*n, out),
+            Json::String(s) => write_string(s, out),
+            Json::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    item.write(out);
+                }
+                out.push(']');
+            }
+            Json::Object(fields) => {
+                out.push('{');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_string(k, out);
+                    out.push(':');
+                    v.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// Appends `s` as a JSON string literal (quotes included) to `out`.
+pub fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            0..=0x1f => Some(""),
+            _ => None,
+        };
+        if let Some(esc) = esc {
+            out.push_str(&s[start..i]);
+            if esc.is_empty() {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 15) as usize] as char);
+            } else {
+                out.push_str(esc);
+            }
+            start = i + 1;
+        }
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Appends a finite number as JSON (integers without a fraction, like JavaScript).
+/// Non-finite numbers, which JSON cannot carry, are written as `null`.
+pub fn write_number(n: f64, out: &mut String) {
+    if !n.is_finite() {
+        out.push_str("null");
+    } else if n == n.trunc() && n.abs() < 9.007_199_254_740_992e15 {
+        let mut buf = [0u8; 24];
+        let mut i = buf.len();
+        let neg = n < 0.0;
+        let mut v = n.abs() as u64;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        if neg {
+            out.push('-');
+        }
+        for &b in &buf[i..] {
+            out.push(b as char);
+        }
+    } else {
+        // Rare in analytics payloads; `Display` for f64 round-trips and is valid JSON
+        // for finite values (no exponent form is produced).
+        use core::fmt::Write;
+        let _ = write!(out, "{n}");
+    }
+}
+
+/// Parses JSON text strictly (RFC 8259), nesting at most [`MAX_DEPTH`] deep.
+/// Duplicate object keys keep the last value, as `JSON.parse` does.
+pub fn parse(text: &str) -> Result<Json, ParseError> {
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    p.ws();
+    let v = p.value(0)?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(p.err());
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self) -> ParseError {
+        ParseError { offset: self.i }
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, lit: &[u8]) -> bool {
+        if self.s[self.i..].starts_with(lit) {
+            self.i += lit.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json, ParseError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.err());
+        }
+        match self.s.get(self.i) {
+            Some(b'n') if self.eat(b"null") => Ok(Json::Null),
+            Some(b't') if self.eat(b"true") => Ok(Json::Bool(true)),
+            Some(b'f') if self.eat(b"false") => Ok(Json::Bool(false)),
+            Some(b'"') => self.string().map(Json::String),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                self.ws();
+                if self.eat(b"]") {
+                    return Ok(Json::Array(items));
+                }
+                loop {
+                    self.ws();
+                    items.push(self.value(depth + 1)?);
+                    self.ws();
+                    if self.eat(b",") {
+                        continue;
+                    }
+                    if self.eat(b"]") {
+                        return Ok(Json::Array(items));
+                    }
+                    return Err(self.err());
+                }
+            }
+            Some(b'{') => {
+                self.i += 1;
+                let mut obj = Json::Object(Vec::new());
+                self.ws();
+                if self.eat(b"}") {
+                    return Ok(obj);
+                }
+                loop {
+                    self.ws();
+                    if self.s.get(self.i) != Some(&b'"') {
+                        return Err(self.err());
+                    }
+                    let key = self.string()?;
+                    self.ws();
+                    if !self.eat(b":") {
+                        return Err(self.err());
+                    }
+                    self.ws();
+                    let v = self.value(depth + 1)?;
+                    obj.set(&key, v);
+                    self.ws();
+                    if self.eat(b",") {
+                        continue;
+                    }
+                    if self.eat(b"}") {
+                        return Ok(obj);
+                    }
+                    return Err(self.err());
+                }
+            }
+            _ => Err(self.err()),
+        }
+    }
+
+    fn number(&mut self) -> Result<Json, ParseError> {
+        let start = self.i;
+        self.eat(b"-");
+        match self.s.get(self.i) {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.err()),
+        }
+        if self.eat(b".") {
+            if !matches!(self.s.get(self.i), Some(b'0'..=b'9')) {
+                return Err(self.err());
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.s.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.s.get(self.i) {
+                self.i += 1;
+            }
+            if !matches!(self.s.get(self.i), Some(b'0'..=b'9')) {
+                return Err(self.err());
+            }
+            self.digits();
+        }
+        // The slice is ASCII digits and signs, so it is valid UTF-8.
+        let text = core::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err())?;
+        match text.parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Json::Number(n)),
+            _ => Err(ParseError { offset: start }),
+        }
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, ParseError> {
+        let mut v = 0u32;
+        for _ in 0..4 {
+            let d = match self.s.get(self.i) {
+                Some(c @ b'0'..=b'9') => c - b'0',
+                Some(c @ b'a'..=b'f') => c - b'a' + 10,
+                Some(c @ b'A'..=b'F') => c - b'A' + 10,
+                _ => return Err(self.err()),
+            };
+            v = v * 16 + d as u32;
+            self.i += 1;
+        }
+        Ok(v)
+    }
+
+    fn string(&mut self) -> Result<String, ParseError> {
+        self.i += 1; // opening quote
+        let mut out = String::new();
+        let mut run = self.i;
+        loop {
+            match self.s.get(self.i) {
+                None => return Err(self.err()),
+                Some(b'"') => {
+                    out.push_str(self.utf8(run)?);
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(0..=0x1f) => return Err(self.err()),
+                Some(b'\\') => {
+                    out.push_str(self.utf8(run)?);
+                    self.i += 1;
+                    let c = match self.s.get(self.i) {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            self.i += 1;
+                            let hi = self.hex4()?;
+                            self.i -= 1;
+                            let code = if (0xd800..0xdc00).contains(&hi) {
+                                self.i += 1;
+                                if !self.eat(b"\\u") {
+                                    return Err(self.err());
+                                }
+                                let lo = self.hex4()?;
+                                self.i -= 1;
+                                if !(0xdc00..0xe000).contains(&lo) {
+                                    return Err(self.err());
+                                }
+                                0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                            } else {
+                                hi
+                            };
+                            char::from_u32(code).ok_or_else(|| self.err())?
+                        }
+                        _ => return Err(self.err()),
+                    };
+                    out.push(c);
+                    self.i += 1;
+                    run = self.i;
+                }
+                Some(_) => self.i += 1,
+            }
+        }
+    }
+
+    fn utf8(&self, from: usize) -> Result<&str, ParseError> {
+        core::str::from_utf8(&self.s[from..self.i]).map_err(|_| ParseError { offset: from })
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trips_documents() {
+        for text in [
+            r#"{"a":1,"b":[true,false,null],"c":{"d":"e\n\"q\""},"n":-2.5}"#,
+            r#"[]"#,
+            r#"{}"#,
+            r#""\u00e9\ud83d\ude00""#,
+            "0",
+            "-0.001",
+        ] {
+            let v = parse(text).unwrap();
+            assert_eq!(parse(&v.to_json()).unwrap(), v, "{text}");
+        }
+        assert_eq!(
+            parse(r#""\ud83d\ude00""#).unwrap(),
+            Json::String("😀".into())
+        );
+    }
+
+    #[test]
+    fn rejects_what_json_parse_rejects() {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\":}",
+            "01",
+            "1.",
+            ".5",
+            "nul",
+            "\"\\x\"",
+            "\"a",
+            "{a:1}",
+            "[1] x",
+            "\"\u{1}\"",
+            "1e",
+            "\"\\ud800\"",
+            "NaN",
+            "Infinity",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000);
+        assert!(parse(&deep).is_err());
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value_in_first_position() {
+        let v = parse(r#"{"a":1,"b":2,"a":3}"#).unwrap();
+        assert_eq!(v.to_json(), r#"{"a":3,"b":2}"#);
+    }
+
+    #[test]
+    fn writes_control_characters_escaped() {
+        let s = Json::String("\u{0}\u{1f}\u{8}\u{c}\t".into()).to_json();
+        assert_eq!(s, r#""\u0000\u001f\b\f\t""#);
+    }
+
+    fn arb_json() -> impl Strategy<Value = Json> {
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            any::<i32>().prop_map(|n| Json::Number(n as f64)),
+            (-1e12f64..1e12).prop_map(Json::Number),
+            ".*".prop_map(Json::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+                prop::collection::vec(("[a-z]{1,4}", inner), 0..6).prop_map(|kv| {
+                    let mut o = Json::Object(Vec::new());
+                    for (k, v) in kv {
+                        o.set(&k, v);
+                    }
+                    o
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn writer_output_parses_back_and_agrees_with_serde_json(v in arb_json()) {
+            let text = v.to_json();
+            prop_assert_eq!(parse(&text).unwrap(), v);
+            let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let ours: serde_json::Value = serde_json::from_str(&parse(&text).unwrap().to_json()).unwrap();
+            prop_assert_eq!(reference, ours);
+        }
+
+        #[test]
+        fn parser_never_panics_and_agrees_with_serde_json_on_validity(s in ".{0,40}") {
+            let ours = parse(&s).is_ok();
+            let reference = serde_json::from_str::<serde_json::Value>(&s).is_ok();
+            prop_assert_eq!(ours, reference, "input {:?}", s);
+        }
+    }
+}

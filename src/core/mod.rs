@@ -1,0 +1,12 @@
+//! The pure core: everything that decides something, with no browser APIs.
+//!
+//! The shell in `crate::web` feeds it calls, clock readings, storage contents and
+//! HTTP answers, and carries out what it returns. Everything here runs and is tested
+//! natively with `cargo test`.
+
+pub mod delivery;
+pub mod error;
+pub mod identity;
+pub mod json;
+pub mod message;
+pub mod time;

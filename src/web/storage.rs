@@ -1,0 +1,234 @@
+//! localStorage and cookies, shared with analytics.js, with a memory fallback when
+//! storage is unavailable (private mode, disabled, sandboxed frames) or full.
+
+use std::collections::BTreeMap;
+
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlDocument, Storage};
+
+use crate::core::identity::{decode_stored_id, decode_stored_traits, Identity};
+use crate::core::json::{write_string, Json};
+
+/// One year, the max-age analytics.js gives its cookies.
+const COOKIE_MAX_AGE: u32 = 31_536_000;
+
+/// Key/value storage: localStorage when it works, memory otherwise.
+pub struct Store {
+    local: Option<Storage>,
+    memory: BTreeMap<String, String>,
+    doc: Option<HtmlDocument>,
+    cookie_domain: Option<String>,
+}
+
+impl Store {
+    /// Opens localStorage (probing that writes work) and finds the cookie domain.
+    pub fn open() -> Store {
+        let window = web_sys::window();
+        let local = window
+            .as_ref()
+            .and_then(|w| w.local_storage().ok().flatten())
+            .filter(|s| {
+                let probe = "segflow:probe";
+                let ok = s.set_item(probe, "1").is_ok();
+                let _ = s.remove_item(probe);
+                ok
+            });
+        if local.is_none() {
+            web_sys::console::warn_1(
+                &"segflow: localStorage is unavailable; queued events are kept in memory only"
+                    .into(),
+            );
+        }
+        let doc = window
+            .and_then(|w| w.document())
+            .and_then(|d| d.dyn_into::<HtmlDocument>().ok());
+        let mut store = Store {
+            local,
+            memory: BTreeMap::new(),
+            doc,
+            cookie_domain: None,
+        };
+        store.cookie_domain = store.probe_cookie_domain();
+        store
+    }
+
+    /// Reads a key.
+    pub fn get(&self, key: &str) -> Option<String> {
+        match &self.local {
+            Some(s) => s.get_item(key).ok().flatten(),
+            None => self.memory.get(key).cloned(),
+        }
+    }
+
+    /// Writes a key; returns false when storage refused (quota), never throws.
+    pub fn set(&mut self, key: &str, value: &str) -> bool {
+        match &self.local {
+            Some(s) => s.set_item(key, value).is_ok(),
+            None => {
+                self.memory.insert(key.to_owned(), value.to_owned());
+                true
+            }
+        }
+    }
+
+    /// Removes a key.
+    pub fn remove(&mut self, key: &str) {
+        match &self.local {
+            Some(s) => {
+                let _ = s.remove_item(key);
+            }
+            None => {
+                self.memory.remove(key);
+            }
+        }
+    }
+
+    /// Every key that starts with `prefix`.
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        match &self.local {
+            Some(s) => {
+                let n = s.length().unwrap_or(0);
+                (0..n)
+                    .filter_map(|i| s.key(i).ok().flatten())
+                    .filter(|k| k.starts_with(prefix))
+                    .collect()
+            }
+            None => self
+                .memory
+                .range(prefix.to_owned()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, _)| k.clone())
+                .collect(),
+        }
+    }
+
+    fn cookies(&self) -> String {
+        self.doc
+            .as_ref()
+            .and_then(|d| d.cookie().ok())
+            .unwrap_or_default()
+    }
+
+    /// Reads a cookie (decoding `%XX` escapes).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies().split(';').find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then(|| crate::core::message::decode_component(&v.replace('+', "%2B")))
+        })
+    }
+
+    fn write_cookie(&self, name: &str, value: &str, max_age: u32, domain: Option<&str>) {
+        let Some(doc) = &self.doc else { return };
+        let mut c = String::with_capacity(96);
+        c.push_str(name);
+        c.push('=');
+        c.push_str(&encode_cookie_value(value));
+        c.push_str("; path=/; SameSite=Lax; max-age=");
+        c.push_str(&max_age.to_string());
+        if let Some(d) = domain {
+            c.push_str("; domain=");
+            c.push_str(d);
+        }
+        let _ = doc.set_cookie(&c);
+    }
+
+    /// Sets a cookie for a year on the highest domain the page may set.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.write_cookie(name, value, COOKIE_MAX_AGE, self.cookie_domain.as_deref());
+    }
+
+    /// Removes a cookie.
+    pub fn remove_cookie(&self, name: &str) {
+        self.write_cookie(name, "", 0, self.cookie_domain.as_deref());
+    }
+
+    /// The highest domain a cookie can be set on (`example.com` for
+    /// `app.eu.example.com`), found as analytics.js does: by setting a test cookie on
+    /// each candidate, top first. None for IP addresses and single-label hosts.
+    fn probe_cookie_domain(&self) -> Option<String> {
+        let host = web_sys::window()?.location().hostname().ok()?;
+        if !host.contains('.') || host.parse::<std::net::IpAddr>().is_ok() || host.contains(':') {
+            return None;
+        }
+        let labels: Vec<&str> = host.split('.').collect();
+        for n in 2..=labels.len() {
+            let candidate = labels[labels.len() - n..].join(".");
+            self.write_cookie("segflow_tld_probe", "1", 60, Some(&candidate));
+            if self.cookie("segflow_tld_probe").is_some() {
+                self.write_cookie("segflow_tld_probe", "", 0, Some(&candidate));
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    /// Reads the identity analytics.js (or an earlier segflow) stored: localStorage
+    /// first, then cookies; values plain or JSON-encoded. A missing anonymous id is
+    /// created with `new_id` and stored at once, so analytics.js adopts it too.
+    pub fn load_identity(&mut self, new_id: impl FnOnce() -> String) -> Identity {
+        let read = |k: &str| {
+            self.get(k)
+                .as_deref()
+                .and_then(decode_stored_id)
+                .or_else(|| self.cookie(k).as_deref().and_then(decode_stored_id))
+        };
+        let anonymous = read("ajs_anonymous_id");
+        let user = read("ajs_user_id");
+        let group = read("ajs_group_id");
+        let fresh = anonymous.is_none();
+        let mut id = Identity::new(anonymous.unwrap_or_else(new_id));
+        id.user_id = user;
+        id.group_id = group;
+        id.user_traits = decode_stored_traits(self.get("ajs_user_traits").as_deref());
+        id.group_traits = decode_stored_traits(self.get("ajs_group_properties").as_deref());
+        if fresh {
+            self.save_identity(&id);
+        }
+        id
+    }
+
+    fn save_id(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(v) => {
+                let mut encoded = String::with_capacity(v.len() + 2);
+                write_string(v, &mut encoded);
+                self.set(key, &encoded);
+                self.set_cookie(key, v);
+            }
+            None => {
+                self.remove(key);
+                self.remove_cookie(key);
+            }
+        }
+    }
+
+    /// Stores the identity under analytics.js's keys: ids JSON-encoded in localStorage
+    /// and plain in cookies, traits as JSON in localStorage.
+    pub fn save_identity(&mut self, id: &Identity) {
+        self.save_id("ajs_anonymous_id", Some(&id.anonymous_id));
+        self.save_id("ajs_user_id", id.user_id.as_deref());
+        self.save_id("ajs_group_id", id.group_id.as_deref());
+        self.save_traits("ajs_user_traits", &id.user_traits);
+        self.save_traits("ajs_group_properties", &id.group_traits);
+    }
+
+    fn save_traits(&mut self, key: &str, traits: &Json) {
+        self.set(key, &traits.to_json());
+    }
+}
+
+/// Escapes what a cookie value may not hold (analytics.js's cookie library does the same).
+fn encode_cookie_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()@:/#$&[]^`{|}".contains(&b) {
+            out.push(b as char);
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+    out
+}
