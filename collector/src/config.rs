@@ -65,7 +65,11 @@ impl Config {
     }
 
     /// Adds an accepted write key labelled with `environment`.
-    pub fn with_write_key(mut self, key: impl Into<String>, environment: impl Into<String>) -> Self {
+    pub fn with_write_key(
+        mut self,
+        key: impl Into<String>,
+        environment: impl Into<String>,
+    ) -> Self {
         self.write_keys.push(WriteKey {
             key: key.into(),
             environment: environment.into(),
@@ -255,7 +259,10 @@ mod tests {
         let k: WriteKey = "WK=staging".parse().unwrap();
         assert_eq!((k.key.as_str(), k.environment.as_str()), ("WK", "staging"));
         let k: WriteKey = "abc==".parse().unwrap();
-        assert_eq!((k.key.as_str(), k.environment.as_str()), ("abc==", "default"));
+        assert_eq!(
+            (k.key.as_str(), k.environment.as_str()),
+            ("abc==", "default")
+        );
         let k: WriteKey = "abc==production".parse().unwrap();
         assert_eq!(
             (k.key.as_str(), k.environment.as_str()),

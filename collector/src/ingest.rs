@@ -140,15 +140,22 @@ pub(crate) fn envelope(endpoint: Endpoint, body: Value) -> Result<Envelope, Requ
                     ),
                 ));
             }
-            let batch_context = optional_object(&mut body, "context")
-                .map_err(|_| RequestError::new("invalid_context", "batch \"context\" must be an object"))?;
+            let batch_context = optional_object(&mut body, "context").map_err(|_| {
+                RequestError::new("invalid_context", "batch \"context\" must be an object")
+            })?;
             let batch_integrations = optional_object(&mut body, "integrations").map_err(|_| {
-                RequestError::new("invalid_integrations", "batch \"integrations\" must be an object")
+                RequestError::new(
+                    "invalid_integrations",
+                    "batch \"integrations\" must be an object",
+                )
             })?;
             let batch_sent_at = match body.get("sentAt") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(timefmt::parse_iso(s).ok_or_else(|| {
-                    RequestError::new("invalid_sent_at", "batch \"sentAt\" is not an ISO-8601 date-time")
+                    RequestError::new(
+                        "invalid_sent_at",
+                        "batch \"sentAt\" is not an ISO-8601 date-time",
+                    )
                 })?),
                 Some(_) => {
                     return Err(RequestError::new(
@@ -167,7 +174,9 @@ pub(crate) fn envelope(endpoint: Endpoint, body: Value) -> Result<Envelope, Requ
         }
     };
     for (index, message) in envelope.messages.iter().enumerate() {
-        let size = serde_json::to_vec(message).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(message)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > MAX_MESSAGE_BYTES {
             return Err(RequestError::new(
                 "message_too_large",
@@ -181,7 +190,10 @@ pub(crate) fn envelope(endpoint: Endpoint, body: Value) -> Result<Envelope, Requ
 }
 
 /// Removes `key` from `map`; `Ok(None)` when absent or null, `Err` when not an object.
-fn optional_object(map: &mut Map<String, Value>, key: &str) -> Result<Option<Map<String, Value>>, ()> {
+fn optional_object(
+    map: &mut Map<String, Value>,
+    key: &str,
+) -> Result<Option<Map<String, Value>>, ()> {
     match map.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(obj)) => Ok(Some(obj)),
@@ -276,13 +288,20 @@ fn merge_defaults(target: &mut Map<String, Value>, defaults: &Map<String, Value>
     }
 }
 
-fn optional_time(map: &Map<String, Value>, key: &str, reason: &'static str) -> Result<Option<DateTime<Utc>>, Invalid> {
+fn optional_time(
+    map: &Map<String, Value>,
+    key: &str,
+    reason: &'static str,
+) -> Result<Option<DateTime<Utc>>, Invalid> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => timefmt::parse_iso(s)
             .map(Some)
             .ok_or_else(|| invalid(reason, format!("\"{key}\" is not an ISO-8601 date-time"))),
-        Some(_) => Err(invalid(reason, format!("\"{key}\" must be an ISO-8601 string"))),
+        Some(_) => Err(invalid(
+            reason,
+            format!("\"{key}\" must be an ISO-8601 string"),
+        )),
     }
 }
 
@@ -347,10 +366,11 @@ fn normalize(
             Some(Value::String(s)) => event = Some(s.clone()),
             Some(_) => return Err(invalid("invalid_event", "\"event\" must be a string")),
         },
-        "group" => {
-            if take_id(&mut map, "groupId", "invalid_group_id")?.is_none() {
-                return Err(invalid("missing_group_id", "a group message needs \"groupId\""));
-            }
+        "group" if take_id(&mut map, "groupId", "invalid_group_id")?.is_none() => {
+            return Err(invalid(
+                "missing_group_id",
+                "a group message needs \"groupId\"",
+            ));
         }
         "alias" => {
             if take_id(&mut map, "previousId", "invalid_previous_id")?.is_none() {
@@ -360,7 +380,10 @@ fn normalize(
                 ));
             }
             if user_id.is_none() {
-                return Err(invalid("missing_user_id", "an alias message needs \"userId\""));
+                return Err(invalid(
+                    "missing_user_id",
+                    "an alias message needs \"userId\"",
+                ));
             }
         }
         _ => {}
@@ -485,7 +508,10 @@ mod tests {
     fn endpoints() {
         assert_eq!(Endpoint::from_segment("b"), Some(Endpoint::Batch));
         assert_eq!(Endpoint::from_segment("t"), Some(Endpoint::Single("track")));
-        assert_eq!(Endpoint::from_segment("screen"), Some(Endpoint::Single("screen")));
+        assert_eq!(
+            Endpoint::from_segment("screen"),
+            Some(Endpoint::Single("screen"))
+        );
         assert_eq!(Endpoint::from_segment("x"), None);
     }
 
@@ -504,7 +530,10 @@ mod tests {
         assert_eq!(body["context"]["app"], json!({"name": "a", "version": "1"}));
         assert_eq!(body["context"]["locale"], "fr");
         assert_eq!(body["context"]["ip"], "127.0.0.1");
-        assert_eq!(body["integrations"], json!({"All": false, "Mixpanel": true}));
+        assert_eq!(
+            body["integrations"],
+            json!({"All": false, "Mixpanel": true})
+        );
         assert_eq!(body["messageId"], "generated");
     }
 

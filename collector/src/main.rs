@@ -32,7 +32,12 @@ struct Cli {
     #[arg(long = "static-dir", value_name = "DIR")]
     static_dir: Option<PathBuf>,
     /// Fraction (0..1) of ingestion requests answered 500 without storing.
-    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     fail_rate: f64,
     /// Answer every Nth ingestion request 429 with Retry-After: 1 (0 = never).
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -41,7 +46,12 @@ struct Cli {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     latency_ms: u64,
     /// Fraction (0..1) of ingestion requests whose connection is closed unanswered.
-    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     drop_rate: f64,
     /// Seed of the fault injection draws (same seed, same faults).
     #[arg(long, value_name = "N", default_value_t = 0)]

@@ -163,9 +163,8 @@ impl Store {
 
     /// Stored messages matching `filter`, as `(id, write_key, environment, body)`.
     pub fn query(&self, filter: &EventFilter) -> rusqlite::Result<Vec<StoredRow>> {
-        let mut sql = String::from(
-            "SELECT id, write_key, environment, body FROM messages WHERE 1 = 1",
-        );
+        let mut sql =
+            String::from("SELECT id, write_key, environment, body FROM messages WHERE 1 = 1");
         let mut args: Vec<SqlValue> = Vec::new();
         let text_filters = [
             ("write_key", &filter.write_key),
@@ -269,7 +268,10 @@ impl StoredRow {
         };
         map.insert("id".into(), Value::from(self.id));
         map.insert("writeKey".into(), Value::String(self.write_key.clone()));
-        map.insert("environment".into(), Value::String(self.environment.clone()));
+        map.insert(
+            "environment".into(),
+            Value::String(self.environment.clone()),
+        );
         Value::Object(map)
     }
 }

@@ -35,7 +35,10 @@ async fn every_path_and_its_one_letter_form_stores_its_type() {
             let id = format!("{kind}-{}", path.len());
             let r = ts.post(path, &minimal(kind, &id), Some(KEY)).await;
             assert_eq!(r.status, 200, "{path}: {}", r.text);
-            assert_eq!(r.json, json!({"success": true, "accepted": 1, "duplicates": 0, "rejected": []}));
+            assert_eq!(
+                r.json,
+                json!({"success": true, "accepted": 1, "duplicates": 0, "rejected": []})
+            );
             let stored = ts.events(&format!("messageId={id}")).await;
             assert_eq!(stored.len(), 1, "{path}");
             assert_eq!(stored[0]["type"], kind, "{path}: type implied by the path");
@@ -55,14 +58,24 @@ async fn every_path_and_its_one_letter_form_stores_its_type() {
 #[tokio::test]
 async fn analytics_next_fixtures_are_stored_like_segment() {
     let ts = TestServer::start(|c| c).await;
-    for (name, path) in [("identify", "/v1/i"), ("group", "/v1/g"), ("page", "/v1/p"), ("track", "/v1/t")] {
+    for (name, path) in [
+        ("identify", "/v1/i"),
+        ("group", "/v1/g"),
+        ("page", "/v1/p"),
+        ("track", "/v1/t"),
+    ] {
         let body = fixture(name);
         // analytics-next sends text/plain with both auth methods.
         let r = ts
             .post_raw(path, body.to_string().into_bytes(), Some(KEY), "text/plain")
             .await;
         assert_eq!(r.status, 200, "{name}: {}", r.text);
-        let stored = ts.events(&format!("messageId={}", body["messageId"].as_str().unwrap())).await;
+        let stored = ts
+            .events(&format!(
+                "messageId={}",
+                body["messageId"].as_str().unwrap()
+            ))
+            .await;
         assert_eq!(stored.len(), 1, "{name}");
         let e = &stored[0];
         assert_eq!(e["type"], name);
@@ -72,7 +85,10 @@ async fn analytics_next_fixtures_are_stored_like_segment() {
         assert_eq!(e["originalTimestamp"], body["timestamp"]);
         assert_eq!(e["sentAt"], body["sentAt"]);
         assert_eq!(e["context"]["library"], body["context"]["library"]);
-        assert_eq!(e["context"]["ip"], "127.0.0.1", "context.ip is filled like Segment does");
+        assert_eq!(
+            e["context"]["ip"], "127.0.0.1",
+            "context.ip is filled like Segment does"
+        );
         assert_eq!(e["_metadata"], body["_metadata"]);
         assert!(e.get("writeKey").is_some() && e["writeKey"] != Value::Null);
         for field in ["receivedAt", "timestamp"] {
@@ -103,7 +119,11 @@ async fn auth_by_header_or_body_and_wrong_or_missing_keys_store_nothing() {
     let r = ts.post("/v1/t", &with_key, None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = ts
-        .post("/v1/b", &json!({"writeKey": KEY, "batch": [msg("b2")]}), None)
+        .post(
+            "/v1/b",
+            &json!({"writeKey": KEY, "batch": [msg("b2")]}),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     // The write key is a column, not part of the stored body.
@@ -121,20 +141,34 @@ async fn auth_by_header_or_body_and_wrong_or_missing_keys_store_nothing() {
         ("wrong header key", msg("x2"), Some("nope")),
         ("wrong body key", wrong_body.clone(), None),
         ("missing key", msg("x3"), None),
-        ("wrong header beats right body", {
-            let mut m = msg("x4");
-            m["writeKey"] = json!(KEY);
-            m
-        }, Some("nope")),
-        ("empty body key", json!({"writeKey": "", "type": "track", "userId": "u", "event": "E"}), None),
+        (
+            "wrong header beats right body",
+            {
+                let mut m = msg("x4");
+                m["writeKey"] = json!(KEY);
+                m
+            },
+            Some("nope"),
+        ),
+        (
+            "empty body key",
+            json!({"writeKey": "", "type": "track", "userId": "u", "event": "E"}),
+            None,
+        ),
     ];
     for (case, body, key) in unauthorized {
         let r = ts.post("/v1/t", &body, key).await;
         assert_eq!(r.status, 401, "{case}: {}", r.text);
         assert_eq!(r.json["success"], false, "{case}");
         assert_eq!(r.error(), "unauthorized", "{case}");
-        assert!(r.json["message"].as_str().is_some_and(|m| !m.is_empty()), "{case}");
-        assert!(r.header("content-type").unwrap().starts_with("application/json"));
+        assert!(
+            r.json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{case}"
+        );
+        assert!(r
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json"));
     }
     // A malformed Authorization header falls back to the body key.
     let r = ts
@@ -148,7 +182,11 @@ async fn auth_by_header_or_body_and_wrong_or_missing_keys_store_nothing() {
     assert_eq!(r.status().as_u16(), 200);
     // Unauthorized batch: nothing stored at all.
     let r = ts
-        .post("/v1/batch", &json!({"batch": [msg("x5"), msg("x6")]}), Some("bad"))
+        .post(
+            "/v1/batch",
+            &json!({"batch": [msg("x5"), msg("x6")]}),
+            Some("bad"),
+        )
         .await;
     assert_eq!(r.status, 401);
     assert_eq!(ts.events("limit=1000").await.len(), before + 1);
@@ -169,8 +207,14 @@ async fn environment_labels_are_stored_per_key() {
     let staging = ts.events("environment=staging").await;
     assert_eq!(staging.len(), 2);
     assert!(staging.iter().all(|e| e["writeKey"] == "STAGE"));
-    assert_eq!(ts.events("environment=production").await[0]["messageId"], "p");
-    assert_eq!(ts.events("writeKey=PROD").await[0]["environment"], "production");
+    assert_eq!(
+        ts.events("environment=production").await[0]["messageId"],
+        "p"
+    );
+    assert_eq!(
+        ts.events("writeKey=PROD").await[0]["environment"],
+        "production"
+    );
     assert_eq!(ts.events("environment=default").await[0]["writeKey"], KEY);
     assert_eq!(
         ts.stats().await["environments"],
@@ -181,7 +225,9 @@ async fn environment_labels_are_stored_per_key() {
 #[tokio::test]
 async fn open_mode_accepts_any_key_or_none() {
     let ts = TestServer::start_open().await;
-    let r = ts.post("/v1/t", &track("u", "E", "k1"), Some("anything")).await;
+    let r = ts
+        .post("/v1/t", &track("u", "E", "k1"), Some("anything"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = ts.post("/v1/t", &track("u", "E", "k2"), None).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -194,13 +240,24 @@ async fn open_mode_accepts_any_key_or_none() {
 #[tokio::test]
 async fn any_content_type_is_parsed_as_json() {
     let ts = TestServer::start(|c| c).await;
-    for (i, content_type) in ["application/json", "text/plain", "text/plain;charset=UTF-8", "application/octet-stream", ""]
-        .into_iter()
-        .enumerate()
+    for (i, content_type) in [
+        "application/json",
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/octet-stream",
+        "",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let id = format!("ct{i}");
         let r = ts
-            .post_raw("/v1/track", track("u", "E", &id).to_string().into_bytes(), Some(KEY), content_type)
+            .post_raw(
+                "/v1/track",
+                track("u", "E", &id).to_string().into_bytes(),
+                Some(KEY),
+                content_type,
+            )
             .await;
         assert_eq!(r.status, 200, "{content_type:?}: {}", r.text);
         assert_eq!(ts.events(&format!("messageId={id}")).await.len(), 1);
@@ -211,35 +268,151 @@ async fn any_content_type_is_parsed_as_json() {
 /// unless it changes the type.
 fn invalid_messages() -> Vec<(&'static str, Value, &'static str)> {
     vec![
-        ("no type in a batch", json!({"userId": "u", "event": "E"}), "missing_type"),
-        ("null type in a batch", json!({"type": null, "userId": "u", "event": "E"}), "missing_type"),
-        ("unknown type", json!({"type": "purchase", "userId": "u", "event": "E"}), "invalid_type"),
-        ("type not a string", json!({"type": 3, "userId": "u", "event": "E"}), "invalid_type"),
-        ("no ids", json!({"type": "track", "event": "E"}), "missing_user_id_or_anonymous_id"),
-        ("empty ids", json!({"type": "track", "userId": "", "anonymousId": "", "event": "E"}), "missing_user_id_or_anonymous_id"),
-        ("null ids", json!({"type": "identify", "userId": null, "anonymousId": null}), "missing_user_id_or_anonymous_id"),
-        ("userId object", json!({"type": "track", "userId": {"a": 1}, "event": "E"}), "invalid_user_id"),
-        ("userId bool", json!({"type": "track", "userId": true, "event": "E"}), "invalid_user_id"),
-        ("anonymousId array", json!({"type": "track", "anonymousId": [1], "event": "E"}), "invalid_anonymous_id"),
-        ("track without event", json!({"type": "track", "userId": "u"}), "missing_event"),
-        ("track with empty event", json!({"type": "track", "userId": "u", "event": ""}), "missing_event"),
-        ("track with null event", json!({"type": "track", "userId": "u", "event": null}), "missing_event"),
-        ("event not a string", json!({"type": "track", "userId": "u", "event": 5}), "invalid_event"),
-        ("group without groupId", json!({"type": "group", "userId": "u"}), "missing_group_id"),
-        ("groupId object", json!({"type": "group", "userId": "u", "groupId": {}}), "invalid_group_id"),
-        ("alias without previousId", json!({"type": "alias", "userId": "u"}), "missing_previous_id"),
-        ("previousId bool", json!({"type": "alias", "userId": "u", "previousId": false}), "invalid_previous_id"),
-        ("alias without userId", json!({"type": "alias", "anonymousId": "a", "previousId": "p"}), "missing_user_id"),
-        ("messageId object", json!({"type": "track", "userId": "u", "event": "E", "messageId": {}}), "invalid_message_id"),
-        ("messageId of 101 chars", json!({"type": "track", "userId": "u", "event": "E", "messageId": "m".repeat(101)}), "invalid_message_id"),
-        ("timestamp not ISO", json!({"type": "track", "userId": "u", "event": "E", "timestamp": "yesterday"}), "invalid_timestamp"),
-        ("timestamp a number", json!({"type": "track", "userId": "u", "event": "E", "timestamp": 1700000000}), "invalid_timestamp"),
-        ("sentAt not ISO", json!({"type": "track", "userId": "u", "event": "E", "sentAt": "soon"}), "invalid_sent_at"),
-        ("timestamp and sentAt too far apart", json!({"type": "track", "userId": "u", "event": "E", "timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-01-01T00:00:00Z"}), "invalid_timestamp"),
-        ("context a string", json!({"type": "track", "userId": "u", "event": "E", "context": "x"}), "invalid_context"),
-        ("integrations an array", json!({"type": "track", "userId": "u", "event": "E", "integrations": []}), "invalid_integrations"),
-        ("properties a number", json!({"type": "track", "userId": "u", "event": "E", "properties": 1}), "invalid_properties"),
-        ("traits a string", json!({"type": "identify", "userId": "u", "traits": "x"}), "invalid_traits"),
+        (
+            "no type in a batch",
+            json!({"userId": "u", "event": "E"}),
+            "missing_type",
+        ),
+        (
+            "null type in a batch",
+            json!({"type": null, "userId": "u", "event": "E"}),
+            "missing_type",
+        ),
+        (
+            "unknown type",
+            json!({"type": "purchase", "userId": "u", "event": "E"}),
+            "invalid_type",
+        ),
+        (
+            "type not a string",
+            json!({"type": 3, "userId": "u", "event": "E"}),
+            "invalid_type",
+        ),
+        (
+            "no ids",
+            json!({"type": "track", "event": "E"}),
+            "missing_user_id_or_anonymous_id",
+        ),
+        (
+            "empty ids",
+            json!({"type": "track", "userId": "", "anonymousId": "", "event": "E"}),
+            "missing_user_id_or_anonymous_id",
+        ),
+        (
+            "null ids",
+            json!({"type": "identify", "userId": null, "anonymousId": null}),
+            "missing_user_id_or_anonymous_id",
+        ),
+        (
+            "userId object",
+            json!({"type": "track", "userId": {"a": 1}, "event": "E"}),
+            "invalid_user_id",
+        ),
+        (
+            "userId bool",
+            json!({"type": "track", "userId": true, "event": "E"}),
+            "invalid_user_id",
+        ),
+        (
+            "anonymousId array",
+            json!({"type": "track", "anonymousId": [1], "event": "E"}),
+            "invalid_anonymous_id",
+        ),
+        (
+            "track without event",
+            json!({"type": "track", "userId": "u"}),
+            "missing_event",
+        ),
+        (
+            "track with empty event",
+            json!({"type": "track", "userId": "u", "event": ""}),
+            "missing_event",
+        ),
+        (
+            "track with null event",
+            json!({"type": "track", "userId": "u", "event": null}),
+            "missing_event",
+        ),
+        (
+            "event not a string",
+            json!({"type": "track", "userId": "u", "event": 5}),
+            "invalid_event",
+        ),
+        (
+            "group without groupId",
+            json!({"type": "group", "userId": "u"}),
+            "missing_group_id",
+        ),
+        (
+            "groupId object",
+            json!({"type": "group", "userId": "u", "groupId": {}}),
+            "invalid_group_id",
+        ),
+        (
+            "alias without previousId",
+            json!({"type": "alias", "userId": "u"}),
+            "missing_previous_id",
+        ),
+        (
+            "previousId bool",
+            json!({"type": "alias", "userId": "u", "previousId": false}),
+            "invalid_previous_id",
+        ),
+        (
+            "alias without userId",
+            json!({"type": "alias", "anonymousId": "a", "previousId": "p"}),
+            "missing_user_id",
+        ),
+        (
+            "messageId object",
+            json!({"type": "track", "userId": "u", "event": "E", "messageId": {}}),
+            "invalid_message_id",
+        ),
+        (
+            "messageId of 101 chars",
+            json!({"type": "track", "userId": "u", "event": "E", "messageId": "m".repeat(101)}),
+            "invalid_message_id",
+        ),
+        (
+            "timestamp not ISO",
+            json!({"type": "track", "userId": "u", "event": "E", "timestamp": "yesterday"}),
+            "invalid_timestamp",
+        ),
+        (
+            "timestamp a number",
+            json!({"type": "track", "userId": "u", "event": "E", "timestamp": 1700000000}),
+            "invalid_timestamp",
+        ),
+        (
+            "sentAt not ISO",
+            json!({"type": "track", "userId": "u", "event": "E", "sentAt": "soon"}),
+            "invalid_sent_at",
+        ),
+        (
+            "timestamp and sentAt too far apart",
+            json!({"type": "track", "userId": "u", "event": "E", "timestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-01-01T00:00:00Z"}),
+            "invalid_timestamp",
+        ),
+        (
+            "context a string",
+            json!({"type": "track", "userId": "u", "event": "E", "context": "x"}),
+            "invalid_context",
+        ),
+        (
+            "integrations an array",
+            json!({"type": "track", "userId": "u", "event": "E", "integrations": []}),
+            "invalid_integrations",
+        ),
+        (
+            "properties a number",
+            json!({"type": "track", "userId": "u", "event": "E", "properties": 1}),
+            "invalid_properties",
+        ),
+        (
+            "traits a string",
+            json!({"type": "identify", "userId": "u", "traits": "x"}),
+            "invalid_traits",
+        ),
         ("not an object", json!("track"), "not_an_object"),
         ("null message", Value::Null, "not_an_object"),
     ]
@@ -256,7 +429,9 @@ async fn each_message_rule_rejects_in_a_batch_and_on_its_single_endpoint() {
         batch.push(message.clone());
     }
     batch.push(track("u", "E", "good-last"));
-    let r = ts.post("/v1/batch", &json!({"batch": batch}), Some(KEY)).await;
+    let r = ts
+        .post("/v1/batch", &json!({"batch": batch}), Some(KEY))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["success"], true);
     assert_eq!(r.json["accepted"], 2);
@@ -265,9 +440,19 @@ async fn each_message_rule_rejects_in_a_batch_and_on_its_single_endpoint() {
     for (i, (case, _, reason)) in cases.iter().enumerate() {
         assert_eq!(rejected[i]["index"], i + 1, "{case}");
         assert_eq!(rejected[i]["reason"], *reason, "{case}");
-        assert!(rejected[i]["message"].as_str().is_some_and(|m| !m.is_empty()), "{case}");
+        assert!(
+            rejected[i]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{case}"
+        );
     }
-    let stored: Vec<Value> = ts.events("").await.iter().map(|e| e["messageId"].clone()).collect();
+    let stored: Vec<Value> = ts
+        .events("")
+        .await
+        .iter()
+        .map(|e| e["messageId"].clone())
+        .collect();
     assert_eq!(stored, vec![json!("good-first"), json!("good-last")]);
 
     // On single endpoints: 400 with the reason, nothing stored.
@@ -294,7 +479,11 @@ async fn each_message_rule_rejects_in_a_batch_and_on_its_single_endpoint() {
 
     // Messages with a messageId report it.
     let r = ts
-        .post("/v1/b", &json!({"batch": [{"type": "track", "userId": "u", "messageId": "m-7"}]}), Some(KEY))
+        .post(
+            "/v1/b",
+            &json!({"batch": [{"type": "track", "userId": "u", "messageId": "m-7"}]}),
+            Some(KEY),
+        )
         .await;
     assert_eq!(r.json["rejected"][0]["messageId"], "m-7");
     assert_eq!(r.json["rejected"][0]["index"], 0);
@@ -307,14 +496,34 @@ async fn each_message_rule_rejects_in_a_batch_and_on_its_single_endpoint() {
 #[tokio::test]
 async fn single_endpoints_imply_the_type_and_refuse_another() {
     let ts = TestServer::start(|c| c).await;
-    let r = ts.post("/v1/t", &json!({"userId": "u", "event": "E", "messageId": "implied"}), Some(KEY)).await;
+    let r = ts
+        .post(
+            "/v1/t",
+            &json!({"userId": "u", "event": "E", "messageId": "implied"}),
+            Some(KEY),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(ts.events("messageId=implied").await[0]["type"], "track");
-    let r = ts.post("/v1/t", &json!({"type": "identify", "userId": "u"}), Some(KEY)).await;
+    let r = ts
+        .post(
+            "/v1/t",
+            &json!({"type": "identify", "userId": "u"}),
+            Some(KEY),
+        )
+        .await;
     assert_eq!((r.status, r.error()), (400, "type_mismatch"));
-    let r = ts.post("/v1/identify", &json!({"type": "nonsense", "userId": "u"}), Some(KEY)).await;
+    let r = ts
+        .post(
+            "/v1/identify",
+            &json!({"type": "nonsense", "userId": "u"}),
+            Some(KEY),
+        )
+        .await;
     assert_eq!((r.status, r.error()), (400, "invalid_type"));
-    let r = ts.post("/v1/p", &json!({"type": 7, "userId": "u"}), Some(KEY)).await;
+    let r = ts
+        .post("/v1/p", &json!({"type": 7, "userId": "u"}), Some(KEY))
+        .await;
     assert_eq!((r.status, r.error()), (400, "invalid_type"));
 }
 
@@ -322,41 +531,113 @@ async fn single_endpoints_imply_the_type_and_refuse_another() {
 async fn request_level_rules_answer_400_and_store_nothing() {
     let ts = TestServer::start(|c| c).await;
     let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
-        ("not JSON", "/v1/batch", b"{not json".to_vec(), "invalid_json"),
+        (
+            "not JSON",
+            "/v1/batch",
+            b"{not json".to_vec(),
+            "invalid_json",
+        ),
         ("empty body", "/v1/track", Vec::new(), "invalid_json"),
-        ("invalid UTF-8", "/v1/track", b"{\"type\":\"track\",\"userId\":\"\xff\"}".to_vec(), "invalid_json"),
-        ("lone surrogate", "/v1/track", br#"{"userId":"\ud800","event":"E"}"#.to_vec(), "invalid_json"),
-        ("trailing garbage", "/v1/track", br#"{"userId":"u","event":"E"} x"#.to_vec(), "invalid_json"),
+        (
+            "invalid UTF-8",
+            "/v1/track",
+            b"{\"type\":\"track\",\"userId\":\"\xff\"}".to_vec(),
+            "invalid_json",
+        ),
+        (
+            "lone surrogate",
+            "/v1/track",
+            br#"{"userId":"\ud800","event":"E"}"#.to_vec(),
+            "invalid_json",
+        ),
+        (
+            "trailing garbage",
+            "/v1/track",
+            br#"{"userId":"u","event":"E"} x"#.to_vec(),
+            "invalid_json",
+        ),
         ("array body", "/v1/track", b"[]".to_vec(), "invalid_body"),
         ("number body", "/v1/batch", b"5".to_vec(), "invalid_body"),
-        ("batch missing", "/v1/batch", br#"{"type":"track","userId":"u","event":"E"}"#.to_vec(), "invalid_batch"),
-        ("batch a number", "/v1/batch", br#"{"batch":5}"#.to_vec(), "invalid_batch"),
-        ("batch null", "/v1/b", br#"{"batch":null}"#.to_vec(), "invalid_batch"),
-        ("batch an object", "/v1/b", br#"{"batch":{"type":"track"}}"#.to_vec(), "invalid_batch"),
-        ("batch context a string", "/v1/b", br#"{"batch":[],"context":"x"}"#.to_vec(), "invalid_context"),
-        ("batch integrations a number", "/v1/b", br#"{"batch":[],"integrations":1}"#.to_vec(), "invalid_integrations"),
-        ("batch sentAt not ISO", "/v1/b", br#"{"batch":[],"sentAt":"later"}"#.to_vec(), "invalid_sent_at"),
-        ("batch sentAt a number", "/v1/b", br#"{"batch":[],"sentAt":5}"#.to_vec(), "invalid_sent_at"),
+        (
+            "batch missing",
+            "/v1/batch",
+            br#"{"type":"track","userId":"u","event":"E"}"#.to_vec(),
+            "invalid_batch",
+        ),
+        (
+            "batch a number",
+            "/v1/batch",
+            br#"{"batch":5}"#.to_vec(),
+            "invalid_batch",
+        ),
+        (
+            "batch null",
+            "/v1/b",
+            br#"{"batch":null}"#.to_vec(),
+            "invalid_batch",
+        ),
+        (
+            "batch an object",
+            "/v1/b",
+            br#"{"batch":{"type":"track"}}"#.to_vec(),
+            "invalid_batch",
+        ),
+        (
+            "batch context a string",
+            "/v1/b",
+            br#"{"batch":[],"context":"x"}"#.to_vec(),
+            "invalid_context",
+        ),
+        (
+            "batch integrations a number",
+            "/v1/b",
+            br#"{"batch":[],"integrations":1}"#.to_vec(),
+            "invalid_integrations",
+        ),
+        (
+            "batch sentAt not ISO",
+            "/v1/b",
+            br#"{"batch":[],"sentAt":"later"}"#.to_vec(),
+            "invalid_sent_at",
+        ),
+        (
+            "batch sentAt a number",
+            "/v1/b",
+            br#"{"batch":[],"sentAt":5}"#.to_vec(),
+            "invalid_sent_at",
+        ),
     ];
     for (case, path, body, code) in cases {
         let r = ts.post_raw(path, body, Some(KEY), "text/plain").await;
         assert_eq!(r.status, 400, "{case}: {}", r.text);
         assert_eq!(r.json["success"], false, "{case}");
         assert_eq!(r.error(), code, "{case}");
-        assert!(r.json["message"].as_str().is_some_and(|m| !m.is_empty()), "{case}");
+        assert!(
+            r.json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{case}"
+        );
     }
     // A batch whose sentAt is bad stores none of its valid messages.
     let r = ts
-        .post("/v1/b", &json!({"batch": [track("u", "E", "m")], "sentAt": "x"}), Some(KEY))
+        .post(
+            "/v1/b",
+            &json!({"batch": [track("u", "E", "m")], "sentAt": "x"}),
+            Some(KEY),
+        )
         .await;
     assert_eq!(r.status, 400);
     assert!(ts.events("").await.is_empty());
     // An empty batch is fine.
     let r = ts.post("/v1/b", &json!({"batch": []}), Some(KEY)).await;
-    assert_eq!(r.json, json!({"success": true, "accepted": 0, "duplicates": 0, "rejected": []}));
+    assert_eq!(
+        r.json,
+        json!({"success": true, "accepted": 0, "duplicates": 0, "rejected": []})
+    );
     // Deep nesting beyond serde_json's limit is invalid JSON, not a crash.
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let r = ts.post_raw("/v1/b", deep.into_bytes(), Some(KEY), "text/plain").await;
+    let r = ts
+        .post_raw("/v1/b", deep.into_bytes(), Some(KEY), "text/plain")
+        .await;
     assert_eq!((r.status, r.error()), (400, "invalid_json"));
     assert_eq!(ts.get("/health").await.text, "ok");
 }
@@ -383,14 +664,23 @@ async fn batch_context_and_integrations_merge_with_message_fields_winning() {
         plain["context"],
         json!({"locale": "en-US", "library": {"name": "lib", "version": "1"}, "ip": "127.0.0.1"})
     );
-    assert_eq!(plain["integrations"], json!({"All": false, "Amplitude": false}));
-    assert_eq!(plain["sentAt"], "2026-01-01T00:00:00.000Z", "batch sentAt applies to each message");
+    assert_eq!(
+        plain["integrations"],
+        json!({"All": false, "Amplitude": false})
+    );
+    assert_eq!(
+        plain["sentAt"], "2026-01-01T00:00:00.000Z",
+        "batch sentAt applies to each message"
+    );
     let own = &ts.events("messageId=own").await[0];
     assert_eq!(
         own["context"],
         json!({"locale": "fr-FR", "library": {"name": "lib", "version": "2"}, "ip": "10.1.2.3"})
     );
-    assert_eq!(own["integrations"], json!({"All": false, "Amplitude": true}));
+    assert_eq!(
+        own["integrations"],
+        json!({"All": false, "Amplitude": true})
+    );
     let nulls = &ts.events("messageId=nulls").await[0];
     assert_eq!(nulls["context"]["locale"], "en-US");
     assert_eq!(nulls["integrations"]["All"], false);
@@ -412,7 +702,11 @@ async fn numeric_ids_are_coerced_to_strings() {
     assert_eq!(events[1]["anonymousId"], "4.5");
     assert_eq!(events[1]["groupId"], "9");
     assert_eq!(events[2]["previousId"], "2");
-    assert_eq!(ts.events("userId=123").await.len(), 1, "the column holds the string too");
+    assert_eq!(
+        ts.events("userId=123").await.len(),
+        1,
+        "the column holds the string too"
+    );
 }
 
 #[tokio::test]
@@ -432,9 +726,13 @@ async fn missing_message_ids_are_generated_and_unique() {
     assert_eq!(ids.len(), 4);
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), 4, "{ids:?}");
-    assert!(ids.iter().all(|id| id.starts_with("segflow-") && id.len() <= 100));
+    assert!(ids
+        .iter()
+        .all(|id| id.starts_with("segflow-") && id.len() <= 100));
     // A 100-character messageId is accepted.
-    let r = ts.post("/v1/t", &track("u", "E", &"x".repeat(100)), Some(KEY)).await;
+    let r = ts
+        .post("/v1/t", &track("u", "E", &"x".repeat(100)), Some(KEY))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
@@ -463,7 +761,11 @@ async fn skew_corrected_timestamps_are_exact() {
     assert_eq!(r.json["accepted"], 1, "{}", r.text);
 
     let get = |events: &[Value], id: &str| -> Value {
-        events.iter().find(|e| e["messageId"] == id).cloned().unwrap()
+        events
+            .iter()
+            .find(|e| e["messageId"] == id)
+            .cloned()
+            .unwrap()
     };
     let events = ts.events("").await;
     let ms = |text: &Value| -> i64 { parse_ms(text.as_str().unwrap()) };
@@ -474,7 +776,10 @@ async fn skew_corrected_timestamps_are_exact() {
     assert_eq!(ms(&e["timestamp"]), ms(&e["receivedAt"]) - 13);
 
     let e = get(&events, "offset");
-    assert_eq!(e["originalTimestamp"], "2026-11-28T19:01:42.396Z", "normalized to UTC");
+    assert_eq!(
+        e["originalTimestamp"], "2026-11-28T19:01:42.396Z",
+        "normalized to UTC"
+    );
     assert_eq!(ms(&e["timestamp"]), ms(&e["receivedAt"]) - 2_604);
 
     let e = get(&events, "batch-sent");
@@ -482,17 +787,26 @@ async fn skew_corrected_timestamps_are_exact() {
     assert_eq!(ms(&e["timestamp"]), ms(&e["receivedAt"]) - 30_250);
 
     let e = get(&events, "no-sent");
-    assert_eq!(e["timestamp"], "2020-02-29T12:00:00.500Z", "no sentAt: the client timestamp");
+    assert_eq!(
+        e["timestamp"], "2020-02-29T12:00:00.500Z",
+        "no sentAt: the client timestamp"
+    );
     assert_eq!(e["originalTimestamp"], "2020-02-29T12:00:00.500Z");
     assert!(e.get("sentAt").is_none());
 
     let e = get(&events, "none");
-    assert_eq!(e["timestamp"], e["receivedAt"], "no client timestamp: receivedAt");
+    assert_eq!(
+        e["timestamp"], e["receivedAt"],
+        "no client timestamp: receivedAt"
+    );
     assert_eq!(e["sentAt"], "2026-11-28T19:00:30.250Z");
     assert!(e.get("originalTimestamp").is_none());
 
     let e = get(&events, "single-no-sent");
-    assert_eq!(e["timestamp"], "2026-11-28T19:01:42.396Z", "no sentAt: the client timestamp");
+    assert_eq!(
+        e["timestamp"], "2026-11-28T19:01:42.396Z",
+        "no sentAt: the client timestamp"
+    );
     assert_eq!(e["originalTimestamp"], "2026-11-28T19:01:42.396Z");
     assert!(e.get("sentAt").is_none());
 
@@ -501,7 +815,10 @@ async fn skew_corrected_timestamps_are_exact() {
         .unwrap()
         .as_millis() as i64;
     let received = ms(&events[0]["receivedAt"]);
-    assert!((now - received).abs() < 60_000, "receivedAt is the server's clock");
+    assert!(
+        (now - received).abs() < 60_000,
+        "receivedAt is the server's clock"
+    );
 }
 
 /// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS.mmmZ` (test-side parser).
@@ -534,7 +851,9 @@ async fn duplicate_message_ids_are_counted_not_stored_twice() {
         .await;
     assert_eq!(r.json["accepted"], 2, "{}", r.text);
     assert_eq!(r.json["duplicates"], 1);
-    let r = ts.post("/v1/t", &track("u", "changed", "d1"), Some(KEY)).await;
+    let r = ts
+        .post("/v1/t", &track("u", "changed", "d1"), Some(KEY))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["accepted"], 0);
     assert_eq!(r.json["duplicates"], 1);
@@ -543,7 +862,9 @@ async fn duplicate_message_ids_are_counted_not_stored_twice() {
     assert_eq!(d1.len(), 1);
     assert_eq!(d1[0]["event"], "E");
     // The same messageId under another write key is another message.
-    let r = ts.post("/v1/t", &track("u", "E", "d1"), Some("OTHER")).await;
+    let r = ts
+        .post("/v1/t", &track("u", "E", "d1"), Some("OTHER"))
+        .await;
     assert_eq!(r.json["accepted"], 1);
     let stats = ts.stats().await;
     assert_eq!(stats["accepted"], 3);
@@ -561,7 +882,11 @@ async fn unknown_paths_and_methods_answer_json_errors() {
     assert_eq!((r.status, r.error()), (405, "method_not_allowed"));
     let r = ts.get("/nothing/here").await;
     assert_eq!((r.status, r.error()), (404, "not_found"));
-    assert_eq!(ts.stats().await["requests"], 0, "none of these is an ingestion request");
+    assert_eq!(
+        ts.stats().await["requests"],
+        0,
+        "none of these is an ingestion request"
+    );
     // basic() is what analytics-next sends.
     assert_eq!(basic("WK"), "Basic V0s6");
 }

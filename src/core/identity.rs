@@ -3,7 +3,7 @@
 //! change operations resolved against what is stored.
 
 use crate::core::error::Error;
-use crate::core::json::{self, Json};
+use crate::core::json::{self, Json, Number};
 
 /// Longest user or group id accepted, in characters.
 pub const MAX_ID_CHARS: usize = 255;
@@ -97,12 +97,8 @@ fn as_list(v: &Json) -> Vec<Json> {
 
 fn number(v: &Json, key: &str) -> Result<f64, Error> {
     match v {
-        Json::Number(n) => Ok(*n),
-        Json::String(s) => s
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite())
+        Json::Number(n) => Ok(n.to_f64()),
+        Json::String(s) => json::parse_f64(s)
             .ok_or_else(|| Error::invalid("attribute ".to_owned() + key + " needs a number")),
         _ => Err(Error::invalid(
             "attribute ".to_owned() + key + " needs a number",
@@ -121,7 +117,8 @@ fn coerce(value: Json, data_type: &str, key: &str) -> Result<Json, Error> {
             Json::Bool(b) => if b { "true" } else { "false" }.to_owned(),
             other => other.to_json(),
         }),
-        ("number", v) => Json::Number(number(&v, key)?),
+        ("number", v @ Json::Number(_)) => v,
+        ("number", v) => Json::Number(Number::from_f64(number(&v, key)?).ok_or_else(bad)?),
         ("boolean", Json::Bool(b)) => Json::Bool(b),
         ("boolean", Json::String(s)) => match s.as_str() {
             "true" => Json::Bool(true),
@@ -129,8 +126,8 @@ fn coerce(value: Json, data_type: &str, key: &str) -> Result<Json, Error> {
             _ => return Err(bad()),
         },
         ("datetime", Json::String(s)) => Json::String(s),
-        ("datetime", Json::Number(ms)) if ms >= 0.0 => {
-            Json::String(crate::core::time::iso8601(ms as u64))
+        ("datetime", Json::Number(ms)) if ms.to_f64() >= 0.0 => {
+            Json::String(crate::core::time::iso8601(ms.to_f64() as u64))
         }
         ("list", v) => Json::Array(as_list(&v)),
         _ => return Err(bad()),
@@ -176,12 +173,14 @@ pub fn apply_changes(stored: &Json, changes: &Json) -> Result<Json, Error> {
                 } else {
                     base - delta
                 };
-                if !n.is_finite() {
-                    return Err(Error::invalid(
-                        "attribute ".to_owned() + key + " overflowed",
-                    ));
+                match Number::from_f64(n) {
+                    Some(n) => Json::Number(n),
+                    None => {
+                        return Err(Error::invalid(
+                            "attribute ".to_owned() + key + " overflowed",
+                        ))
+                    }
                 }
-                Json::Number(n)
             }
             "append" | "prepend" => {
                 let mut list = match &current {

@@ -11,14 +11,141 @@ pub enum Json {
     Null,
     /// `true` / `false`
     Bool(bool),
-    /// A finite number.
-    Number(f64),
+    /// A finite number, kept as its JSON text.
+    Number(Number),
     /// A string.
     String(String),
     /// An array.
     Array(Vec<Json>),
     /// An object, in insertion order, keys unique.
     Object(Vec<(String, Json)>),
+}
+
+/// A JSON number, kept as its text (as the page's `JSON.stringify` wrote it).
+#[derive(Clone, Debug)]
+pub struct Number(String);
+
+impl Number {
+    /// The number for a finite `f64`; `None` for NaN and infinities.
+    pub fn from_f64(n: f64) -> Option<Number> {
+        if !n.is_finite() {
+            return None;
+        }
+        let mut s = String::new();
+        write_number(n, &mut s);
+        Some(Number(s))
+    }
+
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+
+    /// The value as an `f64`: exact for integers below 2^53 and for decimals of up to
+    /// 15 significant digits with small exponents (every value a page normally sends);
+    /// otherwise within a few units in the last place.
+    pub fn to_f64(&self) -> f64 {
+        parse_f64(&self.0).unwrap_or(0.0)
+    }
+}
+
+impl PartialEq for Number {
+    fn eq(&self, other: &Number) -> bool {
+        self.0 == other.0 || self.to_f64() == other.to_f64()
+    }
+}
+
+/// Parses a decimal number (JSON syntax, surrounding spaces allowed) without the
+/// standard library's float parser, which is large in wasm. Exact (correctly rounded)
+/// when the significant digits fit in 15 and the exponent is within ±22 (Clinger's fast
+/// path); otherwise an approximation within a few ulps.
+pub fn parse_f64(text: &str) -> Option<f64> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let b = text.trim().as_bytes();
+    let mut i = 0;
+    let neg = b.first() == Some(&b'-');
+    if neg || b.first() == Some(&b'+') {
+        i += 1;
+    }
+    let mut mantissa: u64 = 0;
+    let mut digits = 0u32; // significant digits kept in `mantissa`
+    let mut exp10: i64 = 0;
+    let mut any = false;
+    let mut seen_dot = false;
+    while i < b.len() {
+        match b[i] {
+            c @ b'0'..=b'9' => {
+                any = true;
+                if mantissa == 0 && c == b'0' {
+                    if seen_dot {
+                        exp10 -= 1;
+                    }
+                } else if digits < 19 {
+                    mantissa = mantissa * 10 + (c - b'0') as u64;
+                    digits += 1;
+                    if seen_dot {
+                        exp10 -= 1;
+                    }
+                } else if !seen_dot {
+                    exp10 += 1;
+                }
+            }
+            b'.' if !seen_dot => seen_dot = true,
+            b'e' | b'E' => break,
+            _ => return None,
+        }
+        i += 1;
+    }
+    if !any {
+        return None;
+    }
+    if i < b.len() {
+        i += 1;
+        let eneg = b.get(i) == Some(&b'-');
+        if eneg || b.get(i) == Some(&b'+') {
+            i += 1;
+        }
+        let mut e: i64 = 0;
+        let start = i;
+        while let Some(c @ b'0'..=b'9') = b.get(i) {
+            e = (e * 10 + (c - b'0') as i64).min(100_000);
+            i += 1;
+        }
+        if i == start || i != b.len() {
+            return None;
+        }
+        exp10 += if eneg { -e } else { e };
+    }
+    let m = mantissa as f64;
+    let v = if mantissa == 0 {
+        0.0
+    } else if digits <= 15 && (-22..=22).contains(&exp10) {
+        if exp10 >= 0 {
+            m * POW10[exp10 as usize]
+        } else {
+            m / POW10[(-exp10) as usize]
+        }
+    } else {
+        let mut v = m;
+        let mut e = exp10;
+        while e > 22 {
+            v *= 1e22;
+            e -= 22;
+        }
+        while e < -22 {
+            v /= 1e22;
+            e += 22;
+        }
+        if e >= 0 {
+            v * POW10[e as usize]
+        } else {
+            v / POW10[(-e) as usize]
+        }
+    };
+    v.is_finite().then_some(if neg { -v } else { v })
 }
 
 /// Why a text is not JSON: the byte offset where parsing stopped.
@@ -91,7 +218,7 @@ impl Json {
             Json::Null => out.push_str("null"),
             Json::Bool(true) => out.push_str("true"),
             Json::Bool(false) => out.push_str("false"),
-            Json::Number(n) => write_number(*n, out),
+            Json::Number(n) => out.push_str(n.text()),
             Json::String(s) => write_string(s, out),
             Json::Array(items) => {
                 out.push('[');
@@ -315,9 +442,10 @@ impl Parser<'_> {
         }
         // The slice is ASCII digits and signs, so it is valid UTF-8.
         let text = core::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err())?;
-        match text.parse::<f64>() {
-            Ok(n) if n.is_finite() => Ok(Json::Number(n)),
-            _ => Err(ParseError { offset: start }),
+        // JSON.parse turns 1e400 into Infinity, which cannot be sent back; reject it.
+        match parse_f64(text) {
+            Some(_) => Ok(Json::Number(Number(text.to_owned()))),
+            None => Err(ParseError { offset: start }),
         }
     }
 
@@ -472,12 +600,36 @@ mod tests {
         assert_eq!(s, r#""\u0000\u001f\b\f\t""#);
     }
 
+    #[test]
+    fn numbers_keep_their_text_and_convert_exactly_on_the_fast_path() {
+        let v = parse(r#"[0.30000000000000004,1E+2,-0,12345678901234567890]"#).unwrap();
+        assert_eq!(
+            v.to_json(),
+            "[0.30000000000000004,1E+2,-0,12345678901234567890]"
+        );
+        for (text, want) in [
+            ("0.1", 0.1),
+            ("-2.5e-3", -2.5e-3),
+            ("123456789012345", 123456789012345.0),
+            ("1e22", 1e22),
+            ("0.000001", 0.000001),
+            ("9007199254740991", 9007199254740991.0),
+        ] {
+            assert_eq!(parse_f64(text), Some(want), "{text}");
+        }
+        assert_eq!(parse_f64("1e400"), None);
+        assert!(parse("1e400").is_err());
+        assert_eq!(parse_f64("abc"), None);
+        assert_eq!(parse_f64("."), None);
+        assert_eq!(parse_f64("1e"), None);
+    }
+
     fn arb_json() -> impl Strategy<Value = Json> {
         let leaf = prop_oneof![
             Just(Json::Null),
             any::<bool>().prop_map(Json::Bool),
-            any::<i32>().prop_map(|n| Json::Number(n as f64)),
-            (-1e12f64..1e12).prop_map(Json::Number),
+            any::<i32>().prop_map(|n| Json::Number(Number::from_f64(n as f64).unwrap())),
+            (-1e12f64..1e12).prop_map(|n| Json::Number(Number::from_f64(n).unwrap())),
             ".*".prop_map(Json::String),
         ];
         leaf.prop_recursive(4, 64, 8, |inner| {
@@ -502,6 +654,18 @@ mod tests {
             let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
             let ours: serde_json::Value = serde_json::from_str(&parse(&text).unwrap().to_json()).unwrap();
             prop_assert_eq!(reference, ours);
+        }
+
+        #[test]
+        fn parse_f64_is_exact_on_the_fast_path_and_close_elsewhere(m in 0u64..999_999_999_999_999, e in -22i32..22, big in any::<f64>()) {
+            let text = format!("{m}e{e}");
+            prop_assert_eq!(parse_f64(&text), Some(text.parse::<f64>().unwrap()));
+            if big.is_finite() {
+                let text = format!("{big:e}");
+                let got = parse_f64(&text).unwrap();
+                let want: f64 = text.parse().unwrap();
+                prop_assert!(((got - want) / want.abs().max(f64::MIN_POSITIVE)).abs() < 1e-14, "{} -> {} vs {}", text, got, want);
+            }
         }
 
         #[test]

@@ -147,7 +147,8 @@ impl Store {
     /// each candidate, top first. None for IP addresses and single-label hosts.
     fn probe_cookie_domain(&self) -> Option<String> {
         let host = web_sys::window()?.location().hostname().ok()?;
-        if !host.contains('.') || host.parse::<std::net::IpAddr>().is_ok() || host.contains(':') {
+        let is_ip = host.contains(':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        if !host.contains('.') || is_ip {
             return None;
         }
         let labels: Vec<&str> = host.split('.').collect();

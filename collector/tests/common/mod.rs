@@ -113,7 +113,9 @@ impl TestServer {
     pub async fn start_open() -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("events.db");
-        let server = Server::start(Config::new(&db)).await.expect("server starts");
+        let server = Server::start(Config::new(&db))
+            .await
+            .expect("server starts");
         TestServer {
             url: server.url(),
             server: Some(server),
@@ -256,8 +258,9 @@ pub struct DbRow {
 
 /// Every stored row, in id order, read with a separate SQLite connection.
 pub fn db_rows(db: &std::path::Path) -> Vec<DbRow> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open db");
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open db");
     let mut stmt = conn
         .prepare(
             "SELECT id, message_id, write_key, environment, type, user_id, anonymous_id, event,

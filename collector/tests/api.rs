@@ -1,0 +1,637 @@
+//! Read side (`/api/events`, `/api/stats`, `/api/stream`, `/debugger`, `/health`),
+//! CORS, static files and fault injection, over real HTTP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{basic, track, TestServer, KEY};
+use segflow_collector::FaultConfig;
+use serde_json::{json, Value};
+
+const ORIGIN: &str = "http://app.example.test:3000";
+
+#[tokio::test]
+async fn cors_preflight_and_headers_on_every_answer() {
+    let ts = TestServer::start(|c| c).await;
+    let preflight = ts
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/t", ts.url))
+        .header("origin", ORIGIN)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, x-custom",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status().as_u16(), 204);
+    let h = preflight.headers();
+    let get = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(get("access-control-allow-origin"), ORIGIN);
+    assert_eq!(get("access-control-allow-credentials"), "true");
+    let methods = get("access-control-allow-methods");
+    for m in ["POST", "GET", "OPTIONS"] {
+        assert!(methods.contains(m), "{methods}");
+    }
+    let allowed = get("access-control-allow-headers").to_ascii_lowercase();
+    for name in ["authorization", "content-type", "x-custom"] {
+        assert!(allowed.contains(name), "{allowed}");
+    }
+    assert_eq!(get("access-control-max-age"), "86400");
+    assert_eq!(
+        ts.stats().await["requests"],
+        0,
+        "a preflight is not an ingestion request"
+    );
+
+    // Real answers carry the headers too: success, 400, 401, 404 and /api/*.
+    let send = |method: reqwest::Method, path: &str, body: Option<Value>, key: Option<&str>| {
+        let mut req = ts
+            .client
+            .request(method, format!("{}{path}", ts.url))
+            .header("origin", ORIGIN);
+        if let Some(body) = body {
+            req = req.body(body.to_string());
+        }
+        if let Some(key) = key {
+            req = req.header("authorization", basic(key));
+        }
+        req.send()
+    };
+    let answers = vec![
+        (
+            200,
+            send(
+                reqwest::Method::POST,
+                "/v1/t",
+                Some(track("u", "E", "c1")),
+                Some(KEY),
+            )
+            .await
+            .unwrap(),
+        ),
+        (
+            400,
+            send(
+                reqwest::Method::POST,
+                "/v1/t",
+                Some(json!({"userId": "u"})),
+                Some(KEY),
+            )
+            .await
+            .unwrap(),
+        ),
+        (
+            401,
+            send(
+                reqwest::Method::POST,
+                "/v1/t",
+                Some(track("u", "E", "c2")),
+                Some("bad"),
+            )
+            .await
+            .unwrap(),
+        ),
+        (
+            404,
+            send(reqwest::Method::POST, "/v1/nope", None, Some(KEY))
+                .await
+                .unwrap(),
+        ),
+        (
+            200,
+            send(reqwest::Method::GET, "/api/events", None, None)
+                .await
+                .unwrap(),
+        ),
+        (
+            200,
+            send(reqwest::Method::GET, "/api/stats", None, None)
+                .await
+                .unwrap(),
+        ),
+    ];
+    for (status, response) in answers {
+        assert_eq!(response.status().as_u16(), status, "{}", response.url());
+        let h = response.headers();
+        assert_eq!(
+            h["access-control-allow-origin"],
+            ORIGIN,
+            "{}",
+            response.url()
+        );
+        assert_eq!(h["access-control-allow-credentials"], "true");
+        assert!(h["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("Retry-After"));
+    }
+    // Without an Origin (curl, servers): a plain wildcard.
+    let r = ts.get("/api/stats").await;
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+}
+
+#[tokio::test]
+async fn events_filters_cursor_order_and_limit() {
+    let ts = TestServer::start(|c| c.with_write_key("STAGE", "staging")).await;
+    let batch = json!({"batch": [
+        {"type": "track", "userId": "alice", "event": "Signed Up", "messageId": "m1"},
+        {"type": "identify", "userId": "alice", "messageId": "m2", "traits": {"plan": "pro"}},
+        {"type": "track", "anonymousId": "anon-9", "event": "Viewed", "messageId": "m3"},
+        {"type": "page", "userId": "bob", "name": "Home", "messageId": "m4"},
+        {"type": "track", "userId": "bob", "event": "Signed Up", "messageId": "m5"}
+    ]});
+    assert_eq!(
+        ts.post("/v1/b", &batch, Some(KEY)).await.json["accepted"],
+        5
+    );
+    assert_eq!(
+        ts.post("/v1/t", &track("carol", "Signed Up", "m6"), Some("STAGE"))
+            .await
+            .json["accepted"],
+        1
+    );
+
+    let ids = |events: Vec<Value>| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| e["messageId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(ts.events("").await),
+        ["m1", "m2", "m3", "m4", "m5", "m6"],
+        "arrival order"
+    );
+    assert_eq!(ids(ts.events("type=track").await), ["m1", "m3", "m5", "m6"]);
+    assert_eq!(ids(ts.events("userId=alice").await), ["m1", "m2"]);
+    assert_eq!(ids(ts.events("anonymousId=anon-9").await), ["m3"]);
+    assert_eq!(
+        ids(ts.events("event=Signed%20Up").await),
+        ["m1", "m5", "m6"]
+    );
+    assert_eq!(ids(ts.events("event=Signed+Up&userId=bob").await), ["m5"]);
+    assert_eq!(ids(ts.events("writeKey=STAGE").await), ["m6"]);
+    assert_eq!(
+        ids(ts.events("environment=default&type=page").await),
+        ["m4"]
+    );
+    assert_eq!(
+        ids(ts.events("type=&userId=").await).len(),
+        6,
+        "empty filters are ignored"
+    );
+    assert_eq!(ids(ts.events("limit=2").await), ["m1", "m2"]);
+    assert_eq!(ids(ts.events("limit=0").await), Vec::<String>::new());
+    assert_eq!(ids(ts.events("order=desc&limit=2").await), ["m6", "m5"]);
+
+    // Cursor: `since=<id>` returns rows after it; `next` is the cursor to poll with.
+    let page = ts.get("/api/events?limit=4").await.json;
+    assert_eq!(page["events"].as_array().unwrap().len(), 4);
+    let next = page["next"].as_i64().unwrap();
+    assert_eq!(next, page["events"][3]["id"].as_i64().unwrap());
+    let rest = ts.get(&format!("/api/events?since={next}")).await.json;
+    assert_eq!(
+        ids(rest["events"].as_array().unwrap().clone()),
+        ["m5", "m6"]
+    );
+    let last = rest["next"].as_i64().unwrap();
+    let empty = ts.get(&format!("/api/events?since={last}")).await.json;
+    assert_eq!(
+        empty,
+        json!({"events": [], "next": last}),
+        "nothing new: next stays"
+    );
+    // since may also be an ISO time (receivedAt >= since).
+    assert_eq!(ts.events("since=2000-01-01T00:00:00Z").await.len(), 6);
+    assert_eq!(ts.events("since=2999-01-01T00:00:00Z").await.len(), 0);
+
+    // Each event is the stored body plus id, writeKey, environment.
+    let e = &ts.events("messageId=m2").await[0];
+    assert_eq!(e["traits"], json!({"plan": "pro"}));
+    assert!(e["id"].as_i64().unwrap() > 0);
+    assert_eq!(e["writeKey"], KEY);
+    assert_eq!(e["environment"], "default");
+    for field in ["receivedAt", "timestamp", "messageId", "type"] {
+        assert!(e[field].is_string(), "{field}");
+    }
+
+    for bad in ["limit=ten", "limit=-1", "since=yesterday", "order=sideways"] {
+        let r = ts.get(&format!("/api/events?{bad}")).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (400, "invalid_query"),
+            "{bad}: {}",
+            r.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn events_limit_defaults_to_100_and_caps_at_10000() {
+    let ts = TestServer::start(|c| c).await;
+    let messages: Vec<Value> = (0..150)
+        .map(|i| track("u", "E", &format!("n{i}")))
+        .collect();
+    assert_eq!(
+        ts.post("/v1/b", &json!({"batch": messages}), Some(KEY))
+            .await
+            .json["accepted"],
+        150
+    );
+    assert_eq!(ts.events("").await.len(), 100);
+    assert_eq!(ts.events("limit=999999").await.len(), 150);
+    assert_eq!(ts.events("limit=120").await.len(), 120);
+}
+
+#[tokio::test]
+async fn stats_count_requests_acceptance_duplicates_and_rejections() {
+    let ts = TestServer::start(|c| c).await;
+    let batch = json!({"batch": [track("u", "E", "s1"), track("u", "E", "s1"), {"type": "track", "userId": "u"}]});
+    ts.post("/v1/b", &batch, Some(KEY)).await;
+    ts.post("/v1/t", &track("u", "E", "s2"), Some(KEY)).await;
+    ts.post("/v1/t", &track("u", "E", "s3"), Some("wrong"))
+        .await;
+    ts.post_raw("/v1/t", b"{".to_vec(), Some(KEY), "text/plain")
+        .await;
+    let stats = ts.stats().await;
+    assert_eq!(
+        stats,
+        json!({
+            "accepted": 2,
+            "duplicates": 1,
+            "rejected": {"missing_event": 1, "unauthorized": 1, "invalid_json": 1},
+            "requests": 4,
+            "faults": {"failed": 0, "rateLimited": 0, "dropped": 0, "delayed": 0},
+            "environments": {"default": 2}
+        })
+    );
+}
+
+#[tokio::test]
+async fn debugger_page_and_health() {
+    let ts = TestServer::start(|c| c).await;
+    let r = ts.get("/debugger").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    for needle in [
+        "<!doctype html>",
+        "EventSource(\"/api/stream\")",
+        "/api/events",
+        "<style>",
+        "<script>",
+    ] {
+        assert!(r.text.contains(needle), "debugger lacks {needle}");
+    }
+    assert!(!r.text.contains("src=\"http"), "no external assets");
+    assert!(
+        !r.text.contains("innerHTML"),
+        "event data is never put in as HTML"
+    );
+    let r = ts.get("/health").await;
+    assert_eq!((r.status, r.text.as_str()), (200, "ok"));
+}
+
+/// Reads SSE chunks until one `data:` line holds `needle`; returns that JSON.
+async fn next_sse_event(response: &mut reqwest::Response, needle: &str) -> Value {
+    let mut buffer = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, response.chunk())
+            .await
+            .expect("an SSE event within 10 s")
+            .expect("stream readable")
+            .expect("stream open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        for line in buffer.lines() {
+            if let Some(data) = line.strip_prefix("data:") {
+                if data.contains(needle) {
+                    return serde_json::from_str(data.trim()).expect("event JSON");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn stream_delivers_stored_events_live() {
+    let ts = TestServer::start(|c| c.with_write_key("STAGE", "staging")).await;
+    let mut stream = ts
+        .client
+        .get(format!("{}/api/stream", ts.url))
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    assert!(stream.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    assert_eq!(stream.headers()["access-control-allow-origin"], ORIGIN);
+
+    // A rejected message and a duplicate are not streamed; a stored one is.
+    ts.post(
+        "/v1/t",
+        &json!({"userId": "u", "messageId": "bad"}),
+        Some(KEY),
+    )
+    .await;
+    ts.post(
+        "/v1/t",
+        &track("live-user", "Live", "live-1"),
+        Some("STAGE"),
+    )
+    .await;
+    let event = next_sse_event(&mut stream, "live-1").await;
+    assert_eq!(event["event"], "Live");
+    assert_eq!(event["userId"], "live-user");
+    assert_eq!(event["environment"], "staging");
+    let stored = &ts.events("messageId=live-1").await[0];
+    assert_eq!(&event, stored, "same JSON as /api/events");
+
+    ts.post(
+        "/v1/t",
+        &track("live-user", "Live", "live-1"),
+        Some("STAGE"),
+    )
+    .await;
+    ts.post(
+        "/v1/b",
+        &json!({"batch": [track("u", "Second", "live-2")]}),
+        Some(KEY),
+    )
+    .await;
+    let event = next_sse_event(&mut stream, "live-").await;
+    assert_eq!(
+        event["messageId"], "live-2",
+        "the duplicate was not streamed"
+    );
+
+    // Stopping the server ends the stream instead of hanging.
+    let stopped = tokio::time::timeout(Duration::from_secs(5), ts.stop()).await;
+    assert!(stopped.is_ok(), "stop() finished with a stream open");
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(end.is_ok(), "stream ended");
+}
+
+#[tokio::test]
+async fn static_folders_are_served_under_prefixes() {
+    let root = tempfile::tempdir().unwrap();
+    let (w, p) = (root.path().join("www"), root.path().join("pkg"));
+    std::fs::create_dir_all(&w).unwrap();
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::write(w.join("index.html"), "<h1>demo</h1>").unwrap();
+    std::fs::write(w.join("app.js"), "console.log(1)").unwrap();
+    std::fs::write(p.join("segflow_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(root.path().join("secret.txt"), "secret").unwrap();
+    let ts = TestServer::start(move |c| c.with_static("/", w).with_static("/pkg", p)).await;
+
+    let r = ts.get("/").await;
+    assert_eq!((r.status, r.text.as_str()), (200, "<h1>demo</h1>"));
+    let r = ts.get("/app.js").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().contains("javascript"));
+    let r = ts.get("/pkg/segflow_bg.wasm").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/wasm"));
+    assert_eq!(ts.get("/missing.html").await.status, 404);
+    for escape in [
+        "/%2e%2e/secret.txt",
+        "/pkg/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+    ] {
+        let r = ts.get(escape).await;
+        assert!(!r.text.contains("secret"), "{escape} escaped the folder");
+        assert!(r.status == 404 || r.status == 400, "{escape}: {}", r.status);
+    }
+    // The API still wins over the static root.
+    assert_eq!(ts.get("/health").await.text, "ok");
+    assert_eq!(
+        ts.post("/v1/t", &track("u", "E", "st"), Some(KEY))
+            .await
+            .status,
+        200
+    );
+
+    // A missing folder is a start error.
+    let dir = tempfile::tempdir().unwrap();
+    let config = segflow_collector::Config::new(dir.path().join("x.db"))
+        .with_static("/", dir.path().join("nope"));
+    let err = segflow_collector::Server::start(config).await.unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[tokio::test]
+async fn fail_rate_one_answers_500_and_stores_nothing_but_reads_work() {
+    let ts = TestServer::start(|c| {
+        c.with_faults(FaultConfig {
+            fail_rate: 1.0,
+            ..FaultConfig::default()
+        })
+    })
+    .await;
+    for i in 0..5 {
+        let r = ts
+            .post("/v1/t", &track("u", "E", &format!("f{i}")), Some(KEY))
+            .await;
+        assert_eq!(
+            (r.status, r.error()),
+            (500, "injected_failure"),
+            "{}",
+            r.text
+        );
+    }
+    let r = ts
+        .post(
+            "/v1/b",
+            &json!({"batch": [track("u", "E", "fb")]}),
+            Some(KEY),
+        )
+        .await;
+    assert_eq!(r.status, 500);
+    // Reads are never faulted.
+    assert!(ts.events("").await.is_empty());
+    let stats = ts.stats().await;
+    assert_eq!(stats["accepted"], 0);
+    assert_eq!(stats["requests"], 6);
+    assert_eq!(stats["faults"]["failed"], 6);
+    assert_eq!(ts.get("/health").await.status, 200);
+    assert_eq!(ts.get("/debugger").await.status, 200);
+}
+
+#[tokio::test]
+async fn rate_limit_every_second_request_answers_429_with_retry_after() {
+    let ts = TestServer::start(|c| {
+        c.with_faults(FaultConfig {
+            rate_limit_every: 2,
+            ..FaultConfig::default()
+        })
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let response = ts
+            .client
+            .post(format!("{}/v1/t", ts.url))
+            .header("origin", ORIGIN)
+            .header("authorization", basic(KEY))
+            .body(track("u", "E", &format!("r{i}")).to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        statuses.push(status);
+        if status == 429 {
+            let h = response.headers();
+            assert_eq!(h["retry-after"], "1");
+            let reset: i64 = h["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            assert!((now..=now + 2).contains(&reset), "reset {reset} now {now}");
+            assert_eq!(h["access-control-allow-origin"], ORIGIN, "CORS on a 429");
+            let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            assert_eq!(body["error"], "rate_limited");
+        }
+    }
+    assert_eq!(statuses, [200, 429, 200, 429, 200, 429]);
+    let ids: Vec<Value> = ts
+        .events("")
+        .await
+        .iter()
+        .map(|e| e["messageId"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!("r0"), json!("r2"), json!("r4")]);
+    assert_eq!(ts.stats().await["faults"]["rateLimited"], 3);
+}
+
+#[tokio::test]
+async fn latency_delays_ingestion_only() {
+    let ts = TestServer::start(|c| {
+        c.with_faults(FaultConfig {
+            latency_ms: 500,
+            ..FaultConfig::default()
+        })
+    })
+    .await;
+    let started = Instant::now();
+    let r = ts.post("/v1/t", &track("u", "E", "slow"), Some(KEY)).await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 200);
+    assert!(took >= Duration::from_millis(500), "took {took:?}");
+    let started = Instant::now();
+    assert_eq!(ts.events("").await.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "reads are not delayed"
+    );
+    assert_eq!(ts.stats().await["faults"]["delayed"], 1);
+}
+
+#[tokio::test]
+async fn drop_rate_one_closes_connections_unanswered_and_stores_nothing() {
+    let ts = TestServer::start(|c| {
+        c.with_faults(FaultConfig {
+            drop_rate: 1.0,
+            ..FaultConfig::default()
+        })
+    })
+    .await;
+    for i in 0..3 {
+        let result = ts
+            .client
+            .post(format!("{}/v1/t", ts.url))
+            .header("authorization", basic(KEY))
+            .body(track("u", "E", &format!("d{i}")).to_string())
+            .send()
+            .await;
+        let err = result.expect_err("the connection is closed without an answer");
+        assert!(!err.is_timeout(), "closed at once, not timed out: {err}");
+    }
+    // Over raw TCP: the socket closes with zero bytes of answer.
+    let mut stream = tokio::net::TcpStream::connect(ts.addr()).await.unwrap();
+    let body = track("u", "E", "raw").to_string();
+    let request = format!(
+        "POST /v1/t HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\nContent-Length: {}\r\n\r\n{body}",
+        basic(KEY),
+        body.len()
+    );
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "closed within 5 s");
+    assert!(
+        answer.is_empty(),
+        "no answer bytes: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    assert!(ts.events("").await.is_empty());
+    let stats = ts.stats().await;
+    assert_eq!(stats["faults"]["dropped"], 4);
+    assert_eq!(stats["accepted"], 0);
+}
+
+#[tokio::test]
+async fn seeded_faults_are_deterministic_and_only_successes_are_stored() {
+    let faults = FaultConfig {
+        fail_rate: 0.4,
+        drop_rate: 0.2,
+        seed: 1234,
+        ..FaultConfig::default()
+    };
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let f = faults.clone();
+        let ts = TestServer::start(move |c| c.with_faults(f)).await;
+        let mut outcomes = Vec::new();
+        let mut ok_ids = Vec::new();
+        for i in 0..30 {
+            let id = format!("s{i}");
+            let result = ts
+                .client
+                .post(format!("{}/v1/t", ts.url))
+                .header("authorization", basic(KEY))
+                .body(track("u", "E", &id).to_string())
+                .send()
+                .await;
+            let outcome = match result {
+                Ok(r) => r.status().as_u16(),
+                Err(_) => 0,
+            };
+            if outcome == 200 {
+                ok_ids.push(json!(id));
+            }
+            outcomes.push(outcome);
+        }
+        let stored: Vec<Value> = ts
+            .events("")
+            .await
+            .iter()
+            .map(|e| e["messageId"].clone())
+            .collect();
+        assert_eq!(
+            stored, ok_ids,
+            "exactly the acknowledged messages are stored"
+        );
+        runs.push(outcomes);
+    }
+    assert_eq!(runs[0], runs[1], "same seed, same faults");
+    for code in [0, 200, 500] {
+        assert!(runs[0].contains(&code), "{code} occurs in {:?}", runs[0]);
+    }
+}
