@@ -279,35 +279,142 @@ pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// Appends a finite number as JSON (integers without a fraction, like JavaScript).
-/// Non-finite numbers, which JSON cannot carry, are written as `null`.
+/// Appends a finite number as JSON, the way JavaScript's `String(n)` writes it for
+/// every value with up to 15 significant digits (integers below 2^53 always exactly).
+/// Other values (results of attribute arithmetic such as `0.1 + 0.2`) get 17
+/// significant digits, which can differ from JavaScript's shortest form in the last
+/// digit. Non-finite numbers, which JSON cannot carry, are written as `null`.
+/// No `core::fmt` float machinery is involved: it is large in wasm.
 pub fn write_number(n: f64, out: &mut String) {
     if !n.is_finite() {
         out.push_str("null");
-    } else if n == n.trunc() && n.abs() < 9.007_199_254_740_992e15 {
-        let mut buf = [0u8; 24];
-        let mut i = buf.len();
-        let neg = n < 0.0;
-        let mut v = n.abs() as u64;
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
+        return;
+    }
+    if n == 0.0 {
+        out.push('0');
+        return;
+    }
+    if n < 0.0 {
+        out.push('-');
+    }
+    let a = n.abs();
+    if a == a.trunc() && a < 9.007_199_254_740_992e15 {
+        push_u64(a as u64, out);
+        return;
+    }
+    // Decimal exponent: a = d.ddd × 10^e.
+    let mut e: i32 = 0;
+    let mut scaled = a;
+    while scaled >= 10.0 {
+        scaled /= 10.0;
+        e += 1;
+    }
+    while scaled < 1.0 {
+        scaled *= 10.0;
+        e -= 1;
+    }
+    let mut text = String::new();
+    for p in 1..=17 {
+        let digits = scale(a, p - 1 - e).round() as u64;
+        // Rounding may carry into one more digit (9.99 -> 10.0).
+        let (digits, e) = if digits >= pow10_u64(p) {
+            (digits / 10, e + 1)
+        } else {
+            (digits, e)
+        };
+        text.clear();
+        push_decimal(digits, p as usize, e, &mut text);
+        if p == 17 || parse_f64(&text) == Some(a) {
+            break;
+        }
+    }
+    out.push_str(&text);
+}
+
+/// `v × 10^exp`, in steps that never overflow on the way.
+fn scale(v: f64, exp: i32) -> f64 {
+    let mut v = v;
+    let mut e = exp;
+    while e > 0 {
+        let step = e.min(22);
+        v *= [
+            1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        ][step as usize];
+        e -= step;
+    }
+    while e < 0 {
+        let step = (-e).min(22);
+        v /= [
+            1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        ][step as usize];
+        e += step;
+    }
+    v
+}
+
+fn pow10_u64(p: i32) -> u64 {
+    (0..p).fold(1u64, |v, _| v.saturating_mul(10))
+}
+
+fn push_u64(mut v: u64, out: &mut String) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(b as char);
+    }
+}
+
+/// Writes `digits` (exactly `p` significant digits, trailing zeros trimmed here) as
+/// `d.ddd × 10^e`, positional for 1e-6 <= x < 1e21 and with an exponent otherwise, as
+/// JavaScript does.
+fn push_decimal(mut digits: u64, mut p: usize, e: i32, out: &mut String) {
+    while p > 1 && digits % 10 == 0 {
+        digits /= 10;
+        p -= 1;
+    }
+    let mut d = String::new();
+    push_u64(digits, &mut d);
+    // `d` may be shorter than `p` only if digits had leading zeros, which it cannot.
+    let d = d.as_bytes();
+    if (-6..21).contains(&e) {
+        if e < 0 {
+            out.push_str("0.");
+            for _ in 0..(-e - 1) {
+                out.push('0');
+            }
+            for &c in d {
+                out.push(c as char);
+            }
+        } else {
+            let int_len = e as usize + 1;
+            for i in 0..int_len.max(d.len()) {
+                if i == int_len {
+                    out.push('.');
+                }
+                out.push(*d.get(i).unwrap_or(&b'0') as char);
             }
         }
-        if neg {
-            out.push('-');
-        }
-        for &b in &buf[i..] {
-            out.push(b as char);
-        }
     } else {
-        // Rare in analytics payloads; `Display` for f64 round-trips and is valid JSON
-        // for finite values (no exponent form is produced).
-        use core::fmt::Write;
-        let _ = write!(out, "{n}");
+        out.push(d[0] as char);
+        if d.len() > 1 {
+            out.push('.');
+            for &c in &d[1..] {
+                out.push(c as char);
+            }
+        }
+        out.push('e');
+        out.push(if e < 0 { '-' } else { '+' });
+        push_u64(e.unsigned_abs() as u64, out);
     }
 }
 
@@ -624,6 +731,35 @@ mod tests {
         assert_eq!(parse_f64("1e"), None);
     }
 
+    #[test]
+    fn numbers_are_written_as_javascript_writes_them() {
+        for (n, js) in [
+            (0.1, "0.1"),
+            (1.75, "1.75"),
+            (-2.5, "-2.5"),
+            (123.456, "123.456"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (1e21, "1e+21"),
+            (1.5e300, "1.5e+300"),
+            (9.99, "9.99"),
+            (0.3, "0.3"),
+            (12345678.125, "12345678.125"),
+            (9007199254740993.0, "9007199254740992"),
+            (-0.0, "0"),
+        ] {
+            let mut s = String::new();
+            write_number(n, &mut s);
+            assert_eq!(s, js, "{n}");
+        }
+        let mut s = String::new();
+        write_number(0.1 + 0.2, &mut s);
+        let back: f64 = s.parse().unwrap();
+        assert!((back - 0.30000000000000004).abs() < 1e-16, "{s}");
+        assert_eq!(Number::from_f64(f64::NAN), None);
+    }
+
     fn arb_json() -> impl Strategy<Value = Json> {
         let leaf = prop_oneof![
             Just(Json::Null),
@@ -665,6 +801,22 @@ mod tests {
                 let got = parse_f64(&text).unwrap();
                 let want: f64 = text.parse().unwrap();
                 prop_assert!(((got - want) / want.abs().max(f64::MIN_POSITIVE)).abs() < 1e-14, "{} -> {} vs {}", text, got, want);
+            }
+        }
+
+        #[test]
+        fn written_numbers_parse_back_to_the_same_value(n in any::<f64>()) {
+            prop_assume!(n.is_finite() && (n == 0.0 || n.abs() > 1e-300));
+            let mut s = String::new();
+            write_number(n, &mut s);
+            let back: f64 = s.parse().unwrap();
+            prop_assert!(back == n || ((back - n) / n).abs() < 1e-14, "{} wrote {}", n, s);
+            // Short decimals come out exactly as Rust's (and JavaScript's) shortest form.
+            let short = (n * 1000.0).round() / 1000.0;
+            if short.abs() > 1e-6 && short.abs() < 1e15 {
+                let mut t = String::new();
+                write_number(short, &mut t);
+                prop_assert_eq!(t, format!("{short}"));
             }
         }
 

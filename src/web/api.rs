@@ -5,7 +5,6 @@
 //! `already_initialized`). Nothing panics across this boundary.
 
 use js_sys::{Function, Object, Promise, Reflect};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use super::runtime::{self, dispatch, pump, resolve_all, with_rt, Runtime, Settings};
@@ -80,30 +79,37 @@ export type SegflowEventMap = { delivered: DeliveredEvent; dropped: DroppedEvent
 
 const EVENTS: [&str; 3] = ["delivered", "dropped", "error"];
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct InitOptions {
-    write_key: Option<String>,
-    api_host: Option<String>,
-    environment: Option<String>,
-    flush_at: Option<f64>,
-    flush_interval: Option<f64>,
-    max_queue_events: Option<f64>,
-    max_queue_bytes: Option<f64>,
-    company_event_property: Option<String>,
-    stream: Option<bool>,
+/// Reads `options[key]`: `None` when absent (undefined or null).
+fn option(options: &JsValue, key: &str) -> Option<JsValue> {
+    Reflect::get(options, &JsValue::from_str(key))
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
 }
 
-fn positive(v: Option<f64>, name: &str, default: f64, max: f64) -> Result<f64, JsValue> {
-    match v {
+fn string_option(options: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
+    match option(options, key) {
+        None => Ok(None),
+        Some(v) => v.as_string().map(Some).ok_or_else(|| {
+            js_error(Error::invalid(
+                String::from("segflow: ") + key + " must be a string",
+            ))
+        }),
+    }
+}
+
+/// A whole number option from 1 to `max`, or `default` when absent.
+fn count_option(options: &JsValue, key: &str, default: f64, max: f64) -> Result<f64, JsValue> {
+    match option(options, key) {
         None => Ok(default),
-        Some(n) if n.is_finite() && n >= 1.0 && n <= max => Ok(n.floor()),
-        Some(_) => Err(js_error(Error::invalid(
-            String::from("segflow: ")
-                + name
-                + " must be a number from 1 to "
-                + &(max as u64).to_string(),
-        ))),
+        Some(v) => match v.as_f64() {
+            Some(n) if n.is_finite() && (1.0..=max).contains(&n) => Ok(n.floor()),
+            _ => Err(js_error(Error::invalid(
+                String::from("segflow: ")
+                    + key
+                    + " must be a number from 1 to "
+                    + &(max as u64).to_string(),
+            ))),
+        },
     }
 }
 
@@ -149,12 +155,7 @@ pub fn init(
             "segflow: init needs an options object with a writeKey",
         )));
     }
-    let opts: InitOptions = serde_wasm_bindgen::from_value(options.clone()).map_err(|e| {
-        js_error(Error::invalid(
-            String::from("segflow: bad init options: ") + &e.to_string(),
-        ))
-    })?;
-    let write_key = match opts.write_key {
+    let write_key = match string_option(&options, "writeKey")? {
         Some(k) if !k.trim().is_empty() => k,
         _ => {
             return Err(js_error(Error::invalid(
@@ -162,8 +163,16 @@ pub fn init(
             )))
         }
     };
-    let api_host = opts
-        .api_host
+    let environment = string_option(&options, "environment")?.filter(|e| !e.is_empty());
+    let company_property =
+        string_option(&options, "companyEventProperty")?.filter(|p| !p.is_empty());
+    let stream = match option(&options, "stream") {
+        None => true,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| js_error(Error::invalid("segflow: stream must be a boolean")))?,
+    };
+    let api_host = string_option(&options, "apiHost")?
         .unwrap_or_else(|| String::from("https://api.segment.io/v1"));
     let api_host = api_host.trim_end_matches('/');
     if !(api_host.starts_with("https://") || api_host.starts_with("http://")) {
@@ -186,21 +195,21 @@ pub fn init(
     };
     let defaults = DeliveryConfig::default();
     let config = DeliveryConfig {
-        flush_at: positive(opts.flush_at, "flushAt", defaults.flush_at as f64, 2500.0)? as usize,
-        flush_interval_ms: positive(
-            opts.flush_interval,
+        flush_at: count_option(&options, "flushAt", defaults.flush_at as f64, 2500.0)? as usize,
+        flush_interval_ms: count_option(
+            &options,
             "flushInterval",
             defaults.flush_interval_ms as f64,
             3.6e6,
         )? as u64,
-        max_queue_events: positive(
-            opts.max_queue_events,
+        max_queue_events: count_option(
+            &options,
             "maxQueueEvents",
             defaults.max_queue_events as f64,
             1e6,
         )? as usize,
-        max_queue_bytes: positive(
-            opts.max_queue_bytes,
+        max_queue_bytes: count_option(
+            &options,
             "maxQueueBytes",
             defaults.max_queue_bytes as f64,
             1e9,
@@ -215,12 +224,12 @@ pub fn init(
         auth: String::from("Basic ") + &base64((write_key.clone() + ":").as_bytes()),
         body_prefix,
         write_key,
-        environment: opts.environment,
-        company_property: opts.company_event_property.filter(|p| !p.is_empty()),
+        environment,
+        company_property,
         url_filter,
         integrations,
     };
-    runtime::install(Runtime::new(settings, config, opts.stream.unwrap_or(true)));
+    runtime::install(Runtime::new(settings, config, stream));
     Ok(())
 }
 
