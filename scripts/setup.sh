@@ -47,8 +47,8 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
 fi
 
-if [ "$want_browser" = 1 ] && [ ! -d node_modules/playwright-core ] && [ -f package.json ]; then
-  log "installing npm dev dependencies (playwright-core; it never downloads a browser)"
+if [ "$want_browser" = 1 ] && { [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/typescript ]; }; then
+  log "installing npm dev dependencies (playwright-core, which never downloads a browser; typescript)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
 log "toolchain ready: $(wasm-bindgen --version), $(wasm-pack --version), wasm-opt $(wasm-opt --version | awk '{print $3}')"

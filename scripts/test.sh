@@ -33,8 +33,9 @@ export SEGFLOW_COLLECTOR_URL="$COLLECTOR_URL"
 CHROMEDRIVER=$(command -v chromedriver) wasm-pack test --headless --chrome --mode no-install . --test web
 kill "$COLLECTOR_PID"; COLLECTOR_PID=
 
-step "end-to-end tests (built package, collector, Chromium)"
+step "TypeScript types and end-to-end tests (built package, collector, Chromium)"
 bash scripts/build-pkg.sh
+npx tsc -p tests/types
 node --test tests/e2e/
 
 step "all tests passed in $(( $(date +%s) - start ))s"

@@ -75,6 +75,10 @@ export interface DroppedEvent { count: number; messageIds: string[]; reason: "qu
 export interface SegflowError extends Error { code: string; reason?: string; count?: number }
 /** Events `on` and `off` take. */
 export type SegflowEventMap = { delivered: DeliveredEvent; dropped: DroppedEvent; error: SegflowError };
+/** Listens for an event; the listener gets that event's payload type. */
+export function on<K extends keyof SegflowEventMap>(event: K, listener: (payload: SegflowEventMap[K]) => void): void;
+/** Removes a listener added with `on`. */
+export function off<K extends keyof SegflowEventMap>(event: K, listener: (payload: SegflowEventMap[K]) => void): void;
 "#;
 
 const EVENTS: [&str; 3] = ["delivered", "dropped", "error"];
@@ -293,9 +297,9 @@ fn save_identity(rt: &mut Runtime) {
 /// Identifies the signed-in user with the same user id Segment uses.
 #[wasm_bindgen]
 pub fn identify(
-    #[wasm_bindgen(unchecked_param_type = "string | number")] user_id: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "Traits")] traits: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "{ signature?: string }")] options: JsValue,
+    #[wasm_bindgen(js_name = userId, unchecked_param_type = "string | number")] user_id: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Traits")] traits: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "{ signature?: string }")] options: JsValue,
 ) -> Result<(), JsValue> {
     let result = with_rt(|rt| {
         let user_id = id_arg(&user_id, "userId")?;
@@ -325,7 +329,7 @@ pub fn identify(
 /// Identifies a signed-out visitor by the anonymous id alone.
 #[wasm_bindgen(js_name = identifyAnonymous)]
 pub fn identify_anonymous(
-    #[wasm_bindgen(unchecked_param_type = "Traits")] traits: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Traits")] traits: JsValue,
 ) -> Result<(), JsValue> {
     let result = with_rt(|rt| {
         let changes = traits_arg(&traits, "traits")?;
@@ -447,9 +451,10 @@ fn membership_arg(options: &JsValue) -> Result<Option<String>, JsValue> {
 /// Associates the user with a group (company).
 #[wasm_bindgen]
 pub fn group(
-    #[wasm_bindgen(unchecked_param_type = "string | number")] company_id: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "Traits")] traits: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "{ membership?: Traits; signature?: string }")]
+    #[wasm_bindgen(js_name = companyId, unchecked_param_type = "string | number")]
+    company_id: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Traits")] traits: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "{ membership?: Traits; signature?: string }")]
     options: JsValue,
 ) -> Result<(), JsValue> {
     let result = with_rt(|rt| {
@@ -468,7 +473,7 @@ pub fn group(
 #[wasm_bindgen(js_name = updateGroup)]
 pub fn update_group(
     #[wasm_bindgen(unchecked_param_type = "Traits")] traits: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "{ membership?: Traits; signature?: string }")]
+    #[wasm_bindgen(unchecked_optional_param_type = "{ membership?: Traits; signature?: string }")]
     options: JsValue,
 ) -> Result<(), JsValue> {
     let result = with_rt(|rt| {
@@ -494,7 +499,7 @@ fn event_name(value: &JsValue, what: &str) -> Result<String, JsValue> {
 #[wasm_bindgen]
 pub fn track(
     #[wasm_bindgen(unchecked_param_type = "string")] event: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "Properties")] properties: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Properties")] properties: JsValue,
 ) -> Result<(), JsValue> {
     let result = with_rt(|rt| {
         let event = event_name(&event, "event")?;
@@ -514,8 +519,8 @@ pub fn track(
 /// to the properties (the page's own properties win).
 #[wasm_bindgen]
 pub fn page(
-    #[wasm_bindgen(unchecked_param_type = "string")] name: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "Properties")] properties: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "string")] name: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Properties")] properties: JsValue,
 ) -> Result<(), JsValue> {
     let result = with_rt(|rt| {
         let name = if name.is_undefined() || name.is_null() {
@@ -537,8 +542,9 @@ pub fn page(
 /// Merges a previous id into `userId` (Segment alias) and makes `userId` current.
 #[wasm_bindgen]
 pub fn alias(
-    #[wasm_bindgen(unchecked_param_type = "string | number")] user_id: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "string | number")] previous_id: JsValue,
+    #[wasm_bindgen(js_name = userId, unchecked_param_type = "string | number")] user_id: JsValue,
+    #[wasm_bindgen(js_name = previousId, unchecked_optional_param_type = "string | number")]
+    previous_id: JsValue,
 ) -> Result<(), JsValue> {
     let result = with_rt(|rt| {
         let user_id = id_arg(&user_id, "userId")?;
@@ -666,7 +672,10 @@ fn listener_args(name: &JsValue, f: &JsValue) -> Result<(String, Function), JsVa
 #[wasm_bindgen]
 pub fn on(
     #[wasm_bindgen(unchecked_param_type = "keyof SegflowEventMap")] event: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "(payload: any) => void")] listener: JsValue,
+    #[wasm_bindgen(
+        unchecked_param_type = "(payload: SegflowEventMap[keyof SegflowEventMap]) => void"
+    )]
+    listener: JsValue,
 ) -> Result<(), JsValue> {
     with_rt(|_| Ok(()))?;
     let (name, f) = listener_args(&event, &listener)?;
@@ -678,7 +687,10 @@ pub fn on(
 #[wasm_bindgen]
 pub fn off(
     #[wasm_bindgen(unchecked_param_type = "keyof SegflowEventMap")] event: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "(payload: any) => void")] listener: JsValue,
+    #[wasm_bindgen(
+        unchecked_param_type = "(payload: SegflowEventMap[keyof SegflowEventMap]) => void"
+    )]
+    listener: JsValue,
 ) -> Result<(), JsValue> {
     with_rt(|_| Ok(()))?;
     let (name, f) = listener_args(&event, &listener)?;

@@ -1,0 +1,223 @@
+// Delivery: every event reaches the collector exactly once through server faults,
+// reloads, page hide, offline periods and several tabs; refused events are dropped
+// (and said so), not retried forever; streaming off sends and keeps nothing.
+//
+// Each test starts its own collector (fresh database and counters).
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import {
+  closedPort, flush, gotoReady, indexesOf, initSegflow, newContext, openPage, queuedKeys,
+  segflowEvents, sleep, startCollector, startPageServer, trackMany, useBrowser, waitFor,
+} from './harness.mjs';
+
+const range = (n) => Array.from({ length: n }, (_, i) => i);
+
+/** Starts a collector for one test, stopped when the test ends. */
+async function collectorFor(t, options) {
+  const collector = await startCollector(options);
+  t.after(() => collector.stop());
+  return collector;
+}
+
+/** Asserts that `events` hold each index 0..n-1 exactly once, with distinct messageIds. */
+function assertExactlyOnce(events, n, what) {
+  assert.equal(events.length, n, `${what}: ${n} rows stored (got ${events.length})`);
+  assert.deepEqual(indexesOf(events), range(n), `${what}: each event once`);
+  assert.equal(new Set(events.map((e) => e.messageId)).size, n, `${what}: distinct messageIds`);
+}
+
+describe('delivery', () => {
+  const env = useBrowser();
+
+  it('delivers every event exactly once through 500s and 429s (cross-origin page)', { timeout: 120_000 }, async (t) => {
+    const collector = await collectorFor(t, { writeKeys: ['faulty-key'], failRate: 0.3, rateLimitEvery: 4, seed: 7 });
+    // A real site posts to another origin: this also exercises CORS (preflight for
+    // the Authorization header, Retry-After exposed to the page).
+    const site = await startPageServer();
+    t.after(() => site.close());
+    const context = await newContext(env.browser, t);
+    const page = await openPage(context, `${site.url}/index.html`);
+    await initSegflow(page, { writeKey: 'faulty-key', apiHost: collector.apiHost, flushAt: 25 });
+
+    // 300 events in 12 bursts of 25, a moment apart, as a busy page would.
+    for (let burst = 0; burst < 12; burst++) {
+      await trackMany(page, 'Faulty', burst * 25, burst * 25 + 25);
+      await sleep(30);
+    }
+    await flush(page, { timeout: 100_000 });
+
+    const events = await collector.events({ writeKey: 'faulty-key' });
+    assertExactlyOnce(events, 300, 'through faults');
+    const stats = await collector.stats();
+    assert.ok(stats.faults.failed >= 1, `500s were injected: ${JSON.stringify(stats.faults)}`);
+    assert.ok(stats.faults.rateLimited >= 1, `429s were injected: ${JSON.stringify(stats.faults)}`);
+    assert.ok(stats.requests > stats.faults.failed + stats.faults.rateLimited, 'requests were retried until accepted');
+    const seen = await segflowEvents(page);
+    assert.deepEqual(seen.dropped, [], 'nothing dropped');
+    const delivered = seen.delivered.flatMap((d) => d.messageIds);
+    assert.equal(delivered.length, 300, 'each event reported delivered once');
+    assert.deepEqual(new Set(delivered), new Set(events.map((e) => e.messageId)));
+    assert.deepEqual(await queuedKeys(page), [], 'nothing left in localStorage');
+  });
+
+  it('keeps undelivered events across a reload and sends them once the API answers', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, { writeKeys: ['reload-key'] });
+    const deadHost = `http://127.0.0.1:${await closedPort()}/v1`;
+    const context = await newContext(env.browser, t);
+    const page = await openPage(context, `${collector.url}/index.html`);
+    let failed = 0;
+    page.on('requestfailed', (r) => { if (r.url().startsWith(deadHost)) failed++; });
+    await initSegflow(page, { writeKey: 'reload-key', apiHost: deadHost, flushAt: 5 });
+    await trackMany(page, 'Survivor', 0, 20);
+    // Sends fail (connection refused) and are retried; the events wait in localStorage.
+    await waitFor(() => failed >= 2, { timeout: 10_000, message: 'two failed attempts' });
+    assert.equal((await queuedKeys(page)).length, 20, 'all 20 events are stored while undelivered');
+
+    await gotoReady(page, `${collector.url}/index.html`);
+    await initSegflow(page, { writeKey: 'reload-key', apiHost: collector.apiHost });
+    await collector.waitForEvents({ writeKey: 'reload-key' }, 20);
+    await flush(page);
+    await sleep(300); // would any duplicate request still arrive?
+    assertExactlyOnce(await collector.events({ writeKey: 'reload-key' }), 20, 'after reload');
+    assert.deepEqual(await queuedKeys(page), [], 'stored events removed once delivered');
+  });
+
+  it('sends queued events with keepalive when the page goes away (cross-origin)', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, { writeKeys: ['hide-key'] });
+    const site = await startPageServer();
+    t.after(() => site.close());
+    const context = await newContext(env.browser, t);
+    const page = await openPage(context, `${site.url}/index.html`);
+    await initSegflow(page, { writeKey: 'hide-key', apiHost: collector.apiHost, flushInterval: 600_000, flushAt: 1000 });
+    await trackMany(page, 'Leaving', 0, 10);
+    await sleep(200);
+    assert.equal((await collector.events({ writeKey: 'hide-key' })).length, 0, 'nothing sent before the page hides');
+
+    await page.goto('about:blank');
+    const events = await collector.waitForEvents({ writeKey: 'hide-key' }, 10);
+    assertExactlyOnce(events, 10, 'keepalive');
+
+    // The page could not see the answer, so the events stayed stored: the next visit
+    // sends them again with the same messageIds, and no row is added.
+    await gotoReady(page, `${site.url}/index.html`);
+    await initSegflow(page, { writeKey: 'hide-key', apiHost: collector.apiHost });
+    await waitFor(async () => (await queuedKeys(page)).length === 0, { timeout: 10_000, message: 'stored events re-sent and removed' });
+    assertExactlyOnce(await collector.events({ writeKey: 'hide-key' }), 10, 'after the next visit');
+  });
+
+  it('holds events while offline and sends them when back online, without spinning', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, { writeKeys: ['offline-key'] });
+    const context = await newContext(env.browser, t);
+    // Count timers the page arms: an idle offline queue must not poll in a loop.
+    await context.addInitScript(() => {
+      window.timeoutCalls = 0;
+      const setTimeout0 = window.setTimeout;
+      window.setTimeout = function (...args) { window.timeoutCalls++; return setTimeout0.apply(this, args); };
+    });
+    const page = await openPage(context, `${collector.url}/index.html`);
+    await initSegflow(page, { writeKey: 'offline-key', apiHost: collector.apiHost });
+    await context.setOffline(true);
+    assert.equal(await page.evaluate(() => navigator.onLine), false);
+    await trackMany(page, 'Offline', 0, 5);
+    await sleep(1500); // longer than flushInterval (1 s)
+    assert.equal((await collector.events({ writeKey: 'offline-key' })).length, 0, 'nothing sent while offline');
+    assert.equal((await queuedKeys(page)).length, 5, 'the 5 events are stored');
+    const t0 = await page.evaluate(() => window.timeoutCalls);
+    await sleep(1000);
+    const timers = (await page.evaluate(() => window.timeoutCalls)) - t0;
+    assert.ok(timers <= 5, `an idle offline queue armed ${timers} timers in 1 s (expected a handful at most; it should wait for 'online')`);
+
+    await context.setOffline(false);
+    const events = await collector.waitForEvents({ writeKey: 'offline-key' }, 5, { timeout: 5000 });
+    assertExactlyOnce(events, 5, 'after coming online');
+  });
+
+  it('setStreaming(false) stops sending at once and keeps no new events', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, { writeKeys: ['stream-key'] });
+    const context = await newContext(env.browser, t);
+    const page = await openPage(context, `${collector.url}/index.html`);
+    await initSegflow(page, { writeKey: 'stream-key', apiHost: collector.apiHost, flushInterval: 600_000, flushAt: 1000 });
+    await trackMany(page, 'Before Off', 0, 2);
+    await page.evaluate(() => window.segflow.setStreaming(false));
+    await trackMany(page, 'While Off', 0, 3);
+    await flush(page); // settles at once while off
+    await sleep(300);
+    assert.equal((await collector.events({ writeKey: 'stream-key' })).length, 0, 'nothing sent while streaming is off');
+    assert.equal((await queuedKeys(page)).length, 2, 'only the events from before are kept');
+
+    await page.evaluate(() => window.segflow.setStreaming(true));
+    await flush(page);
+    await trackMany(page, 'After On', 0, 1);
+    await flush(page);
+    const events = await collector.events({ writeKey: 'stream-key' });
+    assert.deepEqual(events.map((e) => e.event).sort(), ['After On', 'Before Off', 'Before Off'],
+      'events from while streaming was off are never sent');
+    assert.deepEqual(await queuedKeys(page), []);
+  });
+
+  it('two tabs tracking at once: every event stored exactly once, none sent twice', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, { writeKeys: ['tabs-key'] });
+    const context = await newContext(env.browser, t);
+    const tabs = [await openPage(context, `${collector.url}/index.html`), await openPage(context, `${collector.url}/index.html`)];
+    for (const tab of tabs) await initSegflow(tab, { writeKey: 'tabs-key', apiHost: collector.apiHost, flushAt: 7 });
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(tabs.map((tab, n) => trackMany(tab, `Tab ${n}`, round * 10, round * 10 + 10)));
+      await sleep(20);
+    }
+    await Promise.all(tabs.map((tab) => flush(tab)));
+    await sleep(300);
+    for (const n of [0, 1]) {
+      assertExactlyOnce(await collector.events({ event: `Tab ${n}` }), 100, `tab ${n}`);
+    }
+    const stats = await collector.stats();
+    assert.equal(stats.duplicates, 0, 'no event was sent by both tabs');
+    for (const tab of tabs) assert.deepEqual(await queuedKeys(tab), []);
+  });
+
+  it('a closed tab\'s stored events are adopted by another open tab', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, { writeKeys: ['adopt-key'] });
+    const deadHost = `http://127.0.0.1:${await closedPort()}/v1`;
+    const context = await newContext(env.browser, t);
+    const survivor = await openPage(context, `${collector.url}/index.html`);
+    await initSegflow(survivor, { writeKey: 'adopt-key', apiHost: collector.apiHost });
+    // The other tab cannot reach the API (say, a stale proxy host) and then closes.
+    const leaving = await openPage(context, `${collector.url}/index.html`);
+    await initSegflow(leaving, { writeKey: 'adopt-key', apiHost: deadHost, flushAt: 1000, flushInterval: 600_000 });
+    await trackMany(leaving, 'Orphan', 0, 10);
+    await leaving.close({ runBeforeUnload: true });
+    // The survivor looks for orphans every 5 s.
+    const events = await collector.waitForEvents({ writeKey: 'adopt-key' }, 10, { timeout: 15_000 });
+    await flush(survivor);
+    assertExactlyOnce(events, 10, 'adopted');
+    assert.deepEqual(await queuedKeys(survivor), []);
+  });
+
+  it('a refused write key (401) drops the events with reason "rejected" and does not retry', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, { writeKeys: ['the-right-key'] });
+    const context = await newContext(env.browser, t);
+    const page = await openPage(context, `${collector.url}/index.html`);
+    await initSegflow(page, { writeKey: 'a-wrong-key', apiHost: collector.apiHost });
+    await trackMany(page, 'Refused', 0, 3);
+    await flush(page, { timeout: 10_000 });
+    const seen = await segflowEvents(page);
+    assert.equal(seen.dropped.length, 1, `one dropped event: ${JSON.stringify(seen.dropped)}`);
+    const [dropped] = seen.dropped;
+    assert.equal(dropped.reason, 'rejected');
+    assert.equal(dropped.status, 401);
+    assert.equal(dropped.count, 3);
+    assert.equal(dropped.messageIds.length, 3);
+    assert.ok(dropped.messageIds.every((id) => /^segflow-\d+-/.test(id)));
+    assert.equal(seen.error.length, 1);
+    assert.equal(seen.error[0].code, 'delivery_failure');
+    assert.deepEqual(seen.delivered, []);
+
+    const requests = (await collector.stats()).requests;
+    assert.equal(requests, 1, 'one request, no retry');
+    await sleep(1500); // longer than the first backoffs (0.5 s, 1 s)
+    assert.equal((await collector.stats()).requests, requests, 'not retried later either');
+    assert.deepEqual(await queuedKeys(page), [], 'dropped events are removed from storage');
+    assert.equal((await collector.events()).length, 0);
+  });
+});

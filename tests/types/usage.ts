@@ -1,0 +1,55 @@
+// Compile-time checks of pkg/segflow.d.ts (run by scripts/test.sh with `tsc --noEmit`).
+// Lines marked @ts-expect-error must fail to type-check: if the generated types get
+// looser, tsc reports the unused directive and the test fails.
+import load, * as segflow from '../../pkg/segflow.js';
+
+export async function correctUsage(): Promise<void> {
+  await load();
+  segflow.init({ writeKey: 'k', apiHost: 'http://127.0.0.1:8787/v1', flushAt: 10, urlFilter: (u) => u.split('?')[0] });
+  segflow.identify('user-1');
+  segflow.identify(42, { email: 'a@b.c', logins: { add: 1 }, tags: { append: ['x'] } }, { signature: 'sig' });
+  segflow.identifyAnonymous();
+  segflow.updateUser({ plan: { set_once: 'free', data_type: 'string' } });
+  segflow.group('co-1', { name: 'Acme' }, { membership: { role: 'admin' } });
+  segflow.updateGroup({ seats: { subtract: 1 } });
+  segflow.track('Clicked');
+  segflow.track('Clicked', { at: new Date(), n: 1, nested: { ok: [1, 'two', null] } });
+  segflow.page();
+  segflow.page('Home', { section: 'top' });
+  segflow.alias('new-id');
+  const state: segflow.UserState = segflow.user();
+  const anon: string = state.anonymousId;
+  const maybeUser: string | null = state.userId;
+  void anon; void maybeUser;
+  const identified: boolean = segflow.isIdentified();
+  void identified;
+  segflow.setStreaming(false);
+  await segflow.flush();
+  segflow.on('delivered', (e) => { const n: number = e.count; const ids: string[] = e.messageIds; void n; void ids; });
+  segflow.on('dropped', (e) => { const r: 'queue_full' | 'rejected' | 'max_attempts' = e.reason; void r; });
+  segflow.on('error', (e) => { const c: string = e.code; void c; });
+  segflow.reset();
+}
+
+export function wrongUsage(): void {
+  // @ts-expect-error writeKey is required
+  segflow.init({ apiHost: 'x' });
+  // @ts-expect-error flushAt is a number
+  segflow.init({ writeKey: 'k', flushAt: '10' });
+  // @ts-expect-error unknown option
+  segflow.init({ writeKey: 'k', flushEvery: 10 });
+  // @ts-expect-error user ids are strings or numbers
+  segflow.identify({ id: 1 });
+  // @ts-expect-error event name is required
+  segflow.track();
+  // @ts-expect-error properties cannot hold functions
+  segflow.track('x', { f: () => 1 });
+  // @ts-expect-error unknown event
+  segflow.on('delivery', () => {});
+  // @ts-expect-error updateUser needs traits
+  segflow.updateUser();
+  // @ts-expect-error the dropped payload has no `status` of type string
+  segflow.on('dropped', (e) => { const s: string = e.status; void s; });
+  // @ts-expect-error setStreaming takes a boolean
+  segflow.setStreaming('off');
+}
