@@ -298,7 +298,7 @@ async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
             }
             Fault::Dropped => {
                 if let Some(conn) = conn {
-                    let _ = conn;
+                    conn.kill.notify_one();
                     // The connection task drops the connection, and this future
                     // with it, before anything is written.
                     std::future::pending::<()>().await;

@@ -72,7 +72,7 @@ impl Faults {
     /// request) first, then a drop draw, then a failure draw.
     pub fn decide(&self) -> Option<Fault> {
         let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.config.rate_limit_every > 0 && n % self.config.rate_limit_every == 0 {
+        if self.config.rate_limit_every > 0 && n.is_multiple_of(self.config.rate_limit_every) {
             return Some(Fault::RateLimited);
         }
         if self.config.drop_rate <= 0.0 && self.config.fail_rate <= 0.0 {

@@ -4,9 +4,12 @@
 //! HTTP answers, and carries out what it returns. Everything here runs and is tested
 //! natively with `cargo test`.
 
+pub mod catalog;
+pub mod content;
 pub mod delivery;
 pub mod error;
 pub mod identity;
 pub mod json;
 pub mod message;
+pub mod placement;
 pub mod time;

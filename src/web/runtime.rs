@@ -392,7 +392,7 @@ impl Runtime {
 
     /// Sets the one timer the engine needs, for its next wake-up.
     fn schedule(&mut self, now: u64) {
-        let next = if self.streaming {
+        let next = if self.streaming && online() {
             self.engine.next_wakeup(now)
         } else {
             None

@@ -41,16 +41,20 @@ describe('delivery', () => {
     const page = await openPage(context, `${site.url}/index.html`);
     await initSegflow(page, { writeKey: 'faulty-key', apiHost: collector.apiHost, flushAt: 25 });
 
-    // 300 events in 12 bursts of 25, a moment apart, as a busy page would.
+    // 300 events in 12 bursts of 25: the first 6 each wait for their batch to settle
+    // (many requests, so many fault draws), the last 6 pile up while requests are
+    // retried and backing off.
     for (let burst = 0; burst < 12; burst++) {
       await trackMany(page, 'Faulty', burst * 25, burst * 25 + 25);
-      await sleep(30);
+      if (burst < 6) await flush(page, { timeout: 60_000 });
+      else await sleep(50);
     }
-    await flush(page, { timeout: 100_000 });
+    await flush(page, { timeout: 90_000 });
 
     const events = await collector.events({ writeKey: 'faulty-key' });
     assertExactlyOnce(events, 300, 'through faults');
     const stats = await collector.stats();
+    t.diagnostic(`requests ${stats.requests}, faults ${JSON.stringify(stats.faults)}, duplicates ${stats.duplicates}`);
     assert.ok(stats.faults.failed >= 1, `500s were injected: ${JSON.stringify(stats.faults)}`);
     assert.ok(stats.faults.rateLimited >= 1, `429s were injected: ${JSON.stringify(stats.faults)}`);
     assert.ok(stats.requests > stats.faults.failed + stats.faults.rateLimited, 'requests were retried until accepted');

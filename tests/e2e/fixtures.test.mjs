@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import {
-  PKG_DIR, flush, initSegflow, newContext, openPage, startCollector, useBrowser,
+  PKG_DIR, flush, initSegflow, newContext, openPage, startCollector, useBrowser, waitReady,
 } from './harness.mjs';
 
 const FIXTURES = process.env.SEGFLOW_FIXTURES || '/work/shared/fixtures/analytics-next-1.84.3';
@@ -188,7 +188,7 @@ describe('messages match analytics-next', () => {
     // Navigate by a link so that the next page has a referrer holding a secret too.
     await page.evaluate(() => { location.href = '/index.html?token=secret2&utm_source=mail'; });
     await page.waitForURL(/secret2/);
-    await page.waitForFunction(() => window.ready);
+    await waitReady(page);
     await initSegflow(page, {
       writeKey: 'WK',
       apiHost: collector.apiHost,

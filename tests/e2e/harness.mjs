@@ -9,7 +9,7 @@
 // started is stopped at the end, also when a test fails or the process exits.
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
@@ -65,24 +65,35 @@ export async function waitFor(fn, { timeout = 10_000, interval = 100, message = 
 
 // Children still running when the process exits are killed, whatever happened.
 const children = new Set();
-process.on('exit', () => {
+const tempDirs = new Set();
+function killChildren() {
   for (const child of children) {
     try { child.kill('SIGKILL'); } catch { /* already gone */ }
   }
-});
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+}
+process.on('exit', killChildren);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    killChildren();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  });
+}
 
 /**
  * Starts a segflow-collector on a free loopback port with a fresh database.
  *
  * options: writeKeys (['KEY' | 'KEY=ENV'], none = open mode), failRate,
- * rateLimitEvery, latencyMs, dropRate, seed, args (extra CLI args).
- * Serves tests/e2e/pages at /, pkg/ at /pkg and www/ at /www.
+ * rateLimitEvery, latencyMs, dropRate, seed, args (extra CLI args), statics
+ * (['PREFIX=DIR']; default: tests/e2e/pages at /, pkg/ at /pkg and www/ at /www).
  */
 export async function startCollector(options = {}) {
   const { writeKeys = [], failRate, rateLimitEvery, latencyMs, dropRate, seed, args = [] } = options;
+  const statics = options.statics ?? [`/=${PAGES_DIR}`, `/pkg=${PKG_DIR}`, `/www=${WWW_DIR}`];
   const dir = await mkdtemp(join(tmpdir(), 'segflow-e2e-'));
-  const argv = ['--port', '0', '--db', join(dir, 'events.db'),
-    '--static', `/=${PAGES_DIR}`, '--static', `/pkg=${PKG_DIR}`, '--static', `/www=${WWW_DIR}`];
+  tempDirs.add(dir);
+  const argv = ['--port', '0', '--db', join(dir, 'events.db')];
+  for (const mount of statics) argv.push('--static', mount);
   for (const key of writeKeys) argv.push('--write-key', key);
   if (failRate !== undefined) argv.push('--fail-rate', String(failRate));
   if (rateLimitEvery !== undefined) argv.push('--rate-limit-every', String(rateLimitEvery));
@@ -140,7 +151,7 @@ export async function startCollector(options = {}) {
       await waitFor(async () => {
         events = await collector.events(query);
         return events.length >= count;
-      }, { timeout, interval: 100, message: `${count} events matching ${JSON.stringify(query)} (have ${events.length})` })
+      }, { timeout, interval: 100, message: `${count} events matching ${JSON.stringify(query)}` })
         .catch((e) => { e.message += ` (have ${events.length})`; throw e; });
       return events;
     },
@@ -155,6 +166,7 @@ export async function startCollector(options = {}) {
         clearTimeout(killer);
       }
       await rm(dir, { recursive: true, force: true });
+      tempDirs.delete(dir);
     },
   };
   return collector;
@@ -249,6 +261,11 @@ export async function openPage(context, url) {
 /** Navigates `page` to `url` and waits for segflow to be loaded there. */
 export async function gotoReady(page, url) {
   await page.goto(url);
+  await waitReady(page);
+}
+
+/** Waits for the test page in `page` to have loaded segflow (throws if it failed to). */
+export async function waitReady(page) {
   await page.waitForFunction(() => window.ready || window.loadError, null, { timeout: 15_000 });
   const err = await page.evaluate(() => window.loadError);
   if (err) {
@@ -293,7 +310,9 @@ export async function flush(page, { timeout = 30_000 } = {}) {
     window.segflow.flush().then(() => true),
     new Promise((r) => setTimeout(() => r(false), timeout)),
   ]), timeout);
-  if (!settled) throw new Error(`segflow.flush() did not settle within ${timeout} ms`);
+  if (!settled) {
+    throw new Error(`segflow.flush() did not settle within ${timeout} ms${page.logs?.length ? `; page log:\n${page.logs.slice(-20).join('\n')}` : ''}`);
+  }
 }
 
 /** Every localStorage entry of the page's origin, as an object. */

@@ -1,0 +1,695 @@
+//! A safe Markdown subset and `{{attribute | default}}` interpolation.
+//!
+//! [`render`] turns step text into a small tree ([`Node`], [`Inline`]) that the
+//! shell builds with text nodes and element properties only, never HTML: raw HTML
+//! in the input stays literal text. Supported: paragraphs (blank-line separated;
+//! lines within a paragraph are joined with a space), `**bold**` (also `__bold__`),
+//! `*italic*` / `_italic_` (`_` not inside words), `[links](url)`, bullet lists
+//! (`- ` or `* `) and numbered lists (`1. `), backslash escapes of ASCII
+//! punctuation. A link whose URL [`safe_url`] rejects keeps its text and loses
+//! its URL.
+//!
+//! Interpolation happens while parsing, so an attribute's value is always plain
+//! text: a user named `**[x](https://evil)**` cannot inject markup or links.
+
+use crate::core::json::Json;
+
+/// A block of rendered text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// A paragraph.
+    Paragraph(Vec<Inline>),
+    /// A bullet (`ordered == false`) or numbered list; each item is a line of inlines.
+    List {
+        /// Numbered (`<ol>`) rather than bulleted (`<ul>`).
+        ordered: bool,
+        /// The items, in order.
+        items: Vec<Vec<Inline>>,
+    },
+}
+
+/// A run of text inside a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inline {
+    /// Plain text; render it as a text node, never as HTML.
+    Text(String),
+    /// Strong emphasis.
+    Bold(Vec<Inline>),
+    /// Emphasis.
+    Italic(Vec<Inline>),
+    /// A link; `href` has passed [`safe_url`].
+    Link {
+        /// The vetted URL (http, https or relative).
+        href: String,
+        /// The link text.
+        children: Vec<Inline>,
+    },
+}
+
+/// Deepest nesting of emphasis and links; deeper delimiters stay literal text.
+const MAX_DEPTH: usize = 8;
+
+/// `url` if it is safe to use as a link, image source or navigation target:
+/// `http:`/`https:` URLs (any case) and relative URLs (`/x`, `x`, `#x`, `?x`,
+/// `//host/x`). Leading and trailing spaces and control characters are trimmed and
+/// tabs and newlines removed (as browsers do) before checking, so `java\tscript:`
+/// is caught. Rejected: any other scheme (`javascript:`, `data:`, `vbscript:`,
+/// `mailto:` ...), any relative URL containing `:` (which a browser might read
+/// as a scheme), anything that looks like an HTML character reference (`&#58;`,
+/// `&colon;`), remaining control characters, and the empty string. Returns the
+/// cleaned URL.
+pub fn safe_url(url: &str) -> Option<String> {
+    let trimmed = url.trim_matches(|c: char| c <= ' ' || c == '\u{7f}');
+    let clean: String = trimmed
+        .chars()
+        .filter(|&c| c != '\t' && c != '\n' && c != '\r')
+        .collect();
+    if clean.is_empty() || clean.chars().any(|c| c < ' ' || c == '\u{7f}') {
+        return None;
+    }
+    if looks_like_entity(&clean) {
+        return None;
+    }
+    let lower_starts = |prefix: &str| {
+        clean.len() >= prefix.len()
+            && clean.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    if lower_starts("http://") || lower_starts("https://") {
+        return Some(clean);
+    }
+    if clean.contains(':') {
+        return None;
+    }
+    Some(clean)
+}
+
+/// Whether `s` contains `&name;` or `&#digits;` (an HTML character reference).
+fn looks_like_entity(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'&' {
+            let mut j = i + 1;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'#') {
+                j += 1;
+            }
+            if j > i + 1 && b.get(j) == Some(&b';') {
+                return true;
+            }
+            // `&#106` without `;` is still decoded by HTML parsers.
+            if b.get(i + 1) == Some(&b'#') {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Replaces every `{{attribute | default}}` in `text` with the user's attribute
+/// from `traits` (a JSON object): strings as they are, numbers as their JSON text,
+/// booleans as `true`/`false`; missing, `null`, lists and objects give the default
+/// (empty when there is no `|`). Spaces around the name and the default are
+/// ignored. An unclosed `{{` stays literal.
+pub fn interpolate(text: &str, traits: &Json) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                out.push_str(&rest[..start]);
+                push_placeholder(&after[..end], traits, &mut out);
+                rest = &after[end + 2..];
+            }
+            None => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Appends the value of the placeholder `inner` (the text between `{{` and `}}`).
+fn push_placeholder(inner: &str, traits: &Json, out: &mut String) {
+    let (name, default) = match inner.find('|') {
+        Some(i) => (inner[..i].trim(), inner[i + 1..].trim()),
+        None => (inner.trim(), ""),
+    };
+    match traits.get(name) {
+        Some(Json::String(s)) => out.push_str(s),
+        Some(Json::Number(n)) => out.push_str(n.text()),
+        Some(Json::Bool(true)) => out.push_str("true"),
+        Some(Json::Bool(false)) => out.push_str("false"),
+        _ => out.push_str(default),
+    }
+}
+
+/// Renders `markdown` (with `{{…}}` interpolated from `traits`) to blocks.
+pub fn render(markdown: &str, traits: &Json) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    let mut para = String::new();
+    let mut list: Option<(bool, Vec<String>)> = None;
+    for line in markdown.lines() {
+        let t = line.trim();
+        if t.is_empty() {
+            flush_para(&mut para, traits, &mut nodes);
+            flush_list(&mut list, traits, &mut nodes);
+            continue;
+        }
+        if let Some((ordered, item)) = list_item(t) {
+            flush_para(&mut para, traits, &mut nodes);
+            if matches!(&list, Some((o, _)) if *o != ordered) {
+                flush_list(&mut list, traits, &mut nodes);
+            }
+            list.get_or_insert_with(|| (ordered, Vec::new()))
+                .1
+                .push(item.to_string());
+            continue;
+        }
+        let indented = line.starts_with([' ', '\t']);
+        if let (true, Some((_, items))) = (indented, list.as_mut()) {
+            if let Some(last) = items.last_mut() {
+                last.push(' ');
+                last.push_str(t);
+                continue;
+            }
+        }
+        flush_list(&mut list, traits, &mut nodes);
+        if !para.is_empty() {
+            para.push(' ');
+        }
+        para.push_str(t);
+    }
+    flush_para(&mut para, traits, &mut nodes);
+    flush_list(&mut list, traits, &mut nodes);
+    nodes
+}
+
+fn flush_para(para: &mut String, traits: &Json, nodes: &mut Vec<Node>) {
+    if !para.is_empty() {
+        nodes.push(Node::Paragraph(inlines(para, traits, 0, false)));
+        para.clear();
+    }
+}
+
+fn flush_list(list: &mut Option<(bool, Vec<String>)>, traits: &Json, nodes: &mut Vec<Node>) {
+    if let Some((ordered, items)) = list.take() {
+        let items = items
+            .iter()
+            .map(|i| inlines(i, traits, 0, false))
+            .collect();
+        nodes.push(Node::List { ordered, items });
+    }
+}
+
+/// `- x` / `* x` → `(false, "x")`; `12. x` → `(true, "x")`; `t` is trimmed.
+fn list_item(t: &str) -> Option<(bool, &str)> {
+    if let Some(rest) = t.strip_prefix("- ").or_else(|| t.strip_prefix("* ")) {
+        return Some((false, rest.trim_start()));
+    }
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if (1..=9).contains(&digits) {
+        if let Some(rest) = t[digits..].strip_prefix(". ") {
+            return Some((true, rest.trim_start()));
+        }
+    }
+    None
+}
+
+/// Collects literal text and flushes it into `out` as one [`Inline::Text`].
+struct Acc {
+    out: Vec<Inline>,
+    text: String,
+}
+
+impl Acc {
+    fn flush(&mut self) {
+        if !self.text.is_empty() {
+            self.out.push(Inline::Text(std::mem::take(&mut self.text)));
+        }
+    }
+
+    fn push(&mut self, node: Inline) {
+        self.flush();
+        self.out.push(node);
+    }
+
+    /// Appends nodes, merging a leading text node into pending text.
+    fn extend(&mut self, nodes: Vec<Inline>) {
+        for n in nodes {
+            match n {
+                Inline::Text(t) => self.text.push_str(&t),
+                other => self.push(other),
+            }
+        }
+    }
+
+    fn finish(mut self) -> Vec<Inline> {
+        self.flush();
+        self.out
+    }
+}
+
+fn is_ws(b: Option<&u8>) -> bool {
+    b.is_none_or(|c| c.is_ascii_whitespace())
+}
+
+fn is_alnum(b: Option<&u8>) -> bool {
+    b.is_some_and(|c| c.is_ascii_alphanumeric() || *c >= 0x80)
+}
+
+/// Parses inline markup in `s`. Every special character is ASCII, so the byte
+/// offsets this slices at are always character boundaries.
+fn inlines(s: &str, traits: &Json, depth: usize, in_link: bool) -> Vec<Inline> {
+    let b = s.as_bytes();
+    let mut acc = Acc {
+        out: Vec::new(),
+        text: String::new(),
+    };
+    let mut i = 0;
+    let mut lit = 0; // start of pending literal text
+    while i < b.len() {
+        match b[i] {
+            b'\\' if b.get(i + 1).is_some_and(u8::is_ascii_punctuation) => {
+                acc.text.push_str(&s[lit..i]);
+                acc.text.push(b[i + 1] as char);
+                i += 2;
+                lit = i;
+            }
+            b'{' if b.get(i + 1) == Some(&b'{') => match s[i + 2..].find("}}") {
+                Some(end) => {
+                    acc.text.push_str(&s[lit..i]);
+                    push_placeholder(&s[i + 2..i + 2 + end], traits, &mut acc.text);
+                    i += end + 4;
+                    lit = i;
+                }
+                None => i += 2,
+            },
+            d @ (b'*' | b'_') if depth < MAX_DEPTH => {
+                let double = b.get(i + 1) == Some(&d);
+                let width = if double { 2 } else { 1 };
+                let opens = !is_ws(b.get(i + width)) && (d == b'*' || i == 0 || !is_alnum(b.get(i - 1)));
+                match opens.then(|| closer(b, i + width, d, double)).flatten() {
+                    Some(end) => {
+                        acc.text.push_str(&s[lit..i]);
+                        let inner = inlines(&s[i + width..end], traits, depth + 1, in_link);
+                        acc.push(if double {
+                            Inline::Bold(inner)
+                        } else {
+                            Inline::Italic(inner)
+                        });
+                        i = end + width;
+                        lit = i;
+                    }
+                    None => i += width,
+                }
+            }
+            b'[' if !in_link && depth < MAX_DEPTH => match link_at(b, i) {
+                Some((text_end, url_start, url_end)) => {
+                    acc.text.push_str(&s[lit..i]);
+                    let children = inlines(&s[i + 1..text_end], traits, depth + 1, true);
+                    match safe_url(&s[url_start..url_end]) {
+                        Some(href) => acc.push(Inline::Link { href, children }),
+                        None => acc.extend(children),
+                    }
+                    i = url_end + 1;
+                    lit = i;
+                }
+                None => i += 1,
+            },
+            _ => i += 1,
+        }
+    }
+    acc.text.push_str(&s[lit..]);
+    acc.finish()
+}
+
+/// Skips a `{{…}}` placeholder or a backslash escape at `j`; the new position.
+fn skip_atom(b: &[u8], j: usize) -> Option<usize> {
+    match b[j] {
+        b'\\' if j + 1 < b.len() => Some(j + 2),
+        b'{' if b.get(j + 1) == Some(&b'{') => {
+            let rest = &b[j + 2..];
+            rest.windows(2)
+                .position(|w| w == b"}}")
+                .map(|p| j + 2 + p + 2)
+        }
+        _ => None,
+    }
+}
+
+/// The position of the delimiter closing an emphasis opened just before `from`.
+fn closer(b: &[u8], from: usize, d: u8, double: bool) -> Option<usize> {
+    let mut j = from;
+    while j < b.len() {
+        if let Some(next) = skip_atom(b, j) {
+            j = next;
+            continue;
+        }
+        if b[j] == d {
+            let is_double = b.get(j + 1) == Some(&d);
+            if double != is_double {
+                // A nested emphasis of the other width: step over its delimiter.
+                j += if is_double { 2 } else { 1 };
+                continue;
+            }
+            let width = if double { 2 } else { 1 };
+            let closes = j > from
+                && !is_ws(b.get(j - 1))
+                && (d == b'*' || !is_alnum(b.get(j + width)));
+            if closes {
+                return Some(j);
+            }
+            j += width;
+            continue;
+        }
+        j += 1;
+    }
+    None
+}
+
+/// For `[text](url)` at `i`: the end of the text (`]`) and the URL's bounds.
+fn link_at(b: &[u8], i: usize) -> Option<(usize, usize, usize)> {
+    let mut j = i + 1;
+    let mut depth = 0usize;
+    let text_end = loop {
+        let c = *b.get(j)?;
+        if let Some(next) = skip_atom(b, j) {
+            j = next;
+            continue;
+        }
+        match c {
+            b'[' => depth += 1,
+            b']' if depth == 0 => break j,
+            b']' => depth -= 1,
+            _ => {}
+        }
+        j += 1;
+    };
+    if b.get(text_end + 1) != Some(&b'(') {
+        return None;
+    }
+    let url_start = text_end + 2;
+    let mut j = url_start;
+    let mut parens = 0usize;
+    loop {
+        match *b.get(j)? {
+            b'(' => parens += 1,
+            b')' if parens == 0 => return Some((text_end, url_start, j)),
+            b')' => parens -= 1,
+            b'\\' => j += 1,
+            _ => {}
+        }
+        j += 1;
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::core::json::parse;
+
+    fn t(s: &str) -> Inline {
+        Inline::Text(s.into())
+    }
+
+    fn md(s: &str) -> Vec<Node> {
+        render(s, &Json::Null)
+    }
+
+    fn para(s: &str) -> Vec<Inline> {
+        match md(s).as_slice() {
+            [Node::Paragraph(p)] => p.clone(),
+            other => panic!("not one paragraph: {other:?}"),
+        }
+    }
+
+    /// Every href in the tree.
+    fn hrefs(nodes: &[Node]) -> Vec<String> {
+        fn walk(i: &[Inline], out: &mut Vec<String>) {
+            for n in i {
+                match n {
+                    Inline::Text(_) => {}
+                    Inline::Bold(c) | Inline::Italic(c) => walk(c, out),
+                    Inline::Link { href, children } => {
+                        out.push(href.clone());
+                        walk(children, out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for n in nodes {
+            match n {
+                Node::Paragraph(p) => walk(p, &mut out),
+                Node::List { items, .. } => items.iter().for_each(|i| walk(i, &mut out)),
+            }
+        }
+        out
+    }
+
+    /// All text of the tree, concatenated.
+    fn text(nodes: &[Node]) -> String {
+        fn walk(i: &[Inline], out: &mut String) {
+            for n in i {
+                match n {
+                    Inline::Text(t) => out.push_str(t),
+                    Inline::Bold(c) | Inline::Italic(c) => walk(c, out),
+                    Inline::Link { children, .. } => walk(children, out),
+                }
+            }
+        }
+        let mut out = String::new();
+        for n in nodes {
+            match n {
+                Node::Paragraph(p) => walk(p, &mut out),
+                Node::List { items, .. } => items.iter().for_each(|i| walk(i, &mut out)),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn emphasis_and_links() {
+        assert_eq!(
+            para("**Bold**, _italic_, [link](https://x.y)"),
+            vec![
+                Inline::Bold(vec![t("Bold")]),
+                t(", "),
+                Inline::Italic(vec![t("italic")]),
+                t(", "),
+                Inline::Link {
+                    href: "https://x.y".into(),
+                    children: vec![t("link")]
+                }
+            ]
+        );
+        assert_eq!(para("*a*"), vec![Inline::Italic(vec![t("a")])]);
+        assert_eq!(para("__a__"), vec![Inline::Bold(vec![t("a")])]);
+        assert_eq!(
+            para("**bold *and italic* here**"),
+            vec![Inline::Bold(vec![
+                t("bold "),
+                Inline::Italic(vec![t("and italic")]),
+                t(" here")
+            ])]
+        );
+        assert_eq!(
+            para("*it **bold** it*"),
+            vec![Inline::Italic(vec![t("it "), Inline::Bold(vec![t("bold")]), t(" it")])]
+        );
+        assert_eq!(
+            para("[**b** _i_](/x)"),
+            vec![Inline::Link {
+                href: "/x".into(),
+                children: vec![Inline::Bold(vec![t("b")]), t(" "), Inline::Italic(vec![t("i")])]
+            }]
+        );
+        assert_eq!(para("snake_case_name"), vec![t("snake_case_name")]);
+        assert_eq!(para("2 * 3 * 4"), vec![t("2 * 3 * 4")]);
+        assert_eq!(para("**unclosed"), vec![t("**unclosed")]);
+        assert_eq!(para("\\*not\\* \\[x\\](/y)"), vec![t("*not* [x](/y)")]);
+        assert_eq!(para("[a](b c"), vec![t("[a](b c")]);
+        assert_eq!(para("[a] (b)"), vec![t("[a] (b)")]);
+        assert_eq!(
+            para("[wiki](https://e.org/A_(b))."),
+            vec![
+                Inline::Link {
+                    href: "https://e.org/A_(b)".into(),
+                    children: vec![t("wiki")]
+                },
+                t(".")
+            ]
+        );
+        assert_eq!(para("[[x]](#y)"), vec![Inline::Link { href: "#y".into(), children: vec![t("[x]")] }]);
+        assert_eq!(para("[a [b](/c)](/d)")[0], Inline::Link { href: "/d".into(), children: vec![t("a [b](/c)")] });
+        assert_eq!(para("ünï*cödé*"), vec![t("ünï"), Inline::Italic(vec![t("cödé")])]);
+    }
+
+    #[test]
+    fn blocks() {
+        let nodes = md("Intro line\ncontinues.\n\n- one\n* two\n  wrapped\n1. first\n2. second\n\nEnd");
+        assert_eq!(
+            nodes,
+            vec![
+                Node::Paragraph(vec![t("Intro line continues.")]),
+                Node::List {
+                    ordered: false,
+                    items: vec![vec![t("one")], vec![t("two wrapped")]]
+                },
+                Node::List {
+                    ordered: true,
+                    items: vec![vec![t("first")], vec![t("second")]]
+                },
+                Node::Paragraph(vec![t("End")]),
+            ]
+        );
+        assert_eq!(md(""), vec![]);
+        assert_eq!(md("\n \n\t\n"), vec![]);
+        assert_eq!(
+            md("- a\nb"),
+            vec![
+                Node::List { ordered: false, items: vec![vec![t("a")]] },
+                Node::Paragraph(vec![t("b")])
+            ]
+        );
+        assert_eq!(
+            md("-not a list\n1.nor this"),
+            vec![Node::Paragraph(vec![t("-not a list 1.nor this")])]
+        );
+        assert_eq!(
+            md("- **bold** item"),
+            vec![Node::List {
+                ordered: false,
+                items: vec![vec![Inline::Bold(vec![t("bold")]), t(" item")]]
+            }]
+        );
+    }
+
+    #[test]
+    fn interpolation() {
+        let traits = parse(r#"{"name":"Ada","n":42,"vip":true,"no":false,"nil":null,"list":[1],"md":"**[x](https://evil.example)**"}"#).unwrap();
+        assert_eq!(interpolate("Hi {{name | there}}", &traits), "Hi Ada");
+        assert_eq!(interpolate("Hi {{ missing | there }}!", &traits), "Hi there!");
+        assert_eq!(interpolate("Hi {{missing}}!", &traits), "Hi !");
+        assert_eq!(interpolate("{{nil|x}} {{list|y}} {{n}} {{vip}} {{no}}", &traits), "x y 42 true false");
+        assert_eq!(interpolate("{{name", &traits), "{{name");
+        assert_eq!(interpolate("{{a|b}}{{name}}}}", &traits), "bAda}}");
+        assert_eq!(interpolate("{{name}}", &Json::Null), "");
+        assert_eq!(interpolate("{{ | d }}", &traits), "d");
+        // Values never become markup.
+        assert_eq!(para_with("Hi {{md}}", &traits), vec![t("Hi **[x](https://evil.example)**")]);
+        assert_eq!(
+            para_with("**{{name|you}}**", &traits),
+            vec![Inline::Bold(vec![t("Ada")])]
+        );
+        // A placeholder hides delimiters inside it from the emphasis scanner.
+        assert_eq!(para_with("*a {{x|*}} b*", &traits), vec![Inline::Italic(vec![t("a * b")])]);
+    }
+
+    fn para_with(s: &str, traits: &Json) -> Vec<Inline> {
+        match render(s, traits).as_slice() {
+            [Node::Paragraph(p)] => p.clone(),
+            other => panic!("not one paragraph: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn safe_urls() {
+        for ok in [
+            "https://x.y",
+            "HTTP://X.Y/a?b=1&c=2",
+            "/x",
+            "x",
+            "#x",
+            "?a=b",
+            "//cdn.example/img.png",
+            "  /padded  ",
+            "https://x.y/a:b",
+        ] {
+            assert!(safe_url(ok).is_some(), "{ok}");
+        }
+        assert_eq!(safe_url(" /a\tb\n ").as_deref(), Some("/ab"));
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            " javascript:alert(1)",
+            "java\tscript:alert(1)",
+            "java\nscript:alert(1)",
+            "java\rscript:alert(1)",
+            "\u{1}javascript:alert(1)",
+            "jav&#x09;ascript:alert(1)",
+            "&#106;avascript:alert(1)",
+            "&#106avascript:alert(1)",
+            "javascript&colon;alert(1)",
+            "javascript&#58;alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "DATA:image/png;base64,AAAA",
+            "vbscript:msgbox(1)",
+            "mailto:a@b.c",
+            "file:///etc/passwd",
+            "/x:y",
+            "",
+            "   ",
+            "/a\u{0}b",
+            "/a\u{7f}",
+            "javas\u{0}cript:alert(1)",
+        ] {
+            assert_eq!(safe_url(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_markdown_stays_text() {
+        let hostile = [
+            "[x](javascript:alert(1))",
+            "[x](JAVASCRIPT:alert(1))",
+            "[x]( javascript:alert(1) )",
+            "[x](java\tscript:alert(1))",
+            "[x](&#106;avascript:alert(1))",
+            "[x](javascript&#58;alert(1))",
+            "[x](data:text/html;base64,PHNjcmlwdD4=)",
+            "[x](vbscript:msgbox)",
+            "[x](\\javascript:alert(1))",
+            "[x](<javascript:alert(1)>)",
+            "[x](javascript:alert(1) \"title\")",
+            "[**x**](javascript:alert(1))",
+            "<a href=\"javascript:alert(1)\">x</a>",
+            "<script>alert(1)</script>",
+            "<img src=x onerror=alert(1)>",
+            "&lt;script&gt; &#60;img src=x onerror=alert(1)&#62;",
+            "[x](https://ok.example) [y](javascript:void(0))",
+        ];
+        for h in hostile {
+            let nodes = md(h);
+            for href in hrefs(&nodes) {
+                assert!(
+                    href == "https://ok.example",
+                    "unsafe href {href:?} survived from {h:?}"
+                );
+            }
+        }
+        // HTML stays literal text, character for character.
+        assert_eq!(para("<script>alert(1)</script>"), vec![t("<script>alert(1)</script>")]);
+        assert_eq!(
+            para("<img src=x onerror=alert(1)>"),
+            vec![t("<img src=x onerror=alert(1)>")]
+        );
+        assert_eq!(para("&lt;b&gt; &#60;"), vec![t("&lt;b&gt; &#60;")]);
+        // An unsafe link keeps its text, not its URL.
+        assert_eq!(para("[click](javascript:alert(1)) now"), vec![t("click now")]);
+        assert_eq!(text(&md("[**x**](javascript:alert(1))")), "x");
+    }
+
+    #[test]
+    fn deep_nesting_and_junk_do_not_panic() {
+        let deep = "**_".repeat(2000) + "x" + &"_**".repeat(2000);
+        let _ = md(&deep);
+        let brackets = "[".repeat(3000) + &"](/a)".repeat(3000);
+        let _ = md(&brackets);
+        for s in ["*", "**", "_", "[", "[]", "[](", "[]()", "{{", "{{}}", "\\", "- ", "1. ", "* *", "\u{feff}*é*"] {
+            let _ = md(s);
+        }
+        assert_eq!(para("[](/x)"), vec![Inline::Link { href: "/x".into(), children: vec![] }]);
+    }
+}

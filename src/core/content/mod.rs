@@ -1,0 +1,114 @@
+//! Onboarding content: the versioned schema ([`model`]), the safe Markdown subset
+//! and `{{attribute}}` interpolation ([`markdown`]) and the flow state machine
+//! ([`engine`]). All pure: the shell renders what the engine returns and feeds
+//! back clicks, target lookups, URL changes, tracked events and timer ticks.
+//!
+//! The schema is documented in `docs/CONTENT.md` and `docs/content-schema.json`.
+
+pub mod engine;
+pub mod markdown;
+pub mod model;
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod engine_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod model_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod proptests;
+
+pub use engine::{Ctx, EndReason, FlowEngine, Input, Output, StartReason, StepView};
+pub use model::{parse_content, Content};
+
+/// The part of `url` that URL patterns match: path and search, without scheme,
+/// host and fragment. `https://x.y/a/b?c=1#d` → `/a/b?c=1`; a bare host gives `/`;
+/// text without `://` is taken as already relative (`/a?b#c` → `/a?b`).
+pub fn path_and_search(url: &str) -> &str {
+    let url = match url.find('#') {
+        Some(i) => &url[..i],
+        None => url,
+    };
+    match url.find("://") {
+        Some(i) => {
+            let rest = &url[i + 3..];
+            match rest.find(['/', '?']) {
+                Some(j) if rest.as_bytes()[j] == b'/' => &rest[j..],
+                // `https://x.y?q` has an empty path: match it as `/`-less search.
+                Some(j) => &rest[j..],
+                None => "/",
+            }
+        }
+        None => url,
+    }
+}
+
+/// Whether `text` matches the glob `pattern` as a whole, where `*` stands for any
+/// run of characters (including none) and every other character for itself.
+/// Runs in O(len(pattern) × len(text)) at worst, without recursion.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p = pattern.as_bytes();
+    let t = text.as_bytes();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// Whether the page at `url` matches the URL pattern `pattern` (a glob on the
+/// path and search, see [`path_and_search`] and [`glob_match`]).
+pub fn url_matches(pattern: &str, url: &str) -> bool {
+    glob_match(pattern, path_and_search(url))
+}
+
+/// Appends the decimal digits of `n` (no `core::fmt`).
+pub(crate) fn push_usize(n: usize, out: &mut String) {
+    crate::core::catalog::push_u64(n as u64, out);
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("/dashboard*", "/dashboard"));
+        assert!(glob_match("/dashboard*", "/dashboard/x?y=1"));
+        assert!(!glob_match("/dashboard*", "/dash"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("/a*c*e", "/abcde"));
+        assert!(!glob_match("/a*c*e", "/abcdef"));
+        assert!(glob_match("/settings", "/settings"));
+        assert!(!glob_match("/settings", "/settings/"));
+        assert!(glob_match("*?tab=billing*", "/settings?tab=billing&x=1"));
+        assert!(!glob_match("", "/"));
+        let long = "a".repeat(5000);
+        assert!(!glob_match("*a*a*a*a*b", &long));
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(path_and_search("https://x.y/a/b?c=1#d"), "/a/b?c=1");
+        assert_eq!(path_and_search("https://x.y"), "/");
+        assert_eq!(path_and_search("https://x.y?q=1"), "?q=1");
+        assert_eq!(path_and_search("/a?b#c"), "/a?b");
+        assert_eq!(path_and_search(""), "");
+        assert!(url_matches("/dashboard*", "http://localhost:8080/dashboard?x#y"));
+        assert!(!url_matches("/dashboard*", "http://localhost:8080/settings#/dashboard"));
+    }
+}

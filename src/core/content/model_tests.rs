@@ -1,0 +1,270 @@
+//! Schema tests: the sample and the documented example parse, every kind of
+//! mistake is reported with its JSON path, and `docs/content-schema.json` agrees
+//! with the parser.
+
+use super::engine_tests::{sample, SAMPLE};
+use super::model::*;
+use crate::core::error::ErrorCode;
+use serde_json::Value;
+
+fn docs(name: &str) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/").to_string() + name;
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The error message for `text`, which must not parse.
+fn error(text: &str) -> String {
+    let e = parse_content(text).expect_err(text);
+    assert_eq!(e.code, ErrorCode::InvalidArgument);
+    e.message
+}
+
+/// A document with one flow whose single step is `step`.
+fn with_step(step: &str) -> String {
+    format!(r#"{{"version":1,"flows":[{{"id":"f","name":"F","steps":[{step}]}}]}}"#)
+}
+
+#[test]
+fn sample_parses_with_defaults() {
+    let c = sample();
+    assert_eq!(c.flows.len(), 2);
+    let f = &c.flows[0];
+    assert_eq!(f.version_id.as_deref(), Some("v-123"));
+    assert_eq!(f.version_number, Some(3));
+    assert!(f.show_progress && f.dismissible && !f.repeat);
+    assert_eq!(f.start, vec![StartRule::Url("/dashboard*".into())]);
+    assert_eq!(f.steps[0].name.as_deref(), Some("Welcome"));
+    assert_eq!(
+        f.steps[1].kind,
+        StepKind::Tooltip(Tooltip {
+            target: "#save".into(),
+            placement: Placement::Right,
+            target_timeout_ms: 3000,
+            on_target_missing: OnTargetMissing::End,
+        })
+    );
+    assert_eq!(f.steps[2].kind, StepKind::Bubble(Corner::TopLeft));
+    let t = &c.flows[1];
+    assert!(!t.dismissible && !t.show_progress);
+    assert_eq!(t.steps[0].kind, StepKind::Bubble(Corner::BottomRight));
+    assert_eq!(t.steps[0].triggers[0].when, Condition::Wait(5000));
+    assert_eq!(t.steps[1].triggers[0].when, Condition::Wait(1500));
+    assert_eq!(t.steps[1].kind, StepKind::Hidden);
+    assert_eq!(
+        t.steps[2].kind,
+        StepKind::Tooltip(Tooltip {
+            target: ".missing".into(),
+            placement: Placement::Bottom,
+            target_timeout_ms: DEFAULT_TARGET_TIMEOUT_MS,
+            on_target_missing: OnTargetMissing::Bubble,
+        })
+    );
+    let buttons: Vec<_> = c.flows[0].steps[0].buttons().collect();
+    assert_eq!(buttons, vec![("Skip", &Action::End, false), ("Next", &Action::Next, true)]);
+    // The same through serde_json (the sample is plain JSON).
+    let _: Value = serde_json::from_str(SAMPLE).unwrap();
+}
+
+/// The first ```json block after the "Full example" heading of docs/CONTENT.md.
+fn docs_example() -> String {
+    let md = docs("CONTENT.md");
+    let at = md.find("## Full example").expect("a 'Full example' section");
+    let rest = &md[at..];
+    let start = rest.find("```json\n").expect("a json block") + 8;
+    let end = rest[start..].find("```").expect("closed block");
+    rest[start..start + end].to_string()
+}
+
+#[test]
+fn docs_example_parses() {
+    let text = docs_example();
+    let c = parse_content(&text).unwrap_or_else(|e| panic!("{}", e.message));
+    assert!(!c.flows.is_empty());
+    // It uses every step type, block type, condition and action.
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let all = v.to_string();
+    for ty in STEP_TYPES
+        .iter()
+        .chain(BLOCK_TYPES)
+        .chain(CONDITION_TYPES)
+        .chain(ACTION_TYPES)
+    {
+        assert!(all.contains(&format!("\"type\":\"{ty}\"")), "example lacks type {ty}");
+    }
+}
+
+fn enum_of(v: &Value) -> Vec<String> {
+    v["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no enum in {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The `const` of `properties.type` of each `oneOf` branch of a definition.
+fn consts_of(def: &Value) -> Vec<String> {
+    def["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no oneOf in {def}"))
+        .iter()
+        .map(|b| b["properties"]["type"]["const"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn strs(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn json_schema_agrees_with_the_parser() {
+    let schema: Value = serde_json::from_str(&docs("content-schema.json")).expect("valid JSON");
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    let defs = &schema["$defs"];
+    assert_eq!(schema["properties"]["version"]["const"], 1);
+    assert_eq!(enum_of(&defs["step"]["properties"]["type"]), strs(STEP_TYPES));
+    assert_eq!(consts_of(&defs["step"]), strs(STEP_TYPES));
+    assert_eq!(consts_of(&defs["block"]), strs(BLOCK_TYPES));
+    assert_eq!(consts_of(&defs["condition"]), strs(CONDITION_TYPES));
+    assert_eq!(consts_of(&defs["action"]), strs(ACTION_TYPES));
+    assert_eq!(enum_of(&defs["placement"]), strs(PLACEMENTS));
+    assert_eq!(enum_of(&defs["corner"]), strs(CORNERS));
+    assert_eq!(enum_of(&defs["on_target_missing"]), strs(ON_TARGET_MISSING));
+    let rules: Vec<String> = defs["start_rule"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["required"][0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(rules, strs(START_RULE_KEYS));
+    assert_eq!(
+        defs["tooltip_step"]["properties"]["target_timeout_ms"]["default"],
+        DEFAULT_TARGET_TIMEOUT_MS
+    );
+    // Every object in the schema is closed, as the parser is strict.
+    fn walk(v: &Value, path: &str) {
+        match v {
+            Value::Object(m) => {
+                if m.get("type") == Some(&Value::String("object".into())) {
+                    assert!(
+                        m.contains_key("additionalProperties") || m.contains_key("unevaluatedProperties"),
+                        "{path} is open"
+                    );
+                }
+                for (k, v) in m {
+                    walk(v, &format!("{path}/{k}"));
+                }
+            }
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| walk(v, &format!("{path}/{i}"))),
+            _ => {}
+        }
+    }
+    walk(&schema, "#");
+    // Every `$ref` resolves.
+    let text = schema.to_string();
+    for part in text.split("\"$ref\":\"#/$defs/").skip(1) {
+        let name = &part[..part.find('"').unwrap()];
+        assert!(defs.get(name).is_some(), "dangling $ref {name}");
+    }
+}
+
+#[test]
+fn errors_name_the_json_path() {
+    let cases: Vec<(String, &str)> = vec![
+        ("nope".into(), "content is not valid JSON (at byte 0)"),
+        ("[]".into(), "content: expected an object"),
+        (r#"{"flows":[]}"#.into(), "version: required"),
+        (r#"{"version":2,"flows":[]}"#.into(), "version: unsupported schema version (expected 1)"),
+        (r#"{"version":"1","flows":[]}"#.into(), "version: expected a whole number"),
+        (r#"{"version":1}"#.into(), "flows: required"),
+        (r#"{"version":1,"flows":{}}"#.into(), "flows: expected an array"),
+        (r#"{"version":1,"flows":[],"extra":1}"#.into(), "extra: unknown field (expected one of $schema, version, flows)"),
+        (r#"{"version":1,"flows":[1]}"#.into(), "flows[0]: expected an object"),
+        (r#"{"version":1,"flows":[{"name":"F","steps":[]}]}"#.into(), "flows[0].id: required"),
+        (r#"{"version":1,"flows":[{"id":"","name":"F","steps":[]}]}"#.into(), "flows[0].id: must not be empty"),
+        (r#"{"version":1,"flows":[{"id":" f","name":"F","steps":[]}]}"#.into(), "flows[0].id: must not start or end with whitespace"),
+        (r#"{"version":1,"flows":[{"id":"f","steps":[]}]}"#.into(), "flows[0].name: required"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","steps":[]}]}"#.into(), "flows[0].steps: a flow needs at least one step"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","version_number":-1,"steps":[]}]}"#.into(), "flows[0].version_number: expected a whole number"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","version_number":1.5,"steps":[]}]}"#.into(), "flows[0].version_number: expected a whole number"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","dismissible":"yes","steps":[]}]}"#.into(), "flows[0].dismissible: expected true or false"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{}],"steps":[]}]}"#.into(), "flows[0].start[0]: expected exactly one of url, event"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"url":"/a","event":"b"}],"steps":[]}]}"#.into(), "flows[0].start[0]: expected exactly one of url, event"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"url":""}],"steps":[]}]}"#.into(), "flows[0].start[0].url: must not be empty"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"path":"/"}],"steps":[]}]}"#.into(), "flows[0].start[0].path: unknown field (expected one of url, event)"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","steps":[{"id":"a","type":"modal"}]},{"id":"f","name":"G","steps":[{"id":"a","type":"modal"}]}]}"#.into(), "flows[1].id: duplicate flow id"),
+        (with_step(r#"{"id":"a","type":"modal"},{"id":"a","type":"modal"}"#), "flows[0].steps[1].id: duplicate step id in this flow"),
+        (with_step(r#"{"id":"a","type":"popup"}"#), "flows[0].steps[0].type: expected one of modal, tooltip, bubble, hidden"),
+        (with_step(r#"{"id":"a","type":3}"#), "flows[0].steps[0].type: expected one of modal, tooltip, bubble, hidden"),
+        (with_step(r#"{"id":"a"}"#), "flows[0].steps[0].type: required"),
+        (with_step(r#"{"type":"modal"}"#), "flows[0].steps[0].id: required"),
+        (with_step(r#"{"id":"a","type":"tooltip"}"#), "flows[0].steps[0].target: required"),
+        (with_step(r#"{"id":"a","type":"tooltip","target":"  "}"#), "flows[0].steps[0].target: must not be empty"),
+        (with_step(r#"{"id":"a","type":"modal","target":".x"}"#), "flows[0].steps[0].target: not allowed for type modal (allowed: id, name, type, blocks, triggers)"),
+        (with_step(r#"{"id":"a","type":"bubble","placement":"top"}"#), "flows[0].steps[0].placement: not allowed for type bubble"),
+        (with_step(r#"{"id":"a","type":"tooltip","target":".x","corner":"top-left"}"#), "flows[0].steps[0].corner: not allowed for type tooltip"),
+        (with_step(r#"{"id":"a","type":"tooltip","target":".x","placement":"middle"}"#), "flows[0].steps[0].placement: expected one of top, bottom, left, right"),
+        (with_step(r#"{"id":"a","type":"tooltip","target":".x","on_target_missing":"skip"}"#), "flows[0].steps[0].on_target_missing: expected one of end, bubble"),
+        (with_step(r#"{"id":"a","type":"tooltip","target":".x","target_timeout_ms":86400001}"#), "flows[0].steps[0].target_timeout_ms: expected a whole number from 0 to 86400000"),
+        (with_step(r#"{"id":"a","type":"bubble","corner":"middle"}"#), "flows[0].steps[0].corner: expected one of bottom-right, bottom-left, top-right, top-left"),
+        (with_step(r#"{"id":"a","type":"hidden","blocks":[{"type":"title","text":"x"}]}"#), "flows[0].steps[0].blocks: hidden steps show nothing"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":{}}"#), "flows[0].steps[0].blocks: expected an array"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"video"}]}"#), "flows[0].steps[0].blocks[0].type: expected one of title, text, image, button"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"title"}]}"#), "flows[0].steps[0].blocks[0].text: required"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"text","text":"x"}]}"#), "flows[0].steps[0].blocks[0].text: not allowed for type text (allowed: type, markdown)"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"image","src":"javascript:alert(1)"}]}"#), "flows[0].steps[0].blocks[0].src: only http(s) and relative URLs are allowed"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"image","src":"data:image/png;base64,AAAA"}]}"#), "flows[0].steps[0].blocks[0].src: only http(s)"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x"}]}"#), "flows[0].steps[0].blocks[0].action: required"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"","action":{"type":"next"}}]}"#), "flows[0].steps[0].blocks[0].label: must not be empty"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"jump"}}]}"#), "flows[0].steps[0].blocks[0].action.type: expected one of next, back, go_to_step, end, start_flow, navigate, track"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"go_to_step","step":"b"}}]}"#), "flows[0].steps[0].blocks[0].action.step: no step with this id in the flow"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"start_flow","flow":"g"}}]}"#), "flows[0].steps[0].blocks[0].action.flow: no flow with this id in the content"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"navigate","url":"java\tscript:alert(1)"}}]}"#), "flows[0].steps[0].blocks[0].action.url: only http(s)"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"next","step":"a"}}]}"#), "flows[0].steps[0].blocks[0].action.step: not allowed for type next"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"track","event":""}}]}"#), "flows[0].steps[0].blocks[0].action.event: must not be empty"),
+        (with_step(r#"{"id":"a","type":"modal","triggers":[{"when":{"type":"target_clicked"},"action":{"type":"next"}}]}"#), "flows[0].steps[0].triggers[0].when.type: target_clicked needs a tooltip step"),
+        (with_step(r#"{"id":"a","type":"modal","triggers":[{"when":{"type":"hover"},"action":{"type":"next"}}]}"#), "flows[0].steps[0].triggers[0].when.type: expected one of target_clicked, element_appears, url_matches, event_tracked, wait"),
+        (with_step(r#"{"id":"a","type":"modal","triggers":[{"when":{"type":"element_appears","selector":""},"action":{"type":"next"}}]}"#), "flows[0].steps[0].triggers[0].when.selector: must not be empty"),
+        (with_step(r#"{"id":"a","type":"modal","triggers":[{"when":{"type":"url_matches"},"action":{"type":"next"}}]}"#), "flows[0].steps[0].triggers[0].when.pattern: required"),
+        (with_step(r#"{"id":"a","type":"modal","triggers":[{"when":{"type":"wait","seconds":-1},"action":{"type":"next"}}]}"#), "flows[0].steps[0].triggers[0].when.seconds: expected a number of seconds from 0 to 86400"),
+        (with_step(r#"{"id":"a","type":"modal","triggers":[{"when":{"type":"wait","seconds":"5"},"action":{"type":"next"}}]}"#), "flows[0].steps[0].triggers[0].when.seconds: expected a number"),
+        (with_step(r#"{"id":"a","type":"modal","triggers":[{"when":{"type":"wait","seconds":1}}]}"#), "flows[0].steps[0].triggers[0].action: required"),
+        (with_step(r#"{"id":"a","type":"modal","triggers":[{"when":{"type":"wait","seconds":1},"action":{"type":"next"},"if":1}]}"#), "flows[0].steps[0].triggers[0].if: unknown field (expected one of when, action)"),
+    ];
+    for (text, expected) in cases {
+        let msg = error(&text);
+        assert!(
+            msg.starts_with(expected),
+            "for {text}\n  got:      {msg}\n  expected: {expected}…"
+        );
+    }
+}
+
+#[test]
+fn references_across_flows_and_forward_steps_resolve() {
+    let c = parse_content(
+        r#"{"$schema":"../docs/content-schema.json","version":1,"flows":[
+          {"id":"a","name":"A","steps":[{"id":"s1","type":"modal","blocks":[
+            {"type":"button","label":"go","action":{"type":"go_to_step","step":"s2"}},
+            {"type":"button","label":"b","action":{"type":"start_flow","flow":"b"}}]},
+            {"id":"s2","type":"modal"}]},
+          {"id":"b","name":"B","steps":[{"id":"s1","type":"hidden"}]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(c.flows.len(), 2);
+    assert_eq!(c.flows[1].steps[0].id, "s1");
+}
+
+#[test]
+fn deep_or_huge_input_is_an_error_not_a_panic() {
+    let deep = "[".repeat(10_000);
+    assert!(parse_content(&deep).is_err());
+    let many = format!(
+        r#"{{"version":1,"flows":[{}]}}"#,
+        (0..500)
+            .map(|i| format!(r#"{{"id":"f{i}","name":"F","steps":[{{"id":"s","type":"modal"}}]}}"#))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    assert_eq!(parse_content(&many).unwrap().flows.len(), 500);
+}
