@@ -2,6 +2,9 @@
 # Installs what building and testing segflow needs, skipping anything already present.
 #   scripts/setup.sh          toolchain for building (demo)
 #   scripts/setup.sh --test   also Debian's chromium and chromium-driver (browser tests)
+# wasm-opt comes from the npm package binaryen (pinned in package-lock.json): Debian's
+# binaryen 108 corrupts wasm-bindgen output that has an externref table (it re-points
+# the table's export at the function table even with no passes), see build-pkg.sh.
 # Nothing here downloads a browser, a driver or a toolchain from anywhere but rustup,
 # crates.io and Debian's package archive.
 set -euo pipefail
@@ -34,7 +37,6 @@ if ! command -v wasm-pack >/dev/null 2>&1; then
 fi
 
 apt_pkgs=()
-command -v wasm-opt >/dev/null 2>&1 || apt_pkgs+=(binaryen)
 if [ "$want_browser" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || apt_pkgs+=(chromium-driver)
@@ -47,8 +49,10 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
 fi
 
-if [ "$want_browser" = 1 ] && { [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/typescript ]; }; then
-  log "installing npm dev dependencies (playwright-core, which never downloads a browser; typescript)"
+# npm dev dependencies, pinned by package-lock.json: binaryen (wasm-opt), typescript,
+# playwright-core (drives Debian's Chromium; it never downloads a browser).
+if [ ! -d node_modules/binaryen ] || [ ! -d node_modules/typescript ] || [ ! -d node_modules/playwright-core ]; then
+  log "installing npm dev dependencies (binaryen, typescript, playwright-core)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
-log "toolchain ready: $(wasm-bindgen --version), $(wasm-pack --version), wasm-opt $(wasm-opt --version | awk '{print $3}')"
+log "toolchain ready: $(wasm-bindgen --version), $(wasm-pack --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}')"

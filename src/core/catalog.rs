@@ -12,7 +12,12 @@ use crate::core::json::{write_string, Json};
 
 /// Attributes every generated event carries after its own, filled in by the shell
 /// from the page it runs on ([`PageFacts`]).
-pub const PAGE_ATTRIBUTES: &[&str] = &["page_url", "viewport_width", "viewport_height", "locale_code"];
+pub const PAGE_ATTRIBUTES: &[&str] = &[
+    "page_url",
+    "viewport_width",
+    "viewport_height",
+    "locale_code",
+];
 
 /// Which generated event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,7 +65,12 @@ pub struct EventSpec {
     pub attributes: &'static [&'static str],
 }
 
-const FLOW: [&str; 4] = ["flow_id", "flow_name", "flow_version_id", "flow_version_number"];
+const FLOW: [&str; 4] = [
+    "flow_id",
+    "flow_name",
+    "flow_version_id",
+    "flow_version_number",
+];
 const FLOW_STEP: [&str; 8] = [
     "flow_id",
     "flow_name",
@@ -367,7 +377,10 @@ mod tests {
         }
         assert_eq!(CATALOG.len(), 13);
         assert_eq!(lookup("nope"), None);
-        assert_eq!(title_case("checklist_task_completed"), "Checklist Task Completed");
+        assert_eq!(
+            title_case("checklist_task_completed"),
+            "Checklist Task Completed"
+        );
         assert_eq!(title_case("__a__b_"), "A B");
         assert_eq!(title_case(""), "");
         assert_eq!(camel_case("flow_step_seen"), "flowStepSeen");
@@ -393,7 +406,10 @@ mod tests {
                 ("flow_id", Json::String("a\"b".into())),
                 ("flow_name", Json::String("A".into())),
                 ("flow_version_id", Json::Null),
-                ("flow_version_number", Json::Number(crate::core::json::Number::from_f64(3.0).unwrap())),
+                (
+                    "flow_version_number",
+                    Json::Number(crate::core::json::Number::from_f64(3.0).unwrap()),
+                ),
                 ("flow_end_reason", Json::String("completed".into())),
             ],
         };

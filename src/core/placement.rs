@@ -90,7 +90,14 @@ fn clamp(v: f64, lo: f64, hi: f64) -> f64 {
 /// preferring `preferred`. Flips to the opposite side when the preferred one lacks room
 /// and the opposite has it; then shifts along the side so the tooltip stays within the
 /// viewport margins. The arrow stays over the target's centre, within the tooltip.
-pub fn place(target: Rect, width: f64, height: f64, vw: f64, vh: f64, preferred: Side) -> Placement {
+pub fn place(
+    target: Rect,
+    width: f64,
+    height: f64,
+    vw: f64,
+    vh: f64,
+    preferred: Side,
+) -> Placement {
     let side = if !fits(preferred, target, width, height, vw, vh)
         && fits(preferred.opposite(), target, width, height, vw, vh)
     {
@@ -124,16 +131,35 @@ mod tests {
     const VH: f64 = 800.0;
 
     fn r(x: f64, y: f64, w: f64, h: f64) -> Rect {
-        Rect { x, y, width: w, height: h }
+        Rect {
+            x,
+            y,
+            width: w,
+            height: h,
+        }
     }
 
     #[test]
     fn sits_on_the_preferred_side_centred_when_there_is_room() {
-        let p = place(r(400.0, 300.0, 100.0, 40.0), 200.0, 100.0, VW, VH, Side::Bottom);
+        let p = place(
+            r(400.0, 300.0, 100.0, 40.0),
+            200.0,
+            100.0,
+            VW,
+            VH,
+            Side::Bottom,
+        );
         assert_eq!(p.side, Side::Bottom);
         assert_eq!((p.x, p.y), (350.0, 352.0));
         assert_eq!(p.arrow, 100.0);
-        let p = place(r(400.0, 300.0, 100.0, 40.0), 200.0, 100.0, VW, VH, Side::Right);
+        let p = place(
+            r(400.0, 300.0, 100.0, 40.0),
+            200.0,
+            100.0,
+            VW,
+            VH,
+            Side::Right,
+        );
         assert_eq!(p.side, Side::Right);
         assert_eq!((p.x, p.y), (512.0, 270.0));
     }
@@ -141,7 +167,14 @@ mod tests {
     #[test]
     fn flips_when_the_preferred_side_has_no_room() {
         // Target near the bottom: below does not fit, above does.
-        let p = place(r(400.0, 740.0, 100.0, 40.0), 200.0, 100.0, VW, VH, Side::Bottom);
+        let p = place(
+            r(400.0, 740.0, 100.0, 40.0),
+            200.0,
+            100.0,
+            VW,
+            VH,
+            Side::Bottom,
+        );
         assert_eq!(p.side, Side::Top);
         assert_eq!(p.y, 740.0 - GAP - 100.0);
         // Target at the left edge: left does not fit, right does.
@@ -158,11 +191,25 @@ mod tests {
 
     #[test]
     fn shifts_along_the_side_and_keeps_the_arrow_on_the_target() {
-        let p = place(r(960.0, 300.0, 30.0, 30.0), 200.0, 100.0, VW, VH, Side::Bottom);
+        let p = place(
+            r(960.0, 300.0, 30.0, 30.0),
+            200.0,
+            100.0,
+            VW,
+            VH,
+            Side::Bottom,
+        );
         assert_eq!(p.x, VW - MARGIN - 200.0);
         // Target centre 975 is 183 px into the tooltip, inside the arrow range.
         assert_eq!(p.arrow, 975.0 - p.x);
-        let p = place(r(0.0, 300.0, 10.0, 30.0), 200.0, 100.0, VW, VH, Side::Bottom);
+        let p = place(
+            r(0.0, 300.0, 10.0, 30.0),
+            200.0,
+            100.0,
+            VW,
+            VH,
+            Side::Bottom,
+        );
         assert_eq!(p.x, MARGIN);
         assert_eq!(p.arrow, 14.0);
     }

@@ -39,6 +39,11 @@ describe('delivery', () => {
     t.after(() => site.close());
     const context = await newContext(env.browser, t);
     const page = await openPage(context, `${site.url}/index.html`);
+    // When each POST left and each answer came back, to check the waits between them.
+    const timeline = [];
+    const isBatchPost = (req) => req.method() === 'POST' && req.url() === `${collector.apiHost}/batch`;
+    page.on('request', (r) => { if (isBatchPost(r)) timeline.push({ at: Date.now(), what: 'send' }); });
+    page.on('response', (r) => { if (isBatchPost(r.request())) timeline.push({ at: Date.now(), what: r.status() }); });
     await initSegflow(page, { writeKey: 'faulty-key', apiHost: collector.apiHost, flushAt: 25 });
 
     // 300 events in 12 bursts of 25: the first 6 each wait for their batch to settle
@@ -58,6 +63,19 @@ describe('delivery', () => {
     assert.ok(stats.faults.failed >= 1, `500s were injected: ${JSON.stringify(stats.faults)}`);
     assert.ok(stats.faults.rateLimited >= 1, `429s were injected: ${JSON.stringify(stats.faults)}`);
     assert.ok(stats.requests > stats.faults.failed + stats.faults.rateLimited, 'requests were retried until accepted');
+    // No hammering: after a 429 (Retry-After: 1) the next attempt waits about 1 s,
+    // after a 500 at least the first backoff (0.5 s, -10% jitter).
+    let checked = 0;
+    timeline.forEach((entry, i) => {
+      if (entry.what !== 429 && entry.what !== 500) return;
+      const next = timeline.slice(i + 1).find((e) => e.what === 'send');
+      if (!next) return;
+      const wait = next.at - entry.at;
+      const min = entry.what === 429 ? 850 : 400;
+      assert.ok(wait >= min, `after a ${entry.what} the next request came ${wait} ms later (expected >= ${min} ms)`);
+      checked++;
+    });
+    assert.ok(checked >= 2, `waits after faults were checked (${checked})`);
     const seen = await segflowEvents(page);
     assert.deepEqual(seen.dropped, [], 'nothing dropped');
     const delivered = seen.delivered.flatMap((d) => d.messageIds);

@@ -408,7 +408,10 @@ impl FlowEngine {
             let fresh = self.flows.iter().find(|f| f.id == run.flow.id);
             if let Some(fresh) = fresh.filter(|f| **f != run.flow).cloned() {
                 let step_id = run.flow.steps.get(run.step).map(|s| s.id.clone());
-                let pos = fresh.steps.iter().position(|s| Some(&s.id) == step_id.as_ref());
+                let pos = fresh
+                    .steps
+                    .iter()
+                    .position(|s| Some(&s.id) == step_id.as_ref());
                 match pos {
                     Some(i) => {
                         if let Some(run) = self.run.as_mut() {
@@ -558,7 +561,10 @@ impl FlowEngine {
                 }
             }
             Input::TargetClicked { step_id } => {
-                if self.displayed(&step_id).is_some_and(|r| r.phase == Phase::Shown) {
+                if self
+                    .displayed(&step_id)
+                    .is_some_and(|r| r.phase == Phase::Shown)
+                {
                     self.fire_first(|c| *c == Condition::TargetClicked, ctx, &mut out);
                 }
             }
@@ -673,8 +679,15 @@ impl FlowEngine {
                 };
                 let flow = Flow {
                     id: flow_id.to_string(),
-                    name: r.get("name").and_then(Json::as_str).unwrap_or("").to_string(),
-                    version_id: r.get("version_id").and_then(Json::as_str).map(str::to_string),
+                    name: r
+                        .get("name")
+                        .and_then(Json::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    version_id: r
+                        .get("version_id")
+                        .and_then(Json::as_str)
+                        .map(str::to_string),
                     version_number,
                     show_progress: false,
                     dismissible: true,
@@ -707,8 +720,10 @@ impl FlowEngine {
             return;
         }
         let mut ev = flow_event(EventKind::FlowStarted, &flow);
-        ev.attrs
-            .push(("flow_start_reason", Json::String(reason.as_str().to_string())));
+        ev.attrs.push((
+            "flow_start_reason",
+            Json::String(reason.as_str().to_string()),
+        ));
         out.push(Output::Emit(ev));
         if !self.has_seen(&flow.id) {
             self.seen.push(flow.id.clone());
@@ -732,7 +747,10 @@ impl FlowEngine {
         cancel_timers(&mut run, out);
         out.push(Output::Hide);
         if reason == EndReason::Completed {
-            out.push(Output::Emit(flow_event(EventKind::FlowCompleted, &run.flow)));
+            out.push(Output::Emit(flow_event(
+                EventKind::FlowCompleted,
+                &run.flow,
+            )));
         }
         let mut ev = flow_event(EventKind::FlowEnded, &run.flow);
         ev.attrs
@@ -843,17 +861,16 @@ impl FlowEngine {
     /// Fires the first trigger of the displayed step that has not fired and whose
     /// condition satisfies `pred`.
     fn fire_first(&mut self, pred: impl Fn(&Condition) -> bool, ctx: &Ctx, out: &mut Vec<Output>) {
-        let hit = self
-            .run
-            .as_ref()
-            .filter(|r| r.phase != Phase::WaitingForTarget)
-            .and_then(|r| {
-                let step = r.flow.steps.get(r.step)?;
-                step.triggers
-                    .iter()
-                    .enumerate()
-                    .position(|(i, t)| !r.fired.get(i).copied().unwrap_or(true) && pred(&t.when))
-            });
+        let hit =
+            self.run
+                .as_ref()
+                .filter(|r| r.phase != Phase::WaitingForTarget)
+                .and_then(|r| {
+                    let step = r.flow.steps.get(r.step)?;
+                    step.triggers.iter().enumerate().position(|(i, t)| {
+                        !r.fired.get(i).copied().unwrap_or(true) && pred(&t.when)
+                    })
+                });
         if let Some(i) = hit {
             self.fire(i, ctx, out);
         }
@@ -900,7 +917,11 @@ impl FlowEngine {
             Action::End if last => self.finish(EndReason::Completed, out),
             Action::End => self.finish(EndReason::Action, out),
             Action::StartFlow(id) => {
-                match self.flows.iter().find(|f| f.id == id && !f.steps.is_empty()) {
+                match self
+                    .flows
+                    .iter()
+                    .find(|f| f.id == id && !f.steps.is_empty())
+                {
                     Some(f) => {
                         let f = f.clone();
                         self.finish(EndReason::Replaced, out);
@@ -984,7 +1005,8 @@ fn step_event(kind: EventKind, flow: &Flow, idx: usize) -> GeneratedEvent {
     ));
     ev.attrs.push((
         "flow_step_name",
-        step.and_then(|s| s.name.clone()).map_or(Json::Null, Json::String),
+        step.and_then(|s| s.name.clone())
+            .map_or(Json::Null, Json::String),
     ));
     ev.attrs.push(("flow_step_number", num(idx as u64)));
     ev.attrs.push((

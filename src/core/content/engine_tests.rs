@@ -91,7 +91,13 @@ impl H {
             url: "https://app.example/home".into(),
             log: Vec::new(),
         };
-        let out = h.e.load(content, &Ctx { traits: &Json::Null, url: "" });
+        let out = h.e.load(
+            content,
+            &Ctx {
+                traits: &Json::Null,
+                url: "",
+            },
+        );
         assert!(out.is_empty());
         h
     }
@@ -112,7 +118,13 @@ impl H {
 
     fn handle(&mut self, input: Input) -> Vec<Output> {
         let (traits, url) = self.ctx_parts();
-        let out = self.e.handle(input, &Ctx { traits: &traits, url: &url });
+        let out = self.e.handle(
+            input,
+            &Ctx {
+                traits: &traits,
+                url: &url,
+            },
+        );
         self.record(out)
     }
 
@@ -124,7 +136,15 @@ impl H {
         let (traits, url) = self.ctx_parts();
         let out = self
             .e
-            .start(id, reason, once, &Ctx { traits: &traits, url: &url })
+            .start(
+                id,
+                reason,
+                once,
+                &Ctx {
+                    traits: &traits,
+                    url: &url,
+                },
+            )
             .expect("start");
         self.record(out)
     }
@@ -143,13 +163,25 @@ impl H {
 
     fn restore(&mut self, state: Option<&str>) -> Vec<Output> {
         let (traits, url) = self.ctx_parts();
-        let out = self.e.restore(state, &Ctx { traits: &traits, url: &url });
+        let out = self.e.restore(
+            state,
+            &Ctx {
+                traits: &traits,
+                url: &url,
+            },
+        );
         self.record(out)
     }
 
     fn load(&mut self, content: Content) -> Vec<Output> {
         let (traits, url) = self.ctx_parts();
-        let out = self.e.load(content, &Ctx { traits: &traits, url: &url });
+        let out = self.e.load(
+            content,
+            &Ctx {
+                traits: &traits,
+                url: &url,
+            },
+        );
         self.record(out)
     }
 
@@ -335,12 +367,22 @@ fn full_walk_through_tooltip_to_completion() {
     );
     assert_eq!(h.e.active(), Some(("onboarding", 1)));
     // Clicks and keys do nothing while the tooltip waits for its target.
-    assert!(h.handle(Input::TargetClicked { step_id: "save".into() }).is_empty());
+    assert!(h
+        .handle(Input::TargetClicked {
+            step_id: "save".into()
+        })
+        .is_empty());
     assert!(h.button("save", 0).is_empty());
     assert!(h.handle(Input::KeyBack).is_empty());
     // An answer for another step is ignored.
-    assert!(h.handle(Input::TargetFound { step_id: "welcome".into() }).is_empty());
-    let out = h.handle(Input::TargetFound { step_id: "save".into() });
+    assert!(h
+        .handle(Input::TargetFound {
+            step_id: "welcome".into()
+        })
+        .is_empty());
+    let out = h.handle(Input::TargetFound {
+        step_id: "save".into(),
+    });
     assert_eq!(
         sum(&out),
         [
@@ -350,10 +392,20 @@ fn full_walk_through_tooltip_to_completion() {
         ]
     );
     // A second answer is stale.
-    assert!(h.handle(Input::TargetFound { step_id: "save".into() }).is_empty());
-    assert!(h.handle(Input::TargetMissing { step_id: "save".into() }).is_empty());
+    assert!(h
+        .handle(Input::TargetFound {
+            step_id: "save".into()
+        })
+        .is_empty());
+    assert!(h
+        .handle(Input::TargetMissing {
+            step_id: "save".into()
+        })
+        .is_empty());
     assert_eq!(
-        sum(&h.handle(Input::TargetClicked { step_id: "save".into() })),
+        sum(&h.handle(Input::TargetClicked {
+            step_id: "save".into()
+        })),
         [
             "show onboarding/done bubble top-left",
             "flow_step_seen onboarding/done #2 100%",
@@ -408,7 +460,9 @@ fn back_and_keys() {
         sum(&h.handle(Input::KeyNext)),
         ["hide", "wait save #save 3000", "persist"]
     );
-    h.handle(Input::TargetFound { step_id: "save".into() });
+    h.handle(Input::TargetFound {
+        step_id: "save".into(),
+    });
     // The tooltip has a back button but no next button.
     assert!(h.handle(Input::KeyNext).is_empty());
     assert_eq!(
@@ -420,7 +474,9 @@ fn back_and_keys() {
         ]
     );
     h.button("welcome", 1);
-    h.handle(Input::TargetFound { step_id: "save".into() });
+    h.handle(Input::TargetFound {
+        step_id: "save".into(),
+    });
     assert_eq!(
         sum(&h.button("save", 0)),
         [
@@ -438,10 +494,22 @@ fn stale_and_out_of_range_buttons_are_ignored() {
     assert!(h.button("welcome", 2).is_empty());
     assert!(h.button("save", 0).is_empty());
     assert!(h.button("", 0).is_empty());
-    assert!(h.handle(Input::ElementAppeared { selector: ".x".into() }).is_empty());
-    assert!(h.handle(Input::EventTracked { event: "saved".into() }).is_empty());
+    assert!(h
+        .handle(Input::ElementAppeared {
+            selector: ".x".into()
+        })
+        .is_empty());
+    assert!(h
+        .handle(Input::EventTracked {
+            event: "saved".into()
+        })
+        .is_empty());
     assert!(h.handle(Input::TimerFired { id: 1 }).is_empty());
-    assert!(h.handle(Input::TargetClicked { step_id: "welcome".into() }).is_empty());
+    assert!(h
+        .handle(Input::TargetClicked {
+            step_id: "welcome".into()
+        })
+        .is_empty());
     assert!(h.go("https://app.example/dashboard").is_empty());
 }
 
@@ -485,8 +553,8 @@ fn start_flow_action_replaces() {
             "flow_started tips program",
             "show tips/t1 bubble bottom-right",
             "flow_step_seen tips/t1 #0 25%",
-            "watch .banner",
             "timer+ 1 5000",
+            "watch .banner",
             "persist"
         ]
     );
@@ -510,12 +578,23 @@ fn start_rules_once_and_errors() {
     let mut h = H::new();
     // Unknown id.
     let (traits, url) = h.ctx_parts();
-    let err = h
-        .e
-        .start("nope", StartReason::Program, false, &Ctx { traits: &traits, url: &url })
+    let err =
+        h.e.start(
+            "nope",
+            StartReason::Program,
+            false,
+            &Ctx {
+                traits: &traits,
+                url: &url,
+            },
+        )
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidArgument);
-    assert!(err.message.starts_with("content_not_found"), "{}", err.message);
+    assert!(
+        err.message.starts_with("content_not_found"),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("\"nope\""));
     // `once` on an unseen flow starts it.
     assert_eq!(
@@ -533,7 +612,9 @@ fn start_rules_once_and_errors() {
         ]
     );
     // `once` on a seen flow (even the active one) is a no-op.
-    assert!(h.start_with("onboarding", StartReason::Program, true).is_empty());
+    assert!(h
+        .start_with("onboarding", StartReason::Program, true)
+        .is_empty());
     assert!(h.start_with("tips", StartReason::Program, true).is_empty());
     assert_eq!(h.e.active(), Some(("onboarding", 0)));
     // Without `once`, restarting the active flow replaces it.
@@ -561,7 +642,9 @@ fn wait_trigger_timeout_and_bubble_fallback() {
     );
     // The fired timer is spent.
     assert!(h.handle(Input::TimerFired { id: 1 }).is_empty());
-    let out = h.handle(Input::TargetMissing { step_id: "t3".into() });
+    let out = h.handle(Input::TargetMissing {
+        step_id: "t3".into(),
+    });
     assert_eq!(
         sum(&out),
         [
@@ -597,7 +680,9 @@ fn target_missing_ends_by_default() {
     h.start("onboarding");
     h.button("welcome", 1);
     assert_eq!(
-        sum(&h.handle(Input::TargetMissing { step_id: "save".into() })),
+        sum(&h.handle(Input::TargetMissing {
+            step_id: "save".into()
+        })),
         [
             "tooltip_target_missing onboarding/save #1 67%",
             "hide",
@@ -612,7 +697,9 @@ fn stale_timers_after_leaving_a_step_are_ignored() {
     let mut h = H::new();
     h.start("tips");
     assert_eq!(
-        sum(&h.handle(Input::EventTracked { event: "saved".into() })),
+        sum(&h.handle(Input::EventTracked {
+            event: "saved".into()
+        })),
         [
             "timer- 1",
             "hide",
@@ -634,18 +721,37 @@ fn url_element_and_event_triggers() {
     let mut h = H::new();
     h.start("tips");
     assert!(h.go("https://app.example/home").is_empty());
-    assert_eq!(sum(&h.go("https://app.example/settings/billing?x=1")), ["track tips_settings"]);
+    assert_eq!(
+        sum(&h.go("https://app.example/settings/billing?x=1")),
+        ["track tips_settings"]
+    );
     // Each trigger fires once per visit.
     assert!(h.go("https://app.example/settings").is_empty());
-    assert!(h.handle(Input::ElementAppeared { selector: ".other".into() }).is_empty());
+    assert!(h
+        .handle(Input::ElementAppeared {
+            selector: ".other".into()
+        })
+        .is_empty());
     assert_eq!(
-        sum(&h.handle(Input::ElementAppeared { selector: ".banner".into() })),
+        sum(&h.handle(Input::ElementAppeared {
+            selector: ".banner".into()
+        })),
         ["navigate /settings"]
     );
-    assert!(h.handle(Input::ElementAppeared { selector: ".banner".into() }).is_empty());
-    assert!(h.handle(Input::EventTracked { event: "other".into() }).is_empty());
+    assert!(h
+        .handle(Input::ElementAppeared {
+            selector: ".banner".into()
+        })
+        .is_empty());
+    assert!(h
+        .handle(Input::EventTracked {
+            event: "other".into()
+        })
+        .is_empty());
     assert_eq!(
-        sum(&h.handle(Input::EventTracked { event: "saved".into() }))[0],
+        sum(&h.handle(Input::EventTracked {
+            event: "saved".into()
+        }))[0],
         "timer- 1"
     );
     assert_eq!(h.e.active(), Some(("tips", 1)));
@@ -663,11 +769,19 @@ fn triggers_rearm_on_a_new_visit() {
         .unwrap(),
     );
     h.start("f");
-    assert_eq!(sum(&h.handle(Input::EventTracked { event: "x".into() })), ["track y"]);
-    assert!(h.handle(Input::EventTracked { event: "x".into() }).is_empty());
+    assert_eq!(
+        sum(&h.handle(Input::EventTracked { event: "x".into() })),
+        ["track y"]
+    );
+    assert!(h
+        .handle(Input::EventTracked { event: "x".into() })
+        .is_empty());
     h.button("a", 0);
     h.button("b", 0);
-    assert_eq!(sum(&h.handle(Input::EventTracked { event: "x".into() })), ["track y"]);
+    assert_eq!(
+        sum(&h.handle(Input::EventTracked { event: "x".into() })),
+        ["track y"]
+    );
 }
 
 #[test]
@@ -676,21 +790,33 @@ fn auto_start_rules() {
     assert!(h.go("https://app.example/home").is_empty());
     assert_eq!(
         sum(&h.go("https://app.example/dashboard?tab=1#x"))[..2],
-        ["flow_started onboarding url", "show onboarding/welcome modal"]
+        [
+            "flow_started onboarding url",
+            "show onboarding/welcome modal"
+        ]
     );
     // While a flow is active, start rules are not checked.
-    assert!(h.handle(Input::EventTracked { event: "signed_up".into() }).is_empty());
+    assert!(h
+        .handle(Input::EventTracked {
+            event: "signed_up".into()
+        })
+        .is_empty());
     h.handle(Input::Dismiss);
     // Seen: no second auto-start.
     assert!(h.go("https://app.example/dashboard").is_empty());
     assert_eq!(
-        sum(&h.handle(Input::EventTracked { event: "signed_up".into() }))[0],
+        sum(&h.handle(Input::EventTracked {
+            event: "signed_up".into()
+        }))[0],
         "flow_started tips event"
     );
     assert_eq!(h.e.start_reason(), Some(StartReason::Event));
     // `start()` ignores the seen rule (no `once`).
     h.e.end_all(EndReason::Program);
-    assert_eq!(sum(&h.start("onboarding"))[0], "flow_started onboarding program");
+    assert_eq!(
+        sum(&h.start("onboarding"))[0],
+        "flow_started onboarding program"
+    );
 }
 
 #[test]
@@ -773,7 +899,9 @@ fn resume_after_reload() {
     assert_eq!(h2.e.active(), Some(("onboarding", 1)));
     assert_eq!(h2.e.start_reason(), Some(StartReason::Session));
     assert_eq!(
-        sum(&h2.handle(Input::TargetFound { step_id: "save".into() })),
+        sum(&h2.handle(Input::TargetFound {
+            step_id: "save".into()
+        })),
         [
             "show onboarding/save tooltip #save right",
             "flow_step_seen onboarding/save #1 67%",
@@ -781,13 +909,18 @@ fn resume_after_reload() {
         ]
     );
     assert!(h2.e.has_seen("onboarding"));
-    assert!(h2.start_with("onboarding", StartReason::Program, true).is_empty());
+    assert!(h2
+        .start_with("onboarding", StartReason::Program, true)
+        .is_empty());
     // No flow_started was emitted by the resume; the run still ends once.
     assert_eq!(
         sum(&h2.handle(Input::Dismiss)),
         ["hide", "flow_ended onboarding user_closed", "persist"]
     );
-    assert!(!h2.log.iter().any(|o| matches!(o, Output::Emit(e) if e.kind == EventKind::FlowStarted)));
+    assert!(!h2
+        .log
+        .iter()
+        .any(|o| matches!(o, Output::Emit(e) if e.kind == EventKind::FlowStarted)));
 
     // A modal step resumes shown, with step_seen again.
     let mut h3 = H::new();
@@ -796,7 +929,10 @@ fn resume_after_reload() {
     let mut h4 = H::new();
     assert_eq!(
         sum(&h4.restore(Some(&state))),
-        ["show onboarding/welcome modal", "flow_step_seen onboarding/welcome #0 33%"]
+        [
+            "show onboarding/welcome modal",
+            "flow_step_seen onboarding/welcome #0 33%"
+        ]
     );
 }
 
@@ -823,7 +959,10 @@ fn resume_edge_cases() {
             attrs: ended
         })
     );
-    assert_eq!(h2.persisted().as_deref(), Some(r#"{"v":1,"seen":["onboarding"]}"#));
+    assert_eq!(
+        h2.persisted().as_deref(),
+        Some(r#"{"v":1,"seen":["onboarding"]}"#)
+    );
 
     // The step is gone: step_not_found.
     let mut c = sample();
@@ -836,7 +975,13 @@ fn resume_edge_cases() {
 
     // Garbage is discarded.
     let mut h4 = H::new();
-    for bad in ["", "nope", "[]", r#"{"v":2,"seen":["x"]}"#, r#"{"v":1,"run":{"flow":5}}"#] {
+    for bad in [
+        "",
+        "nope",
+        "[]",
+        r#"{"v":2,"seen":["x"]}"#,
+        r#"{"v":1,"run":{"flow":5}}"#,
+    ] {
         let out = h4.restore(Some(bad));
         assert_eq!(sum(&out), ["persist-none"], "{bad}");
     }
@@ -863,7 +1008,11 @@ fn load_replaces_content_of_the_active_flow() {
     c.flows[0].name = "Onboarding 2".into();
     assert_eq!(
         sum(&h.load(c.clone())),
-        ["show onboarding/welcome modal", "flow_step_seen onboarding/welcome #0 33%", "persist"]
+        [
+            "show onboarding/welcome modal",
+            "flow_step_seen onboarding/welcome #0 33%",
+            "persist"
+        ]
     );
     // The step disappears: step_not_found.
     c.flows[0].steps.remove(0);
@@ -876,7 +1025,12 @@ fn load_replaces_content_of_the_active_flow() {
     h.start("tips");
     assert_eq!(
         sum(&h.e.remove("tips")),
-        ["timer- 1", "hide", "flow_ended tips content_not_found", "persist"]
+        [
+            "timer- 1",
+            "hide",
+            "flow_ended tips content_not_found",
+            "persist"
+        ]
     );
     assert!(h.e.remove("tips").is_empty());
     assert_eq!(h.e.flows().len(), 1);

@@ -194,10 +194,7 @@ fn flush_para(para: &mut String, traits: &Json, nodes: &mut Vec<Node>) {
 
 fn flush_list(list: &mut Option<(bool, Vec<String>)>, traits: &Json, nodes: &mut Vec<Node>) {
     if let Some((ordered, items)) = list.take() {
-        let items = items
-            .iter()
-            .map(|i| inlines(i, traits, 0, false))
-            .collect();
+        let items = items.iter().map(|i| inlines(i, traits, 0, false)).collect();
         nodes.push(Node::List { ordered, items });
     }
 }
@@ -288,7 +285,8 @@ fn inlines(s: &str, traits: &Json, depth: usize, in_link: bool) -> Vec<Inline> {
             d @ (b'*' | b'_') if depth < MAX_DEPTH => {
                 let double = b.get(i + 1) == Some(&d);
                 let width = if double { 2 } else { 1 };
-                let opens = !is_ws(b.get(i + width)) && (d == b'*' || i == 0 || !is_alnum(b.get(i - 1)));
+                let opens =
+                    !is_ws(b.get(i + width)) && (d == b'*' || i == 0 || !is_alnum(b.get(i - 1)));
                 match opens.then(|| closer(b, i + width, d, double)).flatten() {
                     Some(end) => {
                         acc.text.push_str(&s[lit..i]);
@@ -354,9 +352,8 @@ fn closer(b: &[u8], from: usize, d: u8, double: bool) -> Option<usize> {
                 continue;
             }
             let width = if double { 2 } else { 1 };
-            let closes = j > from
-                && !is_ws(b.get(j - 1))
-                && (d == b'*' || !is_alnum(b.get(j + width)));
+            let closes =
+                j > from && !is_ws(b.get(j - 1)) && (d == b'*' || !is_alnum(b.get(j + width)));
             if closes {
                 return Some(j);
             }
@@ -496,13 +493,21 @@ mod tests {
         );
         assert_eq!(
             para("*it **bold** it*"),
-            vec![Inline::Italic(vec![t("it "), Inline::Bold(vec![t("bold")]), t(" it")])]
+            vec![Inline::Italic(vec![
+                t("it "),
+                Inline::Bold(vec![t("bold")]),
+                t(" it")
+            ])]
         );
         assert_eq!(
             para("[**b** _i_](/x)"),
             vec![Inline::Link {
                 href: "/x".into(),
-                children: vec![Inline::Bold(vec![t("b")]), t(" "), Inline::Italic(vec![t("i")])]
+                children: vec![
+                    Inline::Bold(vec![t("b")]),
+                    t(" "),
+                    Inline::Italic(vec![t("i")])
+                ]
             }]
         );
         assert_eq!(para("snake_case_name"), vec![t("snake_case_name")]);
@@ -521,14 +526,30 @@ mod tests {
                 t(".")
             ]
         );
-        assert_eq!(para("[[x]](#y)"), vec![Inline::Link { href: "#y".into(), children: vec![t("[x]")] }]);
-        assert_eq!(para("[a [b](/c)](/d)")[0], Inline::Link { href: "/d".into(), children: vec![t("a [b](/c)")] });
-        assert_eq!(para("ünï*cödé*"), vec![t("ünï"), Inline::Italic(vec![t("cödé")])]);
+        assert_eq!(
+            para("[[x]](#y)"),
+            vec![Inline::Link {
+                href: "#y".into(),
+                children: vec![t("[x]")]
+            }]
+        );
+        assert_eq!(
+            para("[a [b](/c)](/d)")[0],
+            Inline::Link {
+                href: "/d".into(),
+                children: vec![t("a [b](/c)")]
+            }
+        );
+        assert_eq!(
+            para("ünï*cödé*"),
+            vec![t("ünï"), Inline::Italic(vec![t("cödé")])]
+        );
     }
 
     #[test]
     fn blocks() {
-        let nodes = md("Intro line\ncontinues.\n\n- one\n* two\n  wrapped\n1. first\n2. second\n\nEnd");
+        let nodes =
+            md("Intro line\ncontinues.\n\n- one\n* two\n  wrapped\n1. first\n2. second\n\nEnd");
         assert_eq!(
             nodes,
             vec![
@@ -549,7 +570,10 @@ mod tests {
         assert_eq!(
             md("- a\nb"),
             vec![
-                Node::List { ordered: false, items: vec![vec![t("a")]] },
+                Node::List {
+                    ordered: false,
+                    items: vec![vec![t("a")]]
+                },
                 Node::Paragraph(vec![t("b")])
             ]
         );
@@ -570,21 +594,33 @@ mod tests {
     fn interpolation() {
         let traits = parse(r#"{"name":"Ada","n":42,"vip":true,"no":false,"nil":null,"list":[1],"md":"**[x](https://evil.example)**"}"#).unwrap();
         assert_eq!(interpolate("Hi {{name | there}}", &traits), "Hi Ada");
-        assert_eq!(interpolate("Hi {{ missing | there }}!", &traits), "Hi there!");
+        assert_eq!(
+            interpolate("Hi {{ missing | there }}!", &traits),
+            "Hi there!"
+        );
         assert_eq!(interpolate("Hi {{missing}}!", &traits), "Hi !");
-        assert_eq!(interpolate("{{nil|x}} {{list|y}} {{n}} {{vip}} {{no}}", &traits), "x y 42 true false");
+        assert_eq!(
+            interpolate("{{nil|x}} {{list|y}} {{n}} {{vip}} {{no}}", &traits),
+            "x y 42 true false"
+        );
         assert_eq!(interpolate("{{name", &traits), "{{name");
         assert_eq!(interpolate("{{a|b}}{{name}}}}", &traits), "bAda}}");
         assert_eq!(interpolate("{{name}}", &Json::Null), "");
         assert_eq!(interpolate("{{ | d }}", &traits), "d");
         // Values never become markup.
-        assert_eq!(para_with("Hi {{md}}", &traits), vec![t("Hi **[x](https://evil.example)**")]);
+        assert_eq!(
+            para_with("Hi {{md}}", &traits),
+            vec![t("Hi **[x](https://evil.example)**")]
+        );
         assert_eq!(
             para_with("**{{name|you}}**", &traits),
             vec![Inline::Bold(vec![t("Ada")])]
         );
         // A placeholder hides delimiters inside it from the emphasis scanner.
-        assert_eq!(para_with("*a {{x|*}} b*", &traits), vec![Inline::Italic(vec![t("a * b")])]);
+        assert_eq!(
+            para_with("*a {{x|*}} b*", &traits),
+            vec![Inline::Italic(vec![t("a * b")])]
+        );
     }
 
     fn para_with(s: &str, traits: &Json) -> Vec<Inline> {
@@ -632,7 +668,7 @@ mod tests {
             "",
             "   ",
             "/a\u{0}b",
-            "/a\u{7f}",
+            "/a\u{7f}b",
             "javas\u{0}cript:alert(1)",
         ] {
             assert_eq!(safe_url(bad), None, "{bad:?}");
@@ -670,14 +706,20 @@ mod tests {
             }
         }
         // HTML stays literal text, character for character.
-        assert_eq!(para("<script>alert(1)</script>"), vec![t("<script>alert(1)</script>")]);
+        assert_eq!(
+            para("<script>alert(1)</script>"),
+            vec![t("<script>alert(1)</script>")]
+        );
         assert_eq!(
             para("<img src=x onerror=alert(1)>"),
             vec![t("<img src=x onerror=alert(1)>")]
         );
         assert_eq!(para("&lt;b&gt; &#60;"), vec![t("&lt;b&gt; &#60;")]);
         // An unsafe link keeps its text, not its URL.
-        assert_eq!(para("[click](javascript:alert(1)) now"), vec![t("click now")]);
+        assert_eq!(
+            para("[click](javascript:alert(1)) now"),
+            vec![t("click now")]
+        );
         assert_eq!(text(&md("[**x**](javascript:alert(1))")), "x");
     }
 
@@ -687,9 +729,30 @@ mod tests {
         let _ = md(&deep);
         let brackets = "[".repeat(3000) + &"](/a)".repeat(3000);
         let _ = md(&brackets);
-        for s in ["*", "**", "_", "[", "[]", "[](", "[]()", "{{", "{{}}", "\\", "- ", "1. ", "* *", "\u{feff}*é*"] {
+        for s in [
+            "*",
+            "**",
+            "_",
+            "[",
+            "[]",
+            "[](",
+            "[]()",
+            "{{",
+            "{{}}",
+            "\\",
+            "- ",
+            "1. ",
+            "* *",
+            "\u{feff}*é*",
+        ] {
             let _ = md(s);
         }
-        assert_eq!(para("[](/x)"), vec![Inline::Link { href: "/x".into(), children: vec![] }]);
+        assert_eq!(
+            para("[](/x)"),
+            vec![Inline::Link {
+                href: "/x".into(),
+                children: vec![]
+            }]
+        );
     }
 }

@@ -108,7 +108,13 @@ mod tests {
         assert_eq!(path_and_search("https://x.y?q=1"), "?q=1");
         assert_eq!(path_and_search("/a?b#c"), "/a?b");
         assert_eq!(path_and_search(""), "");
-        assert!(url_matches("/dashboard*", "http://localhost:8080/dashboard?x#y"));
-        assert!(!url_matches("/dashboard*", "http://localhost:8080/settings#/dashboard"));
+        assert!(url_matches(
+            "/dashboard*",
+            "http://localhost:8080/dashboard?x#y"
+        ));
+        assert!(!url_matches(
+            "/dashboard*",
+            "http://localhost:8080/settings#/dashboard"
+        ));
     }
 }

@@ -556,7 +556,10 @@ fn parse_action(v: &Json, path: &str, refs: &Refs) -> Result<Action, Error> {
             o.keys_for_type(&["type", "step"], "go_to_step")?;
             let step = o.nonempty("step")?;
             if !refs.steps.contains(&step.as_str()) {
-                return Err(err(&child(path, "step"), "no step with this id in the flow"));
+                return Err(err(
+                    &child(path, "step"),
+                    "no step with this id in the flow",
+                ));
             }
             Action::GoToStep(step)
         }
@@ -568,7 +571,10 @@ fn parse_action(v: &Json, path: &str, refs: &Refs) -> Result<Action, Error> {
             o.keys_for_type(&["type", "flow"], "start_flow")?;
             let flow = o.nonempty("flow")?;
             if !refs.flows.contains(&flow.as_str()) {
-                return Err(err(&child(path, "flow"), "no flow with this id in the content"));
+                return Err(err(
+                    &child(path, "flow"),
+                    "no flow with this id in the content",
+                ));
             }
             Action::StartFlow(flow)
         }
@@ -751,8 +757,7 @@ impl<'a> Obj<'a> {
 
     fn u64_req(&self, key: &str) -> Result<u64, Error> {
         self.req(key)?;
-        self.u64_opt(key, u64::MAX)
-            .map(|n| n.unwrap_or_default())
+        self.u64_opt(key, u64::MAX).map(|n| n.unwrap_or_default())
     }
 
     fn arr_req(&self, key: &str) -> Result<&'a [Json], Error> {
@@ -781,7 +786,10 @@ impl<'a> Obj<'a> {
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
-        match v.as_str().and_then(|s| allowed.iter().position(|a| *a == s)) {
+        match v
+            .as_str()
+            .and_then(|s| allowed.iter().position(|a| *a == s))
+        {
             Some(i) => Ok(Some(i)),
             None => {
                 let mut m = String::from("expected one of ");

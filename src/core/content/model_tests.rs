@@ -60,7 +60,10 @@ fn sample_parses_with_defaults() {
         })
     );
     let buttons: Vec<_> = c.flows[0].steps[0].buttons().collect();
-    assert_eq!(buttons, vec![("Skip", &Action::End, false), ("Next", &Action::Next, true)]);
+    assert_eq!(
+        buttons,
+        vec![("Skip", &Action::End, false), ("Next", &Action::Next, true)]
+    );
     // The same through serde_json (the sample is plain JSON).
     let _: Value = serde_json::from_str(SAMPLE).unwrap();
 }
@@ -68,7 +71,9 @@ fn sample_parses_with_defaults() {
 /// The first ```json block after the "Full example" heading of docs/CONTENT.md.
 fn docs_example() -> String {
     let md = docs("CONTENT.md");
-    let at = md.find("## Full example").expect("a 'Full example' section");
+    let at = md
+        .find("## Full example")
+        .expect("a 'Full example' section");
     let rest = &md[at..];
     let start = rest.find("```json\n").expect("a json block") + 8;
     let end = rest[start..].find("```").expect("closed block");
@@ -89,7 +94,10 @@ fn docs_example_parses() {
         .chain(CONDITION_TYPES)
         .chain(ACTION_TYPES)
     {
-        assert!(all.contains(&format!("\"type\":\"{ty}\"")), "example lacks type {ty}");
+        assert!(
+            all.contains(&format!("\"type\":\"{ty}\"")),
+            "example lacks type {ty}"
+        );
     }
 }
 
@@ -108,7 +116,12 @@ fn consts_of(def: &Value) -> Vec<String> {
         .as_array()
         .unwrap_or_else(|| panic!("no oneOf in {def}"))
         .iter()
-        .map(|b| b["properties"]["type"]["const"].as_str().unwrap().to_string())
+        .map(|b| {
+            b["properties"]["type"]["const"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -119,10 +132,16 @@ fn strs(items: &[&str]) -> Vec<String> {
 #[test]
 fn json_schema_agrees_with_the_parser() {
     let schema: Value = serde_json::from_str(&docs("content-schema.json")).expect("valid JSON");
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
     let defs = &schema["$defs"];
     assert_eq!(schema["properties"]["version"]["const"], 1);
-    assert_eq!(enum_of(&defs["step"]["properties"]["type"]), strs(STEP_TYPES));
+    assert_eq!(
+        enum_of(&defs["step"]["properties"]["type"]),
+        strs(STEP_TYPES)
+    );
     assert_eq!(consts_of(&defs["step"]), strs(STEP_TYPES));
     assert_eq!(consts_of(&defs["block"]), strs(BLOCK_TYPES));
     assert_eq!(consts_of(&defs["condition"]), strs(CONDITION_TYPES));
@@ -147,7 +166,8 @@ fn json_schema_agrees_with_the_parser() {
             Value::Object(m) => {
                 if m.get("type") == Some(&Value::String("object".into())) {
                     assert!(
-                        m.contains_key("additionalProperties") || m.contains_key("unevaluatedProperties"),
+                        m.contains_key("additionalProperties")
+                            || m.contains_key("unevaluatedProperties"),
                         "{path} is open"
                     );
                 }
@@ -155,7 +175,10 @@ fn json_schema_agrees_with_the_parser() {
                     walk(v, &format!("{path}/{k}"));
                 }
             }
-            Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| walk(v, &format!("{path}/{i}"))),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| walk(v, &format!("{path}/{i}"))),
             _ => {}
         }
     }
