@@ -148,3 +148,43 @@ export function post(url, body, auth, keepalive) {
       return [res.status, ms];
     });
 }
+
+/// Calls `onChange()` after every single-page-app navigation: `history.pushState` and
+/// `replaceState` (wrapped once, keeping their arguments, `this` and return value, so
+/// the host router is unaffected), `popstate` and `hashchange`.
+export function watchNavigation(onChange) {
+  const notify = () => { try { onChange(); } catch (err) { console.error('segflow:', err); } };
+  const h = window.history;
+  if (!h.__segflowPatched) {
+    for (const name of ['pushState', 'replaceState']) {
+      const original = h[name];
+      h[name] = function patched(...args) {
+        const result = original.apply(this, args);
+        window.dispatchEvent(new Event('segflow:navigate'));
+        return result;
+      };
+    }
+    Object.defineProperty(h, '__segflowPatched', { value: true });
+  }
+  window.addEventListener('segflow:navigate', notify);
+  window.addEventListener('popstate', notify);
+  window.addEventListener('hashchange', notify);
+}
+
+/// Whether `el` or an ancestor matches `selector` (false for a bad selector).
+export function closestMatches(el, selector) {
+  try { return !!(el && el.closest && el.closest(selector)); } catch (_) { return false; }
+}
+
+/// The first element matching `selector`, or null (also for an invalid selector).
+export function query(selector) {
+  try { return document.querySelector(selector); } catch (_) { return null; }
+}
+
+/// GETs `url` and resolves to its text; rejects (with a coded Error) unless 2xx.
+export function fetchText(url) {
+  return fetch(url, { credentials: 'same-origin' }).then((res) => {
+    if (!res.ok) throw codedError('content_unavailable', `segflow: GET ${url} answered ${res.status}`);
+    return res.text();
+  }, (err) => { throw codedError('content_unavailable', `segflow: GET ${url} failed: ${err && err.message}`); });
+}

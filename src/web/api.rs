@@ -7,6 +7,7 @@
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
+use super::flows;
 use super::runtime::{self, dispatch, pump, resolve_all, with_rt, Runtime, Settings};
 use super::{error, js_error, object_to_json};
 use crate::core::delivery::DeliveryConfig;
@@ -56,6 +57,10 @@ export interface InitOptions {
   stream?: boolean;
   /** Rewrites page URLs (and the referrer) before they leave the browser. */
   urlFilter?: (url: string) => string;
+  /** Flow content (an object in the content schema) or the URL of a JSON document in it. */
+  content?: Content | string;
+  /** Emit `page_viewed` on load and on every navigation. Default true. */
+  pageTracking?: boolean;
   /** Segment `integrations` object sent with every message. Default `{}`. */
   integrations?: { [destination: string]: boolean | { [key: string]: JsonValue } };
 }
@@ -73,15 +78,51 @@ export interface DeliveredEvent { count: number; messageIds: string[] }
 export interface DroppedEvent { count: number; messageIds: string[]; reason: "queue_full" | "rejected" | "max_attempts"; status?: number }
 /** Payload of the `error` event: an Error with a code. */
 export interface SegflowError extends Error { code: string; reason?: string; count?: number }
-/** Events `on` and `off` take. */
-export type SegflowEventMap = { delivered: DeliveredEvent; dropped: DroppedEvent; error: SegflowError };
+/** Properties every generated event carries (snake_case, as sent to Segment). */
+export interface GeneratedEventBase { page_url: string; viewport_width: number; viewport_height: number; locale_code: string }
+/** Properties of flow events. */
+export interface FlowEvent extends GeneratedEventBase { flow_id: string; flow_name: string; flow_version_id: string | null; flow_version_number: number | null }
+/** Properties of step events. */
+export interface FlowStepEvent extends FlowEvent { flow_step_id: string; flow_step_name: string | null; flow_step_number: number; flow_step_progress: number }
+/** Why a flow started. */
+export type FlowStartReason = "program" | "url" | "event" | "action" | "session";
+/** Why a flow ended. */
+export type FlowEndReason = "user_closed" | "action" | "replaced" | "tooltip_target_missing" | "program" | "step_not_found" | "content_not_found" | "completed";
+/** Events `on` and `off` take, with their payloads. */
+export type SegflowEventMap = {
+  delivered: DeliveredEvent; dropped: DroppedEvent; error: SegflowError;
+  flowStarted: FlowEvent & { flow_start_reason: FlowStartReason };
+  flowStepSeen: FlowStepEvent; flowCompleted: FlowEvent;
+  flowEnded: FlowEvent & { flow_end_reason: FlowEndReason };
+  tooltipTargetMissing: FlowStepEvent; pageViewed: GeneratedEventBase;
+};
+/** Flow content: see docs/CONTENT.md and docs/content-schema.json. */
+export interface Content { version: 1; flows: Flow[] }
+/** One flow. */
+export interface Flow { id: string; name: string; version_id?: string; version_number?: number; show_progress?: boolean; dismissible?: boolean; repeat?: boolean; start?: ({ url: string } | { event: string })[]; steps: Step[] }
+/** A flow step. */
+export interface Step { id: string; name?: string; type: "modal" | "tooltip" | "bubble" | "hidden"; target?: string; placement?: "top" | "bottom" | "left" | "right"; target_timeout_ms?: number; on_target_missing?: "end" | "bubble"; corner?: "bottom-right" | "bottom-left" | "top-right" | "top-left"; blocks?: Block[]; triggers?: Trigger[] }
+/** A step content block. */
+export type Block = { type: "title"; text: string } | { type: "text"; markdown: string } | { type: "image"; src: string; alt?: string } | { type: "button"; label: string; action: Action; primary?: boolean };
+/** What a button or trigger does. */
+export type Action = { type: "next" } | { type: "back" } | { type: "end" } | { type: "go_to_step"; step: string } | { type: "start_flow"; flow: string } | { type: "navigate"; url: string } | { type: "track"; event: string };
+/** Advances or ends a step without a button. */
+export interface Trigger { when: { type: "target_clicked" } | { type: "element_appears"; selector: string } | { type: "url_matches"; pattern: string } | { type: "event_tracked"; event: string } | { type: "wait"; seconds: number }; action: Action }
 /** Listens for an event; the listener gets that event's payload type. */
 export function on<K extends keyof SegflowEventMap>(event: K, listener: (payload: SegflowEventMap[K]) => void): void;
 /** Removes a listener added with `on`. */
 export function off<K extends keyof SegflowEventMap>(event: K, listener: (payload: SegflowEventMap[K]) => void): void;
 "#;
 
-const EVENTS: [&str; 3] = ["delivered", "dropped", "error"];
+/// Delivery events, besides the generated events of the catalog (`flowStarted`, ...).
+const DELIVERY_EVENTS: [&str; 3] = ["delivered", "dropped", "error"];
+
+fn known_event(name: &str) -> bool {
+    DELIVERY_EVENTS.contains(&name)
+        || crate::core::catalog::CATALOG
+            .iter()
+            .any(|spec| spec.listener == name)
+}
 
 /// Reads `options[key]`: `None` when absent (undefined or null).
 fn option(options: &JsValue, key: &str) -> Option<JsValue> {
@@ -233,7 +274,143 @@ pub fn init(
         url_filter,
         integrations,
     };
+    let page_tracking = match option(&options, "pageTracking") {
+        None => true,
+        Some(v) => v
+            .as_bool()
+            .ok_or_else(|| js_error(Error::invalid("segflow: pageTracking must be a boolean")))?,
+    };
+    // Content given as an object is checked now, so bad content fails `init` itself;
+    // a string is a URL, loaded in the background (see `loadContent`).
+    let (content, content_url) = match option(&options, "content") {
+        None => (None, None),
+        Some(v) => match v.as_string() {
+            Some(url) => (None, Some(url)),
+            None => {
+                let text = object_to_json(&v, "content")?;
+                (Some(flows::parse(&text).map_err(js_error)?), None)
+            }
+        },
+    };
     runtime::install(Runtime::new(settings, config, stream));
+    flows::install(content, page_tracking);
+    if let Some(url) = content_url {
+        let promise = load_content(JsValue::from_str(&url))?;
+        let report = Closure::<dyn FnMut(JsValue)>::new(|err: JsValue| {
+            dispatch(vec![("error", err)]);
+        });
+        let _ = promise.catch(&report);
+        report.forget();
+    }
+    Ok(())
+}
+
+/// Loads flow content: an object in the content schema (`docs/CONTENT.md`), or the URL
+/// of a JSON document in it. Flows with the same id are replaced. The Promise rejects
+/// with `invalid_argument` for content that does not follow the schema (the message
+/// names the offending path) or `content_unavailable` when the URL cannot be read.
+#[wasm_bindgen(js_name = loadContent, unchecked_return_type = "Promise<void>")]
+pub fn load_content(
+    #[wasm_bindgen(unchecked_param_type = "string | Content")] source: JsValue,
+) -> Result<Promise, JsValue> {
+    with_rt(|_| Ok(()))?;
+    if let Some(url) = source.as_string() {
+        let fetched = super::fetch_text(&url);
+        let future = async move {
+            let text = wasm_bindgen_futures::JsFuture::from(fetched).await?;
+            let text = text.as_string().unwrap_or_default();
+            let content = flows::parse(&text).map_err(js_error)?;
+            flows::load(content);
+            Ok(JsValue::UNDEFINED)
+        };
+        return Ok(wasm_bindgen_futures::future_to_promise(future));
+    }
+    let parsed =
+        object_to_json(&source, "content").and_then(|text| flows::parse(&text).map_err(js_error));
+    match parsed {
+        Ok(content) => {
+            flows::load(content);
+            Ok(Promise::resolve(&JsValue::UNDEFINED))
+        }
+        Err(e) => Ok(Promise::reject(&e)),
+    }
+}
+
+/// Starts a flow now (start reason `program`); with `{ once: true }` only if this user
+/// has not started it before. Starting a flow ends the active one (reason `replaced`).
+#[wasm_bindgen]
+pub fn start(
+    #[wasm_bindgen(js_name = flowId, unchecked_param_type = "string")] flow_id: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "{ once?: boolean }")] options: JsValue,
+) -> Result<(), JsValue> {
+    with_rt(|_| Ok(()))?;
+    let id = event_name(&flow_id, "flowId")?;
+    let once = match (
+        options.is_object(),
+        options.is_undefined() || options.is_null(),
+    ) {
+        (true, _) => match option(&options, "once") {
+            None => false,
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| js_error(Error::invalid("segflow: once must be a boolean")))?,
+        },
+        (false, true) => false,
+        (false, false) => {
+            return Err(js_error(Error::invalid(
+                "segflow: options must be an object",
+            )))
+        }
+    };
+    flows::start(&id, once).map_err(js_error)
+}
+
+/// Ends the active flow (reason `program`).
+#[wasm_bindgen(js_name = endAll)]
+pub fn end_all() -> Result<(), JsValue> {
+    with_rt(|_| Ok(()))?;
+    flows::end_all();
+    Ok(())
+}
+
+/// Routes flow navigation (`navigate` actions) through the app's router; `null`
+/// restores full page loads.
+#[wasm_bindgen(js_name = setCustomNavigate)]
+pub fn set_custom_navigate(
+    #[wasm_bindgen(unchecked_param_type = "((url: string) => void) | null")] navigate: JsValue,
+) -> Result<(), JsValue> {
+    with_rt(|_| Ok(()))?;
+    if navigate.is_null() || navigate.is_undefined() {
+        flows::set_navigate(None);
+    } else if navigate.is_function() {
+        flows::set_navigate(Some(Function::from(navigate)));
+    } else {
+        return Err(js_error(Error::invalid(
+            "segflow: setCustomNavigate takes a function or null",
+        )));
+    }
+    Ok(())
+}
+
+/// Sets the z-index of the flow UI (default 1234500).
+#[wasm_bindgen(js_name = setBaseZIndex)]
+pub fn set_base_z_index(
+    #[wasm_bindgen(js_name = zIndex, unchecked_param_type = "number")] z_index: JsValue,
+) -> Result<(), JsValue> {
+    with_rt(|_| Ok(()))?;
+    let z = z_index
+        .as_f64()
+        .filter(|z| z.is_finite() && z.abs() <= i32::MAX as f64 && *z == z.trunc())
+        .ok_or_else(|| js_error(Error::invalid("segflow: setBaseZIndex takes an integer")))?;
+    flows::set_z_index(z as i32);
+    Ok(())
+}
+
+/// Turns the automatic `page_viewed` event off (`true`) or back on (`false`).
+#[wasm_bindgen(js_name = setPageTrackingDisabled)]
+pub fn set_page_tracking_disabled(disabled: bool) -> Result<(), JsValue> {
+    with_rt(|_| Ok(()))?;
+    flows::set_page_tracking(!disabled);
     Ok(())
 }
 
@@ -323,7 +500,9 @@ pub fn identify(
             }
         }
     })?;
-    finish(result)
+    finish(result)?;
+    flows::user_changed();
+    Ok(())
 }
 
 /// Identifies a signed-out visitor by the anonymous id alone.
@@ -495,24 +674,34 @@ fn event_name(value: &JsValue, what: &str) -> Result<String, JsValue> {
     }
 }
 
-/// Records an event.
+/// Sends a `track` call with properties given as JSON text, adding the company event
+/// property when a group is active. Shared by `track()` and generated flow events.
+pub(super) fn track_internal(event: &str, properties: &str) -> Result<(), JsValue> {
+    let result = with_rt(|rt| {
+        let mut props = String::from(properties);
+        if let (Some(key), Some(group)) = (&rt.settings.company_property, &rt.identity.group_id) {
+            props = message::with_property(&props, key, group);
+        }
+        Ok(rt.send(Call::Track {
+            event,
+            properties: &props,
+        }))
+    })?;
+    finish(result)
+}
+
+/// Records an event. Flows whose triggers or start rules wait for it react too.
 #[wasm_bindgen]
 pub fn track(
     #[wasm_bindgen(unchecked_param_type = "string")] event: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "Properties")] properties: JsValue,
 ) -> Result<(), JsValue> {
-    let result = with_rt(|rt| {
-        let event = event_name(&event, "event")?;
-        let mut props = object_to_json(&properties, "properties")?;
-        if let (Some(key), Some(group)) = (&rt.settings.company_property, &rt.identity.group_id) {
-            props = message::with_property(&props, key, group);
-        }
-        Ok(rt.send(Call::Track {
-            event: &event,
-            properties: &props,
-        }))
-    })?;
-    finish(result)
+    with_rt(|_| Ok(()))?;
+    let event = event_name(&event, "event")?;
+    let props = object_to_json(&properties, "properties")?;
+    track_internal(&event, &props)?;
+    flows::event_tracked(&event);
+    Ok(())
 }
 
 /// Records a page view. The page's path, referrer, search, title and url are added
@@ -582,7 +771,9 @@ pub fn reset() -> Result<(), JsValue> {
         rt.anonymous_identified = false;
         save_identity(rt);
         Ok(())
-    })
+    })?;
+    flows::user_changed();
+    Ok(())
 }
 
 /// Whether `identify` (or `identifyAnonymous`) has been called for this visitor.
@@ -652,14 +843,16 @@ pub fn flush() -> Result<Promise, JsValue> {
 }
 
 fn listener_args(name: &JsValue, f: &JsValue) -> Result<(String, Function), JsValue> {
-    let name = name
-        .as_string()
-        .filter(|n| EVENTS.contains(&n.as_str()))
-        .ok_or_else(|| {
-            js_error(Error::invalid(
-                String::from("segflow: unknown event; expected one of: ") + &EVENTS.join(", "),
-            ))
-        })?;
+    let name = name.as_string().filter(|n| known_event(n)).ok_or_else(|| {
+        let mut names = DELIVERY_EVENTS.join(", ");
+        for spec in crate::core::catalog::CATALOG {
+            names.push_str(", ");
+            names.push_str(spec.listener);
+        }
+        js_error(Error::invalid(
+            String::from("segflow: unknown event; expected one of: ") + &names,
+        ))
+    })?;
     if !f.is_function() {
         return Err(js_error(Error::invalid(
             "segflow: the listener must be a function",

@@ -1,6 +1,8 @@
 //! The browser shell: carries out what the core decides, with web-sys calls.
 
 mod api;
+mod flows;
+mod render;
 mod runtime;
 mod storage;
 
@@ -24,6 +26,8 @@ extern "C" {
     fn time_zone() -> Option<String>;
     #[wasm_bindgen(js_name = applyFilter)]
     fn apply_filter(f: &js_sys::Function, value: &str) -> String;
+    #[wasm_bindgen(js_name = fetchText)]
+    fn fetch_text(url: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = post)]
     fn post(url: &str, body: &str, auth: &str, keepalive: bool) -> js_sys::Promise;
 }

@@ -237,6 +237,11 @@ impl Runtime {
         (&self.page, &self.context)
     }
 
+    /// The page URL as last seen by [`Runtime::page_and_context`], after the URL filter.
+    pub fn page_url(&self) -> String {
+        self.page.url.clone()
+    }
+
     /// Builds a message for the current user and page and queues it for Segment.
     pub fn send(&mut self, call: message::Call<'_>) -> Result<Vec<Emit>, Error> {
         let now = now_ms();

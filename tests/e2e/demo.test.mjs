@@ -28,7 +28,10 @@ describe('demo page', () => {
     await page.click('#flush');
     await page.getByText('flush() settled').waitFor({ timeout: 10_000 });
 
-    const events = await collector.events({ writeKey: 'demo-e2e-key' });
+    const all = await collector.events({ writeKey: 'demo-e2e-key' });
+    // Automatic page tracking (Userflow's page_viewed) is on in the demo.
+    assert.equal(all.filter((e) => e.event === 'Page Viewed').length, 1);
+    const events = all.filter((e) => e.event !== 'Page Viewed');
     assert.deepEqual(events.map((e) => e.type), ['page', 'identify', 'group', 'track']);
     const [pageCall, identify, group, track] = events;
     assert.equal(pageCall.name, 'Demo');

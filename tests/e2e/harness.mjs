@@ -278,13 +278,15 @@ export async function waitReady(page) {
 }
 
 /**
- * Calls `segflow.init(options)` in the page and records the `delivered`, `dropped`
+ * Calls `segflow.init(options)` (with `pageTracking: false` unless given) in the page and records the `delivered`, `dropped`
  * and `error` events in `window.segflowEvents`. `options.urlFilter` cannot cross
  * into the page; pass `urlFilterSource` (a function's source text) instead.
  */
 export async function initSegflow(page, options) {
   await page.evaluate(({ options, filter }) => {
-    const opts = { ...options };
+    // Automatic page_viewed events are switched off unless a test asks for them, so
+    // event counts below are exactly what each test sends.
+    const opts = { pageTracking: false, ...options };
     // eslint-disable-next-line no-eval
     if (filter) opts.urlFilter = (0, eval)(`(${filter})`);
     window.segflow.init(opts);

@@ -1,0 +1,630 @@
+//! Runs the flow engine in the page: feeds it clicks, keys, target lookups, URL
+//! changes, tracked events and timer ticks, and carries out what it returns
+//! (render, watch, persist, emit events to listeners and Segment, navigate).
+//!
+//! Like the runtime, the state lives in a thread-local `RefCell` that is never
+//! borrowed while page code (listeners, the custom navigate function) runs.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use js_sys::Function;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Element, HtmlElement, KeyboardEvent};
+
+use super::render::{leak, Ui};
+use super::runtime::{dispatch, with_rt, Emit};
+use crate::core::catalog::{self, EventKind, GeneratedEvent, PageFacts};
+use crate::core::content::{self, Content, Ctx, EndReason, FlowEngine, Input, Output, StartReason};
+use crate::core::error::Error;
+use crate::core::json::Json;
+
+/// Default stacking level, as Userflow.js's.
+pub const DEFAULT_Z_INDEX: i32 = 1_234_500;
+
+#[wasm_bindgen(module = "/js/glue.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = watchNavigation)]
+    fn watch_navigation(on_change: &Function);
+    #[wasm_bindgen(js_name = closestMatches)]
+    fn closest_matches(el: &JsValue, selector: &str) -> bool;
+    #[wasm_bindgen(js_name = query)]
+    fn query(selector: &str) -> Option<Element>;
+}
+
+struct Wait {
+    step_id: String,
+    selector: String,
+    timeout: i32,
+}
+
+/// The flow side of segflow in this page.
+pub struct Flows {
+    engine: FlowEngine,
+    ui: Option<Ui>,
+    step_id: Option<String>,
+    wait: Option<Wait>,
+    watches: Vec<String>,
+    click_target: Option<String>,
+    timers: Vec<(u64, i32)>,
+    z_index: i32,
+    navigate: Option<Function>,
+    page_tracking: bool,
+    last_url: String,
+    focus_return: Option<HtmlElement>,
+    state_key: String,
+}
+
+thread_local! {
+    static FLOWS: RefCell<Option<Flows>> = const { RefCell::new(None) };
+}
+
+fn href() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default()
+}
+
+/// The key under which the current user's flow progress is stored.
+fn state_key() -> String {
+    with_rt(|rt| {
+        let mut k = String::from("segflow:v1:flows:");
+        match &rt.identity.user_id {
+            Some(u) => {
+                k.push_str("u:");
+                k.push_str(u);
+            }
+            None => {
+                k.push_str("a:");
+                k.push_str(&rt.identity.anonymous_id);
+            }
+        }
+        Ok(k)
+    })
+    .unwrap_or_default()
+}
+
+fn traits() -> Json {
+    with_rt(|rt| Ok(rt.identity.user_traits.clone())).unwrap_or(Json::Object(Vec::new()))
+}
+
+/// Runs `f` with the engine and a fresh context; returns its outputs.
+fn engine<T>(f: impl FnOnce(&mut FlowEngine, &Ctx) -> T) -> Option<T> {
+    let traits = traits();
+    let url = href();
+    FLOWS.with(|cell| {
+        let mut guard = cell.try_borrow_mut().ok()?;
+        let flows = guard.as_mut()?;
+        Some(f(
+            &mut flows.engine,
+            &Ctx {
+                traits: &traits,
+                url: &url,
+            },
+        ))
+    })
+}
+
+fn with_flows<T>(f: impl FnOnce(&mut Flows) -> T) -> Option<T> {
+    FLOWS.with(|cell| cell.try_borrow_mut().ok()?.as_mut().map(f))
+}
+
+/// Feeds one input and carries out everything that follows from it.
+pub fn feed(input: Input) {
+    let mut queue = VecDeque::from([input]);
+    while let Some(input) = queue.pop_front() {
+        let outputs = engine(|e, ctx| e.handle(input, ctx)).unwrap_or_default();
+        apply(outputs, &mut queue);
+    }
+}
+
+/// Carries out outputs; inputs they trigger at once go to `queue`.
+fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
+    for output in outputs {
+        match output {
+            Output::Show(view) => {
+                let focus = with_flows(|f| {
+                    f.drop_watches();
+                    f.remember_focus();
+                    if f.ui.is_none() {
+                        f.ui = Ui::new(f.z_index);
+                    }
+                    let Some(ui) = f.ui.as_mut() else {
+                        return false;
+                    };
+                    ui.show(&view);
+                    f.step_id = Some(view.step_id.clone());
+                    if let Some(sel) = ui.target.clone() {
+                        ui.position(query(&sel).as_ref());
+                    }
+                    ui.step().is_some()
+                })
+                .unwrap_or(false);
+                if focus {
+                    with_flows(|f| {
+                        if let Some(ui) = &f.ui {
+                            ui.focus();
+                        }
+                    });
+                }
+            }
+            Output::Hide => {
+                with_flows(|f| {
+                    f.drop_watches();
+                    f.hide();
+                });
+            }
+            Output::WaitForTarget {
+                step_id,
+                selector,
+                timeout_ms,
+            } => {
+                with_flows(|f| {
+                    f.drop_watches();
+                    f.hide();
+                });
+                if query(&selector).is_some() {
+                    queue.push_back(Input::TargetFound { step_id });
+                } else {
+                    let sid = step_id.clone();
+                    let cb = Closure::once_into_js(move || {
+                        let still = with_flows(|f| {
+                            let matches = f.wait.as_ref().is_some_and(|w| w.step_id == sid);
+                            if matches {
+                                f.wait = None;
+                            }
+                            matches
+                        });
+                        if still == Some(true) {
+                            feed(Input::TargetMissing { step_id: sid });
+                        }
+                    });
+                    let timeout = set_timeout(&cb, timeout_ms);
+                    with_flows(|f| {
+                        f.wait = Some(Wait {
+                            step_id,
+                            selector,
+                            timeout,
+                        })
+                    });
+                }
+            }
+            Output::WatchElement { selector } => {
+                if query(&selector).is_some() {
+                    queue.push_back(Input::ElementAppeared { selector });
+                } else {
+                    with_flows(|f| f.watches.push(selector));
+                }
+            }
+            Output::WatchTargetClicks { selector } => {
+                with_flows(|f| f.click_target = Some(selector));
+            }
+            Output::SetTimer { id, ms } => {
+                let cb = Closure::once_into_js(move || {
+                    with_flows(|f| f.timers.retain(|(t, _)| *t != id));
+                    feed(Input::TimerFired { id });
+                });
+                let handle = set_timeout(&cb, ms);
+                with_flows(|f| f.timers.push((id, handle)));
+            }
+            Output::CancelTimer { id } => {
+                with_flows(|f| {
+                    f.timers.retain(|(t, h)| {
+                        if *t == id {
+                            clear_timeout(*h);
+                        }
+                        *t != id
+                    })
+                });
+            }
+            Output::Emit(event) => emit(&event),
+            Output::Navigate { url } => {
+                let custom = with_flows(|f| f.navigate.clone()).flatten();
+                match custom {
+                    Some(f) => {
+                        if let Err(e) = f.call1(&JsValue::UNDEFINED, &JsValue::from_str(&url)) {
+                            web_sys::console::error_2(&"segflow: customNavigate threw".into(), &e);
+                        }
+                    }
+                    None => {
+                        if let Some(w) = web_sys::window() {
+                            let _ = w.location().assign(&url);
+                        }
+                    }
+                }
+            }
+            Output::Track { event } => {
+                if let Err(e) = super::api::track_internal(&event, "{}") {
+                    web_sys::console::error_2(&"segflow: tracking a flow action failed".into(), &e);
+                }
+                queue.push_back(Input::EventTracked { event });
+            }
+            Output::Persist(state) => {
+                let key = with_flows(|f| f.state_key.clone()).unwrap_or_default();
+                let _ = with_rt(|rt| {
+                    match &state {
+                        Some(s) => {
+                            rt.store.set(&key, s);
+                        }
+                        None => rt.store.remove(&key),
+                    }
+                    Ok(())
+                });
+            }
+        }
+    }
+}
+
+fn set_timeout(cb: &JsValue, ms: u64) -> i32 {
+    web_sys::window()
+        .and_then(|w| {
+            w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                cb.unchecked_ref(),
+                ms.min(i32::MAX as u64) as i32,
+            )
+            .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn clear_timeout(handle: i32) {
+    if let Some(w) = web_sys::window() {
+        w.clear_timeout_with_handle(handle);
+    }
+}
+
+impl Flows {
+    fn drop_watches(&mut self) {
+        if let Some(w) = self.wait.take() {
+            clear_timeout(w.timeout);
+        }
+        self.watches.clear();
+        self.click_target = None;
+    }
+
+    fn remember_focus(&mut self) {
+        if self.ui.as_ref().is_some_and(|u| u.showing()) {
+            return;
+        }
+        self.focus_return = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.active_element())
+            .and_then(|e| e.dyn_into::<HtmlElement>().ok());
+    }
+
+    fn hide(&mut self) {
+        let had_focus = self.ui.as_ref().is_some_and(|u| u.has_focus());
+        if let Some(ui) = &mut self.ui {
+            ui.clear();
+        }
+        self.step_id = None;
+        if let Some(el) = self.focus_return.take() {
+            if had_focus && el.is_connected() {
+                let _ = el.focus();
+            }
+        }
+    }
+}
+
+/// Sends a generated event to the `on()` listeners and, while streaming, to Segment
+/// as a `track` call with its Title Case name.
+fn emit(event: &GeneratedEvent) {
+    let spec = event.spec();
+    let (locale, width, height) = web_sys::window()
+        .map(|w| {
+            (
+                w.navigator().language().unwrap_or_default(),
+                w.inner_width().ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
+                w.inner_height()
+                    .ok()
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0),
+            )
+        })
+        .unwrap_or_default();
+    let page_url = with_rt(|rt| {
+        rt.page_and_context();
+        Ok(rt.page_url())
+    })
+    .unwrap_or_default();
+    let props = catalog::event_properties(
+        event,
+        &PageFacts {
+            page_url: &page_url,
+            viewport_width: width as u32,
+            viewport_height: height as u32,
+            locale_code: &locale,
+        },
+    );
+    let payload = js_sys::JSON::parse(&props).unwrap_or(JsValue::NULL);
+    let mut emits: Vec<Emit> = vec![(spec.listener, payload)];
+    match super::api::track_internal(spec.segment_name, &props) {
+        Ok(()) => {}
+        Err(e) => emits.push(("error", e)),
+    }
+    dispatch(emits);
+}
+
+/// Installs the flow runner: delegated UI handlers, the DOM observer, navigation
+/// hooks, and the first page view.
+pub fn install(content: Option<Content>, page_tracking: bool) {
+    let flows = Flows {
+        engine: FlowEngine::new(),
+        ui: None,
+        step_id: None,
+        wait: None,
+        watches: Vec::new(),
+        click_target: None,
+        timers: Vec::new(),
+        z_index: DEFAULT_Z_INDEX,
+        navigate: None,
+        page_tracking,
+        last_url: href(),
+        focus_return: None,
+        state_key: state_key(),
+    };
+    FLOWS.with(|c| *c.borrow_mut() = Some(flows));
+    install_hooks();
+    if page_tracking {
+        emit(&GeneratedEvent {
+            kind: EventKind::PageViewed,
+            attrs: Vec::new(),
+        });
+    }
+    if let Some(content) = content {
+        load(content);
+    }
+}
+
+/// Adds content; restores the user's progress when no flow runs yet, then lets start
+/// rules look at the current page.
+pub fn load(content: Content) {
+    let mut queue = VecDeque::new();
+    let outputs = engine(|e, ctx| e.load(content, ctx)).unwrap_or_default();
+    apply(outputs, &mut queue);
+    restore_if_idle(&mut queue);
+    queue.push_back(Input::UrlChanged);
+    while let Some(input) = queue.pop_front() {
+        let outputs = engine(|e, ctx| e.handle(input, ctx)).unwrap_or_default();
+        apply(outputs, &mut queue);
+    }
+}
+
+fn restore_if_idle(queue: &mut VecDeque<Input>) {
+    let key = with_flows(|f| f.state_key.clone()).unwrap_or_default();
+    let idle = engine(|e, _| e.active().is_none()).unwrap_or(false);
+    if !idle {
+        return;
+    }
+    let state = with_rt(|rt| Ok(rt.store.get(&key))).ok().flatten();
+    let outputs = engine(|e, ctx| e.restore(state.as_deref(), ctx)).unwrap_or_default();
+    apply(outputs, queue);
+}
+
+/// The user changed (identify with another id, or reset): hide the previous user's
+/// flow and resume the new user's.
+pub fn user_changed() {
+    let key = state_key();
+    let changed = with_flows(|f| {
+        let changed = f.state_key != key;
+        f.state_key = key;
+        changed
+    });
+    if changed != Some(true) {
+        return;
+    }
+    let mut queue = VecDeque::new();
+    let outputs = engine(|e, _| e.reset()).unwrap_or_default();
+    apply(outputs, &mut queue);
+    restore_if_idle(&mut queue);
+    while let Some(input) = queue.pop_front() {
+        let outputs = engine(|e, ctx| e.handle(input, ctx)).unwrap_or_default();
+        apply(outputs, &mut queue);
+    }
+}
+
+/// `start(flowId, {once})`.
+pub fn start(flow_id: &str, once: bool) -> Result<(), Error> {
+    let outputs = engine(|e, ctx| e.start(flow_id, StartReason::Program, once, ctx))
+        .ok_or_else(|| Error::invalid("segflow: flows are not available"))??;
+    let mut queue = VecDeque::new();
+    apply(outputs, &mut queue);
+    while let Some(input) = queue.pop_front() {
+        let outputs = engine(|e, ctx| e.handle(input, ctx)).unwrap_or_default();
+        apply(outputs, &mut queue);
+    }
+    Ok(())
+}
+
+/// `endAll()`.
+pub fn end_all() {
+    let outputs = engine(|e, _| e.end_all(EndReason::Program)).unwrap_or_default();
+    let mut queue = VecDeque::new();
+    apply(outputs, &mut queue);
+}
+
+/// The app tracked an event: event-based triggers and start rules may react.
+pub fn event_tracked(event: &str) {
+    feed(Input::EventTracked {
+        event: event.to_owned(),
+    });
+}
+
+/// `setCustomNavigate(fn | null)`.
+pub fn set_navigate(f: Option<Function>) {
+    with_flows(|fl| fl.navigate = f);
+}
+
+/// `setBaseZIndex(n)`.
+pub fn set_z_index(z: i32) {
+    with_flows(|f| {
+        f.z_index = z;
+        if let Some(ui) = &f.ui {
+            ui.set_z_index(z);
+        }
+    });
+}
+
+/// `setPageTrackingDisabled(bool)`.
+pub fn set_page_tracking(on: bool) {
+    with_flows(|f| f.page_tracking = on);
+}
+
+/// `loadContent(object)` after parsing.
+pub fn parse(text: &str) -> Result<Content, Error> {
+    content::parse_content(text)
+}
+
+fn on_navigation() {
+    let url = href();
+    let changed = with_flows(|f| {
+        if f.last_url == url {
+            None
+        } else {
+            f.last_url = url.clone();
+            Some(f.page_tracking)
+        }
+    })
+    .flatten();
+    let Some(track_page) = changed else { return };
+    if track_page {
+        emit(&GeneratedEvent {
+            kind: EventKind::PageViewed,
+            attrs: Vec::new(),
+        });
+    }
+    feed(Input::UrlChanged);
+}
+
+/// Looks at the DOM after it changed: the awaited target, watched elements, and the
+/// shown tooltip's target (followed when re-rendered, hidden while not displayed).
+fn on_mutation() {
+    let found = with_flows(|f| {
+        let mut inputs = Vec::new();
+        if let Some(w) = &f.wait {
+            if query(&w.selector).is_some() {
+                if let Some(w) = f.wait.take() {
+                    clear_timeout(w.timeout);
+                    inputs.push(Input::TargetFound { step_id: w.step_id });
+                }
+            }
+        }
+        f.watches.retain(|sel| {
+            if query(sel).is_some() {
+                inputs.push(Input::ElementAppeared {
+                    selector: sel.clone(),
+                });
+                false
+            } else {
+                true
+            }
+        });
+        if let Some(ui) = &f.ui {
+            if let Some(sel) = &ui.target {
+                ui.position(query(sel).as_ref());
+            }
+        }
+        inputs
+    })
+    .unwrap_or_default();
+    for input in found {
+        feed(input);
+    }
+}
+
+fn reposition() {
+    with_flows(|f| {
+        if let Some(ui) = &f.ui {
+            if let Some(sel) = &ui.target {
+                ui.position(query(sel).as_ref());
+            }
+        }
+    });
+}
+
+fn install_hooks() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let Some(doc) = window.document() else { return };
+    // Clicks: buttons and × inside the UI (delegated on the document, where the
+    // shadow root's events arrive retargeted; `composedPath` gives the real target),
+    // and clicks on the tooltip target anywhere in the page.
+    let click = leak(Closure::new(|e: web_sys::Event| {
+        let path = e.composed_path();
+        let first = path.get(0);
+        let action = first
+            .dyn_ref::<Element>()
+            .and_then(|el| el.closest("[data-sf]").ok().flatten())
+            .and_then(|el| el.get_attribute("data-sf"));
+        let step = with_flows(|f| f.step_id.clone()).flatten();
+        if let (Some(action), Some(step_id)) = (action, step.clone()) {
+            if action == "close" {
+                feed(Input::Dismiss);
+            } else if let Some(i) = action.strip_prefix("btn:").and_then(|i| i.parse().ok()) {
+                feed(Input::Button { step_id, index: i });
+            }
+            return;
+        }
+        let target = with_flows(|f| f.click_target.clone()).flatten();
+        if let (Some(sel), Some(step_id)) = (target, step) {
+            if closest_matches(&first, &sel) {
+                feed(Input::TargetClicked { step_id });
+            }
+        }
+    }));
+    let _ = doc.add_event_listener_with_callback_and_bool("click", &click, true);
+    // Keys: Escape dismisses, arrows go next/back, Tab stays inside a modal.
+    let keys = leak(Closure::new(|e: web_sys::Event| {
+        let Some(k) = e.dyn_ref::<KeyboardEvent>() else {
+            return;
+        };
+        let focused = with_flows(|f| f.ui.as_ref().is_some_and(|u| u.showing() && u.has_focus()))
+            .unwrap_or(false);
+        if !focused {
+            return;
+        }
+        let input = match k.key().as_str() {
+            "Escape" => Some(Input::Dismiss),
+            "ArrowRight" => Some(Input::KeyNext),
+            "ArrowLeft" => Some(Input::KeyBack),
+            "Tab" => {
+                let moved =
+                    with_flows(|f| f.ui.as_ref().is_some_and(|u| u.trap_tab(k.shift_key())))
+                        .unwrap_or(false);
+                if moved {
+                    e.prevent_default();
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(input) = input {
+            e.prevent_default();
+            feed(input);
+        }
+    }));
+    let _ = doc.add_event_listener_with_callback_and_bool("keydown", &keys, true);
+    let moved = leak(Closure::new(|_: web_sys::Event| reposition()));
+    let _ = window.add_event_listener_with_callback_and_bool("scroll", &moved, true);
+    let _ = window.add_event_listener_with_callback("resize", &moved);
+    let nav: Function = Closure::<dyn FnMut()>::new(on_navigation)
+        .into_js_value()
+        .unchecked_into();
+    watch_navigation(&nav);
+    let observed: Function = Closure::<dyn FnMut()>::new(on_mutation)
+        .into_js_value()
+        .unchecked_into();
+    if let Ok(observer) = web_sys::MutationObserver::new(&observed) {
+        let init = web_sys::MutationObserverInit::new();
+        init.set_child_list(true);
+        init.set_subtree(true);
+        init.set_attributes(true);
+        let filter = js_sys::Array::of3(&"class".into(), &"style".into(), &"hidden".into());
+        init.set_attribute_filter(&filter);
+        if let Some(root) = doc.document_element() {
+            let _ = observer.observe_with_options(&root, &init);
+        }
+    }
+}
