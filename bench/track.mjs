@@ -82,7 +82,8 @@ async function main() {
 
     const setup = await page.evaluate(({ writeKey, apiHost }) => {
       const t0 = performance.now();
-      window.segflow.init({ writeKey, apiHost });
+      // Automatic page_viewed off: the counts below are exactly the tracked events.
+      window.segflow.init({ writeKey, apiHost, pageTracking: false });
       const initMs = performance.now() - t0;
       window.dropped = 0;
       window.segflow.on('dropped', (e) => { window.dropped += e.count; });

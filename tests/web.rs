@@ -149,7 +149,15 @@ async fn sends_a_batch_from_wasm_and_reads_it_back_from_the_collector() {
     // The automatic page view (as Userflow's `page_viewed`) comes first.
     assert_eq!(kinds, ["track", "identify", "group", "track", "page"]);
     assert_eq!(list[0]["event"], "Page Viewed");
-    assert_eq!(list[0]["properties"]["page_url"], web_sys::window().unwrap().location().href().unwrap().as_str());
+    assert_eq!(
+        list[0]["properties"]["page_url"],
+        web_sys::window()
+            .unwrap()
+            .location()
+            .href()
+            .unwrap()
+            .as_str()
+    );
     let list = &list[1..];
     for e in list {
         assert_eq!(e["userId"], "user-42");

@@ -9,6 +9,7 @@ pub mod content;
 pub mod delivery;
 pub mod error;
 pub mod identity;
+pub mod journal;
 pub mod json;
 pub mod message;
 pub mod placement;

@@ -4,8 +4,19 @@
 //!
 //! Like the runtime, the state lives in a thread-local `RefCell` that is never
 //! borrowed while page code (listeners, the custom navigate function) runs.
+//!
+//! Every entry point (API call, DOM event, timer) runs as one *batch*: the engine's
+//! outputs are carried out completely, and only then is page code called (the `on()`
+//! listeners and the custom navigate function, in order). A listener that starts or
+//! ends a flow therefore sees a consistent state and cannot interleave its own
+//! outputs with a half-applied step (its events join the end of the queue).
+//!
+//! Start-up is deferred to a microtask after `init` ("boot": the first `page_viewed`,
+//! restoring the user's progress, start rules for the page), so that listeners added
+//! and `identify` called right after `init` apply to it. Any API call that needs the
+//! flows booted (`start`, `endAll`, `track`, navigation) boots them first.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
 use js_sys::Function;
@@ -31,6 +42,18 @@ extern "C" {
     fn closest_matches(el: &JsValue, selector: &str) -> bool;
     #[wasm_bindgen(js_name = query)]
     fn query(selector: &str) -> Option<Element>;
+    #[wasm_bindgen(js_name = revealTarget)]
+    fn reveal_target(el: &Element);
+    #[wasm_bindgen(js_name = afterMicrotask)]
+    fn after_microtask(f: &JsValue);
+}
+
+/// Page code to run once the current batch is applied.
+enum Deferred {
+    /// Call the `on()` listeners of this event.
+    Emit(Emit),
+    /// Navigate (custom navigate function, else a page load).
+    Navigate(String),
 }
 
 struct Wait {
@@ -54,10 +77,59 @@ pub struct Flows {
     last_url: String,
     focus_return: Option<HtmlElement>,
     state_key: String,
+    /// The deferred start-up ran (see the module docs).
+    booted: bool,
+    /// Repositions the tooltip; called when the step's size changes.
+    on_resize: Option<Function>,
 }
 
 thread_local! {
     static FLOWS: RefCell<Option<Flows>> = const { RefCell::new(None) };
+    static DEFERRED: RefCell<VecDeque<Deferred>> = const { RefCell::new(VecDeque::new()) };
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `f` as a batch (see the module docs): page code it causes runs after it,
+/// unless a batch is already running (then that batch's loop runs it).
+fn batch<T>(f: impl FnOnce() -> T) -> T {
+    let depth = DEPTH.with(|d| {
+        let v = d.get();
+        d.set(v + 1);
+        v
+    });
+    let out = f();
+    if depth == 0 {
+        // Still inside the batch while page code runs: calls it makes queue their
+        // page code behind what is already waiting.
+        while let Some(next) = DEFERRED.with(|q| q.borrow_mut().pop_front()) {
+            match next {
+                Deferred::Emit(e) => dispatch(vec![e]),
+                Deferred::Navigate(url) => navigate(&url),
+            }
+        }
+    }
+    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    out
+}
+
+fn defer(d: Deferred) {
+    DEFERRED.with(|q| q.borrow_mut().push_back(d));
+}
+
+fn navigate(url: &str) {
+    let custom = with_flows(|f| f.navigate.clone()).flatten();
+    match custom {
+        Some(f) => {
+            if let Err(e) = f.call1(&JsValue::UNDEFINED, &JsValue::from_str(url)) {
+                web_sys::console::error_2(&"segflow: customNavigate threw".into(), &e);
+            }
+        }
+        None => {
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().assign(url);
+            }
+        }
+    }
 }
 
 fn href() -> String {
@@ -112,11 +184,47 @@ fn with_flows<T>(f: impl FnOnce(&mut Flows) -> T) -> Option<T> {
 
 /// Feeds one input and carries out everything that follows from it.
 pub fn feed(input: Input) {
-    let mut queue = VecDeque::from([input]);
+    batch(|| {
+        let mut queue = VecDeque::new();
+        ensure_booted(&mut queue);
+        queue.push_back(input);
+        drain(queue);
+    });
+}
+
+/// Handles queued inputs (and the inputs their outputs cause) until none is left.
+fn drain(mut queue: VecDeque<Input>) {
     while let Some(input) = queue.pop_front() {
         let outputs = engine(|e, ctx| e.handle(input, ctx)).unwrap_or_default();
         apply(outputs, &mut queue);
     }
+}
+
+/// The deferred start-up, once: the first `page_viewed`, the user's stored progress,
+/// then start rules for the current page (as an input on `queue`).
+fn ensure_booted(queue: &mut VecDeque<Input>) {
+    let first = with_flows(|f| {
+        if f.booted {
+            return None;
+        }
+        f.booted = true;
+        f.last_url = href();
+        Some(f.page_tracking)
+    })
+    .flatten();
+    let Some(track_page) = first else { return };
+    if track_page {
+        emit(&GeneratedEvent {
+            kind: EventKind::PageViewed,
+            attrs: Vec::new(),
+        });
+    }
+    restore_if_idle(queue);
+    queue.push_back(Input::UrlChanged);
+}
+
+fn booted() -> bool {
+    with_flows(|f| f.booted).unwrap_or(false)
 }
 
 /// Carries out outputs; inputs they trigger at once go to `queue`.
@@ -130,13 +238,18 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                     if f.ui.is_none() {
                         f.ui = Ui::new(f.z_index);
                     }
+                    let on_resize = f.on_resize.clone();
                     let Some(ui) = f.ui.as_mut() else {
                         return false;
                     };
-                    ui.show(&view);
+                    ui.show(&view, on_resize.as_ref());
                     f.step_id = Some(view.step_id.clone());
                     if let Some(sel) = ui.target.clone() {
-                        ui.position(query(&sel).as_ref());
+                        let target = query(&sel);
+                        if let Some(t) = &target {
+                            reveal_target(t);
+                        }
+                        ui.position(target.as_ref());
                     }
                     ui.step().is_some()
                 })
@@ -219,29 +332,19 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                 });
             }
             Output::Emit(event) => emit(&event),
-            Output::Navigate { url } => {
-                let custom = with_flows(|f| f.navigate.clone()).flatten();
-                match custom {
-                    Some(f) => {
-                        if let Err(e) = f.call1(&JsValue::UNDEFINED, &JsValue::from_str(&url)) {
-                            web_sys::console::error_2(&"segflow: customNavigate threw".into(), &e);
-                        }
-                    }
-                    None => {
-                        if let Some(w) = web_sys::window() {
-                            let _ = w.location().assign(&url);
-                        }
-                    }
-                }
-            }
+            Output::Navigate { url } => defer(Deferred::Navigate(url)),
             Output::Track { event } => {
                 if let Err(e) = super::api::track_internal(&event, "{}") {
                     web_sys::console::error_2(&"segflow: tracking a flow action failed".into(), &e);
                 }
                 queue.push_back(Input::EventTracked { event });
             }
-            Output::Persist(state) => {
-                let key = with_flows(|f| f.state_key.clone()).unwrap_or_default();
+            Output::Persist(_) => {
+                // The engine's state now, which is never older than the output's.
+                let Some((key, state)) = with_flows(|f| (f.state_key.clone(), f.engine.state()))
+                else {
+                    continue;
+                };
                 let _ = with_rt(|rt| {
                     match &state {
                         Some(s) => {
@@ -338,16 +441,16 @@ fn emit(event: &GeneratedEvent) {
         },
     );
     let payload = js_sys::JSON::parse(&props).unwrap_or(JsValue::NULL);
-    let mut emits: Vec<Emit> = vec![(spec.listener, payload)];
-    match super::api::track_internal(spec.segment_name, &props) {
-        Ok(()) => {}
-        Err(e) => emits.push(("error", e)),
+    let sent = super::api::track_internal(spec.segment_name, &props);
+    defer(Deferred::Emit((spec.listener, payload)));
+    if let Err(e) = sent {
+        defer(Deferred::Emit(("error", e)));
     }
-    dispatch(emits);
 }
 
-/// Installs the flow runner: delegated UI handlers, the DOM observer, navigation
-/// hooks, and the first page view.
+/// Installs the flow runner: delegated UI handlers, the DOM observer and navigation
+/// hooks; registers `content`; schedules the boot (first page view, the user's
+/// progress, start rules) for the next microtask.
 pub fn install(content: Option<Content>, page_tracking: bool) {
     let flows = Flows {
         engine: FlowEngine::new(),
@@ -363,32 +466,37 @@ pub fn install(content: Option<Content>, page_tracking: bool) {
         last_url: href(),
         focus_return: None,
         state_key: state_key(),
+        booted: false,
+        on_resize: None,
     };
     FLOWS.with(|c| *c.borrow_mut() = Some(flows));
     install_hooks();
-    if page_tracking {
-        emit(&GeneratedEvent {
-            kind: EventKind::PageViewed,
-            attrs: Vec::new(),
-        });
-    }
     if let Some(content) = content {
         load(content);
     }
+    let boot = Closure::once_into_js(|| {
+        batch(|| {
+            let mut queue = VecDeque::new();
+            ensure_booted(&mut queue);
+            drain(queue);
+        })
+    });
+    after_microtask(&boot);
 }
 
-/// Adds content; restores the user's progress when no flow runs yet, then lets start
-/// rules look at the current page.
+/// Adds content. Once booted: restores the user's progress when no flow runs yet,
+/// then lets start rules look at the current page (before, the boot does that).
 pub fn load(content: Content) {
-    let mut queue = VecDeque::new();
-    let outputs = engine(|e, ctx| e.load(content, ctx)).unwrap_or_default();
-    apply(outputs, &mut queue);
-    restore_if_idle(&mut queue);
-    queue.push_back(Input::UrlChanged);
-    while let Some(input) = queue.pop_front() {
-        let outputs = engine(|e, ctx| e.handle(input, ctx)).unwrap_or_default();
+    batch(|| {
+        let mut queue = VecDeque::new();
+        let outputs = engine(|e, ctx| e.load(content, ctx)).unwrap_or_default();
         apply(outputs, &mut queue);
-    }
+        if booted() {
+            restore_if_idle(&mut queue);
+            queue.push_back(Input::UrlChanged);
+        }
+        drain(queue);
+    });
 }
 
 fn restore_if_idle(queue: &mut VecDeque<Input>) {
@@ -403,7 +511,8 @@ fn restore_if_idle(queue: &mut VecDeque<Input>) {
 }
 
 /// The user changed (identify with another id, or reset): hide the previous user's
-/// flow and resume the new user's.
+/// flow, resume the new user's, and let start rules look at the page for them.
+/// Before the boot only the storage key changes (the boot restores that user).
 pub fn user_changed() {
     let key = state_key();
     let changed = with_flows(|f| {
@@ -411,37 +520,45 @@ pub fn user_changed() {
         f.state_key = key;
         changed
     });
-    if changed != Some(true) {
+    if changed != Some(true) || !booted() {
         return;
     }
-    let mut queue = VecDeque::new();
-    let outputs = engine(|e, _| e.reset()).unwrap_or_default();
-    apply(outputs, &mut queue);
-    restore_if_idle(&mut queue);
-    while let Some(input) = queue.pop_front() {
-        let outputs = engine(|e, ctx| e.handle(input, ctx)).unwrap_or_default();
+    batch(|| {
+        let mut queue = VecDeque::new();
+        let outputs = engine(|e, _| e.reset()).unwrap_or_default();
         apply(outputs, &mut queue);
-    }
+        restore_if_idle(&mut queue);
+        queue.push_back(Input::UrlChanged);
+        drain(queue);
+    });
 }
 
 /// `start(flowId, {once})`.
 pub fn start(flow_id: &str, once: bool) -> Result<(), Error> {
-    let outputs = engine(|e, ctx| e.start(flow_id, StartReason::Program, once, ctx))
-        .ok_or_else(|| Error::invalid("segflow: flows are not available"))??;
-    let mut queue = VecDeque::new();
-    apply(outputs, &mut queue);
-    while let Some(input) = queue.pop_front() {
-        let outputs = engine(|e, ctx| e.handle(input, ctx)).unwrap_or_default();
+    batch(|| {
+        let mut queue = VecDeque::new();
+        ensure_booted(&mut queue);
+        drain(queue);
+        let outputs = engine(|e, ctx| e.start(flow_id, StartReason::Program, once, ctx))
+            .ok_or_else(|| Error::invalid("segflow: flows are not available"))??;
+        let mut queue = VecDeque::new();
         apply(outputs, &mut queue);
-    }
-    Ok(())
+        drain(queue);
+        Ok(())
+    })
 }
 
 /// `endAll()`.
 pub fn end_all() {
-    let outputs = engine(|e, _| e.end_all(EndReason::Program)).unwrap_or_default();
-    let mut queue = VecDeque::new();
-    apply(outputs, &mut queue);
+    batch(|| {
+        let mut queue = VecDeque::new();
+        ensure_booted(&mut queue);
+        drain(queue);
+        let outputs = engine(|e, _| e.end_all(EndReason::Program)).unwrap_or_default();
+        let mut queue = VecDeque::new();
+        apply(outputs, &mut queue);
+        drain(queue);
+    });
 }
 
 /// The app tracked an event: event-based triggers and start rules may react.
@@ -477,24 +594,29 @@ pub fn parse(text: &str) -> Result<Content, Error> {
 }
 
 fn on_navigation() {
-    let url = href();
-    let changed = with_flows(|f| {
-        if f.last_url == url {
-            None
-        } else {
-            f.last_url = url.clone();
-            Some(f.page_tracking)
+    batch(|| {
+        let mut queue = VecDeque::new();
+        ensure_booted(&mut queue);
+        drain(queue);
+        let url = href();
+        let changed = with_flows(|f| {
+            if f.last_url == url {
+                None
+            } else {
+                f.last_url = url.clone();
+                Some(f.page_tracking)
+            }
+        })
+        .flatten();
+        let Some(track_page) = changed else { return };
+        if track_page {
+            emit(&GeneratedEvent {
+                kind: EventKind::PageViewed,
+                attrs: Vec::new(),
+            });
         }
-    })
-    .flatten();
-    let Some(track_page) = changed else { return };
-    if track_page {
-        emit(&GeneratedEvent {
-            kind: EventKind::PageViewed,
-            attrs: Vec::new(),
-        });
-    }
-    feed(Input::UrlChanged);
+        drain(VecDeque::from([Input::UrlChanged]));
+    });
 }
 
 /// Looks at the DOM after it changed: the awaited target, watched elements, and the
@@ -528,8 +650,8 @@ fn on_mutation() {
         inputs
     })
     .unwrap_or_default();
-    for input in found {
-        feed(input);
+    if !found.is_empty() {
+        batch(|| drain(found.into()));
     }
 }
 

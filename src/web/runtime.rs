@@ -19,6 +19,7 @@ use crate::core::delivery::{
 };
 use crate::core::error::{Error, ErrorCode};
 use crate::core::identity::Identity;
+use crate::core::journal::{self, Journal, Write};
 use crate::core::message::{self, ClientInfo, PageInfo};
 
 /// How often a tab writes its heartbeat.
@@ -77,6 +78,8 @@ pub struct Runtime {
     timer: Option<(i32, u64)>,
     waiters: Vec<(u64, Function)>,
     storage_warned: bool,
+    journal: Journal,
+    commit_scheduled: bool,
 }
 
 /// A page callback segflow keeps alive for the life of the page.
@@ -86,6 +89,7 @@ thread_local! {
     static RT: RefCell<Option<Runtime>> = const { RefCell::new(None) };
     static LISTENERS: RefCell<Vec<(String, Function)>> = const { RefCell::new(Vec::new()) };
     static HOOKS: RefCell<Vec<Hook>> = const { RefCell::new(Vec::new()) };
+    static COMMIT: RefCell<Option<Function>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` on the runtime, or fails with `not_initialized`.
@@ -197,6 +201,8 @@ impl Runtime {
             timer: None,
             waiters: Vec::new(),
             storage_warned: false,
+            journal: Journal::new(),
+            commit_scheduled: false,
         }
     }
 
@@ -274,10 +280,7 @@ impl Runtime {
         if !self.streaming {
             return Ok(Vec::new());
         }
-        let mut value = String::with_capacity(message_id.len() + json.len() + 1);
-        value.push_str(&message_id);
-        value.push('\t');
-        value.push_str(&json);
+        let value = journal::encode_entry(&message_id, &json);
         let queued = self
             .engine
             .enqueue(now, message_id, json)
@@ -286,20 +289,58 @@ impl Runtime {
                 message: String::from("segflow: the message is over Segment's 32 KB limit"),
             })?;
         let mut emits = Vec::new();
+        self.journal.add(queued.seq, value);
         self.drop_items(&queued.evicted, &DropReason::QueueFull, &mut emits);
-        let key = self.item_key(queued.seq);
-        if !self.store.set(&key, &value) && !self.storage_warned {
-            self.storage_warned = true;
-            web_sys::console::warn_1(
-                &"segflow: localStorage is full; new events are kept in memory until sent".into(),
-            );
+        if !self.commit_scheduled {
+            self.commit_scheduled = true;
+            COMMIT.with(|c| {
+                if let (Some(f), Some(w)) = (c.borrow().as_ref(), web_sys::window()) {
+                    w.queue_microtask(f);
+                }
+            });
         }
         Ok(emits)
     }
 
-    fn item_key(&self, seq: u64) -> String {
+    /// Writes the events queued during this task to storage (run as a microtask, so
+    /// before the page can reload or close: one write per chunk, not per call).
+    fn commit(&mut self) {
+        self.commit_scheduled = false;
+        let writes = self.journal.commit();
+        self.write(writes);
+    }
+
+    fn write(&mut self, writes: Vec<Write>) {
+        for w in writes {
+            match w {
+                Write::Set { first, value } => {
+                    let key = self.chunk_key(first);
+                    if !self.store.set(&key, &value) && !self.storage_warned {
+                        self.storage_warned = true;
+                        web_sys::console::warn_1(
+                            &"segflow: localStorage is full; new events are kept in memory until sent"
+                                .into(),
+                        );
+                    }
+                }
+                Write::Remove { first } => {
+                    let key = self.chunk_key(first);
+                    self.store.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Forgets delivered or dropped events in storage.
+    fn forget(&mut self, items: &[Item]) {
+        let seqs: Vec<u64> = items.iter().map(|i| i.seq).collect();
+        let writes = self.journal.done(&seqs);
+        self.write(writes);
+    }
+
+    fn chunk_key(&self, first: u64) -> String {
         let mut k = self.own_prefix.clone();
-        k.push_str(&seq.to_string());
+        crate::core::catalog::push_u64(first, &mut k);
         k
     }
 
@@ -307,10 +348,7 @@ impl Runtime {
         if items.is_empty() {
             return;
         }
-        for item in items {
-            let key = self.item_key(item.seq);
-            self.store.remove(&key);
-        }
+        self.forget(items);
         let payload = Object::new();
         set(&payload, "reason", &JsValue::from_str(reason.code()));
         if let DropReason::Rejected { status } = reason {
@@ -339,10 +377,7 @@ impl Runtime {
         for report in reports {
             match report {
                 Report::Delivered { items } => {
-                    for item in &items {
-                        let key = self.item_key(item.seq);
-                        self.store.remove(&key);
-                    }
+                    self.forget(&items);
                     let payload = Object::new();
                     set(&payload, "count", &JsValue::from(items.len() as u32));
                     set(&payload, "messageIds", &ids_array(&items));
@@ -472,12 +507,10 @@ impl Runtime {
                 continue;
             };
             self.store.remove(&key);
-            let Some((message_id, json)) = value.split_once('\t') else {
-                continue;
-            };
-            match self.enqueue(now, message_id.to_owned(), json.to_owned()) {
-                Ok(mut e) => emits.append(&mut e),
-                Err(_) => continue,
+            for (message_id, json) in journal::decode(&value) {
+                if let Ok(mut e) = self.enqueue(now, message_id.to_owned(), json.to_owned()) {
+                    emits.append(&mut e);
+                }
             }
         }
         emits
@@ -497,6 +530,13 @@ pub fn install(rt: Runtime) {
         });
         pump();
     });
+    let commit = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {
+        let _ = with_rt(|rt| {
+            rt.commit();
+            Ok(())
+        });
+    });
+    COMMIT.with(|c| *c.borrow_mut() = Some(commit.as_ref().unchecked_ref::<Function>().clone()));
     let online = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| pump());
     let hidden = Closure::<dyn FnMut(JsValue)>::new(|e: JsValue| {
         let is_pagehide = Reflect::get(&e, &"type".into())
@@ -536,6 +576,7 @@ pub fn install(rt: Runtime) {
     HOOKS.with(|h| {
         let mut h = h.borrow_mut();
         h.push(timer);
+        h.push(commit);
         h.push(online);
         h.push(hidden);
         h.push(tick);

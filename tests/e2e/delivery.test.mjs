@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import {
-  closedPort, flush, gotoReady, indexesOf, initSegflow, newContext, openPage, queuedKeys,
+  closedPort, flush, gotoReady, indexesOf, initSegflow, newContext, openPage, queuedEvents, queuedKeys,
   segflowEvents, sleep, startCollector, startPageServer, trackMany, useBrowser, waitFor,
 } from './harness.mjs';
 
@@ -95,7 +95,7 @@ describe('delivery', () => {
     await trackMany(page, 'Survivor', 0, 20);
     // Sends fail (connection refused) and are retried; the events wait in localStorage.
     await waitFor(() => failed >= 2, { timeout: 10_000, message: 'two failed attempts' });
-    assert.equal((await queuedKeys(page)).length, 20, 'all 20 events are stored while undelivered');
+    assert.equal((await queuedEvents(page)).length, 20, 'all 20 events are stored while undelivered');
 
     await gotoReady(page, `${collector.url}/index.html`);
     await initSegflow(page, { writeKey: 'reload-key', apiHost: collector.apiHost });
@@ -125,7 +125,7 @@ describe('delivery', () => {
     // sends them again with the same messageIds, and no row is added.
     await gotoReady(page, `${site.url}/index.html`);
     await initSegflow(page, { writeKey: 'hide-key', apiHost: collector.apiHost });
-    await waitFor(async () => (await queuedKeys(page)).length === 0, { timeout: 10_000, message: 'stored events re-sent and removed' });
+    await waitFor(async () => (await queuedEvents(page)).length === 0, { timeout: 10_000, message: 'stored events re-sent and removed' });
     assertExactlyOnce(await collector.events({ writeKey: 'hide-key' }), 10, 'after the next visit');
   });
 
@@ -145,7 +145,7 @@ describe('delivery', () => {
     await trackMany(page, 'Offline', 0, 5);
     await sleep(1500); // longer than flushInterval (1 s)
     assert.equal((await collector.events({ writeKey: 'offline-key' })).length, 0, 'nothing sent while offline');
-    assert.equal((await queuedKeys(page)).length, 5, 'the 5 events are stored');
+    assert.equal((await queuedEvents(page)).length, 5, 'the 5 events are stored');
     const t0 = await page.evaluate(() => window.timeoutCalls);
     await sleep(1000);
     const timers = (await page.evaluate(() => window.timeoutCalls)) - t0;
@@ -167,7 +167,7 @@ describe('delivery', () => {
     await flush(page); // settles at once while off
     await sleep(300);
     assert.equal((await collector.events({ writeKey: 'stream-key' })).length, 0, 'nothing sent while streaming is off');
-    assert.equal((await queuedKeys(page)).length, 2, 'only the events from before are kept');
+    assert.equal((await queuedEvents(page)).length, 2, 'only the events from before are kept');
 
     await page.evaluate(() => window.segflow.setStreaming(true));
     await flush(page);

@@ -328,6 +328,17 @@ export async function queuedKeys(page) {
   return Object.keys(ls).filter((k) => /^segflow:v1:.*:q:[^:]+:\d+$/.test(k));
 }
 
+/**
+ * The message ids of the events in segflow's stored queue. Events are stored in
+ * chunks (one localStorage write per task): one `messageId<TAB>json` line each.
+ */
+export async function queuedEvents(page) {
+  const ls = await localStorageOf(page);
+  return Object.keys(ls)
+    .filter((k) => /^segflow:v1:.*:q:[^:]+:\d+$/.test(k))
+    .flatMap((k) => ls[k].split('\n').map((line) => line.split('\t')[0]));
+}
+
 /** Runs `track(event, {i})` for i in [from, to) in the page. */
 export function trackMany(page, event, from, to, extra = {}) {
   return page.evaluate(({ event, from, to, extra }) => {
