@@ -8,7 +8,7 @@
 //! [`event_properties`] and picks the listener name from [`spec`]. The table in
 //! `docs/CONTENT.md` is checked against this catalog by a test.
 
-use crate::core::json::{write_string, Json};
+use crate::core::json::{push_u64, write_string, Json};
 
 /// Attributes every generated event carries after its own, filled in by the shell
 /// from the page it runs on ([`PageFacts`]).
@@ -322,23 +322,6 @@ pub fn event_properties(event: &GeneratedEvent, page: &PageFacts) -> String {
     write_string(page.locale_code, &mut out);
     out.push('}');
     out
-}
-
-/// Appends the decimal digits of `v` (no `core::fmt`).
-pub(crate) fn push_u64(mut v: u64, out: &mut String) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for &b in &buf[i..] {
-        out.push(b as char);
-    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

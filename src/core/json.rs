@@ -358,7 +358,8 @@ fn pow10_u64(p: i32) -> u64 {
     (0..p).fold(1u64, |v, _| v.saturating_mul(10))
 }
 
-fn push_u64(mut v: u64, out: &mut String) {
+/// Appends the decimal digits of `v` (no `core::fmt`, which is large in wasm).
+pub fn push_u64(mut v: u64, out: &mut String) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {

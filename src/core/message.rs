@@ -233,20 +233,7 @@ pub struct Envelope<'a> {
 pub fn message_id(now_ms: u64, uuid: &str) -> String {
     let mut out = String::with_capacity(60);
     out.push_str("segflow-");
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = now_ms;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        out.push(d as char);
-    }
+    crate::core::json::push_u64(now_ms, &mut out);
     out.push('-');
     out.push_str(uuid);
     out

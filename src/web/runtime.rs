@@ -340,7 +340,7 @@ impl Runtime {
 
     fn chunk_key(&self, first: u64) -> String {
         let mut k = self.own_prefix.clone();
-        crate::core::catalog::push_u64(first, &mut k);
+        crate::core::json::push_u64(first, &mut k);
         k
     }
 

@@ -421,30 +421,6 @@ mod tests {
         }
     }
 
-    /// Every href in the tree.
-    fn hrefs(nodes: &[Node]) -> Vec<String> {
-        fn walk(i: &[Inline], out: &mut Vec<String>) {
-            for n in i {
-                match n {
-                    Inline::Text(_) => {}
-                    Inline::Bold(c) | Inline::Italic(c) => walk(c, out),
-                    Inline::Link { href, children } => {
-                        out.push(href.clone());
-                        walk(children, out);
-                    }
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for n in nodes {
-            match n {
-                Node::Paragraph(p) => walk(p, &mut out),
-                Node::List { items, .. } => items.iter().for_each(|i| walk(i, &mut out)),
-            }
-        }
-        out
-    }
-
     /// All text of the tree, concatenated.
     fn text(nodes: &[Node]) -> String {
         fn walk(i: &[Inline], out: &mut String) {
@@ -755,4 +731,29 @@ mod tests {
             }]
         );
     }
+}
+
+/// Every href in a rendered tree (for tests).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) fn hrefs(nodes: &[Node]) -> Vec<String> {
+    fn walk(i: &[Inline], out: &mut Vec<String>) {
+        for n in i {
+            match n {
+                Inline::Text(_) => {}
+                Inline::Bold(c) | Inline::Italic(c) => walk(c, out),
+                Inline::Link { href, children } => {
+                    out.push(href.clone());
+                    walk(children, out);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for n in nodes {
+        match n {
+            Node::Paragraph(p) => walk(p, &mut out),
+            Node::List { items, .. } => items.iter().for_each(|i| walk(i, &mut out)),
+        }
+    }
+    out
 }

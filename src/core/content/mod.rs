@@ -78,7 +78,7 @@ pub fn url_matches(pattern: &str, url: &str) -> bool {
 
 /// Appends the decimal digits of `n` (no `core::fmt`).
 pub(crate) fn push_usize(n: usize, out: &mut String) {
-    crate::core::catalog::push_u64(n as u64, out);
+    crate::core::json::push_u64(n as u64, out);
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -750,7 +750,7 @@ impl<'a> Obj<'a> {
             Ok(Some(n as u64))
         } else {
             let mut m = String::from("expected a whole number from 0 to ");
-            crate::core::catalog::push_u64(max.min(9_000_000_000_000_000), &mut m);
+            crate::core::json::push_u64(max.min(9_000_000_000_000_000), &mut m);
             Err(err(&self.p(key), &m))
         }
     }

@@ -300,30 +300,7 @@ fn a_long_fixed_walk() {
     ]);
 }
 
-/// Every href in a rendered tree.
-fn hrefs(nodes: &[super::markdown::Node]) -> Vec<String> {
-    use super::markdown::{Inline, Node};
-    fn walk(i: &[Inline], out: &mut Vec<String>) {
-        for n in i {
-            match n {
-                Inline::Text(_) => {}
-                Inline::Bold(c) | Inline::Italic(c) => walk(c, out),
-                Inline::Link { href, children } => {
-                    out.push(href.clone());
-                    walk(children, out);
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for n in nodes {
-        match n {
-            Node::Paragraph(p) => walk(p, &mut out),
-            Node::List { items, .. } => items.iter().for_each(|i| walk(i, &mut out)),
-        }
-    }
-    out
-}
+use super::markdown::hrefs;
 
 /// Markdown-ish text built from the characters that matter, hostile URL pieces
 /// included.
