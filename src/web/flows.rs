@@ -11,9 +11,11 @@
 //! ends a flow therefore sees a consistent state and cannot interleave its own
 //! outputs with a half-applied step (its events join the end of the queue).
 //!
-//! Start-up is deferred to a microtask after `init` ("boot": the first `page_viewed`,
-//! restoring the user's progress, start rules for the page), so that listeners added
-//! and `identify` called right after `init` apply to it. Any API call that needs the
+//! The first `page_viewed` is sent by `init` itself. The rest of the start-up is
+//! deferred to a microtask after `init` ("boot": restoring the user's progress, then
+//! start rules for the page), so that listeners added and `identify` called right
+//! after `init` apply to it: the flow events go to those listeners and carry the
+//! identified user, and the rules see that user's progress. Any call that needs the
 //! flows booted (`start`, `endAll`, `track`, navigation) boots them first.
 
 use std::cell::{Cell, RefCell};
@@ -42,6 +44,8 @@ extern "C" {
     fn closest_matches(el: &JsValue, selector: &str) -> bool;
     #[wasm_bindgen(js_name = query)]
     fn query(selector: &str) -> Option<Element>;
+    #[wasm_bindgen(js_name = queryVisible)]
+    fn query_visible(selector: &str) -> Option<Element>;
     #[wasm_bindgen(js_name = revealTarget)]
     fn reveal_target(el: &Element);
     #[wasm_bindgen(js_name = afterMicrotask)]
@@ -132,6 +136,12 @@ fn navigate(url: &str) {
     }
 }
 
+/// A tooltip's target: the first match that is displayed, else the first match
+/// (the tooltip then hides until it is displayed).
+fn find_target(selector: &str) -> Option<Element> {
+    query_visible(selector).or_else(|| query(selector))
+}
+
 fn href() -> String {
     web_sys::window()
         .and_then(|w| w.location().href().ok())
@@ -200,27 +210,14 @@ fn drain(mut queue: VecDeque<Input>) {
     }
 }
 
-/// The deferred start-up, once: the first `page_viewed`, the user's stored progress,
-/// then start rules for the current page (as an input on `queue`).
+/// The deferred start-up, once: the user's stored progress, then start rules for
+/// the current page (as an input on `queue`).
 fn ensure_booted(queue: &mut VecDeque<Input>) {
-    let first = with_flows(|f| {
-        if f.booted {
-            return None;
-        }
-        f.booted = true;
-        f.last_url = href();
-        Some(f.page_tracking)
-    })
-    .flatten();
-    let Some(track_page) = first else { return };
-    if track_page {
-        emit(&GeneratedEvent {
-            kind: EventKind::PageViewed,
-            attrs: Vec::new(),
-        });
+    let first = with_flows(|f| !std::mem::replace(&mut f.booted, true)).unwrap_or(false);
+    if first {
+        restore_if_idle(queue);
+        queue.push_back(Input::UrlChanged);
     }
-    restore_if_idle(queue);
-    queue.push_back(Input::UrlChanged);
 }
 
 fn booted() -> bool {
@@ -239,27 +236,22 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                         f.ui = Ui::new(f.z_index);
                     }
                     let on_resize = f.on_resize.clone();
-                    let Some(ui) = f.ui.as_mut() else {
-                        return false;
-                    };
+                    let ui = f.ui.as_mut()?;
                     ui.show(&view, on_resize.as_ref());
                     f.step_id = Some(view.step_id.clone());
                     if let Some(sel) = ui.target.clone() {
-                        let target = query(&sel);
+                        let target = find_target(&sel);
                         if let Some(t) = &target {
                             reveal_target(t);
                         }
                         ui.position(target.as_ref());
                     }
-                    ui.step().is_some()
+                    ui.focus_target()
                 })
-                .unwrap_or(false);
-                if focus {
-                    with_flows(|f| {
-                        if let Some(ui) = &f.ui {
-                            ui.focus();
-                        }
-                    });
+                .flatten();
+                // Outside the borrow: focusing runs the page's focus handlers.
+                if let Some(el) = focus {
+                    let _ = el.focus();
                 }
             }
             Output::Hide => {
@@ -277,7 +269,9 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                     f.drop_watches();
                     f.hide();
                 });
-                if query(&selector).is_some() {
+                // Found means displayed: an element that is in the DOM but not
+                // rendered (a closed menu) is not there yet for the user.
+                if query_visible(&selector).is_some() {
                     queue.push_back(Input::TargetFound { step_id });
                 } else {
                     let sid = step_id.clone();
@@ -449,8 +443,8 @@ fn emit(event: &GeneratedEvent) {
 }
 
 /// Installs the flow runner: delegated UI handlers, the DOM observer and navigation
-/// hooks; registers `content`; schedules the boot (first page view, the user's
-/// progress, start rules) for the next microtask.
+/// hooks; sends the first page view; registers `content`; schedules the boot (the
+/// user's progress, start rules) for the next microtask.
 pub fn install(content: Option<Content>, page_tracking: bool) {
     let flows = Flows {
         engine: FlowEngine::new(),
@@ -471,6 +465,14 @@ pub fn install(content: Option<Content>, page_tracking: bool) {
     };
     FLOWS.with(|c| *c.borrow_mut() = Some(flows));
     install_hooks();
+    if page_tracking {
+        batch(|| {
+            emit(&GeneratedEvent {
+                kind: EventKind::PageViewed,
+                attrs: Vec::new(),
+            })
+        });
+    }
     if let Some(content) = content {
         load(content);
     }
@@ -625,7 +627,7 @@ fn on_mutation() {
     let found = with_flows(|f| {
         let mut inputs = Vec::new();
         if let Some(w) = &f.wait {
-            if query(&w.selector).is_some() {
+            if query_visible(&w.selector).is_some() {
                 if let Some(w) = f.wait.take() {
                     clear_timeout(w.timeout);
                     inputs.push(Input::TargetFound { step_id: w.step_id });
@@ -644,7 +646,7 @@ fn on_mutation() {
         });
         if let Some(ui) = &f.ui {
             if let Some(sel) = &ui.target {
-                ui.position(query(sel).as_ref());
+                ui.position(find_target(sel).as_ref());
             }
         }
         inputs
@@ -659,7 +661,7 @@ fn reposition() {
     with_flows(|f| {
         if let Some(ui) = &f.ui {
             if let Some(sel) = &ui.target {
-                ui.position(query(sel).as_ref());
+                ui.position(find_target(sel).as_ref());
             }
         }
     });
@@ -672,20 +674,24 @@ fn install_hooks() {
     let Some(doc) = window.document() else { return };
     // Clicks: buttons and × inside the UI (delegated on the document, where the
     // shadow root's events arrive retargeted; `composedPath` gives the real target),
-    // and clicks on the tooltip target anywhere in the page.
+    // and clicks on the tooltip target anywhere in the page. Only elements inside
+    // segflow's own shadow root count as its buttons, whatever the page's markup.
     let click = leak(Closure::new(|e: web_sys::Event| {
         let path = e.composed_path();
         let first = path.get(0);
-        let action = first
+        let own = first
             .dyn_ref::<Element>()
             .and_then(|el| el.closest("[data-sf]").ok().flatten())
-            .and_then(|el| el.get_attribute("data-sf"));
+            .filter(|el| with_flows(|f| f.ui.as_ref().is_some_and(|u| u.owns(el))) == Some(true));
         let step = with_flows(|f| f.step_id.clone()).flatten();
-        if let (Some(action), Some(step_id)) = (action, step.clone()) {
-            if action == "close" {
-                feed(Input::Dismiss);
-            } else if let Some(i) = action.strip_prefix("btn:").and_then(|i| i.parse().ok()) {
-                feed(Input::Button { step_id, index: i });
+        if let Some(el) = own {
+            let action = el.get_attribute("data-sf").unwrap_or_default();
+            if let Some(step_id) = step {
+                if action == "close" {
+                    feed(Input::Dismiss);
+                } else if let Some(i) = action.strip_prefix("btn:").and_then(|i| i.parse().ok()) {
+                    feed(Input::Button { step_id, index: i });
+                }
             }
             return;
         }
@@ -697,14 +703,18 @@ fn install_hooks() {
         }
     }));
     let _ = doc.add_event_listener_with_callback_and_bool("click", &click, true);
-    // Keys: Escape dismisses, arrows go next/back, Tab stays inside a modal.
+    // Keys, while focus is in a step or a modal is open: Escape dismisses, arrows go
+    // next/back, Tab stays inside a modal.
     let keys = leak(Closure::new(|e: web_sys::Event| {
         let Some(k) = e.dyn_ref::<KeyboardEvent>() else {
             return;
         };
-        let focused = with_flows(|f| f.ui.as_ref().is_some_and(|u| u.showing() && u.has_focus()))
-            .unwrap_or(false);
-        if !focused {
+        let live = with_flows(|f| {
+            f.ui.as_ref()
+                .is_some_and(|u| u.showing() && (u.has_focus() || u.is_modal()))
+        })
+        .unwrap_or(false);
+        if !live || k.alt_key() || k.ctrl_key() || k.meta_key() {
             return;
         }
         let input = match k.key().as_str() {
@@ -712,11 +722,11 @@ fn install_hooks() {
             "ArrowRight" => Some(Input::KeyNext),
             "ArrowLeft" => Some(Input::KeyBack),
             "Tab" => {
-                let moved =
-                    with_flows(|f| f.ui.as_ref().is_some_and(|u| u.trap_tab(k.shift_key())))
-                        .unwrap_or(false);
-                if moved {
+                let next = with_flows(|f| f.ui.as_ref().and_then(|u| u.tab_target(k.shift_key())))
+                    .flatten();
+                if let Some(el) = next {
                     e.prevent_default();
+                    let _ = el.focus();
                 }
                 None
             }
@@ -728,9 +738,39 @@ fn install_hooks() {
         }
     }));
     let _ = doc.add_event_listener_with_callback_and_bool("keydown", &keys, true);
+    // A modal keeps focus: a press on its backdrop does not take focus away, and
+    // focus that lands in the page behind it (script, assistive tech) comes back.
+    let press = leak(Closure::new(|e: web_sys::Event| {
+        let first = e.composed_path().get(0);
+        let on_backdrop = first.dyn_ref::<Element>().is_some_and(|el| {
+            el.class_list().contains("backdrop")
+                && with_flows(|f| f.ui.as_ref().is_some_and(|u| u.owns(el))) == Some(true)
+        });
+        if on_backdrop {
+            e.prevent_default();
+        }
+    }));
+    let _ = doc.add_event_listener_with_callback_and_bool("mousedown", &press, true);
+    let focus_in = leak(Closure::new(|e: web_sys::Event| {
+        let path = e.composed_path();
+        let back = with_flows(|f| {
+            f.ui.as_ref()
+                .filter(|u| u.is_modal() && !u.in_path(&path))
+                .and_then(Ui::focus_target)
+        })
+        .flatten();
+        if let Some(el) = back {
+            let _ = el.focus();
+        }
+    }));
+    let _ = doc.add_event_listener_with_callback_and_bool("focusin", &focus_in, true);
     let moved = leak(Closure::new(|_: web_sys::Event| reposition()));
     let _ = window.add_event_listener_with_callback_and_bool("scroll", &moved, true);
     let _ = window.add_event_listener_with_callback("resize", &moved);
+    let resized: Function = Closure::<dyn FnMut()>::new(reposition)
+        .into_js_value()
+        .unchecked_into();
+    with_flows(|f| f.on_resize = Some(resized));
     let nav: Function = Closure::<dyn FnMut()>::new(on_navigation)
         .into_js_value()
         .unchecked_into();

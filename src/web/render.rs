@@ -2,6 +2,7 @@
 //! cannot leak, built with `createElement` and text nodes only (content is never
 //! parsed as HTML), themeable through `--segflow-*` custom properties.
 
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, HtmlElement, ShadowRoot};
@@ -13,32 +14,60 @@ use crate::core::placement::{self, Rect, Side};
 
 /// Stylesheet of the flow UI. Every colour, radius and font reads a `--segflow-*`
 /// custom property first, so a page themes it with `:root { --segflow-accent: … }`.
+///
+/// The `:host` rule is `!important`: inside a shadow tree an important declaration
+/// beats every declaration of the page, even the page's own `!important` ones, so
+/// page CSS such as `body * { display: none !important }` cannot hide or move the UI;
+/// `all: initial` stops the page's inherited properties (colour, font, spacing) at
+/// the host. Custom properties still inherit, which is what theming uses.
 const CSS: &str = r#"
-:host { all: initial; }
-.layer { position: fixed; inset: 0; pointer-events: none; font-family: var(--segflow-font, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif); }
-.backdrop { position: fixed; inset: 0; background: var(--segflow-backdrop, rgba(15, 20, 30, .45)); pointer-events: auto; }
-.step { position: fixed; box-sizing: border-box; pointer-events: auto; color: var(--segflow-fg, #1d2433); background: var(--segflow-bg, #fff); border-radius: var(--segflow-radius, 10px); box-shadow: var(--segflow-shadow, 0 12px 40px rgba(15, 20, 30, .28)); padding: 20px 22px 16px; width: max-content; max-width: min(var(--segflow-width, 360px), calc(100vw - 16px)); font-size: 15px; line-height: 1.5; animation: segflow-in .18s ease-out; }
+:host { all: initial !important; display: block !important; position: fixed !important; top: 0 !important; left: 0 !important; width: 0 !important; height: 0 !important; margin: 0 !important; padding: 0 !important; border: 0 !important; z-index: var(--segflow-z-index, 1234500) !important; visibility: visible !important; opacity: 1 !important; transform: none !important; filter: none !important; contain: none !important; clip-path: none !important; pointer-events: none !important; }
+.layer { position: fixed; inset: 0; pointer-events: none; font: 15px/1.55 var(--segflow-font, ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif); color: var(--segflow-fg, #1f2937); text-align: left; -webkit-font-smoothing: antialiased; }
+.backdrop { position: fixed; inset: 0; background: var(--segflow-backdrop, rgba(17, 24, 39, .55)); pointer-events: auto; animation: segflow-fade .2s ease-out; }
+.step { position: fixed; box-sizing: border-box; pointer-events: auto; color: inherit; background: var(--segflow-bg, #fff); border-radius: var(--segflow-radius, 12px); box-shadow: var(--segflow-shadow, 0 0 0 1px rgba(17, 24, 39, .08), 0 4px 8px -2px rgba(17, 24, 39, .10), 0 20px 44px -8px rgba(17, 24, 39, .32)); padding: 18px 20px 16px; animation: segflow-fade .2s ease-out; }
 .step:focus { outline: none; }
-.modal { left: 50%; top: 50%; transform: translate(-50%, -50%); max-width: min(var(--segflow-modal-width, 480px), calc(100vw - 16px)); }
+.tooltip { width: max-content; min-width: 240px; max-width: min(var(--segflow-width, 340px), calc(100vw - 16px)); }
+.bubble { width: min(var(--segflow-width, 340px), calc(100vw - 32px)); }
+.modal { left: 50%; top: 50%; transform: translate(-50%, -50%); width: min(var(--segflow-modal-width, 460px), calc(100vw - 32px)); max-height: calc(100vh - 32px); overflow: auto; padding: 28px 28px 22px; animation: segflow-pop .22s cubic-bezier(.2, .8, .3, 1); }
 .bubble.bottom-right { right: 24px; bottom: 24px; } .bubble.bottom-left { left: 24px; bottom: 24px; }
 .bubble.top-right { right: 24px; top: 24px; } .bubble.top-left { left: 24px; top: 24px; }
 .tooltip.hidden { visibility: hidden; }
-.arrow { position: absolute; width: 12px; height: 12px; background: inherit; transform: rotate(45deg); }
-.tooltip[data-side=bottom] .arrow { top: -6px; } .tooltip[data-side=top] .arrow { bottom: -6px; }
-.tooltip[data-side=left] .arrow { right: -6px; } .tooltip[data-side=right] .arrow { left: -6px; }
-h2 { margin: 0 28px 8px 0; font-size: 18px; line-height: 1.3; font-weight: 650; }
-p { margin: 0 0 10px; } ul, ol { margin: 0 0 10px; padding-left: 22px; }
-a { color: var(--segflow-link, var(--segflow-accent, #3d5afe)); }
-img { display: block; max-width: 100%; height: auto; border-radius: 6px; margin: 0 0 10px; }
-.footer { display: flex; align-items: center; gap: 8px; margin-top: 14px; }
-.progress { margin-right: auto; font-size: 13px; color: var(--segflow-muted, #5b6478); }
-button { font: inherit; font-size: 14px; border-radius: var(--segflow-button-radius, 6px); padding: 7px 14px; cursor: pointer; border: 1px solid var(--segflow-border, #c9cedb); background: var(--segflow-button-bg, #fff); color: inherit; }
-button.primary { background: var(--segflow-accent, #3d5afe); border-color: var(--segflow-accent, #3d5afe); color: var(--segflow-accent-fg, #fff); }
-button.close { position: absolute; top: 8px; right: 8px; width: 30px; height: 30px; padding: 0; border: none; background: transparent; font-size: 20px; line-height: 1; color: var(--segflow-muted, #5b6478); }
-button:focus-visible, a:focus-visible, .step:focus-visible { outline: 3px solid var(--segflow-focus, #ffb300); outline-offset: 2px; }
-@keyframes segflow-in { from { opacity: 0; } to { opacity: 1; } }
-@media (prefers-reduced-motion: reduce) { .step { animation: none; } * { transition: none !important; } }
+.arrow { position: absolute; width: 14px; height: 14px; background: inherit; transform: rotate(45deg); pointer-events: none; }
+.tooltip[data-side=bottom] .arrow { top: -7px; box-shadow: -1px -1px 0 rgba(17, 24, 39, .08); }
+.tooltip[data-side=top] .arrow { bottom: -7px; box-shadow: 1px 1px 0 rgba(17, 24, 39, .08); }
+.tooltip[data-side=left] .arrow { right: -7px; box-shadow: 1px -1px 0 rgba(17, 24, 39, .08); }
+.tooltip[data-side=right] .arrow { left: -7px; box-shadow: -1px 1px 0 rgba(17, 24, 39, .08); }
+h2 { margin: 0 0 6px; font-size: 17px; line-height: 1.35; font-weight: 650; letter-spacing: -.01em; color: var(--segflow-title, #111827); }
+.dismissible h2 { margin-right: 30px; }
+.modal h2 { font-size: 21px; margin-bottom: 8px; }
+.body { color: var(--segflow-text, #4b5563); }
+.dismissible > .body:first-child { margin-right: 30px; }
+p { margin: 0 0 10px; } p:last-child, ul:last-child, ol:last-child { margin-bottom: 0; }
+ul, ol { margin: 0 0 10px; padding-left: 22px; } li { margin: 3px 0; }
+strong { font-weight: 650; color: var(--segflow-fg, #1f2937); } em { font-style: italic; }
+a { color: var(--segflow-link, var(--segflow-accent, #4f46e5)); text-decoration: underline; text-underline-offset: 2px; border-radius: 3px; }
+img { display: block; width: 100%; height: auto; border-radius: 8px; margin: 2px 0 14px; }
+.footer { display: flex; flex-wrap: wrap; align-items: center; justify-content: flex-end; gap: 8px; margin-top: 18px; }
+.progress { margin-right: auto; font-size: 13px; color: var(--segflow-muted, #6b7280); font-variant-numeric: tabular-nums; }
+button { box-sizing: border-box; margin: 0; font: inherit; font-size: 14px; font-weight: 550; line-height: 20px; padding: 7px 14px; border-radius: var(--segflow-button-radius, 8px); border: 1px solid var(--segflow-border, #d1d5db); background: var(--segflow-button-bg, #fff); color: var(--segflow-button-fg, #374151); cursor: pointer; transition: background-color .15s, box-shadow .15s; }
+button:hover { background-color: var(--segflow-button-hover, #f3f4f6); }
+button.primary { background: var(--segflow-accent, #4f46e5); border-color: var(--segflow-accent, #4f46e5); color: var(--segflow-accent-fg, #fff); box-shadow: 0 1px 2px rgba(17, 24, 39, .15); }
+button.primary:hover { background-image: linear-gradient(rgba(0, 0, 0, .1), rgba(0, 0, 0, .1)); }
+button.close { position: absolute; top: 10px; right: 10px; width: 32px; height: 32px; padding: 0; border: none; border-radius: 8px; background: transparent; font-size: 22px; font-weight: 400; line-height: 32px; text-align: center; color: var(--segflow-muted, #6b7280); }
+button.close:hover { background: var(--segflow-button-hover, #f3f4f6); color: var(--segflow-title, #111827); }
+button:focus-visible, a:focus-visible, .step:focus-visible { outline: 3px solid var(--segflow-focus, #f59e0b); outline-offset: 2px; }
+@keyframes segflow-fade { from { opacity: 0; } to { opacity: 1; } }
+@keyframes segflow-pop { from { opacity: 0; transform: translate(-50%, -48%) scale(.97); } to { opacity: 1; transform: translate(-50%, -50%); } }
+@media (prefers-reduced-motion: reduce) { .step, .backdrop { animation: none; } * { transition: none !important; } }
 "#;
+
+#[wasm_bindgen(module = "/js/glue.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = observeSize)]
+    fn observe_size(el: &Element, on_resize: &Function) -> JsValue;
+    #[wasm_bindgen(js_name = unobserveSize)]
+    fn unobserve_size(handle: &JsValue);
+}
 
 /// The flow UI's root and what is on screen.
 pub struct Ui {
@@ -51,6 +80,10 @@ pub struct Ui {
     side: Side,
     /// The current tooltip's target selector.
     pub target: Option<String>,
+    /// The step is a modal (focus and keys are kept inside it).
+    modal: bool,
+    /// The ResizeObserver watching the step, if any.
+    resize: JsValue,
 }
 
 fn document() -> Option<Document> {
@@ -119,19 +152,20 @@ impl Ui {
             step: None,
             side: Side::Bottom,
             target: None,
+            modal: false,
+            resize: JsValue::UNDEFINED,
         };
         ui.set_z_index(z_index);
         doc.body()?.append_child(&ui.host).ok()?;
         Some(ui)
     }
 
-    /// Sets the stacking level of the whole UI.
+    /// Sets the stacking level of the whole UI (read by the `:host` rule).
     pub fn set_z_index(&self, z: i32) {
-        let style = self.host.style();
-        let _ = style.set_property("position", "fixed");
-        let _ = style.set_property("z-index", &z.to_string());
-        let _ = style.set_property("top", "0");
-        let _ = style.set_property("left", "0");
+        let _ = self
+            .host
+            .style()
+            .set_property("--segflow-z-index", &z.to_string());
     }
 
     /// Removes whatever is on screen.
@@ -139,6 +173,26 @@ impl Ui {
         self.layer.set_text_content(None);
         self.step = None;
         self.target = None;
+        self.modal = false;
+        if !self.resize.is_undefined() {
+            unobserve_size(&self.resize);
+            self.resize = JsValue::UNDEFINED;
+        }
+    }
+
+    /// Whether a modal step is on screen.
+    pub fn is_modal(&self) -> bool {
+        self.modal && self.step.is_some()
+    }
+
+    /// Whether `el` belongs to the flow UI (is inside its shadow root).
+    pub fn owns(&self, el: &Element) -> bool {
+        el.get_root_node().is_same_node(Some(&self.root))
+    }
+
+    /// Whether an event's composed path passes through the flow UI.
+    pub fn in_path(&self, path: &js_sys::Array) -> bool {
+        path.includes(&self.host, 0)
     }
 
     /// Whether a step is on screen.
@@ -146,21 +200,25 @@ impl Ui {
         self.step.is_some()
     }
 
-    /// The step element on screen.
-    pub fn step(&self) -> Option<&HtmlElement> {
-        self.step.as_ref()
-    }
-
     /// Renders a step, replacing what was there. Buttons carry `data-sf="btn:<index>"`
     /// and the close button `data-sf="close"` for the delegated click handler.
-    pub fn show(&mut self, view: &StepView) -> Option<()> {
+    /// `on_resize` is called whenever the step's size changes (images loading, fonts).
+    pub fn show(&mut self, view: &StepView, on_resize: Option<&Function>) -> Option<()> {
         self.clear();
         let doc = document()?;
-        let (class, modal) = match &view.kind {
+        if !self.host.is_connected() {
+            // The app replaced the body (or removed us): come back.
+            doc.body()?.append_child(&self.host).ok()?;
+        }
+        let (mut class, modal) = match &view.kind {
             ViewKind::Modal => (String::from("step modal"), true),
             ViewKind::Tooltip { .. } => (String::from("step tooltip hidden"), false),
             ViewKind::Bubble { corner } => (String::from("step bubble ") + corner.as_str(), false),
         };
+        if view.dismissible {
+            class.push_str(" dismissible");
+        }
+        self.modal = modal;
         if modal {
             let backdrop = el(&doc, "div", "backdrop")?;
             let _ = self.layer.append_child(&backdrop);
@@ -267,6 +325,9 @@ impl Ui {
             };
         }
         let _ = self.layer.append_child(&step);
+        if let Some(f) = on_resize.filter(|_| self.target.is_some()) {
+            self.resize = observe_size(&step, f);
+        }
         self.step = Some(step);
         Some(())
     }
@@ -294,6 +355,11 @@ impl Ui {
             .ok()
             .and_then(|v| v.as_f64())
             .unwrap_or(768.0);
+        if r.bottom() <= 0.0 || r.right() <= 0.0 || r.top() >= vh || r.left() >= vw {
+            // Scrolled out of sight: an arrow pointing at nothing helps nobody.
+            let _ = list.add_1("hidden");
+            return;
+        }
         let own = step.get_bounding_client_rect();
         let p = placement::place(
             Rect {
@@ -319,41 +385,37 @@ impl Ui {
                     Side::Top | Side::Bottom => ("left", "top"),
                     Side::Left | Side::Right => ("top", "left"),
                 };
-                let _ = s.set_property(set, &px(p.arrow - 6.0));
+                let _ = s.set_property(set, &px(p.arrow - 7.0));
                 let _ = s.remove_property(clear);
             }
         }
         let _ = list.remove_1("hidden");
     }
 
-    /// Moves focus into the step: its primary button, else its first button, else the
-    /// dialog itself.
-    pub fn focus(&self) {
-        let Some(step) = &self.step else { return };
-        let target = step
-            .query_selector("button.primary")
-            .ok()
-            .flatten()
-            .or_else(|| step.query_selector(".footer button").ok().flatten())
-            .and_then(|e| e.dyn_into::<HtmlElement>().ok())
-            .unwrap_or_else(|| step.clone());
-        let _ = target.focus();
+    /// Where focus goes in the step: its primary button, else its first button, else
+    /// the dialog itself. (Focus it outside any borrow: focusing runs page handlers.)
+    pub fn focus_target(&self) -> Option<HtmlElement> {
+        let step = self.step.as_ref()?;
+        Some(
+            step.query_selector("button.primary")
+                .ok()
+                .flatten()
+                .or_else(|| step.query_selector(".footer button").ok().flatten())
+                .and_then(|e| e.dyn_into::<HtmlElement>().ok())
+                .unwrap_or_else(|| step.clone()),
+        )
     }
 
-    /// Keeps Tab inside a modal step: wraps from the last focusable element to the
-    /// first and back. Returns true when it moved focus (the event must not proceed).
-    pub fn trap_tab(&self, backwards: bool) -> bool {
-        let Some(step) = &self.step else { return false };
-        if step.get_attribute("aria-modal").is_none() {
-            return false;
-        }
-        let Ok(list) = step.query_selector_all("button, a[href]") else {
-            return false;
-        };
+    /// Keeps Tab inside a modal step: from the last focusable element Tab wraps to
+    /// the first, Shift+Tab from the first to the last, and from outside the step
+    /// either goes in. Returns the element to focus (the key's default must then be
+    /// prevented), or `None` to let the browser move focus within the step.
+    pub fn tab_target(&self, backwards: bool) -> Option<HtmlElement> {
+        let step = self.step.as_ref().filter(|_| self.modal)?;
+        let list = step.query_selector_all("button, a[href]").ok()?;
         let n = list.length();
         if n == 0 {
-            let _ = step.focus();
-            return true;
+            return Some(step.clone());
         }
         let first = list.get(0);
         let last = list.get(n - 1);
@@ -362,12 +424,9 @@ impl Ui {
         let inside = active.as_ref().is_some_and(|a| step.contains(Some(a)));
         if !inside || active.as_ref() == at_edge.as_ref() {
             let next = if backwards { last } else { first };
-            if let Some(e) = next.and_then(|n| n.dyn_into::<HtmlElement>().ok()) {
-                let _ = e.focus();
-            }
-            return true;
+            return next.and_then(|n| n.dyn_into::<HtmlElement>().ok());
         }
-        false
+        None
     }
 
     /// Whether keyboard focus is inside the flow UI.

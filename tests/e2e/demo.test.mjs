@@ -1,6 +1,7 @@
 // The demo page (www/index.html, what `make demo` serves) works end to end with the
-// built package: it initialises from its query string, sends its page call, and its
-// buttons send what they say.
+// built package: it initialises from its query string, sends its page call, its
+// buttons send what they say, and its onboarding tour runs from "Start tour" to the
+// end, with its flow events in the page's log and at the collector.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -45,5 +46,52 @@ describe('demo page', () => {
       'the demo sets companyEventProperty: company_id');
     assert.ok(events.every((e) => e.anonymousId === pageCall.anonymousId));
     assert.match(await page.locator('#log').innerText(), /delivered \d+ event/);
+
+    // The tour: welcome modal → tooltip on the real "New project" button → bubble → done.
+    const step = page.locator('segflow-ui .step');
+    const button = (label) => page.locator('segflow-ui .step .footer button', { hasText: label });
+    const stepIs = (id) => page.waitForFunction((id) => {
+      const el = document.querySelector('segflow-ui')?.shadowRoot?.querySelector('.step');
+      return el && el.dataset.step === id && getComputedStyle(el).visibility === 'visible';
+    }, id, { timeout: 5_000 });
+    await page.click('#start-tour');
+    await stepIs('welcome');
+    assert.equal(await step.getAttribute('aria-modal'), 'true');
+    assert.match(await step.locator('h2').innerText(), /^Hi there, welcome to Acme$/);
+    assert.equal(await step.locator('.progress').innerText(), '1 of 4');
+    await button('Show me around').click();
+    await stepIs('new-project');
+    assert.equal(await step.getAttribute('data-side'), 'right');
+    const [tip, target] = [await step.boundingBox(), await page.locator('#new-project').boundingBox()];
+    assert.ok(Math.abs(tip.x - (target.x + target.width + 12)) <= 2, 'the tooltip sits right of the button');
+    // Clicking the real button (its target_clicked trigger) moves the tour on.
+    await page.click('#new-project');
+    await stepIs('invite');
+    assert.match(await step.getAttribute('class'), /\bbubble\b.*\bbottom-right\b/);
+    await button('Next').click();
+    await stepIs('done');
+    await button('Finish').click();
+    await page.waitForFunction(() => !document.querySelector('segflow-ui')?.shadowRoot?.querySelector('.step'));
+
+    const logText = await page.locator('#log').innerText();
+    for (const line of ['flowStarted onboarding (program)', 'flowStepSeen onboarding step 1: welcome (25%)',
+      'flowStepSeen onboarding step 3: invite (75%)', 'flowCompleted onboarding', 'flowEnded onboarding (completed)']) {
+      assert.ok(logText.includes(line), `the log shows "${line}"`);
+    }
+    await page.click('#flush');
+    const flowEvents = await collector.waitForEvents({ writeKey: 'demo-e2e-key', event: 'Flow Ended' }, 1)
+      .then(() => collector.events({ writeKey: 'demo-e2e-key', type: 'track' }))
+      .then((all) => all.filter((e) => e.event.startsWith('Flow ')));
+    assert.deepEqual(flowEvents.map((e) => [e.event, e.properties.flow_step_id ?? e.properties.flow_end_reason ?? e.properties.flow_start_reason ?? null]), [
+      ['Flow Started', 'program'], ['Flow Step Seen', 'welcome'], ['Flow Step Seen', 'new-project'],
+      ['Flow Step Seen', 'invite'], ['Flow Step Seen', 'done'], ['Flow Completed', null], ['Flow Ended', 'completed'],
+    ]);
+    for (const e of flowEvents) {
+      assert.equal(e.userId, 'user-42');
+      assert.equal(e.properties.company_id, 'company-7');
+      assert.equal(e.properties.flow_id, 'onboarding');
+      assert.equal(e.properties.flow_version_number, 1);
+    }
+    assert.deepEqual(errors, []);
   });
 });

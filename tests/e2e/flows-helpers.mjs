@@ -149,7 +149,8 @@ export function ui(page) {
     const ar = arrow && arrow.getBoundingClientRect();
     return {
       shown: true,
-      classes: [...el.classList],
+      classes: [...el.classList].filter((c) => c !== 'dismissible'),
+      dismissible: el.classList.contains('dismissible'),
       stepId: el.dataset.step,
       side: el.dataset.side ?? null,
       role: el.getAttribute('role'),
@@ -160,6 +161,7 @@ export function ui(page) {
       buttons: [...el.querySelectorAll('.footer button')].map((b) => b.textContent),
       backdrop: !!root.querySelector('.backdrop'),
       visible: cs.visibility === 'visible' && cs.display !== 'none' && r.width > 0,
+      animating: el.getAnimations().some((a) => a.playState === 'running'),
       rect: { x: r.x, y: r.y, width: r.width, height: r.height, right: r.right, bottom: r.bottom },
       arrow: ar ? { x: ar.x + ar.width / 2, y: ar.y + ar.height / 2 } : null,
       viewport: { width: innerWidth, height: innerHeight },
@@ -180,7 +182,7 @@ export async function shown(page, stepId, timeout = 5_000) {
   let last;
   await waitFor(async () => {
     last = await ui(page);
-    return last.shown && last.stepId === stepId && last.visible;
+    return last.shown && last.stepId === stepId && last.visible && !last.animating;
   }, { timeout, interval: 50, message: `step ${stepId} on screen` })
     .catch((e) => { e.message += `; ui: ${JSON.stringify(last)}`; throw e; });
   return last;

@@ -159,7 +159,7 @@ describe('flows in the browser', () => {
     assert.equal(u.backdrop, false);
     assert.ok(close(u.rect.x, 24) && close(u.rect.y, 24), `top-left bubble: ${JSON.stringify(u.rect)}`);
     // No backdrop: the app stays usable around a bubble.
-    assert.equal(await page.evaluate(() => document.elementFromPoint(640, 360)?.localName), 'main');
+    assert.notEqual(await page.evaluate(() => document.elementFromPoint(640, 360)?.localName), 'segflow-ui');
     await clickButton(page, 'Next');
     u = await shown(page, 'b2');
     assert.deepEqual(u.classes, ['step', 'bubble', 'bottom-right'], 'bottom-right is the default corner');
@@ -354,6 +354,23 @@ describe('flows in the browser', () => {
     assert.equal(u.side, 'right');
     assert.ok(close(u.rect.x, r.right + 12) && close(u.arrow.y, r.cy));
     assert.deepEqual(await flowTrace(page), ['flowStarted:late:program', 'flowStepSeen:tip']);
+
+    // A target that is in the DOM but not displayed (a closed menu) is not there yet
+    // for the user: the step is seen when it is displayed.
+    await clickButton(page, 'Next');
+    await gone(page);
+    await page.evaluate(() => { window.segflow.loadContent({ version: 1, flows: [{ id: 'hid', name: 'Hid', steps: [
+      { id: 'tip2', type: 'tooltip', target: '#hidden-target', placement: 'bottom', blocks: [{ type: 'text', markdown: 'Here it is' }] },
+    ] }] }); });
+    const t1 = Date.now();
+    await page.evaluate(() => { window.app.revealLater('hidden-target', 600); window.segflow.start('hid'); });
+    await sleep(300);
+    assert.deepEqual((await flowTrace(page)).slice(-1), ['flowStarted:hid:program'], 'not seen while its target is display:none');
+    const u2 = await shown(page, 'tip2');
+    assert.ok(Date.now() - t1 >= 550);
+    const r2 = await rectOf(page, '#hidden-target');
+    assert.ok(close(u2.rect.y, r2.bottom + 12) && close(u2.arrow.x, r2.cx), `next to the revealed target: ${JSON.stringify(u2.rect)} ${JSON.stringify(r2)}`);
+    assert.deepEqual((await flowTrace(page)).slice(-2), ['flowStarted:hid:program', 'flowStepSeen:tip2']);
   });
 
   it('ends with tooltip_target_missing when the target never appears, or falls back to a bubble', T, async (t) => {
@@ -380,13 +397,12 @@ describe('flows in the browser', () => {
     assert.deepEqual((await flowTrace(page)).slice(4), ['flowStarted:fallback:program', 'tooltipTargetMissing:tip2', 'flowStepSeen:tip2']);
     await clickButton(page, 'Next');
     await gone(page);
-    const events = await generatedAtCollector(page, collector, writeKey, { expect: 10 });
+    const events = await generatedAtCollector(page, collector, writeKey, { expect: 9 });
     assert.deepEqual(collectorTrace(events), [
       'Flow Started:end:program', 'Flow Step Seen:intro', 'Tooltip Target Missing:tip', 'Flow Ended:end:tooltip_target_missing',
       'Flow Started:fallback:program', 'Tooltip Target Missing:tip2', 'Flow Step Seen:tip2', 'Flow Completed:fallback',
       'Flow Ended:fallback:completed',
-    ].slice(0, events.length));
-    assert.equal(events.length, 9);
+    ]);
     const missing = events.find((e) => e.event === 'Tooltip Target Missing').properties;
     assert.equal(missing.flow_step_number, 1);
     assert.equal(missing.flow_step_progress, 100);
@@ -618,7 +634,7 @@ describe('flows in the browser', () => {
     }, { apiHost: collector.apiHost, doc, writeKey });
     await bootPage();
     await shown(page, 'w1');
-    assert.deepEqual(await flowTrace(page), ['pageViewed:/flows.html', 'flowStarted:welcome:url', 'flowStepSeen:w1']);
+    assert.deepEqual(await flowTrace(page), ['flowStarted:welcome:url', 'flowStepSeen:w1']);
     await clickButton(page, 'Next');
     await shown(page, 'w2');
     await flush(page);
@@ -626,16 +642,19 @@ describe('flows in the browser', () => {
     await page.waitForFunction(() => window.ready);
     await bootPage();
     await shown(page, 'w2');
-    assert.deepEqual(await flowTrace(page), ['pageViewed:/flows.html', 'flowStepSeen:w2'], 'resumed, not restarted');
+    assert.deepEqual(await flowTrace(page), ['flowStepSeen:w2'], 'resumed, not restarted');
     const events = await generatedAtCollector(page, collector, writeKey, { expect: 6 });
     assert.deepEqual(collectorTrace(events), ['Page Viewed:/flows.html', 'Flow Started:welcome:url', 'Flow Step Seen:w1',
       'Flow Step Seen:w2', 'Page Viewed:/flows.html', 'Flow Step Seen:w2']);
-    assert.ok(events.every((e) => e.userId === 'u-boot'), 'every event belongs to the identified user, none to an anonymous visitor');
+    // init sends the page view at once, as analytics.js's first page call (the first
+    // time anonymously); every flow event belongs to the identified user.
+    assert.equal(events[0].userId ?? null, null);
+    assert.ok(events.slice(1).every((e) => e.userId === 'u-boot'), 'no flow event went out for an anonymous visitor');
 
     // A user identified later gets the start rules of the page they are on.
     await page.evaluate(() => window.segflow.identify('u-later'));
     await shown(page, 'w1');
-    assert.deepEqual((await flowTrace(page)).slice(2), ['flowStarted:welcome:url', 'flowStepSeen:w1']);
+    assert.deepEqual((await flowTrace(page)).slice(1), ['flowStarted:welcome:url', 'flowStepSeen:w1']);
   });
 
   it('scrolls a tooltip target below the fold into view, and hides the tooltip while the target is scrolled away', T, async (t) => {

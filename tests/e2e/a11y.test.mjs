@@ -1,0 +1,325 @@
+// Accessibility and isolation of the flow UI in a real browser: dialog semantics
+// (roles, aria-modal, accessible names and descriptions), keyboard use (focus moved
+// in, trapped in modals, returned on close; Escape, arrows), visible focus, reduced
+// motion, and the Shadow DOM boundary in both directions (page CSS cannot break the
+// UI, the UI's CSS does not leak), stacking (setBaseZIndex) and theming.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { sleep, startCollector, useBrowser, waitFor } from './harness.mjs';
+import {
+  BACK, NEXT, clickButton, content, flow, flowTrace, gone, modal, openFlows, shown, ui,
+} from './flows-helpers.mjs';
+
+const T = { timeout: 30_000 };
+
+/** What has keyboard focus: in the page, or inside segflow's shadow root. */
+function focused(page) {
+  return page.evaluate(() => {
+    const a = document.activeElement;
+    if (a && a.localName === 'segflow-ui') {
+      const inner = a.shadowRoot.activeElement;
+      return {
+        inUi: true,
+        tag: inner?.localName ?? null,
+        text: inner?.textContent ?? null,
+        sf: inner?.getAttribute?.('data-sf') ?? null,
+        inStep: !!inner?.closest?.('.step'),
+      };
+    }
+    return { inUi: false, tag: a?.localName ?? null, id: a?.id || null };
+  });
+}
+
+const doc = content(
+  flow('tour', [
+    modal('m1', [{ label: 'Later', action: { type: 'end' } }, NEXT], {
+      blocks: [
+        { type: 'title', text: 'Welcome aboard' },
+        { type: 'text', markdown: 'Read the [guide](https://example.com/guide) first.' },
+        { type: 'button', label: 'Later', action: { type: 'end' } },
+        { type: 'button', label: 'Next', action: { type: 'next' }, primary: true },
+      ],
+    }),
+    { id: 'b2', type: 'bubble', blocks: [{ type: 'text', markdown: 'Second step, no title.' }, BACK, NEXT].map((b) => (b.label ? { type: 'button', ...b } : b)) },
+    modal('m3', [BACK, { label: 'Finish', action: { type: 'next' }, primary: true }]),
+  ], { show_progress: true }),
+  flow('strict', [modal('s1', [NEXT])], { dismissible: false }),
+  flow('tip', [{ id: 't1', type: 'tooltip', target: '#settings', blocks: [{ type: 'text', markdown: 'Settings live here.' }, { type: 'button', label: 'Got it', action: { type: 'next' }, primary: true }] }]),
+);
+
+describe('flow UI accessibility and isolation', () => {
+  const env = useBrowser();
+  let collector;
+  before(async () => { collector = await startCollector(); });
+  after(() => collector?.stop());
+  const open = (t, options = {}) => openFlows(env.browser, t, collector, { content: doc, ...options });
+
+  it('exposes dialogs with roles, aria-modal and names and descriptions that point at existing ids', T, async (t) => {
+    const { page } = await open(t, { writeKey: 'a11y-aria' });
+    await page.evaluate(() => window.segflow.start('tour'));
+    await shown(page, 'm1');
+    const aria = () => page.evaluate(() => {
+      const root = document.querySelector('segflow-ui').shadowRoot;
+      const step = root.querySelector('.step');
+      const ref = (attr) => {
+        const id = step.getAttribute(attr);
+        return id ? { id, text: root.getElementById(id)?.textContent ?? null } : null;
+      };
+      return {
+        role: step.getAttribute('role'),
+        modal: step.getAttribute('aria-modal'),
+        label: step.getAttribute('aria-label'),
+        labelledby: ref('aria-labelledby'),
+        describedby: ref('aria-describedby'),
+        close: root.querySelector('button.close')?.getAttribute('aria-label') ?? null,
+        buttonTypes: [...step.querySelectorAll('button')].map((b) => b.type),
+      };
+    });
+    let a = await aria();
+    assert.equal(a.role, 'dialog');
+    assert.equal(a.modal, 'true');
+    assert.deepEqual(a.labelledby, { id: a.labelledby.id, text: 'Welcome aboard' });
+    assert.deepEqual(a.describedby, { id: a.describedby.id, text: 'Read the guide first.' });
+    assert.equal(a.close, 'Close');
+    assert.ok(a.buttonTypes.every((type) => type === 'button'), 'no button submits a form around it');
+    // What assistive technology gets, computed by the browser.
+    assert.equal(await page.getByRole('dialog', { name: 'Welcome aboard' }).count(), 1);
+    assert.equal(await page.getByRole('dialog', { name: 'Welcome aboard' }).getAttribute('aria-describedby'), a.describedby.id);
+    assert.equal(await page.getByRole('button', { name: 'Close' }).count(), 1);
+    assert.equal(await page.getByRole('link', { name: 'guide' }).getAttribute('href'), 'https://example.com/guide');
+
+    await clickButton(page, 'Next');
+    await shown(page, 'b2');
+    a = await aria();
+    assert.equal(a.role, 'dialog');
+    assert.equal(a.modal, null, 'a bubble is not modal');
+    assert.equal(a.labelledby, null);
+    assert.equal(a.label, 'Flow tour', 'without a title, the flow name labels the dialog');
+    assert.deepEqual(a.describedby, { id: a.describedby.id, text: 'Second step, no title.' });
+    assert.equal(await page.getByRole('dialog', { name: 'Flow tour' }).count(), 1);
+    assert.equal((await ui(page)).progress, '2 of 3');
+
+    await page.evaluate(() => { window.segflow.endAll(); window.segflow.start('tip'); });
+    await shown(page, 't1');
+    a = await aria();
+    assert.equal(a.role, 'dialog');
+    assert.equal(a.modal, null, 'a tooltip is not modal');
+  });
+
+  it('moves focus into the step, keeps Tab and Shift+Tab inside a modal, and returns focus on close', T, async (t) => {
+    const { page } = await open(t, { writeKey: 'a11y-focus' });
+    await page.focus('#name-input');
+    await page.evaluate(() => window.segflow.start('tour'));
+    await shown(page, 'm1');
+    let f = await focused(page);
+    assert.deepEqual([f.inUi, f.tag, f.text], [true, 'button', 'Next'], 'focus starts on the primary button');
+
+    // Tab cycles through the modal's link and buttons and never leaves it.
+    const forward = [];
+    for (let i = 0; i < 8; i++) {
+      await page.keyboard.press('Tab');
+      f = await focused(page);
+      assert.ok(f.inUi && f.inStep, `Tab ${i + 1} left the modal: ${JSON.stringify(f)}`);
+      forward.push(f.text);
+    }
+    assert.deepEqual(forward.slice(0, 4), ['×', 'guide', 'Later', 'Next'], 'Tab wraps from the last element to the first');
+    assert.deepEqual(forward.slice(4), forward.slice(0, 4));
+    const backward = [];
+    for (let i = 0; i < 8; i++) {
+      await page.keyboard.press('Shift+Tab');
+      f = await focused(page);
+      assert.ok(f.inUi && f.inStep, `Shift+Tab ${i + 1} left the modal: ${JSON.stringify(f)}`);
+      backward.push(f.text);
+    }
+    assert.deepEqual(backward.slice(0, 4), ['Later', 'guide', '×', 'Next']);
+
+    // A press on the backdrop does not let focus escape, nor does focus moved by script.
+    await page.mouse.click(10, 700);
+    await page.keyboard.press('Tab');
+    f = await focused(page);
+    assert.ok(f.inUi && f.inStep, `after a backdrop click: ${JSON.stringify(f)}`);
+    await page.evaluate(() => document.getElementById('other-button').focus());
+    f = await focused(page);
+    assert.ok(f.inUi && f.inStep, `focus moved behind the modal comes back: ${JSON.stringify(f)}`);
+
+    // Closing returns focus to where it was before the flow.
+    await page.keyboard.press('Escape');
+    await gone(page);
+    f = await focused(page);
+    assert.deepEqual(f, { inUi: false, tag: 'input', id: 'name-input' });
+
+    // Also when the flow is completed with a button, through several steps.
+    await page.focus('#other-button');
+    await page.evaluate(() => window.segflow.start('tour'));
+    await shown(page, 'm1');
+    await page.keyboard.press('Enter'); // the focused primary button
+    await shown(page, 'b2');
+    f = await focused(page);
+    assert.deepEqual([f.inUi, f.text], [true, 'Next'], 'each new step takes focus');
+    await page.keyboard.press('Enter');
+    await shown(page, 'm3');
+    await page.keyboard.press('Enter');
+    await gone(page);
+    assert.deepEqual(await focused(page), { inUi: false, tag: 'button', id: 'other-button' });
+    assert.deepEqual((await flowTrace(page)).slice(-3), ['flowStepSeen:m3', 'flowCompleted:tour', 'flowEnded:tour:completed']);
+  });
+
+  it('Escape dismisses only dismissible flows; arrows act as the step\'s next and back buttons', T, async (t) => {
+    const { page } = await open(t, { writeKey: 'a11y-keys' });
+    await page.evaluate(() => window.segflow.start('strict'));
+    await shown(page, 's1');
+    assert.equal(await page.locator('segflow-ui button.close').count(), 0, 'no × on a flow that cannot be dismissed');
+    await page.keyboard.press('Escape');
+    await sleep(150);
+    assert.equal((await ui(page)).stepId, 's1', 'Escape does not close it');
+    await page.keyboard.press('ArrowRight');
+    await gone(page);
+    assert.deepEqual(await flowTrace(page), ['flowStarted:strict:program', 'flowStepSeen:s1', 'flowCompleted:strict', 'flowEnded:strict:completed']);
+
+    await page.evaluate(() => window.segflow.start('tour'));
+    await shown(page, 'm1');
+    await page.keyboard.press('ArrowLeft'); // no back button on the first step
+    await sleep(100);
+    assert.equal((await ui(page)).stepId, 'm1');
+    await page.keyboard.press('ArrowRight');
+    await shown(page, 'b2');
+    await page.keyboard.press('ArrowLeft');
+    await shown(page, 'm1');
+    await page.keyboard.press('ArrowRight');
+    await shown(page, 'b2');
+    await page.keyboard.press('ArrowRight');
+    await shown(page, 'm3');
+    await page.keyboard.press('Escape');
+    await gone(page);
+    assert.deepEqual((await flowTrace(page)).slice(4), ['flowStarted:tour:program', 'flowStepSeen:m1', 'flowStepSeen:b2',
+      'flowStepSeen:m1', 'flowStepSeen:b2', 'flowStepSeen:m3', 'flowEnded:tour:user_closed']);
+
+    // Keys typed in the page while a non-modal step shows are the page's own.
+    await page.evaluate(() => window.segflow.start('tour'));
+    await shown(page, 'm1');
+    await page.keyboard.press('ArrowRight');
+    await shown(page, 'b2');
+    await page.click('#name-input');
+    await page.keyboard.type('ab');
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('Escape');
+    await sleep(100);
+    assert.equal((await ui(page)).stepId, 'b2', 'arrows and Escape in a page input do not move the flow');
+    assert.equal(await page.inputValue('#name-input'), 'ab');
+    assert.equal(await page.evaluate(() => document.getElementById('name-input').selectionStart), 1, 'the arrow key moved the caret');
+  });
+
+  it('shows a visible focus ring for keyboard users and honours prefers-reduced-motion', T, async (t) => {
+    const { page } = await open(t, { writeKey: 'a11y-motion' });
+    await page.evaluate(() => window.segflow.start('tour'));
+    await shown(page, 'm1');
+    const style = () => page.evaluate(() => {
+      const root = document.querySelector('segflow-ui').shadowRoot;
+      const a = root.activeElement;
+      const cs = getComputedStyle(a);
+      return {
+        focusVisible: a.matches(':focus-visible'),
+        outline: `${cs.outlineStyle} ${cs.outlineWidth}`,
+        step: getComputedStyle(root.querySelector('.step')).animationName,
+        backdrop: getComputedStyle(root.querySelector('.backdrop')).animationName,
+      };
+    });
+    await page.keyboard.press('Tab');
+    let s = await style();
+    assert.equal(s.focusVisible, true);
+    assert.equal(s.outline, 'solid 3px', 'keyboard focus is clearly visible');
+    assert.notEqual(s.step, 'none', 'the step animates in by default');
+    assert.notEqual(s.backdrop, 'none');
+
+    await page.evaluate(() => window.segflow.endAll());
+    await page.emulateMedia({ reducedMotion: 'reduce' });
+    await page.evaluate(() => window.segflow.start('tour'));
+    await shown(page, 'm1');
+    s = await style();
+    assert.equal(s.step, 'none');
+    assert.equal(s.backdrop, 'none');
+    const transitions = await page.evaluate(() => getComputedStyle(document.querySelector('segflow-ui').shadowRoot.querySelector('button')).transitionDuration);
+    assert.match(transitions, /^0s(, 0s)*$/);
+  });
+
+  it('keeps page CSS out of the shadow root and its own CSS in', T, async (t) => {
+    const { page } = await open(t, { writeKey: 'a11y-css' });
+    const pageButton = () => page.evaluate(() => {
+      const cs = getComputedStyle(document.getElementById('other-button'));
+      return `${cs.backgroundColor} ${cs.color} ${cs.fontSize} ${cs.paddingTop} ${cs.borderTopWidth}`;
+    });
+    const pageStyle = await pageButton();
+    assert.equal(pageStyle, 'rgb(0, 128, 0) rgb(255, 255, 255) 14px 6px 2px');
+    await page.evaluate(() => window.segflow.start('tour'));
+    await shown(page, 'm1');
+    assert.equal(await pageButton(), pageStyle, 'segflow\'s button styles do not leak into the page');
+    const uiStyle = () => page.evaluate(() => {
+      const root = document.querySelector('segflow-ui').shadowRoot;
+      const step = root.querySelector('.step');
+      const primary = getComputedStyle(root.querySelector('button.primary'));
+      const title = getComputedStyle(root.querySelector('h2'));
+      const r = step.getBoundingClientRect();
+      return {
+        visible: getComputedStyle(step).visibility === 'visible' && r.width > 300 && r.height > 100,
+        centred: Math.abs(r.x + r.width / 2 - innerWidth / 2) < 2,
+        primary: `${primary.backgroundColor} ${primary.color} ${primary.fontSize}`,
+        title: `${title.color} ${title.fontSize} ${title.textTransform} ${title.letterSpacing}`,
+        hit: document.elementFromPoint(r.x + r.width / 2, r.y + 10)?.localName,
+      };
+    });
+    const clean = await uiStyle();
+    assert.equal(clean.visible, true);
+
+    // Hostile page CSS: hides and recolours everything, restyles every button and
+    // even targets segflow's host element.
+    await page.addStyleTag({ content: `
+      body * { display: none !important; color: red !important; text-transform: uppercase !important; letter-spacing: 9px !important; }
+      button { background: red !important; font-size: 40px !important; padding: 0 !important; }
+      h2, p, div { color: red !important; visibility: hidden !important; }
+      segflow-ui { position: static !important; transform: scale(.1) !important; opacity: 0 !important; z-index: -1 !important; }
+    ` });
+    const hostile = await uiStyle();
+    assert.deepEqual(hostile, clean, 'the flow UI looks the same under hostile page CSS');
+    assert.equal(hostile.hit, 'segflow-ui', 'and is still on top, clickable');
+    await clickButton(page, 'Next');
+    await shown(page, 'b2');
+  });
+
+  it('applies setBaseZIndex and themes through --segflow-* custom properties', T, async (t) => {
+    const { page } = await open(t, { writeKey: 'a11y-z' });
+    // A fixed overlay of the app's own, at z-index 1000.
+    await page.evaluate(() => {
+      const o = document.createElement('div');
+      o.id = 'overlay';
+      o.style.cssText = 'position: fixed; inset: 0; z-index: 1000; background: rgba(0,0,0,.01)';
+      document.body.append(o);
+      window.segflow.start('tour');
+    });
+    await shown(page, 'm1');
+    const probe = () => page.evaluate(() => {
+      const host = document.querySelector('segflow-ui');
+      const r = host.shadowRoot.querySelector('.step').getBoundingClientRect();
+      return { z: getComputedStyle(host).zIndex, top: document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)?.id || document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)?.localName };
+    });
+    assert.deepEqual(await probe(), { z: '1234500', top: 'segflow-ui' }, 'above the app by default');
+    await page.evaluate(() => window.segflow.setBaseZIndex(10));
+    assert.deepEqual(await probe(), { z: '10', top: 'overlay' }, 'below an app layer with a higher z-index');
+    await page.evaluate(() => window.segflow.setBaseZIndex(5000));
+    assert.deepEqual(await probe(), { z: '5000', top: 'segflow-ui' });
+    const bad = await page.evaluate(() => { try { window.segflow.setBaseZIndex('high'); return null; } catch (e) { return e.code; } });
+    assert.equal(bad, 'invalid_argument');
+
+    const primaryBg = () => page.evaluate(() => getComputedStyle(document.querySelector('segflow-ui').shadowRoot.querySelector('button.primary')).backgroundColor);
+    assert.equal(await primaryBg(), 'rgb(79, 70, 229)', 'the default accent');
+    await page.addStyleTag({ content: ':root { --segflow-accent: rgb(200, 30, 90); --segflow-radius: 2px; }' });
+    // (The button's colour transition takes a moment.)
+    await waitFor(async () => (await primaryBg()) === 'rgb(200, 30, 90)', { timeout: 2_000, message: 'themed accent' });
+    assert.equal(await page.evaluate(() => getComputedStyle(document.querySelector('segflow-ui').shadowRoot.querySelector('.step')).borderTopLeftRadius), '2px');
+    // A later step uses the theme too.
+    await page.locator('segflow-ui .step button.primary').click();
+    await shown(page, 'b2');
+    await waitFor(async () => (await primaryBg()) === 'rgb(200, 30, 90)', { timeout: 2_000, message: 'themed bubble' });
+  });
+});
