@@ -35,6 +35,7 @@ kill "$COLLECTOR_PID"; COLLECTOR_PID=
 
 step "TypeScript types and end-to-end tests (built package, collector, Chromium)"
 bash scripts/build-pkg.sh
+node scripts/check-size.mjs
 npx tsc -p tests/types
 node --test tests/e2e/
 

@@ -15,8 +15,11 @@ pub const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The page a call was made on, after the page's URL filter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PageInfo {
-    /// `location.href` (or the canonical link, as analytics.js prefers).
+    /// `location.href`.
     pub url: String,
+    /// The page's `<link rel="canonical">` URL, if any: as in analytics.js it
+    /// overrides `url` and `path` (the location's query string is kept).
+    pub canonical: Option<String>,
     /// `document.referrer`.
     pub referrer: String,
     /// `document.title`.
@@ -125,7 +128,18 @@ fn field(out: &mut String, key: &str, value: &str) {
 /// `{"path","referrer","search","title","url"}`.
 pub fn page_json(page: &PageInfo) -> String {
     let (path, search) = path_and_search(&page.url);
-    let mut out = String::with_capacity(page.url.len() * 2 + 64);
+    let (url, path) = match &page.canonical {
+        Some(c) => {
+            let url = if c.contains('?') {
+                c.clone()
+            } else {
+                String::from(c.as_str()) + search
+            };
+            (url, path_and_search(c).0)
+        }
+        None => (page.url.clone(), path),
+    };
+    let mut out = String::with_capacity(url.len() * 2 + 64);
     out.push('{');
     field(&mut out, "path", path);
     out.push(',');
@@ -135,7 +149,7 @@ pub fn page_json(page: &PageInfo) -> String {
     out.push(',');
     field(&mut out, "title", &page.title);
     out.push(',');
-    field(&mut out, "url", &page.url);
+    field(&mut out, "url", &url);
     out.push('}');
     out
 }
@@ -332,6 +346,7 @@ mod tests {
     fn page() -> PageInfo {
         PageInfo {
             url: "http://127.0.0.1:43409/index.html?utm_source=bench".into(),
+            canonical: None,
             referrer: String::new(),
             title: "anchor".into(),
         }
@@ -463,6 +478,23 @@ mod tests {
             assert_eq!(v["anonymousId"], "a\"b");
             assert!(v.get("userId").is_none());
         }
+    }
+
+    #[test]
+    fn a_canonical_link_overrides_url_and_path_as_in_analytics_js() {
+        let mut p = page();
+        p.canonical = Some("https://example.com/docs/intro".into());
+        let v: Value = serde_json::from_str(&page_json(&p)).unwrap();
+        assert_eq!(v["url"], "https://example.com/docs/intro?utm_source=bench");
+        assert_eq!(v["path"], "/docs/intro");
+        assert_eq!(v["search"], "?utm_source=bench");
+        p.canonical = Some("https://example.com/a?b=1".into());
+        let v: Value = serde_json::from_str(&page_json(&p)).unwrap();
+        assert_eq!(v["url"], "https://example.com/a?b=1");
+        assert_eq!(v["path"], "/a");
+        // The campaign still comes from the location's query string.
+        let ctx: Value = serde_json::from_str(&context_json(&p, &ClientInfo::default())).unwrap();
+        assert_eq!(ctx["campaign"]["source"], "bench");
     }
 
     #[test]

@@ -209,7 +209,8 @@ impl Runtime {
     /// The page fields and the `context` JSON, rebuilt only when the URL, title or
     /// referrer changed since the last call.
     pub fn page_and_context(&mut self) -> (&PageInfo, &str) {
-        let (href, title, referrer) = match web_sys::window().and_then(|w| w.document()) {
+        let doc = web_sys::window().and_then(|w| w.document());
+        let (href, title, referrer) = match &doc {
             Some(doc) => (doc.url().unwrap_or_default(), doc.title(), doc.referrer()),
             None => Default::default(),
         };
@@ -232,8 +233,23 @@ impl Runtime {
                 ),
                 None => (href, referrer),
             };
+            // The canonical link, resolved to an absolute URL by the browser.
+            let canonical = doc
+                .and_then(|d| {
+                    d.query_selector("link[rel='canonical'][href]")
+                        .ok()
+                        .flatten()
+                })
+                .and_then(|l| Reflect::get(&l, &"href".into()).ok())
+                .and_then(|h| h.as_string())
+                .filter(|h| !h.is_empty())
+                .map(|h| match &self.settings.url_filter {
+                    Some(f) => super::apply_filter(f, &h),
+                    None => h,
+                });
             self.page = PageInfo {
                 url,
+                canonical,
                 referrer,
                 title,
             };

@@ -208,4 +208,26 @@ describe('messages match analytics-next', () => {
     assert.equal(pageEvent.name, 'Filtered');
     assert.equal(pageEvent.properties.search, '?token=REDACTED&utm_source=mail');
   });
+
+  it('a canonical link overrides context.page.url and path, as in analytics.js', { timeout: 30_000 }, async (t) => {
+    const collector = await startCollector({ writeKeys: ['WK'] });
+    t.after(() => collector.stop());
+    const context = await newContext(env.browser, t);
+    const page = await openPage(context, `${collector.url}/index.html?utm_source=canon`);
+    await page.evaluate(() => {
+      const link = document.createElement('link');
+      link.rel = 'canonical';
+      link.href = '/docs/getting-started'; // relative: resolved against the page
+      document.head.append(link);
+    });
+    await initSegflow(page, { writeKey: 'WK', apiHost: collector.apiHost });
+    await page.evaluate(() => window.segflow.page('Docs'));
+    await flush(page);
+    const [event] = await collector.events({ writeKey: 'WK' });
+    assert.equal(event.context.page.url, `${collector.url}/docs/getting-started?utm_source=canon`);
+    assert.equal(event.context.page.path, '/docs/getting-started');
+    assert.equal(event.context.page.search, '?utm_source=canon');
+    assert.equal(event.properties.url, event.context.page.url);
+    assert.deepEqual(event.context.campaign, { source: 'canon' });
+  });
 });
