@@ -1,8 +1,6 @@
 //! localStorage and cookies, shared with analytics.js, with a memory fallback when
 //! storage is unavailable (private mode, disabled, sandboxed frames) or full.
 
-use std::collections::BTreeMap;
-
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlDocument, Storage};
 
@@ -15,7 +13,8 @@ const COOKIE_MAX_AGE: u32 = 31_536_000;
 /// Key/value storage: localStorage when it works, memory otherwise.
 pub struct Store {
     local: Option<Storage>,
-    memory: BTreeMap<String, String>,
+    /// The fallback: few keys (identity, a heartbeat, queue chunks), so a list will do.
+    memory: Vec<(String, String)>,
     doc: Option<HtmlDocument>,
     cookie_domain: Option<String>,
 }
@@ -44,7 +43,7 @@ impl Store {
             .and_then(|d| d.dyn_into::<HtmlDocument>().ok());
         let mut store = Store {
             local,
-            memory: BTreeMap::new(),
+            memory: Vec::new(),
             doc,
             cookie_domain: None,
         };
@@ -56,7 +55,11 @@ impl Store {
     pub fn get(&self, key: &str) -> Option<String> {
         match &self.local {
             Some(s) => s.get_item(key).ok().flatten(),
-            None => self.memory.get(key).cloned(),
+            None => self
+                .memory
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone()),
         }
     }
 
@@ -65,7 +68,10 @@ impl Store {
         match &self.local {
             Some(s) => s.set_item(key, value).is_ok(),
             None => {
-                self.memory.insert(key.to_owned(), value.to_owned());
+                match self.memory.iter_mut().find(|(k, _)| k == key) {
+                    Some(slot) => slot.1 = value.to_owned(),
+                    None => self.memory.push((key.to_owned(), value.to_owned())),
+                }
                 true
             }
         }
@@ -77,9 +83,7 @@ impl Store {
             Some(s) => {
                 let _ = s.remove_item(key);
             }
-            None => {
-                self.memory.remove(key);
-            }
+            None => self.memory.retain(|(k, _)| k != key),
         }
     }
 
@@ -95,8 +99,8 @@ impl Store {
             }
             None => self
                 .memory
-                .range(prefix.to_owned()..)
-                .take_while(|(k, _)| k.starts_with(prefix))
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
                 .map(|(k, _)| k.clone())
                 .collect(),
         }
