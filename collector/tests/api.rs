@@ -508,12 +508,7 @@ async fn rate_limit_every_second_request_answers_429_with_retry_after() {
         }
     }
     assert_eq!(statuses, [200, 429, 200, 429, 200, 429]);
-    let ids: Vec<Value> = ts
-        .events("")
-        .await
-        .iter()
-        .map(|e| e["messageId"].clone())
-        .collect();
+    let ids: Vec<Value> = ts.message_ids("").await;
     assert_eq!(ids, vec![json!("r0"), json!("r2"), json!("r4")]);
     assert_eq!(ts.stats().await["faults"]["rateLimited"], 3);
 }
@@ -618,12 +613,7 @@ async fn seeded_faults_are_deterministic_and_only_successes_are_stored() {
             }
             outcomes.push(outcome);
         }
-        let stored: Vec<Value> = ts
-            .events("")
-            .await
-            .iter()
-            .map(|e| e["messageId"].clone())
-            .collect();
+        let stored: Vec<Value> = ts.message_ids("").await;
         assert_eq!(
             stored, ok_ids,
             "exactly the acknowledged messages are stored"

@@ -447,12 +447,7 @@ async fn each_message_rule_rejects_in_a_batch_and_on_its_single_endpoint() {
             "{case}"
         );
     }
-    let stored: Vec<Value> = ts
-        .events("")
-        .await
-        .iter()
-        .map(|e| e["messageId"].clone())
-        .collect();
+    let stored: Vec<Value> = ts.message_ids("").await;
     assert_eq!(stored, vec![json!("good-first"), json!("good-last")]);
 
     // On single endpoints: 400 with the reason, nothing stored.

@@ -72,12 +72,7 @@ async fn message_limit_is_32_kb_of_serialized_json() {
     let r = ts.post("/v1/t", &m, Some(KEY)).await;
     assert_eq!((r.status, r.error()), (400, "message_too_large"));
 
-    let ids: Vec<Value> = ts
-        .events("")
-        .await
-        .iter()
-        .map(|e| e["messageId"].clone())
-        .collect();
+    let ids: Vec<Value> = ts.message_ids("").await;
     assert_eq!(ids, vec![json!("at-1"), json!("at-2"), json!("small")]);
     let stored = &ts.events("messageId=at-1").await[0];
     assert_eq!(

@@ -182,6 +182,15 @@ impl TestServer {
             .clone()
     }
 
+    /// The `messageId`s of the stored events matching `query`, in arrival order.
+    pub async fn message_ids(&self, query: &str) -> Vec<Value> {
+        self.events(query)
+            .await
+            .iter()
+            .map(|e| e["messageId"].clone())
+            .collect()
+    }
+
     pub async fn stats(&self) -> Value {
         let reply = self.get("/api/stats").await;
         assert_eq!(reply.status, 200, "{}", reply.text);
