@@ -12,6 +12,18 @@ import {
 
 const range = (n) => Array.from({ length: n }, (_, i) => i);
 
+/** Opens `url` in a new page, collecting its console warnings and uncaught errors. */
+async function openWatched(context, url) {
+  const warnings = [];
+  const errors = [];
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  await page.waitForFunction(() => window.ready || window.loadError);
+  return { page, warnings, errors };
+}
+
 describe('storage', () => {
   const env = useBrowser();
 
@@ -26,13 +38,7 @@ describe('storage', () => {
         get() { throw new DOMException('The operation is insecure.', 'SecurityError'); },
       });
     });
-    const warnings = [];
-    const errors = [];
-    const page = await context.newPage();
-    page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${collector.url}/index.html`);
-    await page.waitForFunction(() => window.ready || window.loadError);
+    const { page, warnings, errors } = await openWatched(context, `${collector.url}/index.html`);
     await initSegflow(page, { writeKey: 'no-storage-key', apiHost: collector.apiHost });
     await page.evaluate(() => window.segflow.identify('user-9', { plan: 'pro' }));
     await trackMany(page, 'Memory Only', 0, 12);
@@ -56,13 +62,7 @@ describe('storage', () => {
         return setItem.call(this, key, value);
       };
     });
-    const warnings = [];
-    const errors = [];
-    const page = await context.newPage();
-    page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${collector.url}/index.html`);
-    await page.waitForFunction(() => window.ready || window.loadError);
+    const { page, warnings, errors } = await openWatched(context, `${collector.url}/index.html`);
     await initSegflow(page, { writeKey: 'full-key', apiHost: collector.apiHost, flushAt: 10 });
     const thrown = await page.evaluate(() => {
       try {
