@@ -119,6 +119,10 @@ pub(crate) fn router(state: Arc<AppState>, statics: &[StaticMount]) -> Router {
         .route("/api/events", get(events).fallback(method_not_allowed))
         .route("/api/stats", get(stats).fallback(method_not_allowed))
         .route(
+            "/api/duplicates",
+            get(duplicates).fallback(method_not_allowed),
+        )
+        .route(
             "/api/stream",
             get(stream_events).fallback(method_not_allowed),
         )
@@ -265,6 +269,23 @@ fn rate_limited_response() -> Response {
     response
 }
 
+/// The answer of an injected failure: `status` (500..=599), with `Retry-After` when
+/// configured.
+fn injected_failure_response((status, retry_after): (u16, Option<u64>)) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = error_response(
+        status,
+        "injected_failure",
+        "internal error (injected fault); nothing was stored",
+    );
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
 /// `POST /v1/{batch,track,identify,page,screen,group,alias}` and `/v1/{b,t,i,p,s,g,a}`.
 async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
     let segment = req.uri().path().strip_prefix("/v1/").unwrap_or_default();
@@ -289,12 +310,22 @@ async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
         app.stats.fault(fault);
         match fault {
             Fault::RateLimited => return rate_limited_response(),
-            Fault::Failed => {
+            Fault::Failed => return injected_failure_response(app.faults.failure()),
+            Fault::Hung => {
+                // The client going away ends the connection task, which drops this
+                // future; a stop closes the connection unanswered at once instead
+                // of waiting for the shutdown grace period.
+                let mut shutdown = app.shutdown.clone();
+                crate::server::stopped(&mut shutdown).await;
+                if let Some(conn) = conn {
+                    conn.kill.notify_one();
+                    std::future::pending::<()>().await;
+                }
                 return error_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                    StatusCode::SERVICE_UNAVAILABLE,
                     "injected_failure",
-                    "internal error (injected fault); nothing was stored",
-                )
+                    "hung request released by the server stopping",
+                );
             }
             Fault::Dropped => {
                 if let Some(conn) = conn {
@@ -598,10 +629,48 @@ async fn stats(State(app): State<Arc<AppState>>) -> Response {
         "duplicates": counts.duplicates,
         "rejected": rejected,
         "requests": requests,
+        "preflights": app.stats.preflights(),
         "faults": faults,
         "environments": by_environment,
     }))
     .into_response()
+}
+
+/// Query of `GET /api/duplicates`; an empty `writeKey` counts as absent.
+#[derive(Debug, Deserialize)]
+struct DuplicatesQuery {
+    #[serde(rename = "writeKey")]
+    write_key: Option<String>,
+}
+
+/// `GET /api/duplicates[?writeKey=K]` →
+/// `{"duplicates":[{"writeKey":K,"messageId":M,"count":N}, ...]}`, in the order of
+/// each messageId's first repeat.
+async fn duplicates(
+    State(app): State<Arc<AppState>>,
+    query: Result<Query<DuplicatesQuery>, QueryRejection>,
+) -> Response {
+    let write_key = match query {
+        Ok(Query(q)) => non_empty(q.write_key),
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()),
+    };
+    let store = app.store.clone();
+    let rows =
+        match tokio::task::spawn_blocking(move || store.duplicates(write_key.as_deref())).await {
+            Ok(Ok(rows)) => rows,
+            _ => {
+                return error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "storage_error",
+                    "the duplicates could not be read",
+                )
+            }
+        };
+    let list: Vec<Value> = rows
+        .into_iter()
+        .map(|d| json!({"writeKey": d.write_key, "messageId": d.message_id, "count": d.count}))
+        .collect();
+    Json(json!({ "duplicates": list })).into_response()
 }
 
 /// `GET /api/stream`: server-sent events, one `message` event per stored message

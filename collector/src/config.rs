@@ -196,8 +196,13 @@ impl FromStr for StaticMount {
 /// debugger and static files are never faulted.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FaultConfig {
-    /// Fraction (0..=1) of ingestion requests answered `500` without storing.
+    /// Fraction (0..=1) of ingestion requests answered [`fail_status`](Self::fail_status)
+    /// without storing.
     pub fail_rate: f64,
+    /// The status of the `fail_rate` failures, within `500..=599` (default `500`).
+    pub fail_status: u16,
+    /// When set, the `fail_rate` failures carry `Retry-After: <seconds>`.
+    pub fail_retry_after: Option<u64>,
     /// Every Nth ingestion request is answered `429` with `Retry-After: 1`
     /// (`0` = never).
     pub rate_limit_every: u64,
@@ -208,22 +213,30 @@ pub struct FaultConfig {
     pub drop_rate: f64,
     /// Seed of the random draws for `fail_rate` and `drop_rate`.
     pub seed: u64,
+    /// Ingestion request numbers (1-based, in the order the fault counter sees them)
+    /// that are never answered: held open, storing nothing, until the client goes
+    /// away or the server stops. Decided before every other fault.
+    pub hang_nth: Vec<u64>,
 }
 
 impl Default for FaultConfig {
     fn default() -> Self {
         FaultConfig {
             fail_rate: 0.0,
+            fail_status: 500,
+            fail_retry_after: None,
             rate_limit_every: 0,
             latency_ms: 0,
             drop_rate: 0.0,
             seed: 0,
+            hang_nth: Vec::new(),
         }
     }
 }
 
 impl FaultConfig {
-    /// Checks that the rates are within `0..=1`.
+    /// Checks that the rates are within `0..=1`, the failure status within
+    /// `500..=599` and the hung request numbers at least 1.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, rate) in [("fail-rate", self.fail_rate), ("drop-rate", self.drop_rate)] {
             if !(0.0..=1.0).contains(&rate) {
@@ -231,6 +244,17 @@ impl FaultConfig {
                     "--{name} must be between 0 and 1, got {rate}"
                 )));
             }
+        }
+        if !(500..=599).contains(&self.fail_status) {
+            return Err(ConfigError(format!(
+                "--fail-status must be between 500 and 599, got {}",
+                self.fail_status
+            )));
+        }
+        if self.hang_nth.contains(&0) {
+            return Err(ConfigError(
+                "--hang-nth counts requests from 1, got 0".into(),
+            ));
         }
         Ok(())
     }
@@ -296,5 +320,27 @@ mod tests {
         assert!(f.validate().is_err());
         f.drop_rate = f64::NAN;
         assert!(f.validate().is_err());
+    }
+
+    #[test]
+    fn fail_status_and_hang_nth_are_checked() {
+        let ok = |f: FaultConfig| f.validate().is_ok();
+        let with_status = |fail_status| FaultConfig {
+            fail_status,
+            ..FaultConfig::default()
+        };
+        assert!(ok(with_status(500)));
+        assert!(ok(with_status(503)));
+        assert!(ok(with_status(599)));
+        assert!(!ok(with_status(499)));
+        assert!(!ok(with_status(600)));
+        assert!(!ok(with_status(0)));
+        let with_hangs = |hang_nth| FaultConfig {
+            hang_nth,
+            ..FaultConfig::default()
+        };
+        assert!(ok(with_hangs(vec![1, 3, 40])));
+        let err = with_hangs(vec![3, 0]).validate().unwrap_err();
+        assert!(err.0.contains("hang-nth"), "{err}");
     }
 }

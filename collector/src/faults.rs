@@ -40,8 +40,11 @@ pub(crate) enum Fault {
     RateLimited,
     /// Close the connection without an answer.
     Dropped,
-    /// Answer 500.
+    /// Answer the configured failure status (500 by default).
     Failed,
+    /// Never answer: hold the request open until the client goes away or the server
+    /// stops.
+    Hung,
 }
 
 /// Decides faults for ingestion requests, in arrival order.
@@ -68,10 +71,19 @@ impl Faults {
         self.config.latency_ms
     }
 
-    /// Decides the fate of the next ingestion request: rate limiting (every Nth
-    /// request) first, then a drop draw, then a failure draw.
+    /// Status and optional `Retry-After` seconds of injected failures.
+    pub fn failure(&self) -> (u16, Option<u64>) {
+        (self.config.fail_status, self.config.fail_retry_after)
+    }
+
+    /// Decides the fate of the next ingestion request: hanging (listed request
+    /// numbers) first, then rate limiting (every Nth request), then a drop draw, then
+    /// a failure draw. Hung and rate-limited requests take no draw.
     pub fn decide(&self) -> Option<Fault> {
         let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.config.hang_nth.contains(&n) {
+            return Some(Fault::Hung);
+        }
         if self.config.rate_limit_every > 0 && n.is_multiple_of(self.config.rate_limit_every) {
             return Some(Fault::RateLimited);
         }
@@ -100,7 +112,9 @@ pub(crate) struct Stats {
     failed: AtomicU64,
     rate_limited: AtomicU64,
     dropped: AtomicU64,
+    hung: AtomicU64,
     delayed: AtomicU64,
+    preflights: AtomicU64,
     rejected: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -108,6 +122,16 @@ impl Stats {
     /// Counts one ingestion request.
     pub fn request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one CORS preflight (`OPTIONS` on any path).
+    pub fn preflight(&self) {
+        self.preflights.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// CORS preflights received since start.
+    pub fn preflights(&self) -> u64 {
+        self.preflights.load(Ordering::Relaxed)
     }
 
     /// Counts one injected delay.
@@ -121,6 +145,7 @@ impl Stats {
             Fault::RateLimited => &self.rate_limited,
             Fault::Dropped => &self.dropped,
             Fault::Failed => &self.failed,
+            Fault::Hung => &self.hung,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -145,6 +170,7 @@ impl Stats {
             "failed": self.failed.load(Ordering::Relaxed),
             "rateLimited": self.rate_limited.load(Ordering::Relaxed),
             "dropped": self.dropped.load(Ordering::Relaxed),
+            "hung": self.hung.load(Ordering::Relaxed),
             "delayed": self.delayed.load(Ordering::Relaxed),
         });
         (
@@ -193,6 +219,36 @@ mod tests {
         assert!((150..250).contains(&dropped), "dropped {dropped}");
         // 30% of the 80% not dropped.
         assert!((190..290).contains(&failed), "failed {failed}");
+    }
+
+    #[test]
+    fn hang_nth_comes_first_and_takes_no_draw() {
+        let got = faults(FaultConfig {
+            hang_nth: vec![2, 6, 7],
+            rate_limit_every: 3,
+            ..FaultConfig::default()
+        });
+        let hung: Vec<usize> = (0..got.len())
+            .filter(|&i| got[i] == Some(Fault::Hung))
+            .map(|i| i + 1)
+            .collect();
+        assert_eq!(hung, [2, 6, 7]);
+        assert_eq!(got[2], Some(Fault::RateLimited), "request 3");
+        assert_eq!(got[8], Some(Fault::RateLimited), "request 9");
+
+        // The draws of the other requests are those of a run without hangs.
+        let seeded = FaultConfig {
+            fail_rate: 0.5,
+            seed: 3,
+            ..FaultConfig::default()
+        };
+        let plain = faults(seeded.clone());
+        let with_hang = faults(FaultConfig {
+            hang_nth: vec![1],
+            ..seeded
+        });
+        assert_eq!(with_hang[0], Some(Fault::Hung));
+        assert_eq!(with_hang[1..], plain[..plain.len() - 1]);
     }
 
     #[test]

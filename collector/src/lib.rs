@@ -4,9 +4,9 @@
 //! … and analytics.js's one-letter paths), validates messages like Segment,
 //! stores every accepted message in SQLite before answering, and lets tests and
 //! people read them back (`/api/events`, `/api/stats`, the live `/debugger` page).
-//! Faults (errors, rate limiting, latency, dropped connections) can be injected to
-//! exercise a client's delivery logic. See `collector/README.md` for the HTTP
-//! contract.
+//! Faults (errors, rate limiting, latency, dropped or never-answered requests) can
+//! be injected to exercise a client's delivery logic. See `collector/README.md` for
+//! the HTTP contract.
 //!
 //! Start one in-process (e.g. from a test):
 //!

@@ -31,7 +31,7 @@ struct Cli {
     /// Serve a folder's files at / (same as --static /=DIR).
     #[arg(long = "static-dir", value_name = "DIR")]
     static_dir: Option<PathBuf>,
-    /// Fraction (0..1) of ingestion requests answered 500 without storing.
+    /// Fraction (0..1) of ingestion requests answered --fail-status without storing.
     #[arg(
         long,
         value_name = "F",
@@ -39,6 +39,12 @@ struct Cli {
         allow_negative_numbers = true
     )]
     fail_rate: f64,
+    /// Status of the --fail-rate failures (500..599).
+    #[arg(long, value_name = "CODE", default_value_t = 500)]
+    fail_status: u16,
+    /// Send Retry-After: SECS with the --fail-rate failures.
+    #[arg(long, value_name = "SECS")]
+    fail_retry_after: Option<u64>,
     /// Answer every Nth ingestion request 429 with Retry-After: 1 (0 = never).
     #[arg(long, value_name = "N", default_value_t = 0)]
     rate_limit_every: u64,
@@ -56,6 +62,10 @@ struct Cli {
     /// Seed of the fault injection draws (same seed, same faults).
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
+    /// Never answer the Nth ingestion request (1-based): hold it open, store
+    /// nothing. Repeatable or comma-separated (--hang-nth 3,40).
+    #[arg(long = "hang-nth", value_name = "N", value_delimiter = ',')]
+    hang_nth: Vec<u64>,
 }
 
 impl Cli {
@@ -76,10 +86,13 @@ impl Cli {
             static_mounts,
             faults: FaultConfig {
                 fail_rate: self.fail_rate,
+                fail_status: self.fail_status,
+                fail_retry_after: self.fail_retry_after,
                 rate_limit_every: self.rate_limit_every,
                 latency_ms: self.latency_ms,
                 drop_rate: self.drop_rate,
                 seed: self.seed,
+                hang_nth: self.hang_nth,
             },
         }
     }

@@ -99,8 +99,8 @@ impl Server {
             Faults::new(config.faults.clone()),
             shutdown_rx.clone(),
         ));
-        let router = app::router(state, &config.static_mounts);
-        let task = tokio::spawn(accept_loop(listener, router, shutdown_rx));
+        let router = app::router(state.clone(), &config.static_mounts);
+        let task = tokio::spawn(accept_loop(listener, router, state, shutdown_rx));
         Ok(Server {
             addr,
             shutdown,
@@ -135,7 +135,12 @@ impl Drop for Server {
     }
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    state: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let conn_shutdown = shutdown.clone();
     let mut conns = JoinSet::new();
     loop {
@@ -143,7 +148,13 @@ async fn accept_loop(listener: TcpListener, router: Router, mut shutdown: watch:
             _ = stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    conns.spawn(serve_connection(stream, peer, router.clone(), conn_shutdown.clone()));
+                    conns.spawn(serve_connection(
+                        stream,
+                        peer,
+                        router.clone(),
+                        state.clone(),
+                        conn_shutdown.clone(),
+                    ));
                 }
                 // Out of file descriptors and the like: back off a little.
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -163,6 +174,7 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
+    state: Arc<AppState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -173,9 +185,10 @@ async fn serve_connection(
     };
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let router = router.clone();
+        let state = state.clone();
         let mut req = req.map(Body::new);
         req.extensions_mut().insert(info.clone());
-        async move { Ok::<_, Infallible>(handle(router, req).await) }
+        async move { Ok::<_, Infallible>(handle(router, &state, req).await) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -195,10 +208,11 @@ async fn serve_connection(
     }
 }
 
-/// Answers CORS preflights, routes everything else and adds the CORS headers to
-/// every answer (errors included).
-async fn handle(router: Router, req: Request<Body>) -> Response {
+/// Answers (and counts) CORS preflights, routes everything else and adds the CORS
+/// headers to every answer (errors included).
+async fn handle(router: Router, state: &AppState, req: Request<Body>) -> Response {
     if req.method() == Method::OPTIONS {
+        state.stats.preflight();
         return app::preflight_response(req.headers());
     }
     let origin = req.headers().get(ORIGIN).cloned();

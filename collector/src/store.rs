@@ -1,4 +1,5 @@
-//! SQLite storage: one table of messages, one of persistent counters.
+//! SQLite storage: one table of messages, one of persistent counters, one of the
+//! messageIds that arrived again after being stored.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +30,13 @@ CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS duplicates (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    write_key  TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    count      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS duplicates_write_key_message_id ON duplicates (write_key, message_id);
 ";
 
 /// A validated message ready to be stored.
@@ -73,6 +81,14 @@ pub(crate) struct EventFilter {
     pub descending: bool,
 }
 
+/// A messageId that arrived again after it was stored, and how many extra times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Duplicate {
+    pub write_key: String,
+    pub message_id: String,
+    pub count: u64,
+}
+
 /// Counts derived from the database.
 #[derive(Debug, Default)]
 pub(crate) struct StoredCounts {
@@ -114,11 +130,13 @@ impl Store {
     }
 
     /// Stores `messages` in one transaction; duplicates (same write key and
-    /// messageId) are skipped and counted. Returns only after the commit.
+    /// messageId) are skipped, counted in total and per messageId. Returns only
+    /// after the commit.
     pub fn insert(&self, messages: &[NewMessage]) -> rusqlite::Result<InsertOutcome> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let mut outcome = InsertOutcome::default();
+        let mut duplicate_ids = Vec::new();
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO messages (message_id, write_key, environment, type, user_id,
@@ -146,7 +164,17 @@ impl Store {
                 } else {
                     outcome.ids.push(None);
                     outcome.duplicates += 1;
+                    duplicate_ids.push((m.write_key.as_str(), m.message_id.as_str()));
                 }
+            }
+        }
+        if !duplicate_ids.is_empty() {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO duplicates (write_key, message_id, count) VALUES (?1, ?2, 1)
+                 ON CONFLICT (write_key, message_id) DO UPDATE SET count = count + 1",
+            )?;
+            for (write_key, message_id) in duplicate_ids {
+                stmt.execute(params![write_key, message_id])?;
             }
         }
         if outcome.duplicates > 0 {
@@ -205,6 +233,24 @@ impl Store {
                 write_key: r.get(1)?,
                 environment: r.get(2)?,
                 body: r.get(3)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// The messageIds that arrived again after being stored (of `write_key` only,
+    /// when given), in the order of their first repeat.
+    pub fn duplicates(&self, write_key: Option<&str>) -> rusqlite::Result<Vec<Duplicate>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT write_key, message_id, count FROM duplicates
+             WHERE ?1 IS NULL OR write_key = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([write_key], |r| {
+            Ok(Duplicate {
+                write_key: r.get(0)?,
+                message_id: r.get(1)?,
+                count: r.get::<_, i64>(2)?.max(0) as u64,
             })
         })?;
         rows.collect()

@@ -269,7 +269,8 @@ async fn stats_count_requests_acceptance_duplicates_and_rejections() {
             "duplicates": 1,
             "rejected": {"missing_event": 1, "unauthorized": 1, "invalid_json": 1},
             "requests": 4,
-            "faults": {"failed": 0, "rateLimited": 0, "dropped": 0, "delayed": 0},
+            "preflights": 0,
+            "faults": {"failed": 0, "rateLimited": 0, "dropped": 0, "hung": 0, "delayed": 0},
             "environments": {"default": 2}
         })
     );
@@ -624,4 +625,227 @@ async fn seeded_faults_are_deterministic_and_only_successes_are_stored() {
     for code in [0, 200, 500] {
         assert!(runs[0].contains(&code), "{code} occurs in {:?}", runs[0]);
     }
+}
+
+/// Writes one `POST /v1/t` of `message_id` over a fresh TCP connection, without
+/// reading the answer.
+async fn raw_track(addr: std::net::SocketAddr, message_id: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = track("u", "E", message_id).to_string();
+    let request = format!(
+        "POST /v1/t HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\nContent-Length: {}\r\n\r\n{body}",
+        basic(KEY),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Polls `/api/stats` until `faults.hung` reaches `n` (at most 5 s).
+async fn wait_hung(ts: &TestServer, n: u64) {
+    let end = Instant::now() + Duration::from_secs(5);
+    while ts.stats().await["faults"]["hung"] != n {
+        assert!(Instant::now() < end, "{n} hung requests within 5 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn hang_nth_holds_those_requests_open_without_blocking_others_or_the_stop() {
+    use tokio::io::AsyncReadExt as _;
+    let ts = TestServer::start(|c| {
+        c.with_faults(FaultConfig {
+            hang_nth: vec![2, 4],
+            rate_limit_every: 2,
+            ..FaultConfig::default()
+        })
+    })
+    .await;
+    let r = ts.post("/v1/t", &track("u", "E", "h1"), Some(KEY)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Request 2 hangs (before rate limiting, which would answer it 429).
+    let mut hung2 = raw_track(ts.addr(), "h2").await;
+    wait_hung(&ts, 1).await;
+    // Others are served meanwhile: request 3 is answered, request 4 hangs too,
+    // request 5 is answered, request 6 is rate limited.
+    let r = ts.post("/v1/t", &track("u", "E", "h3"), Some(KEY)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let hung4 = raw_track(ts.addr(), "h4").await;
+    wait_hung(&ts, 2).await;
+    let r = ts.post("/v1/t", &track("u", "E", "h5"), Some(KEY)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = ts.post("/v1/t", &track("u", "E", "h6"), Some(KEY)).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+
+    // Never answered: nothing to read after a while.
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_millis(300), hung2.read(&mut buf)).await;
+    assert!(read.is_err(), "no answer to a hung request: {read:?}");
+    assert_eq!(
+        ts.message_ids("").await,
+        [json!("h1"), json!("h3"), json!("h5")]
+    );
+    let stats = ts.stats().await;
+    assert_eq!(stats["requests"], 6);
+    assert_eq!(stats["faults"]["hung"], 2);
+    assert_eq!(stats["faults"]["rateLimited"], 1);
+    assert_eq!(stats["accepted"], 3);
+
+    // A client giving up does not disturb the server.
+    drop(hung4);
+    let r = ts.post("/v1/t", &track("u", "E", "h7"), Some(KEY)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // A stop does not wait for hung requests: their connections close unanswered.
+    let started = Instant::now();
+    let _dir = ts.stop().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "stopped in {took:?}");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), hung2.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "closed by the stop");
+    assert!(
+        answer.is_empty(),
+        "no answer bytes: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+#[tokio::test]
+async fn hung_request_over_http_client_times_out_and_stores_nothing() {
+    let ts = TestServer::start(|c| {
+        c.with_faults(FaultConfig {
+            hang_nth: vec![1],
+            ..FaultConfig::default()
+        })
+    })
+    .await;
+    let result = ts
+        .client
+        .post(format!("{}/v1/b", ts.url))
+        .header("authorization", basic(KEY))
+        .timeout(Duration::from_millis(500))
+        .body(json!({"batch": [track("u", "E", "x1"), track("u", "E", "x2")]}).to_string())
+        .send()
+        .await;
+    let err = result.expect_err("a hung request is never answered");
+    assert!(err.is_timeout(), "{err}");
+    assert!(ts.events("").await.is_empty());
+    // The same messages sent again (request 2) are new, not duplicates.
+    let r = ts
+        .post(
+            "/v1/b",
+            &json!({"batch": [track("u", "E", "x1"), track("u", "E", "x2")]}),
+            Some(KEY),
+        )
+        .await;
+    assert_eq!(
+        (r.json["accepted"].clone(), r.json["duplicates"].clone()),
+        (json!(2), json!(0))
+    );
+    assert_eq!(ts.stats().await["faults"]["hung"], 1);
+}
+
+#[tokio::test]
+async fn fail_status_and_retry_after_shape_injected_failures() {
+    let ts = TestServer::start(|c| {
+        c.with_faults(FaultConfig {
+            fail_rate: 1.0,
+            fail_status: 503,
+            fail_retry_after: Some(7),
+            ..FaultConfig::default()
+        })
+    })
+    .await;
+    for i in 0..3 {
+        let response = ts
+            .client
+            .post(format!("{}/v1/t", ts.url))
+            .header("origin", ORIGIN)
+            .header("authorization", basic(KEY))
+            .body(track("u", "E", &format!("f{i}")).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 503);
+        let h = response.headers();
+        assert_eq!(h["retry-after"], "7");
+        assert_eq!(h["access-control-allow-origin"], ORIGIN);
+        assert!(h["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("Retry-After"));
+        let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        assert_eq!(body["error"], "injected_failure");
+    }
+    assert!(ts.events("").await.is_empty());
+    let stats = ts.stats().await;
+    assert_eq!(stats["faults"]["failed"], 3);
+    assert_eq!(stats["requests"], 3);
+
+    // Defaults: 500 without Retry-After.
+    let ts = TestServer::start(|c| {
+        c.with_faults(FaultConfig {
+            fail_rate: 1.0,
+            ..FaultConfig::default()
+        })
+    })
+    .await;
+    let r = ts.post("/v1/t", &track("u", "E", "d"), Some(KEY)).await;
+    assert_eq!((r.status, r.error()), (500, "injected_failure"));
+    assert_eq!(r.header("retry-after"), None);
+
+    // Out of range statuses are refused at start.
+    for fail_status in [200, 429, 499, 600] {
+        let dir = tempfile::tempdir().unwrap();
+        let config =
+            segflow_collector::Config::new(dir.path().join("x.db")).with_faults(FaultConfig {
+                fail_status,
+                ..FaultConfig::default()
+            });
+        let err = segflow_collector::Server::start(config).await.unwrap_err();
+        assert!(err.to_string().contains("fail-status"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn every_options_request_is_counted_as_a_preflight() {
+    let ts = TestServer::start(|c| c).await;
+    let paths = [
+        "/v1/t",
+        "/v1/batch",
+        "/api/events",
+        "/api/stats",
+        "/nope",
+        "/",
+    ];
+    for (i, path) in paths.iter().enumerate() {
+        let mut request = ts
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", ts.url));
+        if i % 2 == 0 {
+            request = request
+                .header("origin", ORIGIN)
+                .header("access-control-request-method", "POST");
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 204, "{path}");
+    }
+    // Over raw HTTP too, including the asterisk form.
+    let (status, _) = common::raw_http(
+        ts.addr(),
+        b"OPTIONS * HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 204);
+    // Other methods are not preflights.
+    ts.post("/v1/t", &track("u", "E", "p1"), Some(KEY)).await;
+    ts.get("/api/events").await;
+    let stats = ts.stats().await;
+    assert_eq!(stats["preflights"], 7);
+    assert_eq!(
+        stats["requests"], 1,
+        "a preflight is not an ingestion request"
+    );
 }

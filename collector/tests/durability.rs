@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{basic, client, reply, track, TestServer, KEY};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_segflow-collector");
@@ -45,6 +45,16 @@ async fn restart_in_process_keeps_messages_and_dedupe() {
     );
     let r = ts.post("/v1/t", &track("u", "E", "new"), Some(KEY)).await;
     assert_eq!(r.json["accepted"], 1);
+    // The per-messageId list of duplicates survives too, and grows on.
+    let r = ts.get("/api/duplicates").await;
+    assert_eq!(
+        r.json,
+        json!({"duplicates": [
+            {"writeKey": KEY, "messageId": "r0", "count": 1},
+            {"writeKey": KEY, "messageId": "r5", "count": 1},
+        ]})
+    );
+    assert_eq!(ts.stats().await["duplicates"], 2);
     let newest = ts.events("messageId=new").await;
     let last_before = before.last().unwrap()["id"].as_i64().unwrap();
     assert!(newest[0]["id"].as_i64().unwrap() > last_before);
@@ -271,6 +281,26 @@ async fn cli_rejects_bad_values() {
             vec!["--port", "0", "--db", db, "--drop-rate", "-1"],
             "drop-rate",
         ),
+        (
+            vec!["--port", "0", "--db", db, "--fail-status", "404"],
+            "fail-status",
+        ),
+        (
+            vec!["--port", "0", "--db", db, "--fail-status", "600"],
+            "fail-status",
+        ),
+        (
+            vec!["--port", "0", "--db", db, "--hang-nth", "3,0"],
+            "hang-nth",
+        ),
+        (
+            vec!["--port", "0", "--db", db, "--hang-nth", "x"],
+            "hang-nth",
+        ),
+        (
+            vec!["--port", "0", "--db", db, "--fail-retry-after", "soon"],
+            "fail-retry-after",
+        ),
         (vec!["--port", "0", "--db", db, "--port", "x"], "port"),
         (
             vec!["--port", "0", "--db", db, "--static", "pkg=pkg"],
@@ -319,7 +349,116 @@ async fn cli_rejects_bad_values() {
         "--latency-ms",
         "--drop-rate",
         "--seed",
+        "--hang-nth",
+        "--fail-status",
+        "--fail-retry-after",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
+}
+
+#[tokio::test]
+async fn cli_hang_nth_fail_status_retry_after_and_prompt_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hang.db");
+    let (mut child, _line, url) = spawn(&[
+        "--port",
+        "0",
+        "--db",
+        db.to_str().unwrap(),
+        "--write-key",
+        "WK",
+        "--hang-nth",
+        "2",
+        "--hang-nth",
+        "4,5,7",
+        "--fail-rate",
+        "1",
+        "--fail-status",
+        "503",
+        "--fail-retry-after",
+        "3",
+    ])
+    .await;
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_millis(400))
+        .build()
+        .unwrap();
+    let mut outcomes = Vec::new();
+    for i in 1..=6 {
+        let result = quick
+            .post(format!("{url}/v1/t"))
+            .header("authorization", basic(KEY))
+            .body(track("u", "E", &format!("c{i}")).to_string())
+            .send()
+            .await;
+        outcomes.push(match result {
+            Ok(r) => {
+                assert_eq!(r.headers()["retry-after"], "3");
+                r.status().as_u16().to_string()
+            }
+            Err(e) if e.is_timeout() => "hung".to_string(),
+            Err(e) => panic!("request {i}: {e}"),
+        });
+    }
+    assert_eq!(outcomes, ["503", "hung", "503", "hung", "hung", "503"]);
+    let stats = reply(
+        client()
+            .get(format!("{url}/api/stats"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .json;
+    assert_eq!(stats["faults"]["hung"], 3);
+    assert_eq!(stats["faults"]["failed"], 3);
+    assert_eq!(stats["accepted"], 0);
+
+    // SIGTERM with a request still held open (request 7): a prompt, clean exit,
+    // the held connection closed unanswered.
+    let addr = url.trim_start_matches("http://").to_string();
+    let mut held = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = track("u", "E", "c7").to_string();
+    let request = format!(
+        "POST /v1/t HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\nContent-Length: {}\r\n\r\n{body}",
+        basic(KEY),
+        body.len()
+    );
+    held.write_all(request.as_bytes()).await.unwrap();
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let stats = reply(
+            client()
+                .get(format!("{url}/api/stats"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+        .json;
+        if stats["faults"]["hung"] == 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "request 7 hangs: {stats}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid = child.id().expect("running").to_string();
+    let started = std::time::Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits within 10 s")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1500), "exited in {took:?}");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), held.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the held connection is closed");
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
 }

@@ -866,6 +866,96 @@ async fn duplicate_message_ids_are_counted_not_stored_twice() {
     assert_eq!(stats["duplicates"], 2);
 }
 
+/// `GET /api/duplicates?<query>` → the duplicates array.
+async fn duplicates(ts: &TestServer, query: &str) -> Value {
+    let r = ts.get(&format!("/api/duplicates?{query}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json["duplicates"].is_array(), "{}", r.text);
+    r.json["duplicates"].clone()
+}
+
+#[tokio::test]
+async fn duplicates_are_listed_per_message_id_in_first_repeat_order() {
+    let ts = TestServer::start(|c| c.with_write_key("OTHER", "staging")).await;
+    assert_eq!(duplicates(&ts, "").await, json!([]));
+    let batch = |ids: &[&str]| json!({"batch": ids.iter().map(|id| track("u", "E", id)).collect::<Vec<_>>()});
+    let r = ts.post("/v1/b", &batch(&["a", "b", "c"]), Some(KEY)).await;
+    assert_eq!(r.json["accepted"], 3, "{}", r.text);
+    // c again, twice in one batch; b again; d is new and then repeated in the
+    // same batch.
+    let r = ts
+        .post("/v1/b", &batch(&["c", "d", "b", "c", "d"]), Some(KEY))
+        .await;
+    assert_eq!(
+        (r.json["accepted"].clone(), r.json["duplicates"].clone()),
+        (json!(1), json!(4)),
+        "{}",
+        r.text
+    );
+    // Another key: its first "a" is new, the second a duplicate of its own.
+    ts.post("/v1/t", &track("u", "E", "a"), Some("OTHER")).await;
+    ts.post("/v1/t", &track("u", "E", "a"), Some(KEY)).await;
+    ts.post("/v1/t", &track("u", "E", "a"), Some("OTHER")).await;
+    // Rejected and faulted messages are not duplicates.
+    ts.post(
+        "/v1/t",
+        &json!({"type": "track", "userId": "u", "messageId": "a"}),
+        Some(KEY),
+    )
+    .await;
+    ts.post("/v1/t", &track("u", "E", "b"), Some("NOPE")).await;
+
+    let all = json!([
+        {"writeKey": KEY, "messageId": "c", "count": 2},
+        {"writeKey": KEY, "messageId": "b", "count": 1},
+        {"writeKey": KEY, "messageId": "d", "count": 1},
+        {"writeKey": KEY, "messageId": "a", "count": 1},
+        {"writeKey": "OTHER", "messageId": "a", "count": 1},
+    ]);
+    assert_eq!(duplicates(&ts, "").await, all);
+    assert_eq!(duplicates(&ts, "writeKey=").await, all, "empty = no filter");
+    assert_eq!(
+        duplicates(&ts, "writeKey=OTHER").await,
+        json!([{"writeKey": "OTHER", "messageId": "a", "count": 1}])
+    );
+    assert_eq!(duplicates(&ts, "writeKey=NOPE").await, json!([]));
+    assert_eq!(
+        duplicates(&ts, "other=1").await,
+        all,
+        "unknown parameters are ignored"
+    );
+    // The totals agree with the list.
+    let listed: u64 = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(ts.stats().await["duplicates"], listed);
+
+    let r = ts.get("/api/duplicates?writeKey=a&writeKey=b").await;
+    assert_eq!((r.status, r.error()), (400, "invalid_query"), "{}", r.text);
+    let r = ts.post("/api/duplicates", &json!({}), None).await;
+    assert_eq!((r.status, r.error()), (405, "method_not_allowed"));
+}
+
+#[tokio::test]
+async fn open_mode_duplicates_keep_the_presented_key() {
+    let ts = TestServer::start_open().await;
+    for _ in 0..3 {
+        ts.post("/v1/t", &track("u", "E", "o1"), None).await;
+    }
+    ts.post("/v1/t", &track("u", "E", "o1"), Some("K2")).await;
+    ts.post("/v1/t", &track("u", "E", "o1"), Some("K2")).await;
+    assert_eq!(
+        duplicates(&ts, "").await,
+        json!([
+            {"writeKey": "", "messageId": "o1", "count": 2},
+            {"writeKey": "K2", "messageId": "o1", "count": 1},
+        ])
+    );
+}
+
 #[tokio::test]
 async fn unknown_paths_and_methods_answer_json_errors() {
     let ts = TestServer::start(|c| c).await;

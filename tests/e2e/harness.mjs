@@ -84,11 +84,18 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
  * Starts a segflow-collector on a free loopback port with a fresh database.
  *
  * options: writeKeys (['KEY' | 'KEY=ENV'], none = open mode), failRate,
- * rateLimitEvery, latencyMs, dropRate, seed, args (extra CLI args), statics
- * (['PREFIX=DIR']; default: tests/e2e/pages at /, pkg/ at /pkg and www/ at /www).
+ * failStatus (status of the failRate failures, 500..599; default 500),
+ * failRetryAfter (seconds: the failRate failures carry `Retry-After`),
+ * rateLimitEvery, latencyMs, dropRate, seed, hangNth (a request number or an array
+ * of them, 1-based: those ingestion requests are never answered and store nothing),
+ * args (extra CLI args), statics (['PREFIX=DIR']; default: tests/e2e/pages at /,
+ * pkg/ at /pkg and www/ at /www).
  */
 export async function startCollector(options = {}) {
-  const { writeKeys = [], failRate, rateLimitEvery, latencyMs, dropRate, seed, args = [] } = options;
+  const {
+    writeKeys = [], failRate, failStatus, failRetryAfter, rateLimitEvery, latencyMs, dropRate, seed, hangNth,
+    args = [],
+  } = options;
   const statics = options.statics ?? [`/=${PAGES_DIR}`, `/pkg=${PKG_DIR}`, `/www=${WWW_DIR}`];
   const dir = await mkdtemp(join(tmpdir(), 'segflow-e2e-'));
   tempDirs.add(dir);
@@ -96,10 +103,13 @@ export async function startCollector(options = {}) {
   for (const mount of statics) argv.push('--static', mount);
   for (const key of writeKeys) argv.push('--write-key', key);
   if (failRate !== undefined) argv.push('--fail-rate', String(failRate));
+  if (failStatus !== undefined) argv.push('--fail-status', String(failStatus));
+  if (failRetryAfter !== undefined) argv.push('--fail-retry-after', String(failRetryAfter));
   if (rateLimitEvery !== undefined) argv.push('--rate-limit-every', String(rateLimitEvery));
   if (latencyMs !== undefined) argv.push('--latency-ms', String(latencyMs));
   if (dropRate !== undefined) argv.push('--drop-rate', String(dropRate));
   if (seed !== undefined) argv.push('--seed', String(seed));
+  for (const n of hangNth === undefined ? [] : [].concat(hangNth)) argv.push('--hang-nth', String(n));
   argv.push(...args);
 
   const child = spawn(COLLECTOR_BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -144,6 +154,17 @@ export async function startCollector(options = {}) {
       const res = await fetch(`${url}/api/stats`);
       if (!res.ok) throw new Error(`/api/stats answered ${res.status}`);
       return res.json();
+    },
+    /**
+     * GET /api/duplicates (query: { writeKey } or none): the messageIds that arrived
+     * again after being stored, as [{ writeKey, messageId, count }] in the order of
+     * their first repeat.
+     */
+    async duplicates(query = {}) {
+      const q = new URLSearchParams(query);
+      const res = await fetch(`${url}/api/duplicates?${q}`);
+      if (!res.ok) throw new Error(`/api/duplicates answered ${res.status}: ${await res.text()}`);
+      return (await res.json()).duplicates;
     },
     /** Polls /api/events until at least `count` events match, then returns them. */
     async waitForEvents(query, count, { timeout = 10_000 } = {}) {
