@@ -392,7 +392,7 @@ mod tests {
     #[test]
     fn track_matches_the_analytics_next_fixture_shape() {
         let fixture: Value = serde_json::from_str(include_str!(
-            "../../../shared/fixtures/analytics-next-1.84.3/track.json"
+            "../../tests/fixtures/analytics-next-1.84.3/track.json"
         ))
         .unwrap();
         let expected = &fixture["body"];

@@ -1,6 +1,6 @@
 // What segflow sends, compared field by field with what Segment's own browser SDK
 // (analytics-next 1.84.3) sent for the same calls on the same kind of page
-// (/work/shared/fixtures/analytics-next-1.84.3/*.json, recorded on
+// (tests/fixtures/analytics-next-1.84.3/*.json, recorded on
 // http://127.0.0.1:<port>/index.html?utm_source=bench titled "anchor", locale en-US,
 // time zone UTC).
 //
@@ -21,10 +21,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 import {
-  PKG_DIR, flush, initSegflow, newContext, openPage, startCollector, useBrowser, waitReady,
+  PKG_DIR, ROOT, flush, initSegflow, newContext, openPage, startCollector, useBrowser, waitReady,
 } from './harness.mjs';
 
-const FIXTURES = process.env.SEGFLOW_FIXTURES || '/work/shared/fixtures/analytics-next-1.84.3';
+const FIXTURES = join(ROOT, 'tests/fixtures/analytics-next-1.84.3');
 const fixture = (name) => JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), 'utf8'));
 const ANALYTICS_NEXT_ONLY = ['_metadata', 'sentAt', 'writeKey'];
 const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

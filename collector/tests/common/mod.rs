@@ -62,7 +62,7 @@ pub fn basic(key: &str) -> String {
 /// The request body of a captured analytics-next fixture.
 pub fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("../tests/fixtures/analytics-next-1.84.3")
         .join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).expect("fixture");
     let value: Value = serde_json::from_str(&text).expect("fixture json");
