@@ -126,27 +126,57 @@ export function applyFilter(fn, value) {
   }
 }
 
-/// POSTs `body` to `url`. Resolves to `[status, retryAfterMs]` (-1 when absent);
-/// rejects on a network error. With `keepalive` the request outlives the page; it is
-/// then sent as a CORS-simple request (text/plain, no Authorization header: the write
-/// key is in the body), so no preflight can hold it up.
-export function post(url, body, auth, keepalive) {
+// Requests in flight by id, so the client can abort one whose deadline passed.
+const inflight = new Map();
+
+/// POSTs `body` to `url` as request `id`. Resolves to `[status, retryAfterMs]`
+/// (-1 when absent; status 0 for an opaque answer, which the client counts as a
+/// network error); rejects on a network error or an abort. By default the request
+/// is CORS-simple (`text/plain`, the write key in the body, no Authorization
+/// header), so no preflight precedes it; `auth` adds `Authorization` to regular
+/// requests for proxies that want it. `keepalive` requests outlive the page.
+export function post(id, url, body, auth, keepalive) {
   const headers = { 'Content-Type': 'text/plain' };
   if (auth && !keepalive) headers.Authorization = auth;
-  return fetch(url, { method: 'POST', body, headers, keepalive, credentials: 'omit', mode: 'cors' })
-    .then((res) => {
-      const ra = res.headers.get('Retry-After');
-      let ms = -1;
-      if (ra !== null) {
-        const secs = Number(ra);
-        if (Number.isFinite(secs) && secs >= 0) ms = secs * 1000;
-        else {
-          const at = Date.parse(ra);
-          if (!Number.isNaN(at)) ms = Math.max(0, at - Date.now());
-        }
+  const init = { method: 'POST', body, headers, keepalive, credentials: 'omit', mode: 'cors' };
+  if (typeof AbortController !== 'undefined') {
+    const controller = new AbortController();
+    inflight.set(id, controller);
+    init.signal = controller.signal;
+  }
+  let sent;
+  try {
+    sent = fetch(url, init);
+  } catch (err) {
+    sent = Promise.reject(err);
+  }
+  return sent.then((res) => {
+    const ra = res.headers.get('Retry-After');
+    let ms = -1;
+    if (ra !== null) {
+      const secs = Number(ra);
+      if (ra.trim() !== '' && Number.isFinite(secs) && secs >= 0) ms = secs * 1000;
+      else {
+        const at = Date.parse(ra);
+        if (!Number.isNaN(at)) ms = Math.max(0, at - Date.now());
       }
-      return [res.status, ms];
-    });
+    }
+    return [res.status, ms];
+  }).finally(() => { inflight.delete(id); });
+}
+
+/// Aborts request `id` if it is still in flight.
+export function abortRequest(id) {
+  const controller = inflight.get(id);
+  inflight.delete(id);
+  if (controller) {
+    try { controller.abort(); } catch (_) { /* already settled */ }
+  }
+}
+
+/// `btoa(text)`, or undefined when `text` is not Latin-1.
+export function base64(text) {
+  try { return btoa(text); } catch (_) { return undefined; }
 }
 
 /// Calls `onChange()` after every single-page-app navigation: `history.pushState` and

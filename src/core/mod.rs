@@ -5,6 +5,7 @@
 //! natively with `cargo test`.
 
 pub mod catalog;
+pub mod client;
 pub mod content;
 pub mod delivery;
 pub mod error;

@@ -2,19 +2,21 @@
 //!
 //! Every function either returns normally or throws a JS `Error` with a stable `code`
 //! (`invalid_argument`, `payload_too_large`, `not_initialized`,
-//! `already_initialized`). Nothing panics across this boundary.
+//! `already_initialized`). Nothing panics across this boundary. Each call reads
+//! its arguments off JS values, hands them to the core client through
+//! [`driver::call`], and runs as one [`dispatch::batch`]: listeners it causes are
+//! called once it is done.
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::flows;
-use super::runtime::{self, dispatch, pump, resolve_all, with_rt, Runtime, Settings};
-use super::{error, js_error, object_to_json};
-use crate::core::delivery::DeliveryConfig;
+use super::dispatch::{self, batch};
+use super::driver::{self, call, with_rt};
+use super::{error, flows, js_error, lifecycle, object_to_json};
+use crate::core::client::{ClientConfig, Raw};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::identity::validate_id;
-use crate::core::json::{self, write_string, Json};
-use crate::core::message::{self, Call};
+use crate::core::json::{self, Json};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -51,6 +53,12 @@ export interface InitOptions {
   maxQueueEvents?: number;
   /** Queue bound by bytes; the oldest are dropped past it. Default 2 MiB. */
   maxQueueBytes?: number;
+  /** A request unanswered after this many ms is aborted and retried. Default 10000. */
+  requestTimeout?: number;
+  /** Events first queued longer ago than this (in days, fractions allowed) are dropped as `expired`. Default 7. */
+  maxEventAgeDays?: number;
+  /** Also send `Authorization: Basic` with each batch (a CORS preflight per batch cross-origin). Default false: the write key is in the body. */
+  basicAuth?: boolean;
   /** Track property that carries the active group id, e.g. `company_id`. */
   companyEventProperty?: string;
   /** Send events to Segment. Default true. */
@@ -75,7 +83,9 @@ export interface UserState {
 /** Payload of the `delivered` event. */
 export interface DeliveredEvent { count: number; messageIds: string[] }
 /** Payload of the `dropped` event. */
-export interface DroppedEvent { count: number; messageIds: string[]; reason: "queue_full" | "rejected" | "max_attempts"; status?: number }
+export interface DroppedEvent { count: number; messageIds: string[]; reason: "queue_full" | "rejected" | "expired" | "invalid"; status?: number }
+/** What `flush()` resolves to: how many of the events it waited for are still queued (to be retried). */
+export interface FlushResult { pending: number }
 /** Payload of the `error` event: an Error with a code. */
 export interface SegflowError extends Error { code: string; reason?: string; count?: number }
 /** Properties every generated event carries (snake_case, as sent to Segment). */
@@ -131,57 +141,28 @@ fn option(options: &JsValue, key: &str) -> Option<JsValue> {
         .filter(|v| !v.is_undefined() && !v.is_null())
 }
 
-fn string_option(options: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
-    match option(options, key) {
-        None => Ok(None),
-        Some(v) => v.as_string().map(Some).ok_or_else(|| {
-            js_error(Error::invalid(
-                String::from("segflow: ") + key + " must be a string",
-            ))
-        }),
+/// One init option as the core's [`Raw`] (a getter that throws reads as `Other`).
+fn raw(options: &JsValue, key: &str) -> Raw {
+    match Reflect::get(options, &JsValue::from_str(key)) {
+        Ok(v) if v.is_undefined() || v.is_null() => Raw::Absent,
+        Ok(v) => {
+            if let Some(s) = v.as_string() {
+                Raw::Str(s)
+            } else if let Some(n) = v.as_f64() {
+                Raw::Num(n)
+            } else if let Some(b) = v.as_bool() {
+                Raw::Bool(b)
+            } else {
+                Raw::Other
+            }
+        }
+        Err(_) => Raw::Other,
     }
 }
 
-/// A whole number option from 1 to `max`, or `default` when absent.
-fn count_option(options: &JsValue, key: &str, default: f64, max: f64) -> Result<f64, JsValue> {
-    match option(options, key) {
-        None => Ok(default),
-        Some(v) => match v.as_f64() {
-            Some(n) if n.is_finite() && (1.0..=max).contains(&n) => Ok(n.floor()),
-            _ => Err(js_error(Error::invalid(
-                String::from("segflow: ")
-                    + key
-                    + " must be a number from 1 to "
-                    + &(max as u64).to_string(),
-            ))),
-        },
-    }
-}
-
-fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
+/// Fails with `not_initialized` before `init`.
+fn ready() -> Result<(), JsValue> {
+    with_rt(|_| ())
 }
 
 /// Starts segflow. Must come before every other call.
@@ -189,7 +170,7 @@ fn base64(input: &[u8]) -> String {
 pub fn init(
     #[wasm_bindgen(unchecked_param_type = "InitOptions")] options: JsValue,
 ) -> Result<(), JsValue> {
-    if runtime::is_initialized() {
+    if driver::is_initialized() {
         return Err(error(
             ErrorCode::AlreadyInitialized,
             "segflow: init was already called",
@@ -200,31 +181,12 @@ pub fn init(
             "segflow: init needs an options object with a writeKey",
         )));
     }
-    let write_key = match string_option(&options, "writeKey")? {
-        Some(k) if !k.trim().is_empty() => k,
-        _ => {
-            return Err(js_error(Error::invalid(
-                "segflow: init needs a non-empty writeKey",
-            )))
-        }
+    let integrations = match Reflect::get(&options, &"integrations".into()) {
+        Ok(v) => object_to_json(&v, "integrations")?,
+        Err(_) => String::from("{}"),
     };
-    let environment = string_option(&options, "environment")?.filter(|e| !e.is_empty());
-    let company_property =
-        string_option(&options, "companyEventProperty")?.filter(|p| !p.is_empty());
-    let stream = match option(&options, "stream") {
-        None => true,
-        Some(v) => v
-            .as_bool()
-            .ok_or_else(|| js_error(Error::invalid("segflow: stream must be a boolean")))?,
-    };
-    let api_host = string_option(&options, "apiHost")?
-        .unwrap_or_else(|| String::from("https://api.segment.io/v1"));
-    let api_host = api_host.trim_end_matches('/');
-    if !(api_host.starts_with("https://") || api_host.starts_with("http://")) {
-        return Err(js_error(Error::invalid(
-            "segflow: apiHost must be an http(s) URL such as https://api.segment.io/v1",
-        )));
-    }
+    let config =
+        ClientConfig::from_options(|k| raw(&options, k), integrations).map_err(js_error)?;
     let url_filter = match Reflect::get(&options, &"urlFilter".into()) {
         Ok(f) if f.is_function() => Some(Function::from(f)),
         Ok(f) if f.is_undefined() || f.is_null() => None,
@@ -233,52 +195,6 @@ pub fn init(
                 "segflow: urlFilter must be a function",
             )))
         }
-    };
-    let integrations = match Reflect::get(&options, &"integrations".into()) {
-        Ok(v) => object_to_json(&v, "integrations")?,
-        Err(_) => String::from("{}"),
-    };
-    let defaults = DeliveryConfig::default();
-    let config = DeliveryConfig {
-        flush_at: count_option(&options, "flushAt", defaults.flush_at as f64, 2500.0)? as usize,
-        flush_interval_ms: count_option(
-            &options,
-            "flushInterval",
-            defaults.flush_interval_ms as f64,
-            3.6e6,
-        )? as u64,
-        max_queue_events: count_option(
-            &options,
-            "maxQueueEvents",
-            defaults.max_queue_events as f64,
-            1e6,
-        )? as usize,
-        max_queue_bytes: count_option(
-            &options,
-            "maxQueueBytes",
-            defaults.max_queue_bytes as f64,
-            1e9,
-        )? as usize,
-        ..defaults
-    };
-    let mut body_prefix = String::from("{\"writeKey\":");
-    write_string(&write_key, &mut body_prefix);
-    body_prefix.push(',');
-    let settings = Settings {
-        batch_url: String::from(api_host) + "/batch",
-        auth: String::from("Basic ") + &base64((write_key.clone() + ":").as_bytes()),
-        body_prefix,
-        write_key,
-        environment,
-        company_property,
-        url_filter,
-        integrations,
-    };
-    let page_tracking = match option(&options, "pageTracking") {
-        None => true,
-        Some(v) => v
-            .as_bool()
-            .ok_or_else(|| js_error(Error::invalid("segflow: pageTracking must be a boolean")))?,
     };
     // Content given as an object is checked now, so bad content fails `init` itself;
     // a string is a URL, loaded in the background (see `loadContent`).
@@ -292,16 +208,21 @@ pub fn init(
             }
         },
     };
-    runtime::install(Runtime::new(settings, config, stream));
-    flows::install(content, page_tracking);
-    if let Some(url) = content_url {
-        let promise = load_content(JsValue::from_str(&url))?;
-        let report = Closure::<dyn FnMut(JsValue)>::new(|err: JsValue| {
-            dispatch(vec![("error", err)]);
-        });
-        let _ = promise.catch(&report);
-        report.forget();
-    }
+    let page_tracking = config.page_tracking;
+    batch(|| {
+        super::page::set_filter(url_filter);
+        lifecycle::start(config);
+        flows::install(content, page_tracking);
+        if let Some(url) = content_url {
+            if let Ok(promise) = load_content(JsValue::from_str(&url)) {
+                let report = Closure::<dyn FnMut(JsValue)>::new(|err: JsValue| {
+                    dispatch::emit("error", err);
+                });
+                let _ = promise.catch(&report);
+                report.forget();
+            }
+        }
+    });
     Ok(())
 }
 
@@ -313,7 +234,7 @@ pub fn init(
 pub fn load_content(
     #[wasm_bindgen(unchecked_param_type = "string | Content")] source: JsValue,
 ) -> Result<Promise, JsValue> {
-    with_rt(|_| Ok(()))?;
+    ready()?;
     if let Some(url) = source.as_string() {
         let fetched = super::fetch_text(&url);
         let future = async move {
@@ -343,7 +264,7 @@ pub fn start(
     #[wasm_bindgen(js_name = flowId, unchecked_param_type = "string")] flow_id: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "{ once?: boolean }")] options: JsValue,
 ) -> Result<(), JsValue> {
-    with_rt(|_| Ok(()))?;
+    ready()?;
     let id = event_name(&flow_id, "flowId")?;
     let once = match (
         options.is_object(),
@@ -368,7 +289,7 @@ pub fn start(
 /// Ends the active flow (reason `program`).
 #[wasm_bindgen(js_name = endAll)]
 pub fn end_all() -> Result<(), JsValue> {
-    with_rt(|_| Ok(()))?;
+    ready()?;
     flows::end_all();
     Ok(())
 }
@@ -379,7 +300,7 @@ pub fn end_all() -> Result<(), JsValue> {
 pub fn set_custom_navigate(
     #[wasm_bindgen(unchecked_param_type = "((url: string) => void) | null")] navigate: JsValue,
 ) -> Result<(), JsValue> {
-    with_rt(|_| Ok(()))?;
+    ready()?;
     if navigate.is_null() || navigate.is_undefined() {
         flows::set_navigate(None);
     } else if navigate.is_function() {
@@ -397,7 +318,7 @@ pub fn set_custom_navigate(
 pub fn set_base_z_index(
     #[wasm_bindgen(js_name = zIndex, unchecked_param_type = "number")] z_index: JsValue,
 ) -> Result<(), JsValue> {
-    with_rt(|_| Ok(()))?;
+    ready()?;
     let z = z_index
         .as_f64()
         .filter(|z| z.is_finite() && z.abs() <= i32::MAX as f64 && *z == z.trunc())
@@ -409,7 +330,7 @@ pub fn set_base_z_index(
 /// Turns the automatic `page_viewed` event off (`true`) or back on (`false`).
 #[wasm_bindgen(js_name = setPageTrackingDisabled)]
 pub fn set_page_tracking_disabled(disabled: bool) -> Result<(), JsValue> {
-    with_rt(|_| Ok(()))?;
+    ready()?;
     flows::set_page_tracking(!disabled);
     Ok(())
 }
@@ -459,156 +380,7 @@ fn optional_string(options: &JsValue, key: &str) -> Result<Option<String>, JsVal
     })
 }
 
-fn finish(result: Result<Vec<runtime::Emit>, Error>) -> Result<(), JsValue> {
-    let emits = result.map_err(js_error)?;
-    dispatch(emits);
-    pump();
-    Ok(())
-}
-
-fn save_identity(rt: &mut Runtime) {
-    let id = rt.identity.clone();
-    rt.store.save_identity(&id);
-}
-
-/// Identifies the signed-in user with the same user id Segment uses.
-#[wasm_bindgen]
-pub fn identify(
-    #[wasm_bindgen(js_name = userId, unchecked_param_type = "string | number")] user_id: JsValue,
-    #[wasm_bindgen(unchecked_optional_param_type = "Traits")] traits: JsValue,
-    #[wasm_bindgen(unchecked_optional_param_type = "{ signature?: string }")] options: JsValue,
-) -> Result<(), JsValue> {
-    let result = with_rt(|rt| {
-        let user_id = id_arg(&user_id, "userId")?;
-        let changes = traits_arg(&traits, "traits")?;
-        optional_string(&options, "signature")?;
-        let mut next = rt.identity.clone();
-        next.identify(&user_id, &changes, super::uuid)
-            .map_err(js_error)?;
-        let traits_json = next.user_traits.to_json();
-        let previous = std::mem::replace(&mut rt.identity, next);
-        match rt.send(Call::Identify {
-            traits: &traits_json,
-        }) {
-            Ok(e) => {
-                save_identity(rt);
-                Ok(Ok(e))
-            }
-            Err(e) => {
-                rt.identity = previous;
-                Ok(Err(e))
-            }
-        }
-    })?;
-    finish(result)?;
-    flows::user_changed();
-    Ok(())
-}
-
-/// Identifies a signed-out visitor by the anonymous id alone.
-#[wasm_bindgen(js_name = identifyAnonymous)]
-pub fn identify_anonymous(
-    #[wasm_bindgen(unchecked_optional_param_type = "Traits")] traits: JsValue,
-) -> Result<(), JsValue> {
-    let result = with_rt(|rt| {
-        let changes = traits_arg(&traits, "traits")?;
-        let mut next = rt.identity.clone();
-        next.update_user(&changes).map_err(js_error)?;
-        let traits_json = next.user_traits.to_json();
-        let previous = std::mem::replace(&mut rt.identity, next);
-        match rt.send(Call::Identify {
-            traits: &traits_json,
-        }) {
-            Ok(e) => {
-                rt.anonymous_identified = true;
-                save_identity(rt);
-                Ok(Ok(e))
-            }
-            Err(e) => {
-                rt.identity = previous;
-                Ok(Err(e))
-            }
-        }
-    })?;
-    finish(result)
-}
-
-/// Changes the current user's traits (sent as an identify call).
-#[wasm_bindgen(js_name = updateUser)]
-pub fn update_user(
-    #[wasm_bindgen(unchecked_param_type = "Traits")] traits: JsValue,
-) -> Result<(), JsValue> {
-    let result = with_rt(|rt| {
-        if rt.identity.user_id.is_none() && !rt.anonymous_identified {
-            return Err(js_error(Error {
-                code: ErrorCode::NotInitialized,
-                message: String::from(
-                    "segflow: call identify() or identifyAnonymous() before updateUser()",
-                ),
-            }));
-        }
-        let changes = traits_arg(&traits, "traits")?;
-        let mut next = rt.identity.clone();
-        next.update_user(&changes).map_err(js_error)?;
-        let traits_json = next.user_traits.to_json();
-        let previous = std::mem::replace(&mut rt.identity, next);
-        match rt.send(Call::Identify {
-            traits: &traits_json,
-        }) {
-            Ok(e) => {
-                save_identity(rt);
-                Ok(Ok(e))
-            }
-            Err(e) => {
-                rt.identity = previous;
-                Ok(Err(e))
-            }
-        }
-    })?;
-    finish(result)
-}
-
-fn send_group(
-    rt: &mut Runtime,
-    next: crate::core::identity::Identity,
-    membership: Option<String>,
-) -> Result<Result<Vec<runtime::Emit>, Error>, JsValue> {
-    let traits_json = next.group_traits.to_json();
-    let group_id = next.group_id.clone().unwrap_or_default();
-    let previous = std::mem::replace(&mut rt.identity, next);
-    let result = match membership {
-        // Membership (per-company user attributes, such as a role) travels in the
-        // group call's traits under `membership`, as plain values.
-        Some(m) => {
-            let mut t = json::parse(&traits_json).unwrap_or(Json::Object(Vec::new()));
-            t.set(
-                "membership",
-                json::parse(&m).unwrap_or(Json::Object(Vec::new())),
-            );
-            let text = t.to_json();
-            rt.send(Call::Group {
-                group_id: &group_id,
-                traits: &text,
-            })
-        }
-        None => rt.send(Call::Group {
-            group_id: &group_id,
-            traits: &traits_json,
-        }),
-    };
-    match result {
-        Ok(e) => {
-            save_identity(rt);
-            Ok(Ok(e))
-        }
-        Err(e) => {
-            rt.identity = previous;
-            Ok(Err(e))
-        }
-    }
-}
-
-fn membership_arg(options: &JsValue) -> Result<Option<String>, JsValue> {
+fn membership_arg(options: &JsValue) -> Result<Option<Json>, JsValue> {
     if options.is_undefined() || options.is_null() {
         return Ok(None);
     }
@@ -621,10 +393,45 @@ fn membership_arg(options: &JsValue) -> Result<Option<String>, JsValue> {
     if m.is_undefined() || m.is_null() {
         return Ok(None);
     }
-    let changes = traits_arg(&m, "membership")?;
-    let resolved = crate::core::identity::apply_changes(&Json::Object(Vec::new()), &changes)
-        .map_err(js_error)?;
-    Ok(Some(resolved.to_json()))
+    traits_arg(&m, "membership").map(Some)
+}
+
+/// Identifies the signed-in user with the same user id Segment uses.
+#[wasm_bindgen]
+pub fn identify(
+    #[wasm_bindgen(js_name = userId, unchecked_param_type = "string | number")] user_id: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "Traits")] traits: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "{ signature?: string }")] options: JsValue,
+) -> Result<(), JsValue> {
+    ready()?;
+    let user_id = id_arg(&user_id, "userId")?;
+    let changes = traits_arg(&traits, "traits")?;
+    optional_string(&options, "signature")?;
+    batch(|| {
+        call(&mut |c, now| c.identify(now, &user_id, &changes))?;
+        flows::user_changed();
+        Ok(())
+    })
+}
+
+/// Identifies a signed-out visitor by the anonymous id alone.
+#[wasm_bindgen(js_name = identifyAnonymous)]
+pub fn identify_anonymous(
+    #[wasm_bindgen(unchecked_optional_param_type = "Traits")] traits: JsValue,
+) -> Result<(), JsValue> {
+    ready()?;
+    let changes = traits_arg(&traits, "traits")?;
+    batch(|| call(&mut |c, now| c.identify_anonymous(now, &changes)))
+}
+
+/// Changes the current user's traits (sent as an identify call).
+#[wasm_bindgen(js_name = updateUser)]
+pub fn update_user(
+    #[wasm_bindgen(unchecked_param_type = "Traits")] traits: JsValue,
+) -> Result<(), JsValue> {
+    ready()?;
+    let changes = traits_arg(&traits, "traits")?;
+    batch(|| call(&mut |c, now| c.update_user(now, &changes)))
 }
 
 /// Associates the user with a group (company).
@@ -636,16 +443,12 @@ pub fn group(
     #[wasm_bindgen(unchecked_optional_param_type = "{ membership?: Traits; signature?: string }")]
     options: JsValue,
 ) -> Result<(), JsValue> {
-    let result = with_rt(|rt| {
-        let group_id = id_arg(&company_id, "groupId")?;
-        let changes = traits_arg(&traits, "traits")?;
-        let membership = membership_arg(&options)?;
-        optional_string(&options, "signature")?;
-        let mut next = rt.identity.clone();
-        next.group(&group_id, &changes).map_err(js_error)?;
-        send_group(rt, next, membership)
-    })?;
-    finish(result)
+    ready()?;
+    let group_id = id_arg(&company_id, "groupId")?;
+    let changes = traits_arg(&traits, "traits")?;
+    let membership = membership_arg(&options)?;
+    optional_string(&options, "signature")?;
+    batch(|| call(&mut |c, now| c.group(now, &group_id, &changes, membership.as_ref())))
 }
 
 /// Changes the active group's traits (sent as a group call).
@@ -655,14 +458,10 @@ pub fn update_group(
     #[wasm_bindgen(unchecked_optional_param_type = "{ membership?: Traits; signature?: string }")]
     options: JsValue,
 ) -> Result<(), JsValue> {
-    let result = with_rt(|rt| {
-        let changes = traits_arg(&traits, "traits")?;
-        let membership = membership_arg(&options)?;
-        let mut next = rt.identity.clone();
-        next.update_group(&changes).map_err(js_error)?;
-        send_group(rt, next, membership)
-    })?;
-    finish(result)
+    ready()?;
+    let changes = traits_arg(&traits, "traits")?;
+    let membership = membership_arg(&options)?;
+    batch(|| call(&mut |c, now| c.update_group(now, &changes, membership.as_ref())))
 }
 
 fn event_name(value: &JsValue, what: &str) -> Result<String, JsValue> {
@@ -674,34 +473,20 @@ fn event_name(value: &JsValue, what: &str) -> Result<String, JsValue> {
     }
 }
 
-/// Sends a `track` call with properties given as JSON text, adding the company event
-/// property when a group is active. Shared by `track()` and generated flow events.
-pub(super) fn track_internal(event: &str, properties: &str) -> Result<(), JsValue> {
-    let result = with_rt(|rt| {
-        let mut props = String::from(properties);
-        if let (Some(key), Some(group)) = (&rt.settings.company_property, &rt.identity.group_id) {
-            props = message::with_property(&props, key, group);
-        }
-        Ok(rt.send(Call::Track {
-            event,
-            properties: &props,
-        }))
-    })?;
-    finish(result)
-}
-
 /// Records an event. Flows whose triggers or start rules wait for it react too.
 #[wasm_bindgen]
 pub fn track(
     #[wasm_bindgen(unchecked_param_type = "string")] event: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "Properties")] properties: JsValue,
 ) -> Result<(), JsValue> {
-    with_rt(|_| Ok(()))?;
+    ready()?;
     let event = event_name(&event, "event")?;
     let props = object_to_json(&properties, "properties")?;
-    track_internal(&event, &props)?;
-    flows::event_tracked(&event);
-    Ok(())
+    batch(|| {
+        call(&mut |c, now| c.track(now, &event, &props))?;
+        flows::event_tracked(&event);
+        Ok(())
+    })
 }
 
 /// Records a page view. The page's path, referrer, search, title and url are added
@@ -711,21 +496,14 @@ pub fn page(
     #[wasm_bindgen(unchecked_optional_param_type = "string")] name: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "Properties")] properties: JsValue,
 ) -> Result<(), JsValue> {
-    let result = with_rt(|rt| {
-        let name = if name.is_undefined() || name.is_null() {
-            None
-        } else {
-            Some(event_name(&name, "page name")?)
-        };
-        let props = object_to_json(&properties, "properties")?;
-        let (page, _) = rt.page_and_context();
-        let merged = message::page_properties(page, name.as_deref(), &props);
-        Ok(rt.send(Call::Page {
-            name: name.as_deref(),
-            properties: &merged,
-        }))
-    })?;
-    finish(result)
+    ready()?;
+    let name = if name.is_undefined() || name.is_null() {
+        None
+    } else {
+        Some(event_name(&name, "page name")?)
+    };
+    let props = object_to_json(&properties, "properties")?;
+    batch(|| call(&mut |c, now| c.page_view(now, name.as_deref(), &props)))
 }
 
 /// Merges a previous id into `userId` (Segment alias) and makes `userId` current.
@@ -735,51 +513,39 @@ pub fn alias(
     #[wasm_bindgen(js_name = previousId, unchecked_optional_param_type = "string | number")]
     previous_id: JsValue,
 ) -> Result<(), JsValue> {
-    let result = with_rt(|rt| {
-        let user_id = id_arg(&user_id, "userId")?;
-        let previous = if previous_id.is_undefined() || previous_id.is_null() {
-            rt.identity
-                .user_id
-                .clone()
-                .unwrap_or_else(|| rt.identity.anonymous_id.clone())
-        } else {
-            id_arg(&previous_id, "previousId")?
-        };
-        let before = rt.identity.user_id.replace(user_id);
-        match rt.send(Call::Alias {
-            previous_id: &previous,
-        }) {
-            Ok(e) => {
-                save_identity(rt);
-                Ok(Ok(e))
-            }
-            Err(e) => {
-                rt.identity.user_id = before;
-                Ok(Err(e))
-            }
-        }
-    })?;
-    finish(result)
+    ready()?;
+    let user_id = id_arg(&user_id, "userId")?;
+    let previous = if previous_id.is_undefined() || previous_id.is_null() {
+        None
+    } else {
+        Some(id_arg(&previous_id, "previousId")?)
+    };
+    batch(|| {
+        call(&mut |c, now| c.alias(now, &user_id, previous.as_deref()))?;
+        flows::user_changed();
+        Ok(())
+    })
 }
 
 /// Forgets the user, traits and group and starts a new anonymous id (sign-out).
 /// Events already queued are still delivered.
 #[wasm_bindgen]
 pub fn reset() -> Result<(), JsValue> {
-    with_rt(|rt| {
-        rt.identity.reset(super::uuid());
-        rt.anonymous_identified = false;
-        save_identity(rt);
+    ready()?;
+    batch(|| {
+        call(&mut |c, _| {
+            c.reset();
+            Ok(())
+        })?;
+        flows::user_changed();
         Ok(())
-    })?;
-    flows::user_changed();
-    Ok(())
+    })
 }
 
 /// Whether `identify` (or `identifyAnonymous`) has been called for this visitor.
 #[wasm_bindgen(js_name = isIdentified)]
 pub fn is_identified() -> Result<bool, JsValue> {
-    with_rt(|rt| Ok(rt.identity.user_id.is_some() || rt.anonymous_identified))
+    with_rt(|rt| rt.client.is_identified())
 }
 
 fn parse_to_js(text: &str) -> JsValue {
@@ -789,57 +555,55 @@ fn parse_to_js(text: &str) -> JsValue {
 /// The ids and traits segflow holds for the visitor.
 #[wasm_bindgen(unchecked_return_type = "UserState")]
 pub fn user() -> Result<JsValue, JsValue> {
-    with_rt(|rt| {
-        let o = Object::new();
-        let id = &rt.identity;
-        let opt = |v: &Option<String>| v.as_deref().map(JsValue::from_str).unwrap_or(JsValue::NULL);
-        let _ = Reflect::set(&o, &"userId".into(), &opt(&id.user_id));
-        let _ = Reflect::set(
-            &o,
-            &"anonymousId".into(),
-            &JsValue::from_str(&id.anonymous_id),
-        );
-        let _ = Reflect::set(&o, &"groupId".into(), &opt(&id.group_id));
-        let _ = Reflect::set(
-            &o,
-            &"traits".into(),
-            &parse_to_js(&id.user_traits.to_json()),
-        );
-        let _ = Reflect::set(
-            &o,
-            &"groupTraits".into(),
-            &parse_to_js(&id.group_traits.to_json()),
-        );
-        Ok(o.into())
-    })
+    let (user_id, anonymous_id, group_id, traits, group_traits) = with_rt(|rt| {
+        let id = rt.client.identity();
+        (
+            id.user_id.clone(),
+            id.anonymous_id.clone(),
+            id.group_id.clone(),
+            id.user_traits.to_json(),
+            id.group_traits.to_json(),
+        )
+    })?;
+    let o = Object::new();
+    let opt = |v: Option<String>| v.map(|s| JsValue::from_str(&s)).unwrap_or(JsValue::NULL);
+    let _ = Reflect::set(&o, &"userId".into(), &opt(user_id));
+    let _ = Reflect::set(&o, &"anonymousId".into(), &JsValue::from_str(&anonymous_id));
+    let _ = Reflect::set(&o, &"groupId".into(), &opt(group_id));
+    let _ = Reflect::set(&o, &"traits".into(), &parse_to_js(&traits));
+    let _ = Reflect::set(&o, &"groupTraits".into(), &parse_to_js(&group_traits));
+    Ok(o.into())
 }
 
 /// Turns sending to Segment off (at once) or back on. While off, new events are not
-/// queued for Segment; events already stored wait and go out when it is back on.
+/// queued for Segment; events already stored (by this or earlier page loads, or
+/// other tabs) are kept and go out when it is back on.
 #[wasm_bindgen(js_name = setStreaming)]
 pub fn set_streaming(on: bool) -> Result<(), JsValue> {
-    let done = with_rt(|rt| Ok(rt.set_streaming(on)))?;
-    resolve_all(done);
-    pump();
-    Ok(())
+    batch(|| {
+        call(&mut |c, now| {
+            c.set_streaming(now, on);
+            Ok(())
+        })
+    })
 }
 
-/// Sends everything queued now; the Promise resolves when each of those events is
-/// delivered or dropped (at once when nothing is queued or streaming is off).
-#[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+/// Sends everything queued now. The Promise resolves to `{ pending }` once each of
+/// those events is delivered or dropped (`pending: 0`), or as soon as they cannot go
+/// out now: offline, streaming off, or waiting to be retried after a failure
+/// (`pending`: how many are still queued; they keep being retried).
+#[wasm_bindgen(unchecked_return_type = "Promise<FlushResult>")]
 pub fn flush() -> Result<Promise, JsValue> {
-    let mut outcome: Result<(), JsValue> = Ok(());
-    let promise = Promise::new(&mut |resolve, _reject| {
-        outcome = with_rt(|rt| {
-            if !rt.add_waiter(resolve.clone()) {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-            }
+    batch(|| {
+        let mut waiter = 0;
+        call(&mut |c, now| {
+            waiter = c.flush(now);
             Ok(())
-        });
-    });
-    outcome?;
-    pump();
-    Ok(promise)
+        })?;
+        Ok(Promise::new(&mut |resolve, _reject| {
+            dispatch::add_waiter(waiter, resolve)
+        }))
+    })
 }
 
 fn listener_args(name: &JsValue, f: &JsValue) -> Result<(String, Function), JsValue> {
@@ -861,7 +625,7 @@ fn listener_args(name: &JsValue, f: &JsValue) -> Result<(String, Function), JsVa
     Ok((name, Function::from(f.clone())))
 }
 
-/// Listens for `delivered`, `dropped` or `error`.
+/// Listens for `delivered`, `dropped`, `error` or a generated event.
 #[wasm_bindgen]
 pub fn on(
     #[wasm_bindgen(unchecked_param_type = "keyof SegflowEventMap")] event: JsValue,
@@ -870,9 +634,9 @@ pub fn on(
     )]
     listener: JsValue,
 ) -> Result<(), JsValue> {
-    with_rt(|_| Ok(()))?;
+    ready()?;
     let (name, f) = listener_args(&event, &listener)?;
-    runtime::add_listener(name, f);
+    dispatch::add_listener(name, f);
     Ok(())
 }
 
@@ -885,8 +649,8 @@ pub fn off(
     )]
     listener: JsValue,
 ) -> Result<(), JsValue> {
-    with_rt(|_| Ok(()))?;
+    ready()?;
     let (name, f) = listener_args(&event, &listener)?;
-    runtime::remove_listener(&name, &f);
+    dispatch::remove_listener(&name, &f);
     Ok(())
 }

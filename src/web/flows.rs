@@ -5,11 +5,13 @@
 //! Like the runtime, the state lives in a thread-local `RefCell` that is never
 //! borrowed while page code (listeners, the custom navigate function) runs.
 //!
-//! Every entry point (API call, DOM event, timer) runs as one *batch*: the engine's
-//! outputs are carried out completely, and only then is page code called (the `on()`
-//! listeners and the custom navigate function, in order). A listener that starts or
-//! ends a flow therefore sees a consistent state and cannot interleave its own
-//! outputs with a half-applied step (its events join the end of the queue).
+//! Every entry point (API call, DOM event, timer) runs as one *batch*
+//! ([`dispatch::batch`]): the engine's outputs are carried out completely, and only
+//! then is page code called (the `on()` listeners and the custom navigate function,
+//! in order). A listener that starts or ends a flow therefore sees a consistent
+//! state and cannot interleave its own outputs with a half-applied step (its events
+//! join the end of the queue). Generated events go to Segment through the core
+//! client ([`driver::call`]), like the app's own `track` calls.
 //!
 //! The first `page_viewed` is sent by `init` itself. The rest of the start-up is
 //! deferred to a microtask after `init` ("boot": restoring the user's progress, then
@@ -18,7 +20,7 @@
 //! identified user, and the rules see that user's progress. Any call that needs the
 //! flows booted (`start`, `endAll`, `track`, navigation) boots them first.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use js_sys::Function;
@@ -26,8 +28,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlElement, KeyboardEvent};
 
+use super::dispatch::{self, batch, defer, Deferred};
+use super::driver::{self, call, with_rt};
 use super::render::{leak, Ui};
-use super::runtime::{dispatch, with_rt, Emit};
 use crate::core::catalog::{self, EventKind, GeneratedEvent, PageFacts};
 use crate::core::content::{self, Content, Ctx, EndReason, FlowEngine, Input, Output, StartReason};
 use crate::core::error::Error;
@@ -48,16 +51,6 @@ extern "C" {
     fn query_visible(selector: &str) -> Option<Element>;
     #[wasm_bindgen(js_name = revealTarget)]
     fn reveal_target(el: &Element);
-    #[wasm_bindgen(js_name = afterMicrotask)]
-    fn after_microtask(f: &JsValue);
-}
-
-/// Page code to run once the current batch is applied.
-enum Deferred {
-    /// Call the `on()` listeners of this event.
-    Emit(Emit),
-    /// Navigate (custom navigate function, else a page load).
-    Navigate(String),
 }
 
 struct Wait {
@@ -89,50 +82,14 @@ pub struct Flows {
 
 thread_local! {
     static FLOWS: RefCell<Option<Flows>> = const { RefCell::new(None) };
-    static DEFERRED: RefCell<VecDeque<Deferred>> = const { RefCell::new(VecDeque::new()) };
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
-/// Runs `f` as a batch (see the module docs): page code it causes runs after it,
-/// unless a batch is already running (then that batch's loop runs it).
-fn batch<T>(f: impl FnOnce() -> T) -> T {
-    let depth = DEPTH.with(|d| {
-        let v = d.get();
-        d.set(v + 1);
-        v
-    });
-    let out = f();
-    if depth == 0 {
-        // Still inside the batch while page code runs: calls it makes queue their
-        // page code behind what is already waiting.
-        while let Some(next) = DEFERRED.with(|q| q.borrow_mut().pop_front()) {
-            match next {
-                Deferred::Emit(e) => dispatch(vec![e]),
-                Deferred::Navigate(url) => navigate(&url),
-            }
-        }
-    }
-    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
-    out
-}
-
-fn defer(d: Deferred) {
-    DEFERRED.with(|q| q.borrow_mut().push_back(d));
-}
-
-fn navigate(url: &str) {
-    let custom = with_flows(|f| f.navigate.clone()).flatten();
-    match custom {
-        Some(f) => {
-            if let Err(e) = f.call1(&JsValue::UNDEFINED, &JsValue::from_str(url)) {
-                web_sys::console::error_2(&"segflow: customNavigate threw".into(), &e);
-            }
-        }
-        None => {
-            if let Some(w) = web_sys::window() {
-                let _ = w.location().assign(url);
-            }
-        }
+/// Navigates (through the custom navigate function, else a page load) once the
+/// current batch is done.
+fn navigate(url: String) {
+    match with_flows(|f| f.navigate.clone()).flatten() {
+        Some(f) => defer(Deferred::Call(f, JsValue::from_str(&url))),
+        None => defer(Deferred::Navigate(url)),
     }
 }
 
@@ -150,25 +107,11 @@ fn href() -> String {
 
 /// The key under which the current user's flow progress is stored.
 fn state_key() -> String {
-    with_rt(|rt| {
-        let mut k = String::from("segflow:v1:flows:");
-        match &rt.identity.user_id {
-            Some(u) => {
-                k.push_str("u:");
-                k.push_str(u);
-            }
-            None => {
-                k.push_str("a:");
-                k.push_str(&rt.identity.anonymous_id);
-            }
-        }
-        Ok(k)
-    })
-    .unwrap_or_default()
+    with_rt(|rt| rt.client.flow_state_key()).unwrap_or_default()
 }
 
 fn traits() -> Json {
-    with_rt(|rt| Ok(rt.identity.user_traits.clone())).unwrap_or(Json::Object(Vec::new()))
+    with_rt(|rt| rt.client.identity().user_traits.clone()).unwrap_or(Json::Object(Vec::new()))
 }
 
 /// Runs `f` with the engine and a fresh context; returns its outputs.
@@ -326,10 +269,10 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                 });
             }
             Output::Emit(event) => emit(&event),
-            Output::Navigate { url } => defer(Deferred::Navigate(url)),
+            Output::Navigate { url } => navigate(url),
             Output::Track { event } => {
-                if let Err(e) = super::api::track_internal(&event, "{}") {
-                    web_sys::console::error_2(&"segflow: tracking a flow action failed".into(), &e);
+                if let Err(e) = call(&mut |c, now| c.track(now, &event, "{}")) {
+                    dispatch::emit("error", e);
                 }
                 queue.push_back(Input::EventTracked { event });
             }
@@ -339,14 +282,11 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                 else {
                     continue;
                 };
-                let _ = with_rt(|rt| {
-                    match &state {
-                        Some(s) => {
-                            rt.store.set(&key, s);
-                        }
-                        None => rt.store.remove(&key),
+                let _ = with_rt(|rt| match &state {
+                    Some(s) => {
+                        rt.store.set(&key, s);
                     }
-                    Ok(())
+                    None => rt.store.remove(&key),
                 });
             }
         }
@@ -420,11 +360,7 @@ fn emit(event: &GeneratedEvent) {
             )
         })
         .unwrap_or_default();
-    let page_url = with_rt(|rt| {
-        rt.page_and_context();
-        Ok(rt.page_url())
-    })
-    .unwrap_or_default();
+    let page_url = driver::page_url();
     let props = catalog::event_properties(
         event,
         &PageFacts {
@@ -435,10 +371,10 @@ fn emit(event: &GeneratedEvent) {
         },
     );
     let payload = js_sys::JSON::parse(&props).unwrap_or(JsValue::NULL);
-    let sent = super::api::track_internal(spec.segment_name, &props);
-    defer(Deferred::Emit((spec.listener, payload)));
+    let sent = call(&mut |c, now| c.track(now, spec.segment_name, &props));
+    dispatch::emit(spec.listener, payload);
     if let Err(e) = sent {
-        defer(Deferred::Emit(("error", e)));
+        dispatch::emit("error", e);
     }
 }
 
@@ -483,7 +419,7 @@ pub fn install(content: Option<Content>, page_tracking: bool) {
             drain(queue);
         })
     });
-    after_microtask(&boot);
+    super::after_microtask(&boot);
 }
 
 /// Adds content. Once booted: restores the user's progress when no flow runs yet,
@@ -507,7 +443,7 @@ fn restore_if_idle(queue: &mut VecDeque<Input>) {
     if !idle {
         return;
     }
-    let state = with_rt(|rt| Ok(rt.store.get(&key))).ok().flatten();
+    let state = with_rt(|rt| rt.store.get(&key)).ok().flatten();
     let outputs = engine(|e, ctx| e.restore(state.as_deref(), ctx)).unwrap_or_default();
     apply(outputs, queue);
 }

@@ -1,9 +1,19 @@
 //! The browser shell: carries out what the core decides, with web-sys calls.
+//!
+//! Imports go one way: [`api`] (the JS API) uses [`flows`] (the flow UI),
+//! which uses [`driver`] (the core client's loop: storage, requests, timers),
+//! [`lifecycle`] (page events, heartbeat, adoption under a lock), [`page`]
+//! (the page's URL, title and referrer, through the URL filter) and
+//! [`dispatch`] (page listeners and the batching of page code). Nothing
+//! imports back.
 
 mod api;
+mod dispatch;
+mod driver;
 mod flows;
+mod lifecycle;
+mod page;
 mod render;
-mod runtime;
 mod storage;
 
 pub use api::*;
@@ -29,7 +39,19 @@ extern "C" {
     #[wasm_bindgen(js_name = fetchText)]
     fn fetch_text(url: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = post)]
-    fn post(url: &str, body: &str, auth: &str, keepalive: bool) -> js_sys::Promise;
+    fn post(
+        id: f64,
+        url: &str,
+        body: &str,
+        auth: Option<String>,
+        keepalive: bool,
+    ) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = abortRequest)]
+    fn abort_request(id: f64);
+    #[wasm_bindgen(js_name = base64)]
+    fn base64(text: &str) -> Option<String>;
+    #[wasm_bindgen(js_name = afterMicrotask)]
+    fn after_microtask(f: &JsValue);
 }
 
 /// A core error as a JS `Error` with a `code` property.

@@ -106,6 +106,30 @@ impl Store {
         }
     }
 
+    /// Every key that starts with `prefix`, with its value.
+    pub fn entries_with_prefix(&self, prefix: &str) -> Vec<(String, String)> {
+        self.keys_with_prefix(prefix)
+            .into_iter()
+            .filter_map(|k| {
+                let v = self.get(&k)?;
+                Some((k, v))
+            })
+            .collect()
+    }
+
+    /// Reads a sessionStorage key (`None` also when sessionStorage is unavailable).
+    pub fn session_get(&self, key: &str) -> Option<String> {
+        let s = web_sys::window()?.session_storage().ok()??;
+        s.get_item(key).ok().flatten()
+    }
+
+    /// Writes a sessionStorage key, ignoring failures (a new tab id next load).
+    pub fn session_set(&self, key: &str, value: &str) {
+        if let Some(s) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
+            let _ = s.set_item(key, value);
+        }
+    }
+
     fn cookies(&self) -> String {
         self.doc
             .as_ref()

@@ -21,6 +21,15 @@ async function collectorFor(t, options) {
   return collector;
 }
 
+/**
+ * Asserts that the collector never received an event it had already stored: the
+ * rows alone cannot show a double send, since it keeps one row per messageId.
+ */
+async function assertNoDuplicates(collector) {
+  const { duplicates } = await collector.stats();
+  assert.equal(duplicates, 0, `no event was sent twice (${JSON.stringify(await collector.duplicates())})`);
+}
+
 /** Asserts that `events` hold each index 0..n-1 exactly once, with distinct messageIds. */
 function assertExactlyOnce(events, n, what) {
   assert.equal(events.length, n, `${what}: ${n} rows stored (got ${events.length})`);
@@ -82,6 +91,7 @@ describe('delivery', () => {
     assert.equal(delivered.length, 300, 'each event reported delivered once');
     assert.deepEqual(new Set(delivered), new Set(events.map((e) => e.messageId)));
     assert.deepEqual(await queuedKeys(page), [], 'nothing left in localStorage');
+    await assertNoDuplicates(collector);
   });
 
   it('keeps undelivered events across a reload and sends them once the API answers', { timeout: 60_000 }, async (t) => {
@@ -104,6 +114,8 @@ describe('delivery', () => {
     await sleep(300); // would any duplicate request still arrive?
     assertExactlyOnce(await collector.events({ writeKey: 'reload-key' }), 20, 'after reload');
     assert.deepEqual(await queuedKeys(page), [], 'stored events removed once delivered');
+    // The first page's requests went to a dead host: nothing reached the collector twice.
+    await assertNoDuplicates(collector);
   });
 
   it('sends queued events with keepalive when the page goes away (cross-origin)', { timeout: 60_000 }, async (t) => {
@@ -127,6 +139,12 @@ describe('delivery', () => {
     await initSegflow(page, { writeKey: 'hide-key', apiHost: collector.apiHost });
     await waitFor(async () => (await queuedEvents(page)).length === 0, { timeout: 10_000, message: 'stored events re-sent and removed' });
     assertExactlyOnce(await collector.events({ writeKey: 'hide-key' }), 10, 'after the next visit');
+    // The page unloaded with its keepalive request in flight: the only events that may
+    // reach the collector twice are those 10.
+    const duplicates = await collector.duplicates({ writeKey: 'hide-key' });
+    const inFlight = new Set(events.map((e) => e.messageId));
+    assert.ok(duplicates.every((d) => inFlight.has(d.messageId) && d.count === 1),
+      `only the events in flight at the unload were resent, once: ${JSON.stringify(duplicates)}`);
   });
 
   it('holds events while offline and sends them when back online, without spinning', { timeout: 60_000 }, async (t) => {
@@ -154,6 +172,7 @@ describe('delivery', () => {
     await context.setOffline(false);
     const events = await collector.waitForEvents({ writeKey: 'offline-key' }, 5, { timeout: 5000 });
     assertExactlyOnce(events, 5, 'after coming online');
+    await assertNoDuplicates(collector);
   });
 
   it('setStreaming(false) stops sending at once and keeps no new events', { timeout: 60_000 }, async (t) => {
@@ -164,7 +183,8 @@ describe('delivery', () => {
     await trackMany(page, 'Before Off', 0, 2);
     await page.evaluate(() => window.segflow.setStreaming(false));
     await trackMany(page, 'While Off', 0, 3);
-    await flush(page); // settles at once while off
+    const whileOff = await page.evaluate(() => window.segflow.flush());
+    assert.deepEqual(whileOff, { pending: 2 }, 'flush() settles at once while off: the 2 earlier events wait');
     await sleep(300);
     assert.equal((await collector.events({ writeKey: 'stream-key' })).length, 0, 'nothing sent while streaming is off');
     assert.equal((await queuedEvents(page)).length, 2, 'only the events from before are kept');
@@ -177,6 +197,7 @@ describe('delivery', () => {
     assert.deepEqual(events.map((e) => e.event).sort(), ['After On', 'Before Off', 'Before Off'],
       'events from while streaming was off are never sent');
     assert.deepEqual(await queuedKeys(page), []);
+    await assertNoDuplicates(collector);
   });
 
   it('two tabs tracking at once: every event stored exactly once, none sent twice', { timeout: 60_000 }, async (t) => {
@@ -214,6 +235,7 @@ describe('delivery', () => {
     await flush(survivor);
     assertExactlyOnce(events, 10, 'adopted');
     assert.deepEqual(await queuedKeys(survivor), []);
+    await assertNoDuplicates(collector);
   });
 
   it('a refused write key (401) drops the events with reason "rejected" and does not retry', { timeout: 60_000 }, async (t) => {

@@ -197,3 +197,14 @@ export async function gone(page, timeout = 5_000) {
 export function clickButton(page, label) {
   return page.locator('segflow-ui .step .footer button', { hasText: label }).click();
 }
+
+/**
+ * The flow progress stored for `who` (`u:<userId>` or `a:<anonymousId>`), under its
+ * namespaced key `segflow:v1:[<env>:]<writeKey>:flows:<who>`, or null.
+ */
+export function storedProgress(page, who) {
+  return page.evaluate((who) => {
+    const keys = Object.keys(localStorage).filter((k) => k.startsWith('segflow:v1:') && k.endsWith(`:flows:${who}`));
+    return keys.length ? localStorage.getItem(keys[0]) : null;
+  }, who);
+}

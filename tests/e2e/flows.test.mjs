@@ -14,7 +14,7 @@ import {
 } from './harness.mjs';
 import {
   BACK, NEXT, PAGE_PROPS, boot, clickButton, collectorTrace, content, flow, flowLog, flowTrace,
-  generatedAtCollector, gone, modal, openFlows, rectOf, shown, traceOf, ui,
+  generatedAtCollector, gone, modal, openFlows, rectOf, shown, storedProgress, traceOf, ui,
 } from './flows-helpers.mjs';
 
 const T = { timeout: 30_000 };
@@ -289,7 +289,7 @@ describe('flows in the browser', () => {
     assert.deepEqual(await flowTrace(page), ['flowStarted:a:program', 'flowStepSeen:a1', 'flowEnded:a:program']);
     // Progress is stored per visitor: an anonymous visitor under a:<anonymousId>.
     const anonymousId = await page.evaluate(() => window.segflow.user().anonymousId);
-    const stored = await page.evaluate((k) => localStorage.getItem(k), `segflow:v1:flows:a:${anonymousId}`);
+    const stored = await storedProgress(page, `a:${anonymousId}`);
     assert.ok(stored && JSON.parse(stored).seen.includes('a'), `stored progress: ${stored}`);
 
     await flush(page);
@@ -314,7 +314,7 @@ describe('flows in the browser', () => {
     await shown(page, 's1');
     await clickButton(page, 'Next');
     await shown(page, 's2');
-    const stored = await page.evaluate(() => localStorage.getItem('segflow:v1:flows:u:u-reload'));
+    const stored = await storedProgress(page, 'u:u-reload');
     assert.equal(JSON.parse(stored).run.step, 's2', `stored progress: ${stored}`);
     await flush(page);
 
@@ -335,7 +335,7 @@ describe('flows in the browser', () => {
     ]);
     assert.ok(events.every((e) => e.userId === 'u-reload'));
     // Done: nothing left to resume.
-    const after = JSON.parse(await page.evaluate(() => localStorage.getItem('segflow:v1:flows:u:u-reload')));
+    const after = JSON.parse(await storedProgress(page, 'u:u-reload'));
     assert.equal(after.run, undefined);
     assert.deepEqual(after.seen, ['tour']);
   });
@@ -608,7 +608,7 @@ describe('flows in the browser', () => {
     assert.deepEqual(await flowTrace(page), [
       'flowStarted:a:program', 'flowStepSeen:a1', 'flowCompleted:a', 'flowEnded:a:completed', 'flowStarted:b:program', 'flowStepSeen:b1',
     ], 'listeners see events in the order they happened');
-    const stored = JSON.parse(await page.evaluate(() => localStorage.getItem('segflow:v1:flows:u:u-chain')));
+    const stored = JSON.parse(await storedProgress(page, 'u:u-chain'));
     assert.deepEqual({ run: stored.run?.flow, step: stored.run?.step, seen: stored.seen }, { run: 'b', step: 'b1', seen: ['a', 'b'] },
       'the stored progress is the chained flow, not the state from before the listener ran');
     await page.evaluate(() => window.segflow.start('c'));

@@ -327,15 +327,31 @@ export function segflowEvents(page) {
   return page.evaluate(() => window.segflowEvents);
 }
 
-/** Calls `segflow.flush()` in the page and waits (at most `timeout` ms) for it to settle. */
+/**
+ * Calls `segflow.flush()` in the page until it resolves with `{pending: 0}` (every
+ * event queued before it was delivered or dropped), at most `timeout` ms in all.
+ * (`flush()` itself resolves early, with the number still pending, when events must
+ * wait for a retry.) Returns how many times it was called.
+ */
 export async function flush(page, { timeout = 30_000 } = {}) {
-  const settled = await page.evaluate((timeout) => Promise.race([
-    window.segflow.flush().then(() => true),
-    new Promise((r) => setTimeout(() => r(false), timeout)),
-  ]), timeout);
-  if (!settled) {
-    throw new Error(`segflow.flush() did not settle within ${timeout} ms${page.logs?.length ? `; page log:\n${page.logs.slice(-20).join('\n')}` : ''}`);
+  const rounds = await page.evaluate(async (timeout) => {
+    const end = Date.now() + timeout;
+    for (let round = 1; ; round++) {
+      const left = end - Date.now();
+      if (left <= 0) return -1;
+      const result = await Promise.race([
+        window.segflow.flush(),
+        new Promise((r) => setTimeout(() => r(null), left)),
+      ]);
+      if (result === null) return -1;
+      if (result.pending === 0) return round;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }, timeout);
+  if (rounds < 0) {
+    throw new Error(`segflow.flush() did not settle with nothing pending within ${timeout} ms${page.logs?.length ? `; page log:\n${page.logs.slice(-20).join('\n')}` : ''}`);
   }
+  return rounds;
 }
 
 /** Every localStorage entry of the page's origin, as an object. */

@@ -46,6 +46,7 @@ describe('storage', () => {
     const events = await collector.events({ writeKey: 'no-storage-key', type: 'track' });
     assert.deepEqual(indexesOf(events), range(12));
     assert.ok(events.every((e) => e.userId === 'user-9'));
+    assert.equal((await collector.stats()).duplicates, 0, 'none sent twice');
     assert.deepEqual(errors, []);
     assert.ok(warnings.some((w) => /localStorage is unavailable/.test(w)), `warned: ${JSON.stringify(warnings)}`);
   });
@@ -75,6 +76,7 @@ describe('storage', () => {
     assert.equal(thrown, null, 'track() never throws a QuotaExceededError into the page');
     await flush(page);
     assert.deepEqual(indexesOf(await collector.events({ writeKey: 'full-key' })), range(30));
+    assert.equal((await collector.stats()).duplicates, 0, 'none sent twice');
     assert.deepEqual(errors, []);
     assert.equal(warnings.filter((w) => /localStorage is full/.test(w)).length, 1, 'one warning, not one per event');
   });

@@ -6,6 +6,7 @@ import load, * as segflow from '../../pkg/segflow.js';
 export async function correctUsage(): Promise<void> {
   await load();
   segflow.init({ writeKey: 'k', apiHost: 'http://127.0.0.1:8787/v1', flushAt: 10, urlFilter: (u) => u.split('?')[0] });
+  segflow.init({ writeKey: 'k', requestTimeout: 5000, maxEventAgeDays: 0.5, basicAuth: true });
   segflow.identify('user-1');
   segflow.identify(42, { email: 'a@b.c', logins: { add: 1 }, tags: { append: ['x'] } }, { signature: 'sig' });
   segflow.identifyAnonymous();
@@ -24,9 +25,11 @@ export async function correctUsage(): Promise<void> {
   const identified: boolean = segflow.isIdentified();
   void identified;
   segflow.setStreaming(false);
-  await segflow.flush();
+  const flushed: segflow.FlushResult = await segflow.flush();
+  const pending: number = flushed.pending;
+  void pending;
   segflow.on('delivered', (e) => { const n: number = e.count; const ids: string[] = e.messageIds; void n; void ids; });
-  segflow.on('dropped', (e) => { const r: 'queue_full' | 'rejected' | 'max_attempts' = e.reason; void r; });
+  segflow.on('dropped', (e) => { const r: 'queue_full' | 'rejected' | 'expired' | 'invalid' = e.reason; void r; });
   segflow.on('error', (e) => { const c: string = e.code; void c; });
   segflow.reset();
 }
@@ -50,6 +53,14 @@ export function wrongUsage(): void {
   segflow.updateUser();
   // @ts-expect-error the dropped payload has no `status` of type string
   segflow.on('dropped', (e) => { const s: string = e.status; void s; });
+  // @ts-expect-error the dropped reason max_attempts no longer exists: retries never give up on a count
+  segflow.on('dropped', (e) => { if (e.reason === 'max_attempts') { /* unreachable */ } });
+  // @ts-expect-error requestTimeout is a number of ms
+  segflow.init({ writeKey: 'k', requestTimeout: '10s' });
+  // @ts-expect-error basicAuth is a boolean
+  segflow.init({ writeKey: 'k', basicAuth: 'yes' });
+  // @ts-expect-error flush() resolves to an object, not a number
+  segflow.flush().then((n: number) => n);
   // @ts-expect-error setStreaming takes a boolean
   segflow.setStreaming('off');
 }

@@ -1,32 +1,41 @@
-//! The delivery engine: queue, batcher, size limits, retry policy and backoff,
-//! as a pure ("sans-IO") state machine.
+//! The delivery engine: queue, batcher, size limits, retry policy, request
+//! deadlines and backoff, as a pure ("sans-IO") state machine.
 //!
-//! The engine decides; the browser shell carries its decisions out. It never
-//! reads a clock (every input takes `now_ms`, epoch milliseconds), never touches
-//! the network or storage and never parses a message: messages arrive as
-//! complete Segment JSON object text without `sentAt`.
+//! The engine decides; the client ([`crate::core::client`]) drives it and the
+//! browser shell carries its decisions out. It never reads a clock (every input
+//! takes `now_ms`, epoch milliseconds), never touches the network or storage and
+//! never parses a message: messages arrive as complete Segment JSON object text
+//! without `sentAt`.
 //!
-//! # The shell's loop
+//! # The driver's loop
 //! - `track()` etc.: [`Delivery::enqueue`]; store the item under its `seq`,
 //!   remove the `evicted` items from storage and report them `dropped`
 //!   ([`DropReason::QueueFull`]).
 //! - After every input (enqueue, response, timer, `online` event, flush): call
+//!   [`Delivery::handle_timeouts`] and [`Delivery::expire`], then
 //!   [`Delivery::poll_transmit`] and send what it returns, then arm a single
-//!   timer for [`Delivery::next_wakeup`] (none when it returns `None`; when
-//!   offline, wait for the `online` event instead).
+//!   timer for [`Delivery::next_wakeup`].
 //! - When a request settles: [`Delivery::handle_response`]; for each
-//!   [`Report`], remove its items from storage and emit `delivered`/`dropped`.
+//!   [`Report`], update storage and emit `delivered`/`dropped`.
 //! - On page hide: send each [`Delivery::poll_keepalive`] chunk with
-//!   `fetch(..., {keepalive: true})` (skip it when offline); what does not fit
-//!   stays in storage for the next page load, which hands it to
-//!   [`Delivery::restore`].
+//!   `fetch(..., {keepalive: true})`; what does not fit stays in storage for the
+//!   next page load, which hands it to [`Delivery::restore`].
 //!
 //! # Guarantees
 //! Every queued item leaves the queue exactly once: delivered, dropped (as a
-//! [`Report`]), evicted (returned by [`Delivery::enqueue`] or
-//! [`Delivery::restore`]) or cleared ([`Delivery::clear`]). Requests go out one
-//! at a time and carry items in `seq` order, retries first with their original
-//! `messageId`s. No request body exceeds `max_request_bytes`.
+//! [`Report`]: refused by the server, expired, or unsendable), evicted
+//! (returned by [`Delivery::enqueue`] or reported by [`Delivery::restore`]) or
+//! cleared ([`Delivery::clear`]). A retryable failure never drops an item: it is
+//! retried, with capped backoff, for as long as it is within the queue bounds
+//! and younger than `max_event_age_ms`. Regular requests go out one at a time
+//! and carry items in `seq` order, retries first with their original
+//! `messageId`s, and never beside a keepalive request (which would otherwise
+//! overtake it or be overtaken): a page's events reach the server in order,
+//! except when a page goes away with requests in flight. Every request has a
+//! deadline, after which it counts as a network error, so no request is
+//! waited for longer than `request_timeout_ms`. No request body (write key included) exceeds
+//! `max_request_bytes`, and keepalive bodies in flight together never exceed
+//! `keepalive_bytes`.
 
 mod body;
 mod policy;
@@ -40,16 +49,19 @@ mod tests;
 use std::collections::VecDeque;
 
 pub use policy::{
-    backoff_ms, retry_after_ms, retry_class, RetryClass, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
-    BACKOFF_JITTER, RETRY_AFTER_CAP_MS,
+    backoff_ms, honours_retry_after, retry_after_ms, retry_class, RetryClass, BACKOFF_BASE_MS,
+    BACKOFF_CAP_MS, BACKOFF_JITTER, RETRY_AFTER_CAP_MS,
 };
 
 use crate::core::time::iso8601;
 use rng::SplitMix64;
 
-/// Room kept between `max_message_bytes` and `max_request_bytes` so that any
-/// single message always fits in a request with its envelope.
+/// Room kept between `max_message_bytes` and `max_request_bytes`, beyond the
+/// envelope itself, so that any single message always fits in a request.
 const ENVELOPE_ROOM: usize = 64;
+
+/// One day in milliseconds.
+pub const DAY_MS: u64 = 86_400_000;
 
 /// Limits and thresholds of the delivery engine. [`Default`] gives the values
 /// Segment's HTTP API and the browser impose.
@@ -66,17 +78,25 @@ pub struct DeliveryConfig {
     /// A batch body is cut before it reaches this size (default 450 KiB); waiting
     /// bytes reaching it also trigger a send.
     pub max_batch_bytes: usize,
-    /// Hard limit on a request body (default 500 KiB, Segment's limit).
+    /// Hard limit on a request body, write key included (default 500 KiB,
+    /// Segment's limit).
     pub max_request_bytes: usize,
     /// Most messages in one batch (default 2,500, Segment's limit).
     pub max_batch_messages: usize,
     /// Largest accepted message (default 32 KiB, Segment's limit).
     pub max_message_bytes: usize,
-    /// Attempts before an item that keeps failing is dropped (default 10).
-    pub max_attempts: u32,
+    /// An item first queued longer ago than this is dropped as expired instead
+    /// of being sent or retried (default 7 days).
+    pub max_event_age_ms: u64,
+    /// A request unanswered after this long counts as a network error and is
+    /// retried (default 10 s).
+    pub request_timeout_ms: u64,
     /// Budget for all keepalive bodies in flight together (default 60 KiB: the
-    /// browser caps them at 64 KiB, minus a margin).
+    /// browser caps them at 64 KiB, minus a margin for headers).
     pub keepalive_bytes: usize,
+    /// The write key put at the top of every body (`"writeKey"`), as
+    /// analytics-next does; empty for none.
+    pub write_key: String,
 }
 
 impl Default for DeliveryConfig {
@@ -90,44 +110,51 @@ impl Default for DeliveryConfig {
             max_request_bytes: 500 * 1024,
             max_batch_messages: 2500,
             max_message_bytes: 32 * 1024,
-            max_attempts: 10,
+            max_event_age_ms: 7 * DAY_MS,
+            request_timeout_ms: 10_000,
             keepalive_bytes: 60 * 1024,
+            write_key: String::new(),
         }
     }
 }
 
 impl DeliveryConfig {
     /// The same config with nonsensical values made workable: counts of at
-    /// least 1, a request limit that can hold an envelope, and a message limit
-    /// that always fits in one request and in the queue.
+    /// least 1, a request limit that can hold the envelope, a timeout of at
+    /// least 1 ms, and a message limit that always fits in one request and in
+    /// the queue.
     pub fn normalized(mut self) -> Self {
         self.flush_at = self.flush_at.max(1);
         self.max_queue_events = self.max_queue_events.max(1);
         self.max_batch_messages = self.max_batch_messages.max(1);
-        self.max_attempts = self.max_attempts.max(1);
-        self.max_request_bytes = self.max_request_bytes.max(2 * ENVELOPE_ROOM);
+        self.max_event_age_ms = self.max_event_age_ms.max(1);
+        self.request_timeout_ms = self.request_timeout_ms.max(1);
+        let envelope = body::head(&self.write_key).len() + body::envelope_len(0, 24);
+        let room = envelope + ENVELOPE_ROOM;
+        self.max_request_bytes = self.max_request_bytes.max(2 * room);
         self.max_message_bytes = self
             .max_message_bytes
-            .min(self.max_request_bytes - ENVELOPE_ROOM)
+            .min(self.max_request_bytes - room)
             .min(self.max_queue_bytes);
         self
     }
 }
 
 /// A queued message.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     /// Position in the queue; increases with every enqueue, also across page
-    /// loads (the shell's storage key).
+    /// loads of one tab (the storage key).
     pub seq: u64,
     /// The message's `messageId` (kept for reports; never changes on retry).
     pub message_id: String,
     /// The complete message as JSON object text, without `sentAt`.
     pub json: String,
-    /// Failed attempts so far.
-    #[serde(default)]
+    /// Failed attempts so far, across page loads.
     pub attempts: u32,
+    /// When it was first queued (epoch ms), across page loads: the age limit
+    /// counts from here.
+    pub queued_at: u64,
 }
 
 /// A successful [`Delivery::enqueue`].
@@ -147,15 +174,6 @@ pub enum EnqueueError {
     PayloadTooLarge,
 }
 
-impl EnqueueError {
-    /// Stable error code for the JS boundary: `"payload_too_large"`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            EnqueueError::PayloadTooLarge => "payload_too_large",
-        }
-    }
-}
-
 /// An HTTP request to send: `POST` `body` to the batch endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
@@ -163,21 +181,30 @@ pub struct Transmit {
     pub id: u64,
     /// Sequence numbers of the items in the body, in body order.
     pub seqs: Vec<u64>,
-    /// `{"batch":[...],"sentAt":"..."}`, stamped at the time of the poll.
+    /// `{"writeKey":"...","batch":[...],"sentAt":"..."}`, stamped at the time
+    /// of the poll: exactly the bytes to send.
     pub body: String,
+    /// Send with `fetch(..., {keepalive: true})` (the page is going away).
+    pub keepalive: bool,
+    /// Abort the request at this time (epoch ms) if it has not settled; the
+    /// engine then counts it as a network error by itself
+    /// ([`Delivery::handle_timeouts`]).
+    pub deadline: u64,
 }
 
 /// How a request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The server answered.
+    /// The server answered. Status 0 (no status: an opaque or aborted answer)
+    /// counts as a network error.
     Status {
         /// HTTP status code.
         code: u16,
-        /// The `Retry-After` header in milliseconds, when present (honoured on 429).
+        /// The `Retry-After` header in milliseconds, when present (honoured on
+        /// 429 and 503).
         retry_after_ms: Option<u64>,
     },
-    /// No answer: the request failed at the network level (retried).
+    /// No answer: the request failed at the network level or timed out (retried).
     NetworkError,
 }
 
@@ -192,26 +219,27 @@ pub enum DropReason {
         /// The HTTP status.
         status: u16,
     },
-    /// Still failing after `max_attempts` attempts.
-    MaxAttempts {
-        /// The last HTTP status, or `None` after a network error.
-        status: Option<u16>,
-    },
+    /// Older than `max_event_age_ms` (first queued that long ago) and not
+    /// delivered.
+    Expired,
+    /// Found in storage but cannot be sent: larger than `max_message_bytes`.
+    Invalid,
 }
 
 impl DropReason {
-    /// Stable code for the `dropped` event: `"queue_full"`, `"rejected"` or
-    /// `"max_attempts"`.
+    /// Stable code for the `dropped` event: `"queue_full"`, `"rejected"`,
+    /// `"expired"` or `"invalid"`.
     pub fn code(&self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
             DropReason::Rejected { .. } => "rejected",
-            DropReason::MaxAttempts { .. } => "max_attempts",
+            DropReason::Expired => "expired",
+            DropReason::Invalid => "invalid",
         }
     }
 }
 
-/// Items that left the queue because of a response.
+/// What happened to queued items because of an input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Report {
     /// Accepted by the server: remove from storage, emit `delivered`.
@@ -226,6 +254,12 @@ pub enum Report {
         /// Why.
         reason: DropReason,
     },
+    /// A retryable failure: the items stay queued with one more attempt each;
+    /// store their new attempt counts.
+    Retrying {
+        /// `(seq, attempts)` of each item, in `seq` order.
+        attempts: Vec<(u64, u32)>,
+    },
 }
 
 /// A queued item with its bookkeeping.
@@ -233,7 +267,7 @@ pub enum Report {
 struct Entry {
     item: Item,
     /// When it became due for the flush interval (0 for restored items: due at once).
-    enqueued_at: u64,
+    due_from: u64,
     /// The request carrying it, if any.
     in_flight: Option<u64>,
 }
@@ -244,12 +278,15 @@ struct Request {
     id: u64,
     keepalive: bool,
     body_len: usize,
+    deadline: u64,
 }
 
-/// The delivery state machine. See the [module docs](self) for the shell's loop.
+/// The delivery state machine. See the [module docs](self) for the driver's loop.
 #[derive(Clone)]
 pub struct Delivery {
     config: DeliveryConfig,
+    /// `{"writeKey":"...","batch":[` (or `{"batch":[` without a key).
+    head: String,
     /// All queued items (waiting and in flight), sorted by `seq`.
     queue: VecDeque<Entry>,
     /// Sum of `json.len()` over `queue`.
@@ -264,12 +301,14 @@ pub struct Delivery {
     requests: Vec<Request>,
     /// The regular (non-keepalive) request in flight: at most one.
     regular: Option<u64>,
-    /// Consecutive failed responses.
+    /// Consecutive failed responses (restored items bring theirs).
     failures: u32,
     /// No regular request before this time.
     backoff_until: u64,
     /// Highest seq asked to go out now by [`Delivery::request_flush`].
     flush_mark: u64,
+    /// No waiting item expires before this time (a lower bound).
+    next_expiry: u64,
     rng: SplitMix64,
 }
 
@@ -278,8 +317,10 @@ impl Delivery {
     /// value in the browser, a constant in tests). The config is
     /// [normalized](DeliveryConfig::normalized).
     pub fn new(config: DeliveryConfig, seed: u64) -> Self {
+        let config = config.normalized();
         Delivery {
-            config: config.normalized(),
+            head: body::head(&config.write_key),
+            config,
             queue: VecDeque::new(),
             bytes: 0,
             waiting: 0,
@@ -291,6 +332,7 @@ impl Delivery {
             failures: 0,
             backoff_until: 0,
             flush_mark: 0,
+            next_expiry: u64::MAX,
             rng: SplitMix64::new(seed),
         }
     }
@@ -300,29 +342,38 @@ impl Delivery {
         &self.config
     }
 
-    /// Adds items found in storage at start-up (or adopted from another tab).
+    /// Adds items found in storage at start-up (this tab's own, from an earlier
+    /// page load, or adopted from a tab that is gone), keeping their attempts
+    /// and first-queued time.
     ///
     /// They are merged in `seq` order and are due at once (as if
-    /// [flushed](Self::request_flush)). An item identical in
-    /// `seq` and `messageId` to one already queued is skipped (it is the same
-    /// stored item). Returns the items given up on, in `seq` order: those larger
-    /// than `max_message_bytes` and the oldest ones evicted to respect the queue
-    /// bounds; remove them from storage and report them dropped
-    /// ([`DropReason::QueueFull`]). Later enqueues get a `seq` above every
-    /// restored one.
-    pub fn restore(&mut self, items: Vec<Item>) -> Vec<Item> {
-        let mut dropped = Vec::new();
+    /// [flushed](Self::request_flush)); the backoff continues from their
+    /// attempt count (the first request goes out at once, a failure then waits
+    /// as long as the stored attempts say). An item identical in `seq` and
+    /// `messageId` to one already queued is skipped (it is the same stored
+    /// item). Reports what is given up on: items larger than
+    /// `max_message_bytes` ([`DropReason::Invalid`]), older than
+    /// `max_event_age_ms` ([`DropReason::Expired`]) and the oldest ones evicted
+    /// to respect the queue bounds ([`DropReason::QueueFull`]). Later enqueues
+    /// get a `seq` above every restored one.
+    pub fn restore(&mut self, now_ms: u64, items: Vec<Item>) -> Vec<Report> {
+        self.observe(now_ms);
+        let mut invalid = Vec::new();
+        let mut expired = Vec::new();
         let mut incoming: Vec<Item> = Vec::with_capacity(items.len());
         for item in items {
             self.next_seq = self.next_seq.max(item.seq.saturating_add(1));
             self.flush_mark = self.flush_mark.max(item.seq);
             if item.json.len() > self.config.max_message_bytes {
-                dropped.push(item);
+                insert_sorted(&mut invalid, item);
+            } else if self.is_expired(&item, now_ms) {
+                insert_sorted(&mut expired, item);
             } else {
-                incoming.push(item);
+                self.failures = self.failures.max(item.attempts);
+                self.next_expiry = self.next_expiry.min(self.expiry_of(&item));
+                insert_sorted(&mut incoming, item);
             }
         }
-        incoming.sort_by(|a, b| (a.seq, &a.message_id).cmp(&(b.seq, &b.message_id)));
         incoming.dedup_by(|a, b| a.seq == b.seq && a.message_id == b.message_id);
 
         let old = std::mem::take(&mut self.queue);
@@ -349,15 +400,23 @@ impl Delivery {
             self.waiting_bytes += len;
             self.queue.push_back(Entry {
                 item,
-                enqueued_at: 0,
+                due_from: 0,
                 in_flight: None,
             });
         }
         self.queue.extend(old);
 
-        self.evict_to_fit(0, 0, &mut dropped);
-        dropped.sort_by_key(|i| i.seq);
-        dropped
+        let mut evicted = Vec::new();
+        self.evict_to_fit(0, 0, &mut evicted);
+        let mut reports = Vec::new();
+        for (items, reason) in [
+            (invalid, DropReason::Invalid),
+            (expired, DropReason::Expired),
+            (evicted, DropReason::QueueFull),
+        ] {
+            push_dropped(&mut reports, items, reason);
+        }
+        reports
     }
 
     /// Queues a message (`json`: the complete message without `sentAt`).
@@ -376,6 +435,7 @@ impl Delivery {
         if len > self.config.max_message_bytes {
             return Err(EnqueueError::PayloadTooLarge);
         }
+        self.observe(now_ms);
         let mut evicted = Vec::new();
         self.evict_to_fit(1, len, &mut evicted);
         let seq = self.next_seq;
@@ -383,14 +443,17 @@ impl Delivery {
         self.bytes += len;
         self.waiting += 1;
         self.waiting_bytes += len;
+        let item = Item {
+            seq,
+            message_id,
+            json,
+            attempts: 0,
+            queued_at: now_ms,
+        };
+        self.next_expiry = self.next_expiry.min(self.expiry_of(&item));
         self.queue.push_back(Entry {
-            item: Item {
-                seq,
-                message_id,
-                json,
-                attempts: 0,
-            },
-            enqueued_at: now_ms,
+            item,
+            due_from: now_ms,
             in_flight: None,
         });
         Ok(Enqueued { seq, evicted })
@@ -398,15 +461,17 @@ impl Delivery {
 
     /// The next regular request to send, if one is due.
     ///
-    /// `None` when offline, while a regular request is in flight (one at a time
-    /// keeps order), during backoff, or when no threshold is met: `flush_at`
+    /// `None` when offline, while any request is in flight (one at a time keeps
+    /// order; a keepalive one too, until its answer or deadline), during
+    /// backoff, or when no threshold is met: `flush_at`
     /// items waiting, the oldest waiting for `flush_interval_ms`, waiting bytes
     /// reaching `max_batch_bytes`, or a [flush](Self::request_flush) pending.
     /// The batch takes waiting items in `seq` order, at most
     /// `max_batch_messages`, while the body stays under `max_batch_bytes` (a
     /// lone item may go up to `max_request_bytes`). `sentAt` is `now_ms`.
     pub fn poll_transmit(&mut self, now_ms: u64, online: bool) -> Option<Transmit> {
-        if !online || self.regular.is_some() || self.due_at(now_ms)? > now_ms {
+        self.observe(now_ms);
+        if !online || !self.requests.is_empty() || self.due_at(now_ms)? > now_ms {
             return None;
         }
         let sent_at = iso8601(now_ms);
@@ -419,21 +484,22 @@ impl Delivery {
         if count == 0 {
             return None;
         }
-        let transmit = self.take(count, len, &sent_at, false);
+        let transmit = self.take(now_ms, count, len, &sent_at, false);
         debug_assert_eq!(transmit.body.len(), len);
         self.regular = Some(transmit.id);
         Some(transmit)
     }
 
-    /// Settles request `id`. Returns what left the queue because of it.
+    /// Settles request `id`. Returns what happened to its items.
     ///
-    /// Success (status below 400) delivers the items and resets the backoff.
-    /// A retryable failure (network error, 408, 410, 429, 460, 5xx except
-    /// 501/505/511) counts an attempt for each item, drops those that reached
-    /// `max_attempts`, and backs off (`Retry-After` on 429, capped at 5 min,
-    /// else exponential with jitter). Any other status drops the items as
-    /// rejected. Unknown or already settled ids return nothing; items evicted
-    /// or cleared meanwhile are not reported again.
+    /// Success (status 1–399) delivers the items and resets the backoff. A
+    /// retryable failure (network error, status 0, 408, 410, 429, 460, 5xx
+    /// except 501/505/511) counts an attempt for each item, puts it back to
+    /// wait ([`Report::Retrying`]) and backs off (`Retry-After` on 429 and 503,
+    /// capped at 5 min, else exponential with jitter); items that have meanwhile
+    /// passed `max_event_age_ms` are dropped as expired. Any other status drops
+    /// the items as rejected. Unknown or already settled ids return nothing;
+    /// items evicted or cleared meanwhile are not reported again.
     pub fn handle_response(&mut self, now_ms: u64, id: u64, outcome: Outcome) -> Vec<Report> {
         let Some(pos) = self.requests.iter().position(|r| r.id == id) else {
             return Vec::new();
@@ -442,9 +508,12 @@ impl Delivery {
         if self.regular == Some(id) {
             self.regular = None;
         }
-        let (class, status) = match outcome {
-            Outcome::Status { code, .. } => (retry_class(code), Some(code)),
-            Outcome::NetworkError => (RetryClass::Retry, None),
+        let (class, code, retry_after) = match outcome {
+            Outcome::Status {
+                code,
+                retry_after_ms,
+            } if code != 0 => (retry_class(code), code, retry_after_ms),
+            _ => (RetryClass::Retry, 0, None),
         };
         let mut reports = Vec::new();
         match class {
@@ -458,58 +527,113 @@ impl Delivery {
             }
             RetryClass::Drop => {
                 let items = self.remove_where(|e| e.in_flight == Some(id));
-                if !items.is_empty() {
-                    reports.push(Report::Dropped {
-                        items,
-                        reason: DropReason::Rejected {
-                            status: status.unwrap_or(0),
-                        },
-                    });
-                }
+                push_dropped(&mut reports, items, DropReason::Rejected { status: code });
             }
             RetryClass::Retry => {
                 self.failures = self.failures.saturating_add(1);
-                let delay = match outcome {
-                    Outcome::Status {
-                        code: 429,
-                        retry_after_ms: Some(ms),
-                    } => retry_after_ms(ms),
+                let delay = match retry_after {
+                    Some(ms) if honours_retry_after(code) => retry_after_ms(ms),
                     _ => backoff_ms(self.failures, self.rng.next_unit()),
                 };
                 self.backoff_until = now_ms.saturating_add(delay);
-                let max = self.config.max_attempts;
+                let mut attempts = Vec::new();
+                let mut expired = false;
                 for e in self.queue.iter_mut() {
                     if e.in_flight == Some(id) {
                         e.item.attempts = e.item.attempts.saturating_add(1);
-                        if e.item.attempts < max {
-                            e.in_flight = None;
-                            self.waiting += 1;
-                            self.waiting_bytes += e.item.json.len();
-                        }
+                        e.in_flight = None;
+                        self.waiting += 1;
+                        self.waiting_bytes += e.item.json.len();
+                        attempts.push((e.item.seq, e.item.attempts));
+                        let expiry = e
+                            .item
+                            .queued_at
+                            .saturating_add(self.config.max_event_age_ms);
+                        self.next_expiry = self.next_expiry.min(expiry);
+                        expired |= expiry <= now_ms;
                     }
                 }
-                let items = self.remove_where(|e| e.in_flight == Some(id));
-                if !items.is_empty() {
-                    reports.push(Report::Dropped {
-                        items,
-                        reason: DropReason::MaxAttempts { status },
-                    });
+                if expired {
+                    reports.extend(self.expire(now_ms));
+                    let gone: Vec<u64> = reports
+                        .iter()
+                        .flat_map(|r| match r {
+                            Report::Dropped { items, .. } => items.iter().map(|i| i.seq).collect(),
+                            _ => Vec::new(),
+                        })
+                        .collect();
+                    attempts.retain(|(seq, _)| !gone.contains(seq));
+                }
+                if !attempts.is_empty() {
+                    reports.insert(0, Report::Retrying { attempts });
                 }
             }
         }
         reports
     }
 
-    /// The earliest time at which [`poll_transmit`](Self::poll_transmit) may
-    /// return a request (never before `now_ms`): the end of the backoff, or
-    /// when a threshold is met. `None` when nothing is waiting or a regular
-    /// request is in flight (its response is the next event). Arm one timer
-    /// for it: the queue never spins.
-    pub fn next_wakeup(&self, now_ms: u64) -> Option<u64> {
-        if self.regular.is_some() {
-            return None;
+    /// Settles every request whose deadline has passed as a network error.
+    /// Returns the ids to abort and what happened to their items.
+    pub fn handle_timeouts(&mut self, now_ms: u64) -> (Vec<u64>, Vec<Report>) {
+        let late: Vec<u64> = self
+            .requests
+            .iter()
+            .filter(|r| r.deadline <= now_ms)
+            .map(|r| r.id)
+            .collect();
+        let mut reports = Vec::new();
+        for &id in &late {
+            reports.extend(self.handle_response(now_ms, id, Outcome::NetworkError));
         }
-        Some(self.due_at(now_ms)?.max(now_ms))
+        (late, reports)
+    }
+
+    /// Drops the waiting items first queued longer ago than `max_event_age_ms`
+    /// ([`DropReason::Expired`]). Items in flight are judged when their request
+    /// settles. Cheap when nothing can have expired yet.
+    pub fn expire(&mut self, now_ms: u64) -> Vec<Report> {
+        if now_ms < self.next_expiry {
+            return Vec::new();
+        }
+        let age = self.config.max_event_age_ms;
+        let items = self.remove_where(|e| {
+            e.in_flight.is_none() && e.item.queued_at.saturating_add(age) <= now_ms
+        });
+        self.next_expiry = self
+            .queue
+            .iter()
+            .filter(|e| e.in_flight.is_none())
+            .map(|e| e.item.queued_at.saturating_add(age))
+            .min()
+            .unwrap_or(u64::MAX);
+        let mut reports = Vec::new();
+        push_dropped(&mut reports, items, DropReason::Expired);
+        reports
+    }
+
+    /// The earliest time at which the driver must call back (never before
+    /// `now_ms`): when [`poll_transmit`](Self::poll_transmit) may return a
+    /// request (the end of the backoff, or a threshold met) unless a request is
+    /// in flight, or the deadline of a request in flight. `None`
+    /// when there is nothing to wait for. Arm one timer for it: the queue
+    /// never spins.
+    pub fn next_wakeup(&self, now_ms: u64) -> Option<u64> {
+        let deadline = self.requests.iter().map(|r| r.deadline).min();
+        let due = if self.requests.is_empty() {
+            self.due_at(now_ms)
+        } else {
+            None
+        };
+        let at = match (due, deadline) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(at.max(now_ms))
+    }
+
+    /// The earliest deadline of a request in flight, if any.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.requests.iter().map(|r| r.deadline).min()
     }
 
     /// Marks everything queued so far to go out without waiting for
@@ -530,15 +654,40 @@ impl Delivery {
         self.queue.front().is_none_or(|e| e.item.seq > mark)
     }
 
+    /// How many items with `seq <= mark` are still queued.
+    pub fn pending_through(&self, mark: u64) -> usize {
+        self.queue.iter().take_while(|e| e.item.seq <= mark).count()
+    }
+
+    /// True when the items with `seq <= mark` cannot make progress now: none
+    /// of them is in flight and no regular request can go out before a wait
+    /// (offline, or backing off after a failure).
+    pub fn is_stalled(&self, now_ms: u64, online: bool, mark: u64) -> bool {
+        let carried = self
+            .queue
+            .iter()
+            .take_while(|e| e.item.seq <= mark)
+            .any(|e| e.in_flight.is_some());
+        !carried && (!online || self.backoff_until > now_ms)
+    }
+
     /// On page hide: requests for the waiting items, to send with
     /// `fetch(..., {keepalive: true})`.
     ///
-    /// Chunks follow `seq` order and stop at the first item that does not fit;
+    /// When the page is only hidden (`leaving` false: it may come back), order
+    /// comes first: one chunk, and none while a request is in flight (the page
+    /// still runs and sends the rest). When it is leaving (`pagehide`), every
+    /// chunk that fits goes at once. Chunks follow `seq` order and stop at the
+    /// first item that does not fit;
     /// each body, and all keepalive bodies in flight together, stay within
-    /// `keepalive_bytes` (the browser's shared budget). Backoff is ignored (the
-    /// page is leaving). The items stay queued, in flight, until their response
-    /// arrives; those left out stay in storage for the next page load.
-    pub fn poll_keepalive(&mut self, now_ms: u64) -> Vec<Transmit> {
+    /// `keepalive_bytes` (the browser's shared budget), counting the bytes
+    /// actually sent. Backoff is ignored (the page is leaving). The items stay
+    /// queued, in flight, until their response arrives or their deadline
+    /// passes; those left out stay in storage for the next page load.
+    pub fn poll_keepalive(&mut self, now_ms: u64, leaving: bool) -> Vec<Transmit> {
+        if !leaving && !self.requests.is_empty() {
+            return Vec::new();
+        }
         let in_flight: usize = self
             .requests
             .iter()
@@ -559,10 +708,13 @@ impl Delivery {
             if count == 0 {
                 break;
             }
-            let transmit = self.take(count, len, &sent_at, true);
+            let transmit = self.take(now_ms, count, len, &sent_at, true);
             debug_assert_eq!(transmit.body.len(), len);
             budget = budget.saturating_sub(transmit.body.len());
             out.push(transmit);
+            if !leaving {
+                break;
+            }
         }
         out
     }
@@ -592,6 +744,28 @@ impl Delivery {
         !self.requests.is_empty()
     }
 
+    /// The queued item numbered `seq`, if any.
+    pub fn item(&self, seq: u64) -> Option<&Item> {
+        let i = self.queue.binary_search_by_key(&seq, |e| e.item.seq).ok()?;
+        Some(&self.queue[i].item)
+    }
+
+    /// The sequence number the next enqueued item will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Test-only: removes items as if they had been delivered.
+    #[cfg(all(test, not(target_arch = "wasm32")))]
+    pub(crate) fn remove(&mut self, seqs: &[u64]) -> Vec<Item> {
+        self.remove_where(|e| seqs.contains(&e.item.seq))
+    }
+
+    /// The queued items, in `seq` order.
+    pub fn items(&self) -> impl Iterator<Item = &Item> {
+        self.queue.iter().map(|e| &e.item)
+    }
+
     /// Empties the queue and returns every item, in `seq` order. Requests in
     /// flight stay tracked (so the next one still waits for them), but their
     /// responses report nothing.
@@ -599,13 +773,33 @@ impl Delivery {
         self.bytes = 0;
         self.waiting = 0;
         self.waiting_bytes = 0;
+        self.next_expiry = u64::MAX;
         self.queue.drain(..).map(|e| e.item).collect()
+    }
+
+    /// Keeps a clock that jumped back from stalling the queue: a backoff that
+    /// ends further away than the longest possible wait is cut to that wait,
+    /// and the cut is remembered (so the wait does not slide with the clock).
+    fn observe(&mut self, now_ms: u64) {
+        let longest = BACKOFF_CAP_MS + BACKOFF_CAP_MS / 5 + RETRY_AFTER_CAP_MS;
+        self.backoff_until = self.backoff_until.min(now_ms.saturating_add(longest));
+    }
+
+    fn expiry_of(&self, item: &Item) -> u64 {
+        item.queued_at.saturating_add(self.config.max_event_age_ms)
+    }
+
+    fn is_expired(&self, item: &Item, now_ms: u64) -> bool {
+        self.expiry_of(item) <= now_ms
     }
 
     /// When the next regular request becomes due, ignoring whether one is in
     /// flight; `None` when nothing is waiting. Robust to a clock that jumps
     /// back: no wait is ever longer than the interval or the backoff cap.
     fn due_at(&self, now_ms: u64) -> Option<u64> {
+        if self.waiting == 0 {
+            return None;
+        }
         let first = self.queue.iter().find(|e| e.in_flight.is_none())?;
         let immediate = self.waiting >= self.config.flush_at
             || self.waiting_bytes >= self.config.max_batch_bytes
@@ -614,7 +808,7 @@ impl Delivery {
             0
         } else {
             first
-                .enqueued_at
+                .due_from
                 .min(now_ms)
                 .saturating_add(self.config.flush_interval_ms)
         };
@@ -627,7 +821,7 @@ impl Delivery {
     /// (or a lone item in `single_cap`), and the body's exact length.
     fn plan(&self, sent_at: &str, cap: usize, single_cap: usize) -> (usize, usize) {
         let mut count = 0;
-        let mut len = body::envelope_len(sent_at.len());
+        let mut len = self.head.len() + body::envelope_len(0, sent_at.len());
         for e in self.queue.iter().filter(|e| e.in_flight.is_none()) {
             if count >= self.config.max_batch_messages {
                 break;
@@ -647,11 +841,18 @@ impl Delivery {
 
     /// Puts the first `count` waiting items in flight under a new request and
     /// writes its body (`len` bytes, as planned).
-    fn take(&mut self, count: usize, len: usize, sent_at: &str, keepalive: bool) -> Transmit {
+    fn take(
+        &mut self,
+        now_ms: u64,
+        count: usize,
+        len: usize,
+        sent_at: &str,
+        keepalive: bool,
+    ) -> Transmit {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         let mut body = String::with_capacity(len);
-        body.push_str(body::HEAD);
+        body.push_str(&self.head);
         let mut seqs = Vec::with_capacity(count);
         let mut taken_bytes = 0;
         for e in self.queue.iter_mut().filter(|e| e.in_flight.is_none()) {
@@ -671,12 +872,20 @@ impl Delivery {
         body.push_str(body::TAIL);
         self.waiting -= seqs.len();
         self.waiting_bytes -= taken_bytes;
+        let deadline = now_ms.saturating_add(self.config.request_timeout_ms);
         self.requests.push(Request {
             id,
             keepalive,
             body_len: body.len(),
+            deadline,
         });
-        Transmit { id, seqs, body }
+        Transmit {
+            id,
+            seqs,
+            body,
+            keepalive,
+            deadline,
+        }
     }
 
     /// Evicts the oldest items until `count` more items of `bytes` bytes in
@@ -735,6 +944,12 @@ impl Delivery {
         assert_eq!(waiting.len(), self.waiting, "waiting counter");
         let wb: usize = waiting.iter().map(|e| e.item.json.len()).sum();
         assert_eq!(wb, self.waiting_bytes, "waiting bytes counter");
+        for e in &waiting {
+            assert!(
+                self.expiry_of(&e.item) >= self.next_expiry,
+                "next_expiry is a lower bound"
+            );
+        }
         assert!(
             self.queue
                 .iter()
@@ -767,5 +982,19 @@ impl Delivery {
         assert!(ka <= self.config.keepalive_bytes, "keepalive budget");
         assert!(self.queue.len() <= self.config.max_queue_events);
         assert!(self.bytes <= self.config.max_queue_bytes);
+    }
+}
+
+/// Inserts `item` in `(seq, messageId)` order: cheap for the ascending input
+/// storage gives, and no sort algorithm in the wasm (about 5 KB per sorted type).
+fn insert_sorted(items: &mut Vec<Item>, item: Item) {
+    let at = items.partition_point(|i| (i.seq, &i.message_id) <= (item.seq, &item.message_id));
+    items.insert(at, item);
+}
+
+/// Reports `items` (in `seq` order) dropped for `reason`, if there are any.
+fn push_dropped(reports: &mut Vec<Report>, items: Vec<Item>, reason: DropReason) {
+    if !items.is_empty() {
+        reports.push(Report::Dropped { items, reason });
     }
 }

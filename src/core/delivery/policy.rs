@@ -18,16 +18,19 @@ pub const BACKOFF_BASE_MS: u64 = 500;
 pub const BACKOFF_CAP_MS: u64 = 60_000;
 /// Relative jitter applied to every backoff delay (±10%).
 pub const BACKOFF_JITTER: f64 = 0.1;
-/// Ceiling applied to a server's `Retry-After` on 429.
+/// Ceiling applied to a server's `Retry-After` (on 429 and 503).
 pub const RETRY_AFTER_CAP_MS: u64 = 300_000;
 
-/// Classifies an HTTP status the way analytics-next does: below 400 is success;
+/// Classifies an HTTP status the way analytics-next does: 1–399 is success;
 /// 408, 410, 429 and 460 are retried, other 4xx dropped; 5xx retried except 501,
 /// 505 and 511, which are dropped. Anything at or above 600 is treated as a
-/// transient server failure. (A network error is always [`RetryClass::Retry`].)
+/// transient server failure, and so is 0 (no status at all: an opaque or
+/// aborted answer never proves delivery). A network error is always
+/// [`RetryClass::Retry`].
 pub fn retry_class(status: u16) -> RetryClass {
     match status {
-        0..=399 => RetryClass::Success,
+        0 => RetryClass::Retry,
+        1..=399 => RetryClass::Success,
         408 | 410 | 429 | 460 => RetryClass::Retry,
         400..=499 | 501 | 505 | 511 => RetryClass::Drop,
         _ => RetryClass::Retry,
@@ -55,7 +58,14 @@ pub fn backoff_ms(failures: u32, jitter_unit: f64) -> u64 {
     (base as f64 * factor + 0.5) as u64
 }
 
-/// The delay a 429 answer's `Retry-After` imposes, capped at 5 minutes.
+/// Whether a `Retry-After` header on an answer with this status sets the wait
+/// before the next attempt: on 429 (rate limited) and 503 (unavailable), as
+/// RFC 9110 defines it.
+pub fn honours_retry_after(status: u16) -> bool {
+    matches!(status, 429 | 503)
+}
+
+/// The delay an answer's `Retry-After` imposes, capped at 5 minutes.
 pub fn retry_after_ms(retry_after_ms: u64) -> u64 {
     retry_after_ms.min(RETRY_AFTER_CAP_MS)
 }

@@ -24,9 +24,12 @@ enum Op {
     Respond(usize, Answer),
     /// Answer an id that was never handed out.
     Stale(Answer),
-    Keepalive,
+    /// Page hidden: leaving (`pagehide`) or not (a tab switch).
+    Keepalive(bool),
     Flush,
     Clear,
+    /// The timer fired: settle late requests, drop expired items.
+    Tick,
 }
 
 fn answer() -> impl Strategy<Value = Answer> {
@@ -47,9 +50,10 @@ fn op(keepalive: bool) -> impl Strategy<Value = Op> {
         5 => prop::bool::weighted(0.85).prop_map(Op::Poll),
         5 => (0usize..8, answer()).prop_map(|(i, a)| Op::Respond(i, a)),
         1 => answer().prop_map(Op::Stale),
-        ka => Just(Op::Keepalive),
+        ka => any::<bool>().prop_map(Op::Keepalive),
         1 => Just(Op::Flush),
         1 => prop::bool::weighted(0.2).prop_map(|c| if c { Op::Clear } else { Op::Advance(0) }),
+        3 => Just(Op::Tick),
     ]
 }
 
@@ -57,10 +61,15 @@ fn config() -> impl Strategy<Value = DeliveryConfig> {
     (
         (1usize..6, 0u64..3_000, 1usize..15, 300usize..8_000),
         (200usize..4_000, 100usize..5_000, 1usize..6, 90usize..1_600),
-        (1u32..5, 0usize..4_000),
+        (
+            prop_oneof![1_000u64..200_000, Just(7 * DAY_MS)],
+            1u64..40_000,
+            0usize..4_000,
+            prop::sample::select(vec!["", "WK", "k\"ey\u{1}é"]),
+        ),
     )
         .prop_map(
-            |((fa, fi, qe, qb), (bb, rb, bm, mb), (ma, ka))| DeliveryConfig {
+            |((fa, fi, qe, qb), (bb, rb, bm, mb), (age, timeout, ka, wk))| DeliveryConfig {
                 flush_at: fa,
                 flush_interval_ms: fi,
                 max_queue_events: qe,
@@ -69,8 +78,10 @@ fn config() -> impl Strategy<Value = DeliveryConfig> {
                 max_request_bytes: rb,
                 max_batch_messages: bm,
                 max_message_bytes: mb,
-                max_attempts: ma,
+                max_event_age_ms: age,
+                request_timeout_ms: timeout,
                 keepalive_bytes: ka,
+                write_key: wk.to_owned(),
             },
         )
 }
@@ -128,27 +139,22 @@ impl Run {
                 "seq {seq}"
             );
         }
-        // next_wakeup tells the truth about poll_transmit.
+        // next_wakeup tells the truth: at it a request times out or one is due,
+        // and nothing happens before it.
+        let acts = |at: u64| {
+            let mut d = self.d.clone();
+            !d.handle_timeouts(at).0.is_empty() || d.poll_transmit(at, true).is_some()
+        };
         match self.d.next_wakeup(self.now) {
             Some(t) => {
                 assert!(t >= self.now);
-                assert!(
-                    self.d.clone().poll_transmit(t, true).is_some(),
-                    "woke for nothing"
-                );
+                assert!(acts(t), "woke for nothing");
                 if t > self.now {
-                    assert!(
-                        self.d.clone().poll_transmit(t - 1, true).is_none(),
-                        "late wakeup"
-                    );
+                    assert!(!acts(t - 1), "late wakeup");
                 }
             }
             None => {
-                let later = self.now + 10_000_000;
-                assert!(
-                    self.d.clone().poll_transmit(later, true).is_none(),
-                    "no wakeup set"
-                );
+                assert!(!acts(self.now + 10_000_000), "no wakeup set");
             }
         }
     }
@@ -174,18 +180,25 @@ impl Run {
             }
             Op::Advance(ms) => self.now += ms,
             Op::Poll(online) => {
-                let regular_out = self.out.iter().any(|o| !o.1);
+                let any_out = !self.out.is_empty();
                 match self.d.poll_transmit(self.now, online) {
                     Some(t) => {
-                        assert!(online && !regular_out);
+                        assert!(
+                            online && !any_out,
+                            "one request at a time, keepalive included"
+                        );
                         check_body(&t, self.now, &self.ids, self.d.config());
                         self.out.push((t.id, false, t.body.len()));
                         assert!(self.d.poll_transmit(self.now, online).is_none(), "spins");
                     }
                     None => {
-                        if online && !regular_out && self.d.waiting_len() > 0 {
+                        if online && !any_out && self.d.waiting_len() > 0 {
                             let w = self.d.next_wakeup(self.now);
-                            assert!(w.is_some_and(|w| w > self.now), "due but nothing sent");
+                            let late = !self.d.clone().handle_timeouts(self.now).0.is_empty();
+                            assert!(
+                                late || w.is_some_and(|w| w > self.now),
+                                "due but nothing sent"
+                            );
                         }
                     }
                 }
@@ -200,8 +213,13 @@ impl Run {
                 let r = self.d.handle_response(self.now, u64::MAX - 7, outcome(&a));
                 assert!(r.is_empty());
             }
-            Op::Keepalive => {
-                let chunks = self.d.poll_keepalive(self.now);
+            Op::Keepalive(leaving) => {
+                let busy = !self.out.is_empty();
+                let chunks = self.d.poll_keepalive(self.now, leaving);
+                if !leaving {
+                    assert!(chunks.len() <= 1, "hidden: one chunk at most");
+                    assert!(!busy || chunks.is_empty(), "hidden: none beside a request");
+                }
                 let cfg = self.d.config().clone();
                 for t in chunks {
                     check_body(&t, self.now, &self.ids, &cfg);
@@ -218,15 +236,38 @@ impl Run {
                     self.settle(item.seq, Fate::Cleared);
                 }
             }
+            Op::Tick => {
+                let (late, reports) = self.d.handle_timeouts(self.now);
+                for id in &late {
+                    let o = self.out.iter().position(|o| o.0 == *id);
+                    let (_, _, _) = self
+                        .out
+                        .remove(o.expect("only requests in flight time out"));
+                }
+                assert!(
+                    self.out.iter().all(|_| true),
+                    "requests past their deadline are all settled"
+                );
+                self.account(reports, &Answer::Network);
+                let reports = self.d.expire(self.now);
+                self.account(reports, &Answer::Network);
+            }
         }
         self.check();
     }
 
     fn respond(&mut self, id: u64, a: Answer) {
-        for r in self.d.handle_response(self.now, id, outcome(&a)) {
+        let reports = self.d.handle_response(self.now, id, outcome(&a));
+        self.account(reports, &a);
+    }
+
+    /// Checks and records what `reports` say happened to items after answer `a`.
+    fn account(&mut self, reports: Vec<Report>, a: &Answer) {
+        let age = self.d.config().max_event_age_ms;
+        for r in reports {
             match r {
                 Report::Delivered { items } => {
-                    assert!(matches!(a, Answer::Status(c, _) if c < 400));
+                    assert!(matches!(a, Answer::Status(c, _) if (1..400).contains(c)));
                     assert!(items.windows(2).all(|w| w[0].seq < w[1].seq));
                     for i in items {
                         self.delivered.push(i.seq);
@@ -234,23 +275,32 @@ impl Run {
                     }
                 }
                 Report::Dropped { items, reason } => {
-                    match (reason, &a) {
+                    match (reason, a) {
                         (DropReason::Rejected { status }, Answer::Status(c, _)) => {
                             assert_eq!(status, *c);
                             assert_eq!(retry_class(*c), RetryClass::Drop);
                         }
-                        (DropReason::MaxAttempts { status }, _) => {
-                            let max = self.d.config().max_attempts;
-                            assert!(items.iter().all(|i| i.attempts >= max));
-                            match &a {
-                                Answer::Status(c, _) => assert_eq!(status, Some(*c)),
-                                Answer::Network => assert_eq!(status, None),
+                        (DropReason::Expired, _) => {
+                            for i in &items {
+                                assert!(i.queued_at + age <= self.now, "expired early");
                             }
                         }
                         other => panic!("unexpected drop {other:?}"),
                     }
                     for i in items {
                         self.settle(i.seq, Fate::Dropped);
+                    }
+                }
+                Report::Retrying { attempts } => {
+                    assert!(match a {
+                        Answer::Network => true,
+                        Answer::Status(c, _) => retry_class(*c) == RetryClass::Retry,
+                    });
+                    for (seq, n) in attempts {
+                        assert!(n >= 1);
+                        assert!(!self.fate.contains_key(&seq), "retrying a settled item");
+                        let item = self.d.items().find(|i| i.seq == seq).expect("still queued");
+                        assert_eq!(item.attempts, n);
                     }
                 }
             }
@@ -268,8 +318,16 @@ impl Run {
             match self.d.next_wakeup(self.now) {
                 Some(t) => {
                     self.now = t;
+                    self.apply(Op::Tick);
                     self.apply(Op::Poll(true));
-                    assert!(!self.out.is_empty(), "wakeup without a request");
+                    if self.out.is_empty() {
+                        // The tick expired the items that were due; the rest
+                        // come due later.
+                        assert!(
+                            self.d.next_wakeup(self.now).is_none_or(|t| t > self.now),
+                            "woke for nothing"
+                        );
+                    }
                 }
                 None => break,
             }
@@ -313,7 +371,8 @@ fn run(cfg: DeliveryConfig, seed: u64, stored: Vec<(u64, usize)>, ops: Vec<Op>) 
                     seq,
                     json: msg(&id, size),
                     message_id: id,
-                    attempts: 0,
+                    attempts: (seq % 4) as u32,
+                    queued_at: T0 - seq * 1_000,
                 }
             })
             .collect();
@@ -321,8 +380,24 @@ fn run(cfg: DeliveryConfig, seed: u64, stored: Vec<(u64, usize)>, ops: Vec<Op>) 
         for i in &items {
             r.ids.insert(i.seq, i.message_id.clone());
         }
-        for item in r.d.restore(items) {
-            r.settle(item.seq, Fate::Evicted);
+        let now = r.now;
+        for report in r.d.restore(now, items) {
+            match report {
+                Report::Dropped { items, reason } => {
+                    for item in items {
+                        if reason == DropReason::Expired {
+                            assert!(item.queued_at + r.d.config().max_event_age_ms <= now);
+                        } else {
+                            assert!(matches!(
+                                reason,
+                                DropReason::QueueFull | DropReason::Invalid
+                            ));
+                        }
+                        r.settle(item.seq, Fate::Evicted);
+                    }
+                }
+                other => panic!("restore reported {other:?}"),
+            }
         }
         let mut probe = r.d.clone();
         let first = probe
@@ -381,7 +456,7 @@ proptest! {
             r.apply(Op::Enqueue(s));
             r.apply(Op::Poll(true));
         }
-        r.apply(Op::Keepalive);
+        r.apply(Op::Keepalive(true));
         r.apply(Op::Flush);
         r.drain();
     }

@@ -69,7 +69,12 @@ impl H {
         if let Some(t) = &t {
             check_body(t, self.now, &self.ids, self.d.config());
             assert!(self.d.poll_transmit(self.now, true).is_none(), "spins");
-            assert_eq!(self.d.next_wakeup(self.now), None);
+            assert_eq!(
+                self.d.next_wakeup(self.now),
+                Some(t.deadline),
+                "in flight: the next wake-up is its deadline"
+            );
+            assert_eq!(t.deadline, self.now + self.d.config().request_timeout_ms);
         }
         self.d.check_invariants();
         t
@@ -112,7 +117,13 @@ pub(super) fn check_body(
     assert!(t.seqs.windows(2).all(|w| w[0] < w[1]), "seq order");
     let v: Value = serde_json::from_str(&t.body).expect("body is JSON");
     let obj = v.as_object().expect("object");
-    assert_eq!(obj.len(), 2);
+    if cfg.write_key.is_empty() {
+        assert_eq!(obj.len(), 2);
+    } else {
+        assert_eq!(obj.len(), 3);
+        assert_eq!(obj["writeKey"].as_str(), Some(cfg.write_key.as_str()));
+        assert!(t.body.starts_with("{\"writeKey\":"), "write key first");
+    }
     assert_eq!(obj["sentAt"], Value::String(iso8601(now)));
     let batch = obj["batch"].as_array().expect("batch array");
     assert_eq!(batch.len(), t.seqs.len());
@@ -126,7 +137,7 @@ fn delivered(r: &[Report]) -> Vec<u64> {
     r.iter()
         .flat_map(|r| match r {
             Report::Delivered { items } => items.iter().map(|i| i.seq).collect(),
-            Report::Dropped { .. } => Vec::new(),
+            _ => Vec::new(),
         })
         .collect()
 }
@@ -135,7 +146,17 @@ fn dropped(r: &[Report]) -> Vec<(u64, DropReason)> {
     r.iter()
         .flat_map(|r| match r {
             Report::Dropped { items, reason } => items.iter().map(|i| (i.seq, *reason)).collect(),
-            Report::Delivered { .. } => Vec::new(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// The `(seq, attempts)` pairs of the `Retrying` reports.
+fn retrying(r: &[Report]) -> Vec<(u64, u32)> {
+    r.iter()
+        .flat_map(|r| match r {
+            Report::Retrying { attempts } => attempts.clone(),
+            _ => Vec::new(),
         })
         .collect()
 }
@@ -157,7 +178,8 @@ fn defaults_match_the_contract() {
     assert_eq!(c.max_request_bytes, 500 * 1024);
     assert_eq!(c.max_batch_messages, 2500);
     assert_eq!(c.max_message_bytes, 32 * 1024);
-    assert_eq!(c.max_attempts, 10);
+    assert_eq!(c.max_event_age_ms, 7 * 86_400_000);
+    assert_eq!(c.request_timeout_ms, 10_000);
     assert!(c.keepalive_bytes < 64 * 1024);
     assert_eq!(c.clone().normalized(), c, "defaults are already normal");
 }
@@ -166,6 +188,8 @@ fn defaults_match_the_contract() {
 fn retry_class_of_every_listed_status() {
     use RetryClass::*;
     let table: &[(u16, RetryClass)] = &[
+        (0, Retry),
+        (1, Success),
         (200, Success),
         (201, Success),
         (204, Success),
@@ -247,11 +271,10 @@ fn retry_after_is_capped_at_five_minutes() {
 fn codes_are_stable() {
     assert_eq!(DropReason::QueueFull.code(), "queue_full");
     assert_eq!(DropReason::Rejected { status: 400 }.code(), "rejected");
-    assert_eq!(
-        DropReason::MaxAttempts { status: None }.code(),
-        "max_attempts"
-    );
-    assert_eq!(EnqueueError::PayloadTooLarge.code(), "payload_too_large");
+    assert_eq!(DropReason::Expired.code(), "expired");
+    assert_eq!(DropReason::Invalid.code(), "invalid");
+    assert!(honours_retry_after(429) && honours_retry_after(503));
+    assert!(!honours_retry_after(500) && !honours_retry_after(502));
 }
 
 #[test]
@@ -271,24 +294,6 @@ fn rng_is_deterministic_and_in_range() {
         sum += u;
     }
     assert!((sum / 10_000.0 - 0.5).abs() < 0.02, "roughly uniform");
-}
-
-#[test]
-fn item_round_trips_through_storage_json() {
-    let item = Item {
-        seq: 5,
-        message_id: "m".into(),
-        json: "{\"a\":1}".into(),
-        attempts: 2,
-    };
-    let s = serde_json::to_string(&item).unwrap();
-    assert_eq!(
-        s,
-        r#"{"seq":5,"messageId":"m","json":"{\"a\":1}","attempts":2}"#
-    );
-    assert_eq!(serde_json::from_str::<Item>(&s).unwrap(), item);
-    let old: Item = serde_json::from_str(r#"{"seq":1,"messageId":"x","json":"{}"}"#).unwrap();
-    assert_eq!(old.attempts, 0);
 }
 
 // ---------------------------------------------------------------- thresholds
@@ -505,7 +510,8 @@ fn every_status_is_handled_as_its_class() {
                 assert!(h.poll().is_none());
             }
             RetryClass::Retry => {
-                assert!(r.is_empty(), "{code}");
+                assert_eq!(retrying(&r), [(seq, 1)], "{code}");
+                assert_eq!(r.len(), 1, "{code}");
                 assert_eq!(h.d.len(), 1);
                 assert_eq!(h.d.waiting_len(), 1);
                 assert!(h.poll().is_none(), "backoff after {code}");
@@ -518,49 +524,28 @@ fn every_status_is_handled_as_its_class() {
 }
 
 #[test]
-fn network_errors_are_retried_then_dropped_without_status() {
-    let cfg = DeliveryConfig {
-        max_attempts: 3,
-        ..H::quiet()
-    };
-    let mut h = H::new(cfg);
-    h.add(100);
-    h.d.request_flush();
-    for attempt in 1..=3 {
-        h.now = h.d.next_wakeup(h.now).unwrap();
-        let t = h.poll().unwrap();
-        let r = h.respond_with(t.id, Outcome::NetworkError);
-        if attempt < 3 {
-            assert!(r.is_empty());
-        } else {
-            assert_eq!(dropped(&r), [(1, DropReason::MaxAttempts { status: None })]);
-        }
-    }
-    assert!(h.d.is_empty());
-    assert_eq!(h.d.next_wakeup(h.now), None);
-}
-
-#[test]
-fn max_attempts_drops_after_ten_tries_with_the_same_message_id() {
+fn failures_count_attempts_and_resend_the_same_message_id() {
     let mut h = H::new(H::quiet());
     h.add(100);
     h.d.request_flush();
     let mut bodies = Vec::new();
-    let mut reports = Vec::new();
-    while let Some(wake) = h.d.next_wakeup(h.now) {
-        h.now = wake;
+    for attempt in 1..=12u32 {
+        h.now = h.d.next_wakeup(h.now).unwrap();
         let t = h.poll().unwrap();
         bodies.push(t.body.clone());
-        reports = h.respond(t.id, 503);
+        let r = if attempt % 3 == 0 {
+            h.respond_with(t.id, Outcome::NetworkError)
+        } else {
+            h.respond(t.id, 503)
+        };
+        assert_eq!(
+            r,
+            [Report::Retrying {
+                attempts: vec![(1, attempt)]
+            }]
+        );
     }
-    assert_eq!(bodies.len(), 10);
-    assert_eq!(
-        dropped(&reports),
-        [(1, DropReason::MaxAttempts { status: Some(503) })]
-    );
-    if let Report::Dropped { items, .. } = &reports[0] {
-        assert_eq!(items[0].attempts, 10);
-    }
+    assert_eq!(h.d.items().next().map(|i| i.attempts), Some(12));
     for b in &bodies {
         let v: Value = serde_json::from_str(b).unwrap();
         assert_eq!(v["batch"][0]["messageId"], "m1", "idempotent resend");
@@ -570,33 +555,92 @@ fn max_attempts_drops_after_ten_tries_with_the_same_message_id() {
         .map(|b| serde_json::from_str::<Value>(b).unwrap()["sentAt"].to_string())
         .collect();
     assert!(sent.windows(2).all(|w| w[0] < w[1]), "sentAt per request");
+    h.now = h.d.next_wakeup(h.now).unwrap();
+    let t = h.poll().unwrap();
+    let r = h.respond(t.id, 200);
+    assert_eq!(delivered(&r), [1]);
+    if let Report::Delivered { items } = &r[0] {
+        assert_eq!(items[0].attempts, 12, "attempts are reported");
+    }
 }
 
 #[test]
-fn items_with_different_attempt_counts_drop_individually() {
+fn an_outage_of_days_keeps_retrying_at_the_cap_until_the_age_limit() {
+    let mut h = H::new(H::quiet());
+    h.add(100);
+    h.d.request_flush();
+    let start = h.now;
+    let mut attempts = 0;
+    let mut longest = 0;
+    loop {
+        let wake = h.d.next_wakeup(h.now).expect("never stalls");
+        longest = longest.max(wake - h.now);
+        h.now = wake;
+        let mut reports = h.d.expire(h.now);
+        if let Some(t) = h.poll() {
+            attempts += 1;
+            reports.extend(h.respond_with(t.id, Outcome::NetworkError));
+        }
+        if !dropped(&reports).is_empty() {
+            assert_eq!(dropped(&reports), [(1, DropReason::Expired)]);
+            break;
+        }
+        assert!(
+            h.now - start <= 7 * DAY_MS + 70_000,
+            "kept past the age limit"
+        );
+    }
+    assert!(h.now - start >= 7 * DAY_MS, "dropped before 7 days");
+    assert!(
+        longest <= 66_000,
+        "the wait is capped at 60 s (+10%): {longest}"
+    );
+    // 7 days at about one attempt a minute.
+    assert!((9_000..11_000).contains(&attempts), "{attempts} attempts");
+    assert!(h.d.is_empty());
+    assert_eq!(h.d.next_wakeup(h.now), None);
+}
+
+#[test]
+fn expiry_counts_from_the_first_queueing_and_spares_items_in_flight() {
     let cfg = DeliveryConfig {
-        max_attempts: 2,
+        max_event_age_ms: 10_000,
+        ..H::quiet()
+    };
+    let mut h = H::new(cfg);
+    h.add(100);
+    h.now += 6_000;
+    h.add(100);
+    h.d.request_flush();
+    let t = h.poll().unwrap();
+    assert_eq!(t.seqs, [1, 2]);
+    h.now += 5_000;
+    assert!(
+        h.d.expire(h.now).is_empty(),
+        "in flight: judged when it settles"
+    );
+    let r = h.respond_with(t.id, Outcome::NetworkError);
+    assert_eq!(dropped(&r), [(1, DropReason::Expired)]);
+    assert_eq!(retrying(&r), [(2, 1)], "the younger one is retried");
+    h.now += 4_999;
+    assert!(h.d.expire(h.now).is_empty());
+    h.now += 1;
+    assert_eq!(dropped(&h.d.expire(h.now)), [(2, DropReason::Expired)]);
+    assert!(h.d.is_empty());
+}
+
+#[test]
+fn a_success_delivers_even_items_past_the_age_limit() {
+    let cfg = DeliveryConfig {
+        max_event_age_ms: 1_000,
         ..H::quiet()
     };
     let mut h = H::new(cfg);
     h.add(100);
     h.d.request_flush();
     let t = h.poll().unwrap();
-    h.respond(t.id, 500);
-    h.add(100);
-    h.d.request_flush();
-    h.now = h.d.next_wakeup(h.now).unwrap();
-    let t = h.poll().unwrap();
-    assert_eq!(t.seqs, [1, 2], "retry first, then the new item");
-    let r = h.respond(t.id, 500);
-    assert_eq!(
-        dropped(&r),
-        [(1, DropReason::MaxAttempts { status: Some(500) })]
-    );
-    h.now = h.d.next_wakeup(h.now).unwrap();
-    let t = h.poll().unwrap();
-    assert_eq!(t.seqs, [2]);
-    assert_eq!(delivered(&h.respond(t.id, 200)), [2]);
+    h.now += 5_000;
+    assert_eq!(delivered(&h.respond(t.id, 200)), [1]);
 }
 
 #[test]
@@ -625,7 +669,7 @@ fn retry_after_is_honoured_on_429_and_capped() {
 }
 
 #[test]
-fn retry_after_applies_only_to_429() {
+fn retry_after_applies_only_to_429_and_503() {
     let mut h = H::new(H::quiet());
     h.add(100);
     h.d.request_flush();
@@ -633,7 +677,7 @@ fn retry_after_applies_only_to_429() {
     h.respond_with(
         t.id,
         Outcome::Status {
-            code: 503,
+            code: 502,
             retry_after_ms: Some(100_000),
         },
     );
@@ -649,11 +693,7 @@ fn retry_after_applies_only_to_429() {
 
 #[test]
 fn backoff_grows_with_consecutive_failures_and_resets_on_success() {
-    let cfg = DeliveryConfig {
-        max_attempts: 100,
-        ..H::quiet()
-    };
-    let mut h = H::new(cfg);
+    let mut h = H::new(H::quiet());
     h.add(100);
     h.d.request_flush();
     let mut waits = Vec::new();
@@ -737,7 +777,11 @@ fn never_spins_during_backoff_or_while_in_flight() {
             h.d.poll_transmit(h.now + dt, true).is_none(),
             "one at a time"
         );
-        assert_eq!(h.d.next_wakeup(h.now + dt), None);
+        assert_eq!(
+            h.d.next_wakeup(h.now + dt),
+            Some(t.deadline.max(h.now + dt)),
+            "only the deadline wakes an engine with a request in flight"
+        );
     }
     h.respond_with(t.id, Outcome::NetworkError);
     let wake = h.d.next_wakeup(h.now).unwrap();
@@ -809,6 +853,13 @@ fn a_clock_jumping_back_does_not_stall_the_queue() {
     h.now -= 10 * 24 * 3_600_000; // ten days back
     let w = h.d.next_wakeup(h.now).unwrap();
     assert!(w - h.now <= 400_000);
+    // The wait does not slide with the clock: at the wake-up, the retry goes.
+    assert!(h.poll().is_none());
+    h.now = h.d.next_wakeup(h.now).unwrap();
+    assert!(
+        h.poll().is_some(),
+        "sent at the wake-up despite the clock jump"
+    );
     let mut h = H::new(DeliveryConfig::default());
     h.add(100);
     h.now -= 3_600_000;
@@ -884,7 +935,12 @@ fn evicted_in_flight_items_are_not_reported_again() {
             RetryClass::Drop => {
                 assert_eq!(dropped(&r), [(3, DropReason::Rejected { status: code })])
             }
-            RetryClass::Retry => assert!(r.is_empty()),
+            RetryClass::Retry => assert_eq!(
+                r,
+                [Report::Retrying {
+                    attempts: vec![(3, 1)]
+                }]
+            ),
         }
         assert!(h.respond(t.id, 200).is_empty());
     }
@@ -911,7 +967,7 @@ fn keepalive_chunks_fit_the_shared_budget() {
     for _ in 0..100 {
         h.add(1000);
     }
-    let chunks = h.d.poll_keepalive(h.now);
+    let chunks = h.d.poll_keepalive(h.now, true);
     h.d.check_invariants();
     assert!(!chunks.is_empty());
     let total: usize = chunks.iter().map(|c| c.body.len()).sum();
@@ -925,11 +981,11 @@ fn keepalive_chunks_fit_the_shared_budget() {
     }
     assert_eq!(h.d.len(), 100, "still queued until answered");
     assert!(h.d.in_flight());
-    assert!(h.d.poll_keepalive(h.now).is_empty(), "budget in use");
+    assert!(h.d.poll_keepalive(h.now, true).is_empty(), "budget in use");
     // The first chunk's answer frees the budget.
     let r = h.respond(chunks[0].id, 200);
     assert_eq!(delivered(&r), chunks[0].seqs);
-    let more = h.d.poll_keepalive(h.now);
+    let more = h.d.poll_keepalive(h.now, true);
     assert_eq!(more[0].seqs[0], sent.len() as u64 + 1);
 }
 
@@ -946,7 +1002,7 @@ fn keepalive_splits_by_message_count_and_skips_in_flight_items() {
     h.d.request_flush();
     let regular = h.poll().unwrap();
     assert_eq!(regular.seqs, (1..=10).collect::<Vec<_>>());
-    let chunks = h.d.poll_keepalive(h.now);
+    let chunks = h.d.poll_keepalive(h.now, true);
     h.d.check_invariants();
     let lens: Vec<usize> = chunks.iter().map(|c| c.seqs.len()).collect();
     assert_eq!(lens, [10, 10, 5]);
@@ -954,11 +1010,15 @@ fn keepalive_splits_by_message_count_and_skips_in_flight_items() {
     let total: usize = chunks.iter().map(|c| c.body.len()).sum();
     assert!(total <= 60 * 1024);
     assert_eq!(h.d.waiting_len(), 0);
-    assert_eq!(h.d.next_wakeup(h.now), None);
-    assert!(h.d.poll_keepalive(h.now).is_empty());
+    assert_eq!(
+        h.d.next_wakeup(h.now),
+        Some(chunks[0].deadline),
+        "keepalive requests have deadlines too"
+    );
+    assert!(h.d.poll_keepalive(h.now, true).is_empty());
     // Keepalive answers are handled like any other.
     let r = h.respond(chunks[2].id, 500);
-    assert!(r.is_empty());
+    assert_eq!(retrying(&r).len(), 5);
     assert_eq!(h.d.waiting_len(), 5);
     assert_eq!(
         delivered(&h.respond(chunks[0].id, 204)),
@@ -985,7 +1045,7 @@ fn keepalive_ignores_backoff_and_stops_at_an_item_that_does_not_fit() {
     h.add(1000);
     h.add(2500);
     h.add(100);
-    let chunks = h.d.poll_keepalive(h.now);
+    let chunks = h.d.poll_keepalive(h.now, true);
     assert_eq!(chunks.len(), 1);
     assert_eq!(
         chunks[0].seqs,
@@ -1004,7 +1064,15 @@ fn stored(seq: u64, size: usize) -> Item {
         json: msg(&id, size),
         message_id: id,
         attempts: 1,
+        queued_at: T0 - 60_000,
     }
+}
+
+/// The seqs of every item dropped in `reports`, with the reason.
+fn dropped_seqs(reports: &[Report]) -> Vec<u64> {
+    let mut all: Vec<u64> = dropped(reports).iter().map(|d| d.0).collect();
+    all.sort_unstable();
+    all
 }
 
 #[test]
@@ -1014,7 +1082,7 @@ fn restore_orders_items_and_continues_the_sequence() {
     for i in &items {
         h.ids.insert(i.seq, i.message_id.clone());
     }
-    assert!(h.d.restore(items).is_empty());
+    assert!(h.d.restore(h.now, items).is_empty());
     h.d.check_invariants();
     assert_eq!(h.d.len(), 3);
     assert_eq!(h.add(100), 43, "seq continues above the restored ones");
@@ -1034,39 +1102,65 @@ fn restore_merges_skips_duplicates_and_applies_bounds() {
     h.add(100); // 2
     let mut items = vec![stored(10, 100), stored(3, 100), stored(10, 100)];
     items.push(stored(4, 40 * 1024)); // over the message limit
-    assert_eq!(seqs(&h.d.restore(items)), [4]);
+    let r = h.d.restore(h.now, items);
+    assert_eq!(dropped(&r), [(4, DropReason::Invalid)]);
     h.d.check_invariants();
     assert_eq!(h.d.len(), 4);
     // Restoring the same storage again changes nothing.
     assert!(h
         .d
-        .restore(vec![stored(3, 100), stored(10, 100)])
+        .restore(h.now, vec![stored(3, 100), stored(10, 100)])
         .is_empty());
     assert_eq!(h.d.len(), 4);
     // An adopted batch pushes the oldest out.
     let ev =
-        h.d.restore(vec![stored(5, 100), stored(6, 100), stored(0, 100)]);
+        h.d.restore(h.now, vec![stored(5, 100), stored(6, 100), stored(0, 100)]);
     h.d.check_invariants();
-    assert_eq!(seqs(&ev), [0, 1]);
+    assert_eq!(
+        dropped(&ev),
+        [(0, DropReason::QueueFull), (1, DropReason::QueueFull)]
+    );
+    assert_eq!(dropped_seqs(&ev), [0, 1]);
     let remaining: Vec<u64> = h.d.clear().iter().map(|i| i.seq).collect();
     assert_eq!(remaining, [2, 3, 5, 6, 10]);
 }
 
 #[test]
-fn restored_attempts_count_toward_the_limit() {
+fn restored_attempts_continue_the_backoff_after_an_immediate_first_try() {
+    let mut h = H::new(H::quiet());
+    let mut item = stored(1, 100);
+    item.attempts = 9;
+    h.ids.insert(1, item.message_id.clone());
+    assert!(h.d.restore(h.now, vec![item]).is_empty());
+    let t = h
+        .poll()
+        .expect("the first attempt after a reload goes at once");
+    assert_eq!(retrying(&h.respond(t.id, 500)), [(1, 10)]);
+    let wait = h.d.next_wakeup(h.now).unwrap() - h.now;
+    assert!(
+        wait >= 54_000,
+        "10th failure waits ~60 s, not 0.5 s: {wait}"
+    );
+}
+
+#[test]
+fn restored_items_keep_their_first_queued_time_for_the_age_limit() {
     let cfg = DeliveryConfig {
-        max_attempts: 2,
+        max_event_age_ms: 7 * DAY_MS,
         ..H::quiet()
     };
     let mut h = H::new(cfg);
-    let item = stored(1, 100);
-    h.ids.insert(1, item.message_id.clone());
-    h.d.restore(vec![item]);
-    let t = h.poll().unwrap();
-    assert_eq!(
-        dropped(&h.respond(t.id, 500)),
-        [(1, DropReason::MaxAttempts { status: Some(500) })]
-    );
+    let mut old = stored(1, 100);
+    old.queued_at = h.now - 7 * DAY_MS;
+    let mut young = stored(2, 100);
+    young.queued_at = h.now - 7 * DAY_MS + 1_000;
+    let r = h.d.restore(h.now, vec![old, young]);
+    assert_eq!(dropped(&r), [(1, DropReason::Expired)]);
+    assert_eq!(h.d.len(), 1);
+    h.now += 999;
+    assert!(h.d.expire(h.now).is_empty());
+    h.now += 1;
+    assert_eq!(dropped(&h.d.expire(h.now)), [(2, DropReason::Expired)]);
 }
 
 #[test]
@@ -1099,8 +1193,10 @@ fn nonsensical_configs_do_not_panic() {
         max_request_bytes: 0,
         max_batch_messages: 0,
         max_message_bytes: usize::MAX,
-        max_attempts: 0,
+        max_event_age_ms: 0,
+        request_timeout_ms: 0,
         keepalive_bytes: 0,
+        write_key: String::new(),
     };
     let mut d = Delivery::new(cfg, 0);
     assert_eq!(d.config().max_message_bytes, 0);
@@ -1109,15 +1205,15 @@ fn nonsensical_configs_do_not_panic() {
     assert!(e.evicted.is_empty());
     let e = d.enqueue(0, "b".into(), String::new()).unwrap();
     assert_eq!(seqs(&e.evicted), [1], "count bound of at least 1");
-    assert!(d.poll_keepalive(0).is_empty());
+    assert!(d.poll_keepalive(0, true).is_empty());
     let t = d.poll_transmit(0, true).unwrap();
     d.check_invariants();
     assert_eq!(
         t.body,
         "{\"batch\":[],\"sentAt\":\"1970-01-01T00:00:00.000Z\"}"
     );
-    let r = d.handle_response(0, t.id, Outcome::NetworkError);
-    assert_eq!(dropped(&r), [(2, DropReason::MaxAttempts { status: None })]);
+    let r = d.handle_response(5, t.id, Outcome::NetworkError);
+    assert_eq!(dropped(&r), [(2, DropReason::Expired)], "age limit of 1 ms");
     d.check_invariants();
     // Extreme clock values.
     let mut d = Delivery::new(DeliveryConfig::default(), u64::MAX);
@@ -1126,16 +1222,33 @@ fn nonsensical_configs_do_not_panic() {
     let t = d.poll_transmit(u64::MAX, true).unwrap();
     assert!(t.body.len() <= 500 * 1024);
     d.handle_response(u64::MAX, t.id, Outcome::NetworkError);
-    assert_eq!(d.next_wakeup(u64::MAX), Some(u64::MAX));
-    d.restore(vec![Item {
-        seq: u64::MAX,
-        message_id: "z".into(),
-        json: "{}".into(),
-        attempts: u32::MAX,
-    }]);
+    // The age limit saturates at the end of time: the item expires.
+    assert!(d.is_empty());
+    assert_eq!(d.next_wakeup(u64::MAX), None);
+    let now = u64::MAX - DAY_MS;
+    let r = d.restore(
+        now,
+        vec![Item {
+            seq: u64::MAX,
+            message_id: "z".into(),
+            json: "{}".into(),
+            attempts: u32::MAX,
+            queued_at: now,
+        }],
+    );
+    assert!(r.is_empty());
     d.check_invariants();
     assert_eq!(d.request_flush(), u64::MAX);
-    assert!(d.poll_transmit(u64::MAX, true).is_some());
+    // The failure "at the end of time" backs off, but never longer than the cap.
+    let at = d.next_wakeup(now).expect("a wake-up");
+    assert!(at - now <= 7 * 60_000);
+    let t = d.poll_transmit(at, true).expect("due then");
+    let now = at;
+    d.handle_response(now, t.id, Outcome::NetworkError);
+    assert!(
+        d.next_wakeup(now).is_some_and(|w| w > now),
+        "no overflow in the backoff"
+    );
 }
 
 #[test]
@@ -1151,11 +1264,119 @@ fn a_keepalive_success_ends_the_backoff() {
             retry_after_ms: Some(60_000),
         },
     );
-    let ka = h.d.poll_keepalive(h.now);
+    let ka = h.d.poll_keepalive(h.now, true);
     assert_eq!(ka.len(), 1);
     h.add(100);
     h.d.request_flush();
     assert!(h.poll().is_none(), "still backing off");
     assert_eq!(delivered(&h.respond(ka[0].id, 200)), [1]);
     assert_eq!(h.poll().expect("server is healthy again").seqs, [2]);
+}
+
+#[test]
+fn a_hidden_page_keeps_order_one_chunk_and_never_beside_a_request() {
+    let mut h = H::new(DeliveryConfig {
+        keepalive_bytes: 500,
+        ..H::quiet()
+    });
+    for _ in 0..6 {
+        h.add(200);
+    }
+    let ka = h.d.poll_keepalive(h.now, false);
+    assert_eq!(ka.len(), 1, "one chunk when only hidden");
+    assert_eq!(ka[0].seqs, [1, 2]);
+    assert!(
+        h.d.poll_keepalive(h.now, false).is_empty(),
+        "not beside a request"
+    );
+    h.d.request_flush();
+    assert!(
+        h.poll().is_none(),
+        "no regular request beside the keepalive one"
+    );
+    assert_eq!(
+        h.d.next_wakeup(h.now),
+        Some(ka[0].deadline),
+        "its deadline bounds the wait"
+    );
+    assert_eq!(delivered(&h.respond(ka[0].id, 200)), [1, 2]);
+    let t = h.poll().expect("then the rest, in order");
+    assert_eq!(t.seqs, [3, 4, 5, 6]);
+    // Leaving: everything that fits goes at once, beside the request in flight.
+    h.add(200);
+    let ka = h.d.poll_keepalive(h.now, true);
+    assert_eq!(ka.len(), 1);
+    assert_eq!(ka[0].seqs, [7]);
+}
+
+#[test]
+fn a_keepalive_request_that_never_answers_is_settled_at_its_deadline() {
+    let mut h = H::new(H::quiet());
+    h.add(200);
+    let ka = h.d.poll_keepalive(h.now, false);
+    h.now = ka[0].deadline;
+    let (late, reports) = h.d.handle_timeouts(h.now);
+    assert_eq!(late, [ka[0].id]);
+    assert_eq!(retrying(&reports), [(1, 1)]);
+    h.now = h.d.next_wakeup(h.now).unwrap();
+    h.d.request_flush();
+    assert_eq!(h.poll().expect("retried as a regular request").seqs, [1]);
+}
+
+// ---------------------------------------------------------------- regressions (issue 7)
+
+#[test]
+fn a_response_without_status_is_a_network_error_not_a_delivery() {
+    let mut h = H::new(H::quiet());
+    h.add(200);
+    h.d.request_flush();
+    let t = h.poll().expect("flushed");
+    let r = h.respond(t.id, 0);
+    assert!(
+        delivered(&r).is_empty(),
+        "status 0 must not count as delivered"
+    );
+    assert_eq!(h.d.len(), 1, "the item stays queued for a retry");
+}
+
+#[test]
+fn retry_after_is_honoured_on_503() {
+    let mut h = H::new(H::quiet());
+    h.add(200);
+    h.d.request_flush();
+    let t = h.poll().expect("flushed");
+    h.respond_with(
+        t.id,
+        Outcome::Status {
+            code: 503,
+            retry_after_ms: Some(30_000),
+        },
+    );
+    assert_eq!(h.d.next_wakeup(h.now), Some(h.now + 30_000));
+}
+
+#[test]
+fn retryable_failures_never_drop_on_attempt_count() {
+    let mut h = H::new(H::quiet());
+    h.add(200);
+    h.d.request_flush();
+    for attempt in 0..40 {
+        h.now = h.d.next_wakeup(h.now).expect("a retry is scheduled");
+        let t = h.poll().expect("retried");
+        let outcome = if attempt % 2 == 0 {
+            Outcome::NetworkError
+        } else {
+            Outcome::Status {
+                code: 503,
+                retry_after_ms: None,
+            }
+        };
+        let r = h.respond_with(t.id, outcome);
+        assert!(
+            dropped(&r).is_empty(),
+            "dropped after {} attempts",
+            attempt + 1
+        );
+    }
+    assert_eq!(h.d.len(), 1);
 }

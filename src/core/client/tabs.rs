@@ -1,0 +1,202 @@
+//! Tab coordination: storage key names, which tab id a page load takes, its own
+//! stored events, and which stored events belong to tabs that are gone.
+
+use super::{LEAVE_GRACE_MS, STALE_TAB_MS};
+use crate::core::delivery::Item;
+use crate::core::journal;
+use crate::core::json::push_u64;
+
+/// `<prefix>q:<tab>:<first>`: a chunk of queued events.
+pub(super) fn chunk_key(prefix: &str, tab: &str, first: u64) -> String {
+    let mut k = String::with_capacity(prefix.len() + tab.len() + 24);
+    k.push_str(prefix);
+    k.push_str("q:");
+    k.push_str(tab);
+    k.push(':');
+    push_u64(first, &mut k);
+    k
+}
+
+/// `<prefix>tab:<tab>`: a tab's heartbeat.
+pub(super) fn heartbeat_key(prefix: &str, tab: &str) -> String {
+    String::from(prefix) + "tab:" + tab
+}
+
+/// A stored key, parsed.
+enum Key<'a> {
+    Chunk { tab: &'a str, first: u64 },
+    Heartbeat { tab: &'a str },
+}
+
+fn parse_key<'a>(prefix: &str, key: &'a str) -> Option<Key<'a>> {
+    let rest = key.strip_prefix(prefix)?;
+    if let Some(rest) = rest.strip_prefix("q:") {
+        let (tab, first) = rest.rsplit_once(':')?;
+        let first = first.parse::<u64>().ok()?;
+        return (!tab.is_empty()).then_some(Key::Chunk { tab, first });
+    }
+    let tab = rest.strip_prefix("tab:")?;
+    (!tab.is_empty()).then_some(Key::Heartbeat { tab })
+}
+
+/// A tab's heartbeat, as stored.
+enum Beat {
+    /// None, or unreadable.
+    Missing,
+    /// The page was alive at this time.
+    Alive(u64),
+    /// The page went away at this time (`left:<ms>`).
+    Left(u64),
+}
+
+/// The value of a leaving page's heartbeat.
+pub(super) fn left_value(now: u64) -> String {
+    let mut v = String::from("left:");
+    push_u64(now, &mut v);
+    v
+}
+
+fn beat(prefix: &str, tab: &str, stored: &[(String, String)]) -> Beat {
+    let value = stored.iter().find_map(|(k, v)| match parse_key(prefix, k) {
+        Some(Key::Heartbeat { tab: t }) if t == tab => Some(v.as_str()),
+        _ => None,
+    });
+    let Some(value) = value else {
+        return Beat::Missing;
+    };
+    match value.strip_prefix("left:") {
+        Some(t) => t.parse().map(Beat::Left).unwrap_or(Beat::Missing),
+        None => value.parse().map(Beat::Alive).unwrap_or(Beat::Missing),
+    }
+}
+
+/// Whether another tab may take `tab`'s events: it has no heartbeat, one older
+/// than [`STALE_TAB_MS`], or it left more than [`LEAVE_GRACE_MS`] ago (a
+/// reload of that tab takes them back itself, in order, within the grace).
+fn is_gone(prefix: &str, tab: &str, stored: &[(String, String)], now: u64) -> bool {
+    match beat(prefix, tab, stored) {
+        Beat::Missing => true,
+        Beat::Alive(t) => now.saturating_sub(t) > STALE_TAB_MS,
+        Beat::Left(t) => now.saturating_sub(t) > LEAVE_GRACE_MS,
+    }
+}
+
+/// The tab id this page load takes: the one sessionStorage kept (a reload of
+/// the same tab), unless a live page uses it (its heartbeat is fresh: a
+/// duplicated tab or a second instance in a frame share sessionStorage).
+/// `None`: take a new one.
+pub(super) fn choose_tab(
+    prefix: &str,
+    session_tab: Option<String>,
+    stored: &[(String, String)],
+    now: u64,
+) -> Option<String> {
+    let tab = session_tab?;
+    let usable = !tab.is_empty() && !tab.contains(':') && tab.len() <= 64;
+    let free = match beat(prefix, &tab, stored) {
+        Beat::Missing | Beat::Left(_) => true,
+        Beat::Alive(t) => now.saturating_sub(t) > STALE_TAB_MS,
+    };
+    (usable && free).then_some(tab)
+}
+
+/// This tab's stored events, in order, and the chunks holding them.
+pub(super) struct Own {
+    /// The events, numbered as [`crate::core::journal`] describes.
+    pub items: Vec<Item>,
+    /// `(chunk name, the events' seqs)`, by name.
+    pub chunks: Vec<(u64, Vec<u64>)>,
+}
+
+/// Items of one stored chunk value, numbered from `next` on (at least `first + k`).
+fn chunk_items(value: &str, first: u64, next: &mut u64, now: u64) -> Vec<Item> {
+    let mut items = Vec::new();
+    for (k, s) in journal::decode(value).into_iter().enumerate() {
+        let seq = first.saturating_add(k as u64).max(*next);
+        *next = seq.saturating_add(1);
+        items.push(Item {
+            seq,
+            message_id: s.message_id.to_owned(),
+            json: s.json.to_owned(),
+            attempts: s.attempts,
+            queued_at: s.queued_at.unwrap_or(now),
+        });
+    }
+    items
+}
+
+/// This tab's own stored chunks (from an earlier load of the same tab).
+pub(super) fn own_items(prefix: &str, tab: &str, stored: &[(String, String)], now: u64) -> Own {
+    // In order of their names; inserted in place rather than sorted (a sort
+    // instantiated for this one type costs more wasm than the few chunks do).
+    let mut chunks: Vec<(u64, &str)> = Vec::new();
+    for (k, v) in stored {
+        if let Some(Key::Chunk { tab: t, first }) = parse_key(prefix, k) {
+            if t == tab {
+                let at = chunks.partition_point(|c| c.0 < first);
+                chunks.insert(at, (first, v.as_str()));
+            }
+        }
+    }
+    let mut own = Own {
+        items: Vec::new(),
+        chunks: Vec::new(),
+    };
+    let mut next = 0;
+    for (first, value) in chunks {
+        let items = chunk_items(value, first, &mut next, now);
+        if !items.is_empty() {
+            own.chunks
+                .push((first, items.iter().map(|i| i.seq).collect()));
+            own.items.extend(items);
+        }
+    }
+    own
+}
+
+/// Other tabs' orphaned events, renumbered from `next_seq` on.
+pub(super) struct Orphans {
+    /// The events, tab by tab, each tab's in its order.
+    pub items: Vec<Item>,
+    /// Keys to remove once the events are stored under this tab's keys: the
+    /// adopted chunks and the heartbeats of gone tabs.
+    pub removals: Vec<String>,
+}
+
+/// The events stored by tabs other than `own` that are gone, in (tab, chunk)
+/// order, and the keys to remove after adopting them.
+pub(super) fn orphans(
+    prefix: &str,
+    own: &str,
+    stored: &[(String, String)],
+    now: u64,
+    next_seq: u64,
+) -> Orphans {
+    let mut chunks: Vec<(&str, u64, &str, &str)> = Vec::new();
+    let mut removals = Vec::new();
+    for (k, v) in stored {
+        match parse_key(prefix, k) {
+            Some(Key::Chunk { tab, first }) if tab != own && is_gone(prefix, tab, stored, now) => {
+                let at = chunks.partition_point(|c| (c.0, c.1) < (tab, first));
+                chunks.insert(at, (tab, first, k.as_str(), v.as_str()));
+            }
+            Some(Key::Heartbeat { tab }) if tab != own && is_gone(prefix, tab, stored, now) => {
+                removals.push(k.clone());
+            }
+            _ => {}
+        }
+    }
+    let mut items = Vec::new();
+    let mut next = next_seq;
+    let mut chunk_keys = Vec::with_capacity(chunks.len());
+    for (_, _, key, value) in chunks {
+        // Renumbered past everything this tab holds: `first` plays no part.
+        items.extend(chunk_items(value, 0, &mut next, now));
+        chunk_keys.push(key.to_owned());
+    }
+    chunk_keys.extend(removals);
+    Orphans {
+        items,
+        removals: chunk_keys,
+    }
+}

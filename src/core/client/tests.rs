@@ -1,0 +1,693 @@
+//! Example-based tests of the client, against fake storage, a fake clock and a
+//! fake server: reloads, tabs, streaming off, adoption, identity, budgets.
+
+use super::*;
+use crate::core::delivery::DAY_MS;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// 2026-11-28T20:01:42.396Z.
+pub(super) const T0: u64 = 1_795_896_102_396;
+
+/// One origin's storage: localStorage, shared by its tabs, and each browser
+/// tab's sessionStorage.
+#[derive(Default, Clone, Debug)]
+pub(super) struct Origin {
+    pub local: BTreeMap<String, String>,
+    pub session: BTreeMap<usize, BTreeMap<String, String>>,
+    pub uuids: u64,
+}
+
+/// A page load in browser tab `slot`: a client whose effects are carried out
+/// into the origin's storage, with the requests it sent and what it told the page.
+pub(super) struct Page {
+    pub slot: usize,
+    pub c: Client,
+    /// Requests sent and not answered yet.
+    pub out: Vec<Transmit>,
+    pub delivered: Vec<String>,
+    pub dropped: Vec<(String, &'static str)>,
+    pub resolved: Vec<(u64, usize)>,
+    pub aborted: Vec<u64>,
+    pub user_changes: usize,
+    pub saved_identity: usize,
+    pub adopt_asked: bool,
+}
+
+pub(super) fn config(write_key: &str, extra: &[(&str, Raw)]) -> ClientConfig {
+    let mut opts: Vec<(String, Raw)> = vec![("writeKey".into(), Raw::Str(write_key.into()))];
+    for (k, v) in extra {
+        opts.push((k.to_string(), v.clone()));
+    }
+    ClientConfig::from_options(
+        |k| {
+            opts.iter()
+                .rev()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(Raw::Absent)
+        },
+        "{}".into(),
+    )
+    .expect("valid options")
+}
+
+impl Origin {
+    /// Opens a page in browser tab `slot` at `now`, as the shell's `init` does.
+    pub fn open(&mut self, slot: usize, cfg: ClientConfig, now: u64) -> Page {
+        let prefix = cfg.storage_prefix();
+        let stored: Vec<(String, String)> = self
+            .local
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let session_key = prefix.clone() + "tab";
+        let session_tab = self
+            .session
+            .get(&slot)
+            .and_then(|s| s.get(&session_key))
+            .cloned();
+        let base = self.uuids;
+        self.uuids += 1_000_000;
+        let mut n = base;
+        let uuid = Box::new(move || {
+            n += 1;
+            format!("00000000-0000-4000-8000-{n:012}")
+        });
+        let c = Client::new(
+            cfg,
+            Start {
+                now,
+                identity: Identity::new("anon-1".into()),
+                session_tab,
+                stored,
+                client_info: ClientInfo::default(),
+                seed: 7,
+            },
+            uuid,
+        );
+        let mut page = Page {
+            slot,
+            c,
+            out: Vec::new(),
+            delivered: Vec::new(),
+            dropped: Vec::new(),
+            resolved: Vec::new(),
+            aborted: Vec::new(),
+            user_changes: 0,
+            saved_identity: 0,
+            adopt_asked: false,
+        };
+        self.run(&mut page);
+        page
+    }
+
+    /// Carries out the page's effects: storage at once, a commit at the end
+    /// of the "task" (here: right away, after the other effects).
+    pub fn run(&mut self, p: &mut Page) {
+        loop {
+            let effects = p.c.take_effects();
+            if effects.is_empty() {
+                break;
+            }
+            let mut commit = false;
+            for e in effects {
+                match e {
+                    Effect::Store { key, value } => {
+                        self.local.insert(key, value);
+                    }
+                    Effect::Remove { key } => {
+                        self.local.remove(&key);
+                    }
+                    Effect::SessionTab(tab) => {
+                        self.session
+                            .entry(p.slot)
+                            .or_default()
+                            .insert(p.c.session_key(), tab);
+                    }
+                    Effect::SaveIdentity => p.saved_identity += 1,
+                    Effect::UserChanged => p.user_changes += 1,
+                    Effect::Send(t) => p.out.push(t),
+                    Effect::Abort(id) => {
+                        p.aborted.push(id);
+                        p.out.retain(|t| t.id != id);
+                    }
+                    Effect::Notice(Notice::Delivered { message_ids }) => {
+                        p.delivered.extend(message_ids)
+                    }
+                    Effect::Notice(Notice::Dropped {
+                        message_ids,
+                        reason,
+                    }) => p
+                        .dropped
+                        .extend(message_ids.into_iter().map(|m| (m, reason.code()))),
+                    Effect::Notice(Notice::DeliveryFailure { .. }) => {}
+                    Effect::Resolve { waiter, pending } => p.resolved.push((waiter, pending)),
+                    Effect::Adopt => p.adopt_asked = true,
+                    Effect::ScheduleCommit => commit = true,
+                }
+            }
+            if commit {
+                p.c.commit();
+            }
+        }
+    }
+
+    /// Runs a pending adoption the way the shell does: a snapshot of the keys
+    /// under the prefix, read under the lock, and the writes carried out at once.
+    pub fn adopt(&mut self, p: &mut Page, now: u64) {
+        p.adopt_asked = false;
+        let prefix = p.c.storage_prefix().to_owned();
+        let stored: Vec<(String, String)> = self
+            .local
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        p.c.adopt(now, stored);
+        self.run(p);
+    }
+
+    /// The page goes away (`pagehide`): its keepalive requests are returned
+    /// with the regular one in flight; nothing of them is seen by a page again.
+    pub fn unload(&mut self, mut p: Page, now: u64) -> Vec<Transmit> {
+        p.c.page_hidden(now, true);
+        self.run(&mut p);
+        p.out
+    }
+
+    /// The message ids stored in the origin's queue chunks.
+    pub fn stored_ids(&self) -> Vec<String> {
+        self.local
+            .iter()
+            .filter(|(k, _)| k.contains(":q:"))
+            .flat_map(|(_, v)| {
+                journal::decode(v)
+                    .into_iter()
+                    .map(|s| s.message_id.to_owned())
+            })
+            .collect()
+    }
+
+    pub fn chunk_keys(&self) -> Vec<String> {
+        self.local
+            .keys()
+            .filter(|k| k.contains(":q:"))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Page {
+    pub fn track(&mut self, o: &mut Origin, now: u64, i: u64) {
+        let props = format!("{{\"i\":{i}}}");
+        self.c.track(now, "E", &props).expect("track");
+        o.run(self);
+    }
+
+    /// Answers the request at `index` of those outstanding.
+    pub fn answer(&mut self, o: &mut Origin, now: u64, index: usize, outcome: Outcome) -> Transmit {
+        let t = self.out.remove(index);
+        self.c.handle_response(now, t.id, outcome);
+        o.run(self);
+        t
+    }
+
+    pub fn ok(&mut self, o: &mut Origin, now: u64) -> Vec<Transmit> {
+        let mut sent = Vec::new();
+        while !self.out.is_empty() {
+            sent.push(self.answer(o, now, 0, status(200)));
+        }
+        sent
+    }
+
+    pub fn wake(&mut self, o: &mut Origin, now: u64) {
+        self.c.wake(now);
+        o.run(self);
+    }
+}
+
+pub(super) fn status(code: u16) -> Outcome {
+    Outcome::Status {
+        code,
+        retry_after_ms: None,
+    }
+}
+
+/// The `i` property and messageId of each message in a request body.
+pub(super) fn body_events(t: &Transmit) -> Vec<(u64, String)> {
+    let v: Value = serde_json::from_str(&t.body).expect("JSON body");
+    v["batch"]
+        .as_array()
+        .expect("batch")
+        .iter()
+        .map(|m| {
+            (
+                m["properties"]["i"].as_u64().unwrap_or(u64::MAX),
+                m["messageId"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn is(t: &Transmit) -> Vec<u64> {
+    body_events(t).into_iter().map(|e| e.0).collect()
+}
+
+fn quiet(extra: &[(&str, Raw)]) -> ClientConfig {
+    let mut opts = vec![
+        ("flushAt", Raw::Num(1000.0)),
+        ("flushInterval", Raw::Num(3.6e6)),
+    ];
+    opts.extend(extra.iter().cloned());
+    config("WK", &opts)
+}
+
+// ---------------------------------------------------------------- reloads
+
+#[test]
+fn a_reload_takes_this_tabs_events_back_at_once_in_order_with_attempts_and_age() {
+    let mut o = Origin::default();
+    let mut p = o.open(0, quiet(&[]), T0);
+    let tab = p.c.tab().to_owned();
+    for i in 0..5 {
+        p.track(&mut o, T0 + i, i);
+    }
+    p.c.flush(T0 + 10);
+    o.run(&mut p);
+    p.answer(&mut o, T0 + 20, 0, Outcome::NetworkError);
+    assert_eq!(p.c.delivery().items().next().map(|i| i.attempts), Some(1));
+    // The reload: pagehide (keepalive while online), then a new page in the same tab.
+    let keepalive = o.unload(p, T0 + 30);
+    assert_eq!(keepalive.len(), 1, "keepalive sent on pagehide");
+    let mut p = o.open(0, quiet(&[]), T0 + 1_000);
+    assert_eq!(p.c.tab(), tab, "same tab id from sessionStorage");
+    let items: Vec<(u32, u64)> =
+        p.c.delivery()
+            .items()
+            .map(|i| (i.attempts, i.queued_at))
+            .collect();
+    assert_eq!(
+        items,
+        (0..5).map(|i| (1, T0 + i)).collect::<Vec<_>>(),
+        "attempts and first-queued time restored"
+    );
+    // Restored events are due at once, before anything new.
+    assert_eq!(p.out.len(), 1, "sent at once");
+    assert_eq!(
+        is(&p.out[0]),
+        [0, 1, 2, 3, 4],
+        "per-tab order across the reload"
+    );
+    p.track(&mut o, T0 + 1_001, 5);
+    p.ok(&mut o, T0 + 1_050);
+    p.c.flush(T0 + 1_060);
+    o.run(&mut p);
+    assert_eq!(is(&p.out[0]), [5]);
+    p.ok(&mut o, T0 + 1_100);
+    assert!(o.chunk_keys().is_empty(), "nothing left stored");
+    assert_eq!(p.delivered.len(), 6);
+}
+
+#[test]
+fn restored_attempts_set_the_backoff_after_the_first_try() {
+    let mut o = Origin::default();
+    let mut p = o.open(0, quiet(&[]), T0);
+    p.track(&mut o, T0, 0);
+    let mut now = T0;
+    for _ in 0..9 {
+        p.c.flush(now);
+        o.run(&mut p);
+        if p.out.is_empty() {
+            now = p.c.next_wakeup(now).unwrap();
+            p.wake(&mut o, now);
+        }
+        p.answer(&mut o, now, 0, status(503));
+    }
+    o.unload(p, now);
+    let mut p = o.open(0, quiet(&[]), now + 1);
+    assert_eq!(
+        p.out.len(),
+        1,
+        "the first attempt after the reload goes at once"
+    );
+    p.answer(&mut o, now + 2, 0, status(503));
+    let wait = p.c.next_wakeup(now + 2).unwrap() - (now + 2);
+    assert!(wait >= 54_000, "the 10th failure waits ~60 s: {wait}");
+}
+
+#[test]
+fn a_tab_in_use_elsewhere_is_not_taken_over() {
+    let mut o = Origin::default();
+    let mut a = o.open(0, quiet(&[]), T0);
+    a.track(&mut o, T0, 0);
+    // A duplicated browser tab copies sessionStorage while the first still runs.
+    let copy = o.session[&0].clone();
+    o.session.insert(1, copy);
+    let b = o.open(1, quiet(&[]), T0 + 100);
+    assert_ne!(b.c.tab(), a.c.tab(), "a live tab's id is not reused");
+    assert!(b.c.delivery().is_empty(), "nor its events");
+    assert_eq!(o.stored_ids().len(), 1);
+    let _ = a.ok(&mut o, T0);
+}
+
+// ---------------------------------------------------------------- streaming off
+
+#[test]
+fn a_load_with_streaming_off_keeps_earlier_events_and_sends_them_once_on() {
+    let mut o = Origin::default();
+    let mut p = o.open(0, quiet(&[]), T0);
+    for i in 0..10 {
+        p.track(&mut o, T0, i);
+    }
+    let ids = o.stored_ids();
+    assert_eq!(ids.len(), 10);
+    o.unload(p, T0 + 5);
+    // Same tab, then another tab (the first one closed): neither deletes them.
+    let mut p = o.open(0, quiet(&[("stream", Raw::Bool(false))]), T0 + 10);
+    assert!(!p.adopt_asked, "no adoption while streaming is off");
+    p.wake(&mut o, T0 + 20);
+    assert!(p.out.is_empty(), "nothing sent while off");
+    assert_eq!(o.stored_ids(), ids, "stored events are kept");
+    p.c.track(T0 + 30, "Off", "{}").unwrap();
+    o.run(&mut p);
+    assert_eq!(o.stored_ids(), ids, "new events are not queued while off");
+    o.unload(p, T0 + 40);
+    let mut q = o.open(1, quiet(&[("stream", Raw::Bool(false))]), T0 + 50);
+    o.adopt(&mut q, T0 + 50);
+    assert_eq!(
+        o.stored_ids(),
+        ids,
+        "another tab with streaming off leaves them"
+    );
+    let on = T0 + 40 + LEAVE_GRACE_MS + 1;
+    q.c.set_streaming(on, true);
+    o.run(&mut q);
+    assert!(q.adopt_asked, "streaming on looks for orphans");
+    o.adopt(&mut q, on);
+    q.c.flush(on);
+    o.run(&mut q);
+    let sent: Vec<String> = q
+        .ok(&mut o, on + 10)
+        .iter()
+        .flat_map(|t| body_events(t).into_iter().map(|e| e.1))
+        .collect();
+    let mut want = ids.clone();
+    want.sort();
+    let mut got = sent.clone();
+    got.sort();
+    assert_eq!(got, want, "each earlier event sent once");
+    assert!(o.chunk_keys().is_empty());
+}
+
+#[test]
+fn flush_settles_with_streaming_off_offline_and_after_a_failure() {
+    let mut o = Origin::default();
+    let mut p = o.open(0, quiet(&[]), T0);
+    p.track(&mut o, T0, 0);
+    p.c.set_online(T0, false);
+    let w = p.c.flush(T0);
+    o.run(&mut p);
+    assert_eq!(p.resolved, [(w, 1)], "offline: settles at once, 1 pending");
+    p.c.set_online(T0, true);
+    o.run(&mut p);
+    let w = p.c.flush(T0);
+    o.run(&mut p);
+    assert!(p.resolved.iter().all(|r| r.0 != w), "in flight: waits");
+    p.answer(&mut o, T0 + 5, 0, status(500));
+    assert_eq!(
+        p.resolved.last(),
+        Some(&(w, 1)),
+        "a failure settles it, 1 pending"
+    );
+    let now = p.c.next_wakeup(T0 + 5).unwrap();
+    let w = p.c.flush(now);
+    o.run(&mut p);
+    p.answer(&mut o, now, 0, status(200));
+    assert_eq!(
+        p.resolved.last(),
+        Some(&(w, 0)),
+        "delivered: nothing pending"
+    );
+    p.c.set_streaming(now, false);
+    p.track(&mut o, now, 1);
+    let w = p.c.flush(now);
+    o.run(&mut p);
+    assert_eq!(p.resolved.last(), Some(&(w, 0)));
+}
+
+// ---------------------------------------------------------------- adoption
+
+#[test]
+fn a_closed_tabs_events_are_adopted_in_order_written_here_before_removed_there() {
+    let mut o = Origin::default();
+    let mut a = o.open(0, quiet(&[]), T0);
+    let mut b = o.open(1, quiet(&[]), T0);
+    for i in 0..120 {
+        b.c.track(T0, "E", &format!("{{\"i\":{i}}}")).unwrap();
+    }
+    o.run(&mut b);
+    let b_tab = b.c.tab().to_owned();
+    let b_keys = o.chunk_keys();
+    assert_eq!(b_keys.len(), 3, "120 events in chunks of 50");
+    // b is still alive: a adopts nothing.
+    o.adopt(&mut a, T0 + 1_000);
+    assert!(a.c.delivery().is_empty());
+    // b closes (its heartbeat says so); a adopts after the grace for a reload.
+    o.unload(b, T0 + 2_000);
+    o.adopt(&mut a, T0 + 2_000 + LEAVE_GRACE_MS);
+    assert!(
+        a.c.delivery().is_empty(),
+        "within the grace: a reload may take them back"
+    );
+    let before = o.local.clone();
+    a.c.adopt(
+        T0 + 2_001 + LEAVE_GRACE_MS,
+        before
+            .iter()
+            .filter(|(k, _)| k.starts_with("segflow:v1:WK:"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
+    let effects = a.c.take_effects();
+    let first_remove = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Remove { key } if key.contains(&b_tab)))
+        .expect("b's chunks removed");
+    let last_store = effects
+        .iter()
+        .rposition(|e| matches!(e, Effect::Store { key, .. } if key.contains(":q:")))
+        .expect("stored here");
+    assert!(
+        last_store < first_remove,
+        "written here before removed there"
+    );
+    for e in effects {
+        match e {
+            Effect::Store { key, value } => {
+                o.local.insert(key, value);
+            }
+            Effect::Remove { key } => {
+                o.local.remove(&key);
+            }
+            Effect::Send(t) => a.out.push(t),
+            _ => {}
+        }
+    }
+    assert!(o.chunk_keys().iter().all(|k| !k.contains(&b_tab)));
+    assert!(!o.local.keys().any(|k| k.contains(&format!("tab:{b_tab}"))));
+    let order: Vec<u64> =
+        a.c.delivery()
+            .items()
+            .map(|i| {
+                let v: Value = serde_json::from_str(&i.json).unwrap();
+                v["properties"]["i"].as_u64().unwrap()
+            })
+            .collect();
+    assert_eq!(order, (0..120).collect::<Vec<_>>(), "their order is kept");
+    assert_eq!(o.stored_ids().len(), 120);
+}
+
+#[test]
+fn a_tab_whose_heartbeat_went_stale_is_adopted() {
+    let mut o = Origin::default();
+    let mut a = o.open(0, quiet(&[]), T0);
+    let mut b = o.open(1, quiet(&[]), T0);
+    b.track(&mut o, T0, 0);
+    drop(b); // crashed: no pagehide, the heartbeat stays
+    o.adopt(&mut a, T0 + STALE_TAB_MS);
+    assert!(a.c.delivery().is_empty(), "not yet stale");
+    o.adopt(&mut a, T0 + STALE_TAB_MS + 1);
+    assert_eq!(a.c.delivery().len(), 1, "stale: adopted");
+}
+
+// ---------------------------------------------------------------- identity
+
+#[test]
+fn identity_changes_are_one_transaction() {
+    let mut o = Origin::default();
+    let mut p = o.open(0, quiet(&[]), T0);
+    let traits = json::parse("{\"plan\":\"pro\"}").unwrap();
+    p.c.identify(T0, "u1", &traits).unwrap();
+    o.run(&mut p);
+    assert_eq!((p.saved_identity, p.user_changes), (1, 1));
+    // Too large a message changes nothing.
+    let huge = json::parse(&format!("{{\"bio\":\"{}\"}}", "x".repeat(40_000))).unwrap();
+    let before = p.c.identity().clone();
+    let e = p.c.identify(T0, "u2", &huge).unwrap_err();
+    assert_eq!(e.code.as_str(), "payload_too_large");
+    assert_eq!(p.c.identity(), &before);
+    let e = p.c.group(T0, "g1", &huge, None).unwrap_err();
+    assert_eq!(e.code.as_str(), "payload_too_large");
+    assert_eq!(p.c.identity(), &before);
+    o.run(&mut p);
+    assert_eq!((p.saved_identity, p.user_changes), (1, 1));
+    // alias makes the new id current and says the user changed.
+    p.c.alias(T0, "u-new", None).unwrap();
+    o.run(&mut p);
+    assert_eq!(p.c.identity().user_id.as_deref(), Some("u-new"));
+    assert_eq!(p.user_changes, 2, "alias tells the flow side");
+    assert_eq!(p.c.flow_state_key(), "segflow:v1:WK:flows:u:u-new");
+    p.c.reset();
+    o.run(&mut p);
+    assert_eq!(p.user_changes, 3);
+    assert!(p.c.flow_state_key().starts_with("segflow:v1:WK:flows:a:"));
+    assert!(
+        p.c.update_user(T0, &traits).is_err(),
+        "reset: not identified"
+    );
+}
+
+#[test]
+fn flow_progress_keys_are_namespaced_like_queue_keys() {
+    let mut o = Origin::default();
+    let mut a = o.open(0, quiet(&[("environment", Raw::Str("staging".into()))]), T0);
+    let mut b = o.open(1, config("OTHER", &[]), T0);
+    a.c.identify(T0, "u", &Json::Object(Vec::new())).unwrap();
+    b.c.identify(T0, "u", &Json::Object(Vec::new())).unwrap();
+    assert_eq!(a.c.flow_state_key(), "segflow:v1:staging:WK:flows:u:u");
+    assert_eq!(b.c.flow_state_key(), "segflow:v1:OTHER:flows:u:u");
+}
+
+// ---------------------------------------------------------------- requests
+
+#[test]
+fn bodies_carry_the_write_key_and_budgets_count_it() {
+    let long_key = "k".repeat(2_000);
+    let cfg = config(
+        &long_key,
+        &[
+            ("flushAt", Raw::Num(2500.0)),
+            ("flushInterval", Raw::Num(3.6e6)),
+        ],
+    );
+    let mut o = Origin::default();
+    let mut p = o.open(0, cfg, T0);
+    let big = format!("{{\"i\":0,\"p\":\"{}\"}}", "x".repeat(30_000));
+    for _ in 0..40 {
+        p.c.track(T0, "Big", &big).unwrap();
+    }
+    o.run(&mut p);
+    p.c.page_hidden(T0, false);
+    o.run(&mut p);
+    let ka: usize = p
+        .out
+        .iter()
+        .filter(|t| t.keepalive)
+        .map(|t| t.body.len())
+        .sum();
+    assert!(!p.out.is_empty());
+    assert!(
+        ka <= 60 * 1024,
+        "keepalive bodies with the write key fit the budget: {ka}"
+    );
+    for t in &p.out {
+        let v: Value = serde_json::from_str(&t.body).unwrap();
+        assert_eq!(v["writeKey"].as_str(), Some(long_key.as_str()));
+    }
+    // The regular batch too: under 500 KB with the key, all 40 delivered in the end.
+    let mut now = T0;
+    let mut delivered = 0;
+    while delivered < 40 {
+        for t in std::mem::take(&mut p.out) {
+            assert!(t.body.len() <= 500 * 1024, "{}", t.body.len());
+            delivered += body_events(&t).len();
+            p.c.handle_response(now, t.id, status(200));
+            o.run(&mut p);
+        }
+        p.c.flush(now);
+        o.run(&mut p);
+        now += 1;
+    }
+}
+
+#[test]
+fn a_request_that_never_answers_times_out_and_is_retried() {
+    let mut o = Origin::default();
+    let mut p = o.open(
+        0,
+        config(
+            "WK",
+            &[
+                ("flushAt", Raw::Num(1.0)),
+                ("requestTimeout", Raw::Num(1_000.0)),
+            ],
+        ),
+        T0,
+    );
+    p.track(&mut o, T0, 0);
+    assert_eq!(p.out.len(), 1);
+    let hung = p.out[0].id;
+    assert_eq!(p.out[0].deadline, T0 + 1_000);
+    assert_eq!(
+        p.c.next_wakeup(T0),
+        Some(T0 + 1_000),
+        "the deadline wakes the client"
+    );
+    p.track(&mut o, T0 + 10, 1);
+    assert_eq!(p.out.len(), 1, "one regular request at a time");
+    p.wake(&mut o, T0 + 1_000);
+    assert_eq!(p.aborted, [hung], "aborted at the deadline");
+    let now = p.c.next_wakeup(T0 + 1_000).unwrap();
+    assert!(now > T0 + 1_000, "backs off like after a network error");
+    p.wake(&mut o, now);
+    assert_eq!(p.out.len(), 1);
+    assert_eq!(is(&p.out[0]), [0, 1]);
+    // A late answer for the aborted request changes nothing.
+    p.c.handle_response(now, hung, status(200));
+    o.run(&mut p);
+    assert!(p.delivered.is_empty());
+    p.ok(&mut o, now);
+    assert_eq!(p.delivered.len(), 2);
+}
+
+#[test]
+fn offline_or_streaming_off_wakes_only_for_deadlines() {
+    let mut o = Origin::default();
+    let mut p = o.open(0, config("WK", &[]), T0);
+    p.track(&mut o, T0, 0);
+    p.c.set_online(T0, false);
+    o.run(&mut p);
+    assert_eq!(
+        p.c.next_wakeup(T0),
+        None,
+        "offline: wait for the online event"
+    );
+    p.c.set_online(T0, true);
+    p.c.set_streaming(T0, false);
+    o.run(&mut p);
+    assert_eq!(p.c.next_wakeup(T0), None);
+}
+
+#[test]
+fn events_past_the_age_limit_are_dropped_as_expired() {
+    let mut o = Origin::default();
+    let mut p = o.open(0, quiet(&[("maxEventAgeDays", Raw::Num(1.0))]), T0);
+    p.track(&mut o, T0, 0);
+    o.unload(p, T0);
+    let p = o.open(0, quiet(&[("maxEventAgeDays", Raw::Num(1.0))]), T0 + DAY_MS);
+    assert_eq!(p.dropped.len(), 1);
+    assert_eq!(p.dropped[0].1, "expired");
+    assert!(o.chunk_keys().is_empty(), "removed from storage");
+}

@@ -1,0 +1,149 @@
+//! Page code: the `on()` listeners, and the rule that segflow calls them only
+//! once its own work for the current call is done.
+//!
+//! Every entry point (an API call, a DOM event, a timer, an HTTP answer) runs
+//! as one *batch*. Page code it causes (listeners, the custom navigate
+//! function, promise resolutions) is queued with [`defer`] and run, in order,
+//! when the outermost batch ends, never while segflow's state is borrowed. A
+//! listener that calls segflow runs its call as a batch of its own, whose page
+//! code joins the end of the queue.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+
+use js_sys::Function;
+use wasm_bindgen::prelude::*;
+
+/// An event for the page's listeners: name and payload.
+pub type Emit = (&'static str, JsValue);
+
+/// Page code to run once the current batch is done.
+pub enum Deferred {
+    /// Call the `on()` listeners of this event.
+    Emit(Emit),
+    /// Call `f(arg)` (a promise's resolve function, the custom navigate function).
+    Call(Function, JsValue),
+    /// Load this URL (a `navigate` action without a custom navigate function).
+    Navigate(String),
+    /// Settle `flush()` promise `waiter` (see [`add_waiter`]) with this value.
+    Resolve(u64, JsValue),
+}
+
+thread_local! {
+    static LISTENERS: RefCell<Vec<(String, Function)>> = const { RefCell::new(Vec::new()) };
+    static QUEUE: RefCell<VecDeque<Deferred>> = const { RefCell::new(VecDeque::new()) };
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    static WAITERS: RefCell<Vec<(u64, Function)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Registers a `flush()` promise's resolve function under the client's waiter
+/// id (before the end of the batch that asked for it).
+pub fn add_waiter(waiter: u64, resolve: Function) {
+    WAITERS.with(|w| {
+        if let Ok(mut w) = w.try_borrow_mut() {
+            w.push((waiter, resolve));
+        }
+    });
+}
+
+/// Runs `f` as a batch (see the module docs).
+pub fn batch<T>(f: impl FnOnce() -> T) -> T {
+    enter();
+    let out = f();
+    leave();
+    out
+}
+
+/// Starts a batch (not generic, so that [`batch`] stays small at every call site).
+#[inline(never)]
+fn enter() {
+    DEPTH.with(|d| d.set(d.get() + 1));
+}
+
+/// Ends a batch; the outermost runs the queued page code. Still inside the batch
+/// while page code runs: calls it makes queue their page code behind what is
+/// already waiting.
+#[inline(never)]
+fn leave() {
+    if DEPTH.with(|d| d.get()) == 1 {
+        while let Some(next) = QUEUE.with(|q| q.try_borrow_mut().ok()?.pop_front()) {
+            run(next);
+        }
+    }
+    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+}
+
+/// Queues page code for the end of the current batch (or runs it now, as a
+/// batch of its own, when none is running).
+pub fn defer(d: Deferred) {
+    QUEUE.with(|q| {
+        if let Ok(mut q) = q.try_borrow_mut() {
+            q.push_back(d);
+        }
+    });
+    if DEPTH.with(|d| d.get()) == 0 {
+        batch(|| {});
+    }
+}
+
+/// Queues an event for the listeners.
+pub fn emit(name: &'static str, payload: JsValue) {
+    defer(Deferred::Emit((name, payload)));
+}
+
+fn run(d: Deferred) {
+    match d {
+        Deferred::Emit((name, payload)) => {
+            let listeners =
+                LISTENERS.with(|l| l.try_borrow().map(|l| l.clone()).unwrap_or_default());
+            for (n, f) in &listeners {
+                if n == name {
+                    if let Err(e) = f.call1(&JsValue::UNDEFINED, &payload) {
+                        web_sys::console::error_2(&"segflow: a listener threw".into(), &e);
+                    }
+                }
+            }
+        }
+        Deferred::Call(f, arg) => {
+            if let Err(e) = f.call1(&JsValue::UNDEFINED, &arg) {
+                web_sys::console::error_2(&"segflow: a callback threw".into(), &e);
+            }
+        }
+        Deferred::Resolve(waiter, value) => {
+            let resolve = WAITERS.with(|w| {
+                let mut w = w.try_borrow_mut().ok()?;
+                let i = w.iter().position(|(id, _)| *id == waiter)?;
+                Some(w.swap_remove(i).1)
+            });
+            if let Some(f) = resolve {
+                let _ = f.call1(&JsValue::UNDEFINED, &value);
+            }
+        }
+        Deferred::Navigate(url) => {
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().assign(&url);
+            }
+        }
+    }
+}
+
+/// Adds a listener.
+pub fn add_listener(name: String, f: Function) {
+    LISTENERS.with(|l| {
+        if let Ok(mut l) = l.try_borrow_mut() {
+            l.push((name, f));
+        }
+    });
+}
+
+/// Removes a listener added with the same name and function.
+pub fn remove_listener(name: &str, f: &Function) {
+    LISTENERS.with(|l| {
+        let Ok(mut l) = l.try_borrow_mut() else {
+            return;
+        };
+        if let Some(i) = l.iter().position(|(n, g)| n == name && g == f) {
+            l.remove(i);
+        }
+    });
+}

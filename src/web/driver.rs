@@ -1,0 +1,363 @@
+//! The core client's loop in the page: every input goes through [`call`], which
+//! hands the client the current page and the clock, then carries out the
+//! [`Effect`]s it returns: storage writes at once, requests with `fetch` (each
+//! abortable), the one timer, the commit microtask, and, once segflow's state
+//! is no longer borrowed, the page's listeners and `flush()` promises.
+//!
+//! Nothing here decides anything: which requests, when, what is stored and
+//! what the page is told all come from [`crate::core::client`].
+
+use std::cell::{Cell, RefCell};
+
+use js_sys::{Array, Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use super::dispatch::{self, Deferred};
+use super::storage::Store;
+use super::{now_ms, page};
+use crate::core::client::{Client, Effect, Notice};
+use crate::core::delivery::{DropReason, Outcome, Transmit};
+use crate::core::error::{Error, ErrorCode};
+
+/// The running instance.
+pub struct Runtime {
+    /// The core client.
+    pub client: Client,
+    /// localStorage (or memory), cookies and sessionStorage.
+    pub store: Store,
+    /// `Basic ...` for regular requests, when `basicAuth` is on.
+    auth: Option<String>,
+    /// The armed timer: handle and the time it fires.
+    timer: Option<(i32, u64)>,
+    storage_warned: bool,
+}
+
+/// Effects to carry out once the runtime is no longer borrowed.
+#[derive(Default)]
+struct Later {
+    sends: Vec<Transmit>,
+    aborts: Vec<u64>,
+    notices: Vec<Notice>,
+    resolves: Vec<(u64, usize)>,
+    adopt: bool,
+    commit: bool,
+}
+
+thread_local! {
+    static RT: RefCell<Option<Runtime>> = const { RefCell::new(None) };
+    static TIMER: RefCell<Option<Closure<dyn FnMut()>>> = const { RefCell::new(None) };
+    static COMMIT: RefCell<Option<Function>> = const { RefCell::new(None) };
+    static ADOPTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn not_initialized() -> JsValue {
+    super::error(
+        ErrorCode::NotInitialized,
+        "segflow: call init({ writeKey }) before any other method",
+    )
+}
+
+/// Runs `f` on the runtime, or fails with `not_initialized`. `f` must not call
+/// page code (see [`dispatch`]).
+pub fn with_rt<T>(f: impl FnOnce(&mut Runtime) -> T) -> Result<T, JsValue> {
+    RT.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut guard) => guard.as_mut().map(f).ok_or_else(not_initialized),
+        Err(_) => Err(super::error(
+            ErrorCode::InvalidArgument,
+            "segflow: re-entrant call from inside a segflow callback",
+        )),
+    })
+}
+
+/// Whether `init` has run.
+pub fn is_initialized() -> bool {
+    RT.with(|cell| cell.try_borrow().map(|g| g.is_some()).unwrap_or(true))
+}
+
+/// One input to the client: with the current page and clock, then its effects
+/// carried out. Fails with `not_initialized` before `init`. (Not generic: one copy
+/// in the wasm for every call site.)
+#[inline(never)]
+pub fn call(f: &mut dyn FnMut(&mut Client, u64) -> Result<(), Error>) -> Result<(), JsValue> {
+    let page = page::changed();
+    let had_page = page.is_some();
+    let result = with_rt(|rt| {
+        if let Some(p) = page {
+            rt.client.set_page(p);
+        }
+        let now = now_ms();
+        let out = f(&mut rt.client, now);
+        (out, rt.execute(now))
+    });
+    match result {
+        Ok((out, later)) => {
+            carry_out(later);
+            out.map_err(super::js_error)
+        }
+        Err(e) => {
+            if had_page {
+                page::forget();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The page URL (after the URL filter) the next message will carry.
+pub fn page_url() -> String {
+    let page = page::changed();
+    let had_page = page.is_some();
+    let url = with_rt(|rt| {
+        if let Some(p) = page {
+            rt.client.set_page(p);
+        }
+        rt.client.page().url.clone()
+    });
+    if url.is_err() && had_page {
+        page::forget();
+    }
+    url.unwrap_or_default()
+}
+
+/// Installs the runtime: its client, the timer and commit callbacks. The
+/// effects of the start-up (restored events to send, drops to report) are
+/// carried out in a microtask, so listeners added right after `init` hear them.
+pub fn install(client: Client, store: Store) {
+    let auth = if client.config().basic_auth {
+        super::base64(&(client.config().write_key.clone() + ":"))
+            .map(|b| String::from("Basic ") + &b)
+    } else {
+        None
+    };
+    RT.with(|cell| {
+        let Ok(mut cell) = cell.try_borrow_mut() else {
+            return;
+        };
+        *cell = Some(Runtime {
+            client,
+            store,
+            auth,
+            timer: None,
+            storage_warned: false,
+        })
+    });
+    TIMER.with(|t| {
+        let Ok(mut t) = t.try_borrow_mut() else {
+            return;
+        };
+        *t = Some(Closure::new(|| {
+            let _ = with_rt(|rt| rt.timer = None);
+            dispatch::batch(|| {
+                let _ = call(&mut |c, now| {
+                    c.wake(now);
+                    Ok(())
+                });
+            });
+        }))
+    });
+    let commit = Closure::<dyn FnMut()>::new(|| {
+        let _ = call(&mut |c, _| {
+            c.commit();
+            Ok(())
+        });
+    });
+    COMMIT.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            *c = Some(commit.into_js_value().unchecked_into());
+        }
+    });
+    let later = with_rt(|rt| rt.execute(now_ms())).unwrap_or_default();
+    let start = Closure::once_into_js(move || dispatch::batch(|| carry_out(later)));
+    super::after_microtask(&start);
+}
+
+impl Runtime {
+    /// Carries out the client's effects that touch only segflow's own state
+    /// (storage, sessionStorage, the timer); returns the rest for [`carry_out`].
+    fn execute(&mut self, now: u64) -> Later {
+        let mut later = Later::default();
+        for effect in self.client.take_effects() {
+            match effect {
+                Effect::Store { key, value } => {
+                    if !self.store.set(&key, &value) && !self.storage_warned {
+                        self.storage_warned = true;
+                        web_sys::console::warn_1(
+                            &"segflow: localStorage is full; new events are kept in memory until sent"
+                                .into(),
+                        );
+                    }
+                }
+                Effect::Remove { key } => self.store.remove(&key),
+                Effect::SessionTab(tab) => self.store.session_set(&self.client.session_key(), &tab),
+                Effect::SaveIdentity => self.store.save_identity(self.client.identity()),
+                // The flow side compares the progress key after identity calls.
+                Effect::UserChanged => {}
+                Effect::Send(t) => later.sends.push(t),
+                Effect::Abort(id) => later.aborts.push(id),
+                Effect::Notice(n) => later.notices.push(n),
+                Effect::Resolve { waiter, pending } => later.resolves.push((waiter, pending)),
+                Effect::Adopt => later.adopt = true,
+                Effect::ScheduleCommit => later.commit = true,
+            }
+        }
+        self.schedule(now);
+        later
+    }
+
+    /// Arms the one timer for the client's next wake-up (or none).
+    fn schedule(&mut self, now: u64) {
+        let next = self.client.next_wakeup(now);
+        if let (Some(at), Some((_, t))) = (next, self.timer) {
+            if at == t {
+                return;
+            }
+        }
+        if let (Some((handle, _)), Some(w)) = (self.timer.take(), web_sys::window()) {
+            w.clear_timeout_with_handle(handle);
+        }
+        let Some(at) = next else { return };
+        let delay = at.saturating_sub(now).min(i32::MAX as u64) as i32;
+        let handle = TIMER.with(|t| {
+            let t = t.try_borrow().ok()?;
+            let cb = t.as_ref()?;
+            web_sys::window()?
+                .set_timeout_with_callback_and_timeout_and_arguments_0(
+                    cb.as_ref().unchecked_ref(),
+                    delay,
+                )
+                .ok()
+        });
+        self.timer = handle.map(|h| (h, at));
+    }
+}
+
+fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+}
+
+fn ids_array(ids: &[String]) -> Array {
+    ids.iter().map(|i| JsValue::from_str(i)).collect()
+}
+
+/// Carries out what may reach page code or the network.
+fn carry_out(later: Later) {
+    if later.commit {
+        COMMIT.with(|c| {
+            if let (Ok(f), Some(w)) = (c.try_borrow(), web_sys::window()) {
+                if let Some(f) = f.as_ref() {
+                    w.queue_microtask(f);
+                }
+            }
+        });
+    }
+    for id in later.aborts {
+        super::abort_request(id as f64);
+    }
+    for t in later.sends {
+        wasm_bindgen_futures::spawn_local(transmit(t));
+    }
+    if later.adopt {
+        adopt();
+    }
+    for notice in later.notices {
+        let payload = Object::new();
+        match notice {
+            Notice::Delivered { message_ids } => {
+                set(&payload, "count", &JsValue::from(message_ids.len() as u32));
+                set(&payload, "messageIds", &ids_array(&message_ids));
+                dispatch::emit("delivered", payload.into());
+            }
+            Notice::Dropped {
+                message_ids,
+                reason,
+            } => {
+                set(&payload, "reason", &JsValue::from_str(reason.code()));
+                if let DropReason::Rejected { status } = reason {
+                    set(&payload, "status", &JsValue::from(status));
+                }
+                set(&payload, "count", &JsValue::from(message_ids.len() as u32));
+                set(&payload, "messageIds", &ids_array(&message_ids));
+                dispatch::emit("dropped", payload.into());
+            }
+            Notice::DeliveryFailure { reason, count } => {
+                let err = super::coded_error("delivery_failure", "segflow: events were dropped");
+                if let Some(obj) = err.dyn_ref::<Object>() {
+                    set(obj, "reason", &JsValue::from_str(reason));
+                    set(obj, "count", &JsValue::from(count as u32));
+                }
+                dispatch::emit("error", err);
+            }
+        }
+    }
+    for (waiter, pending) in later.resolves {
+        let result = Object::new();
+        set(&result, "pending", &JsValue::from(pending as u32));
+        dispatch::defer(Deferred::Resolve(waiter, result.into()));
+    }
+}
+
+/// Carries out [`Effect::Adopt`]: under the cross-tab lock (Web Locks, or a
+/// localStorage lease), reads the keys under the storage prefix and hands them
+/// to the client, whose writes are carried out before the lock is released. One
+/// adoption at a time per page.
+fn adopt() {
+    if ADOPTING.with(|a| a.replace(true)) {
+        return;
+    }
+    let Ok(name) = with_rt(|rt| rt.client.lock_name()) else {
+        ADOPTING.with(|a| a.set(false));
+        return;
+    };
+    let f = Closure::once_into_js(move || {
+        ADOPTING.with(|a| a.set(false));
+        dispatch::batch(|| {
+            let stored = with_rt(|rt| rt.store.entries_with_prefix(rt.client.storage_prefix()));
+            if let Ok(mut stored) = stored {
+                let _ = call(&mut |c, now| {
+                    c.adopt(now, std::mem::take(&mut stored));
+                    Ok(())
+                });
+            }
+        });
+    });
+    match f.dyn_ref::<Function>() {
+        Some(f) => super::with_lock(&name, f),
+        None => ADOPTING.with(|a| a.set(false)),
+    }
+}
+
+/// Sends one request and hands its answer to the client.
+async fn transmit(t: Transmit) {
+    let Ok((url, auth)) = with_rt(|rt| {
+        (
+            rt.client.config().batch_url.clone(),
+            rt.auth.clone().filter(|_| !t.keepalive),
+        )
+    }) else {
+        return;
+    };
+    let sent = super::post(t.id as f64, &url, &t.body, auth, t.keepalive);
+    let outcome = match JsFuture::from(sent).await {
+        Ok(v) => {
+            let arr = Array::from(&v);
+            let status = arr.get(0).as_f64().unwrap_or(0.0);
+            let ra = arr.get(1).as_f64().unwrap_or(-1.0);
+            Outcome::Status {
+                code: if (0.0..=999.0).contains(&status) {
+                    status as u16
+                } else {
+                    0
+                },
+                retry_after_ms: (ra >= 0.0).then_some(ra as u64),
+            }
+        }
+        Err(_) => Outcome::NetworkError,
+    };
+    dispatch::batch(|| {
+        let _ = call(&mut |c, now| {
+            c.handle_response(now, t.id, outcome);
+            Ok(())
+        });
+    });
+}

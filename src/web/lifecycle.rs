@@ -1,0 +1,103 @@
+//! The page's life as the client sees it: what storage holds at start, then
+//! online and offline, hidden and shown, leaving, and the heartbeat that tells
+//! other tabs this one is alive. Each event is one input to the client.
+
+use js_sys::Reflect;
+use wasm_bindgen::prelude::*;
+
+use super::dispatch;
+use super::driver::{self, call};
+use super::storage::Store;
+use super::{now_ms, random_bytes};
+use crate::core::client::{Client, ClientConfig, Start, HEARTBEAT_MS};
+use crate::core::message::ClientInfo;
+
+fn online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
+}
+
+/// Starts the client from what storage holds (identity, this tab's id in
+/// sessionStorage, stored events) and installs the page hooks.
+pub fn start(config: ClientConfig) {
+    let mut store = Store::open();
+    let identity = store.load_identity(super::uuid);
+    let prefix = config.storage_prefix();
+    let session_tab = store.session_get(&(prefix.clone() + "tab"));
+    let stored = store.entries_with_prefix(&prefix);
+    let nav = web_sys::window().map(|w| w.navigator());
+    let client_info = ClientInfo {
+        user_agent: nav
+            .as_ref()
+            .and_then(|n| n.user_agent().ok())
+            .unwrap_or_default(),
+        locale: nav.as_ref().and_then(|n| n.language()).unwrap_or_default(),
+        timezone: super::time_zone().unwrap_or_default(),
+        user_agent_data: super::user_agent_data_json(),
+    };
+    let seed = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([7; 8]));
+    let mut client = Client::new(
+        config,
+        Start {
+            now: now_ms(),
+            identity,
+            session_tab,
+            stored,
+            client_info,
+            seed,
+        },
+        Box::new(super::uuid),
+    );
+    if !online() {
+        client.set_online(now_ms(), false);
+    }
+    driver::install(client, store);
+    install_hooks();
+}
+
+fn input(f: fn(&mut Client, u64)) {
+    dispatch::batch(|| {
+        let _ = call(&mut |c, now| {
+            f(c, now);
+            Ok(())
+        });
+    });
+}
+
+/// A page callback kept for the life of the page.
+fn hook(f: impl FnMut(JsValue) + 'static) -> js_sys::Function {
+    Closure::<dyn FnMut(JsValue)>::new(f)
+        .into_js_value()
+        .unchecked_into()
+}
+
+fn install_hooks() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let on = hook(|_| input(|c, now| c.set_online(now, true)));
+    let off = hook(|_| input(|c, now| c.set_online(now, false)));
+    let _ = window.add_event_listener_with_callback("online", &on);
+    let _ = window.add_event_listener_with_callback("offline", &off);
+    let visibility = hook(|e: JsValue| {
+        let kind = Reflect::get(&e, &"type".into())
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default();
+        let hidden = web_sys::window()
+            .and_then(|w| w.document())
+            .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
+        match kind.as_str() {
+            "pagehide" => input(|c, now| c.page_hidden(now, true)),
+            _ if hidden => input(|c, now| c.page_hidden(now, false)),
+            _ => input(|c, now| c.page_shown(now)),
+        }
+    });
+    let _ = window.add_event_listener_with_callback("pagehide", &visibility);
+    let _ = window.add_event_listener_with_callback("pageshow", &visibility);
+    if let Some(doc) = window.document() {
+        let _ = doc.add_event_listener_with_callback("visibilitychange", &visibility);
+    }
+    let beat = hook(|_| input(|c, now| c.heartbeat(now)));
+    let _ =
+        window.set_interval_with_callback_and_timeout_and_arguments_0(&beat, HEARTBEAT_MS as i32);
+}

@@ -1,0 +1,88 @@
+//! The page a call is made on: URL, canonical link, referrer and title, after
+//! the page's URL filter.
+//!
+//! The filter is page code: it runs here, before segflow's state is borrowed,
+//! so a filter that calls segflow works. While it runs, a segflow call it
+//! makes uses the page as last seen (the filter is not re-entered).
+
+use std::cell::{Cell, RefCell};
+
+use js_sys::{Function, Reflect};
+
+use crate::core::message::PageInfo;
+
+thread_local! {
+    static FILTER: RefCell<Option<Function>> = const { RefCell::new(None) };
+    /// The raw URL, title and referrer the last [`changed`] saw.
+    static SEEN: RefCell<String> = const { RefCell::new(String::new()) };
+    static FILTERING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sets the URL filter (from `init`).
+pub fn set_filter(f: Option<Function>) {
+    FILTER.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            *c = f;
+        }
+    });
+}
+
+fn filter(value: String) -> String {
+    match FILTER.with(|c| c.try_borrow().ok().and_then(|f| f.clone())) {
+        Some(f) if !value.is_empty() => super::apply_filter(&f, &value),
+        _ => value,
+    }
+}
+
+/// The page, when its URL, title or referrer changed since the last call
+/// (`None`: unchanged, or asked from inside the URL filter).
+pub fn changed() -> Option<PageInfo> {
+    if FILTERING.with(|f| f.get()) {
+        return None;
+    }
+    let doc = web_sys::window().and_then(|w| w.document())?;
+    let href = doc.url().unwrap_or_default();
+    let title = doc.title();
+    let referrer = doc.referrer();
+    let mut key = String::with_capacity(href.len() + title.len() + referrer.len() + 2);
+    key.push_str(&href);
+    key.push('\u{0}');
+    key.push_str(&title);
+    key.push('\u{0}');
+    key.push_str(&referrer);
+    if SEEN.with(|s| s.try_borrow().is_ok_and(|s| *s == key)) {
+        return None;
+    }
+    // The canonical link, resolved to an absolute URL by the browser.
+    let canonical = doc
+        .query_selector("link[rel='canonical'][href]")
+        .ok()
+        .flatten()
+        .and_then(|l| Reflect::get(&l, &"href".into()).ok())
+        .and_then(|h| h.as_string())
+        .filter(|h| !h.is_empty());
+    FILTERING.with(|f| f.set(true));
+    let page = PageInfo {
+        url: filter(href),
+        canonical: canonical.map(filter),
+        referrer: filter(referrer),
+        title,
+    };
+    FILTERING.with(|f| f.set(false));
+    SEEN.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            *s = key;
+        }
+    });
+    Some(page)
+}
+
+/// Forgets what [`changed`] saw, so that the next call reports the page again
+/// (the last report could not be handed to the client).
+pub fn forget() {
+    SEEN.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            s.clear();
+        }
+    });
+}
