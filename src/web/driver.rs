@@ -312,12 +312,15 @@ fn adopt() {
     let f = Closure::once_into_js(move || {
         ADOPTING.with(|a| a.set(false));
         dispatch::batch(|| {
-            let stored = with_rt(|rt| rt.store.entries_with_prefix(rt.client.storage_prefix()));
-            if let Ok(mut stored) = stored {
-                let _ = call(&mut |c, now| {
-                    c.adopt(now, std::mem::take(&mut stored));
-                    Ok(())
-                });
+            let later = with_rt(|rt| {
+                let now = now_ms();
+                let keys = rt.store.keys_with_prefix(rt.client.storage_prefix());
+                let store = &rt.store;
+                rt.client.adopt(now, &keys, &mut |k| store.get(k));
+                rt.execute(now)
+            });
+            if let Ok(later) = later {
+                carry_out(later);
             }
         });
     });

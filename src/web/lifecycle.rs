@@ -23,7 +23,7 @@ pub fn start(config: ClientConfig) {
     let identity = store.load_identity(super::uuid);
     let prefix = config.storage_prefix();
     let session_tab = store.session_get(&(prefix.clone() + "tab"));
-    let stored = store.entries_with_prefix(&prefix);
+    let keys = store.keys_with_prefix(&prefix);
     let nav = web_sys::window().map(|w| w.navigator());
     let client_info = ClientInfo {
         user_agent: nav
@@ -41,10 +41,11 @@ pub fn start(config: ClientConfig) {
             now: now_ms(),
             identity,
             session_tab,
-            stored,
+            keys,
             client_info,
             seed,
         },
+        &mut |k| store.get(k),
         Box::new(super::uuid),
     );
     if !online() {

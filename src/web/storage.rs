@@ -106,17 +106,6 @@ impl Store {
         }
     }
 
-    /// Every key that starts with `prefix`, with its value.
-    pub fn entries_with_prefix(&self, prefix: &str) -> Vec<(String, String)> {
-        self.keys_with_prefix(prefix)
-            .into_iter()
-            .filter_map(|k| {
-                let v = self.get(&k)?;
-                Some((k, v))
-            })
-            .collect()
-    }
-
     /// Reads a sessionStorage key (`None` also when sessionStorage is unavailable).
     pub fn session_get(&self, key: &str) -> Option<String> {
         let s = web_sys::window()?.session_storage().ok()??;

@@ -38,6 +38,7 @@ mod proptests;
 mod tests;
 
 pub use config::{ClientConfig, Raw};
+pub use tabs::Read;
 
 use crate::core::delivery::{Delivery, DropReason, EnqueueError, Item, Outcome, Report, Transmit};
 use crate::core::error::{Error, ErrorCode};
@@ -135,8 +136,9 @@ pub struct Start {
     pub identity: Identity,
     /// This tab's id from sessionStorage, if any.
     pub session_tab: Option<String>,
-    /// Every localStorage key under [`ClientConfig::storage_prefix`], with its value.
-    pub stored: Vec<(String, String)>,
+    /// Every localStorage key under [`ClientConfig::storage_prefix`] (values are
+    /// read as needed through the `read` function given with it).
+    pub keys: Vec<String>,
     /// The browser facts of every message's context.
     pub client_info: ClientInfo,
     /// Seed of the retry jitter.
@@ -175,11 +177,17 @@ impl Client {
     /// Starts a client: takes this tab's id (the one in sessionStorage unless
     /// another live page uses it), takes back this tab's stored events and asks
     /// for the adoption of other tabs' ([`Effect::Adopt`]) while streaming.
-    /// `uuid` gives fresh uuid v4 strings (message ids, anonymous ids, tab ids).
-    pub fn new(config: ClientConfig, start: Start, mut uuid: Box<dyn FnMut() -> String>) -> Client {
+    /// `read` reads a localStorage key; `uuid` gives fresh uuid v4 strings
+    /// (message ids, anonymous ids, tab ids).
+    pub fn new(
+        config: ClientConfig,
+        start: Start,
+        read: &mut Read,
+        mut uuid: Box<dyn FnMut() -> String>,
+    ) -> Client {
         let prefix = config.storage_prefix();
-        let tab = tabs::choose_tab(&prefix, start.session_tab, &start.stored, start.now)
-            .unwrap_or_else(&mut uuid);
+        let tab =
+            tabs::choose_tab(&prefix, start.session_tab, read, start.now).unwrap_or_else(&mut uuid);
         let streaming = config.stream;
         let mut client = Client {
             delivery: Delivery::new(config.delivery.clone(), start.seed),
@@ -202,7 +210,7 @@ impl Client {
         };
         client.effects.push(Effect::SessionTab(client.tab.clone()));
         client.heartbeat_write(start.now);
-        let own = tabs::own_items(&client.prefix, &client.tab, &start.stored, start.now);
+        let own = tabs::own_items(&client.prefix, &client.tab, &start.keys, read, start.now);
         for (first, seqs) in &own.chunks {
             client.journal.restore(*first, seqs.clone());
         }
@@ -551,21 +559,17 @@ impl Client {
     }
 
     /// Takes over the stored events of tabs that are gone (see the module
-    /// docs); `stored` is every localStorage key under the storage prefix with
-    /// its value, read under the cross-tab lock. The writes come out as effects,
-    /// to be carried out before the lock is released. Does nothing while
-    /// streaming is off.
-    pub fn adopt(&mut self, now: u64, stored: Vec<(String, String)>) {
+    /// docs); `keys` are the localStorage keys under the storage prefix and
+    /// `read` reads one, both under the cross-tab lock (only heartbeats and the
+    /// chunks of gone tabs are read). The writes come out as effects, to be
+    /// carried out before the lock is released. Does nothing while streaming is
+    /// off.
+    pub fn adopt(&mut self, now: u64, keys: &[String], read: &mut Read) {
         if !self.streaming {
             return;
         }
-        let found = tabs::orphans(
-            &self.prefix,
-            &self.tab,
-            &stored,
-            now,
-            self.delivery.next_seq(),
-        );
+        let next = self.delivery.next_seq();
+        let found = tabs::orphans(&self.prefix, &self.tab, keys, read, now, next);
         if found.removals.is_empty() {
             return;
         }

@@ -56,12 +56,11 @@ pub(super) fn left_value(now: u64) -> String {
     v
 }
 
-fn beat(prefix: &str, tab: &str, stored: &[(String, String)]) -> Beat {
-    let value = stored.iter().find_map(|(k, v)| match parse_key(prefix, k) {
-        Some(Key::Heartbeat { tab: t }) if t == tab => Some(v.as_str()),
-        _ => None,
-    });
-    let Some(value) = value else {
+/// Reads one localStorage key (the shell's storage, or a test's).
+pub type Read<'a> = dyn FnMut(&str) -> Option<String> + 'a;
+
+fn beat(prefix: &str, tab: &str, read: &mut Read) -> Beat {
+    let Some(value) = read(&heartbeat_key(prefix, tab)) else {
         return Beat::Missing;
     };
     match value.strip_prefix("left:") {
@@ -73,8 +72,8 @@ fn beat(prefix: &str, tab: &str, stored: &[(String, String)]) -> Beat {
 /// Whether another tab may take `tab`'s events: it has no heartbeat, one older
 /// than [`STALE_TAB_MS`], or it left more than [`LEAVE_GRACE_MS`] ago (a
 /// reload of that tab takes them back itself, in order, within the grace).
-fn is_gone(prefix: &str, tab: &str, stored: &[(String, String)], now: u64) -> bool {
-    match beat(prefix, tab, stored) {
+fn is_gone(prefix: &str, tab: &str, read: &mut Read, now: u64) -> bool {
+    match beat(prefix, tab, read) {
         Beat::Missing => true,
         Beat::Alive(t) => now.saturating_sub(t) > STALE_TAB_MS,
         Beat::Left(t) => now.saturating_sub(t) > LEAVE_GRACE_MS,
@@ -88,12 +87,12 @@ fn is_gone(prefix: &str, tab: &str, stored: &[(String, String)], now: u64) -> bo
 pub(super) fn choose_tab(
     prefix: &str,
     session_tab: Option<String>,
-    stored: &[(String, String)],
+    read: &mut Read,
     now: u64,
 ) -> Option<String> {
     let tab = session_tab?;
     let usable = !tab.is_empty() && !tab.contains(':') && tab.len() <= 64;
-    let free = match beat(prefix, &tab, stored) {
+    let free = match beat(prefix, &tab, read) {
         Beat::Missing | Beat::Left(_) => true,
         Beat::Alive(t) => now.saturating_sub(t) > STALE_TAB_MS,
     };
@@ -126,15 +125,23 @@ fn chunk_items(value: &str, first: u64, next: &mut u64, now: u64) -> Vec<Item> {
 }
 
 /// This tab's own stored chunks (from an earlier load of the same tab).
-pub(super) fn own_items(prefix: &str, tab: &str, stored: &[(String, String)], now: u64) -> Own {
+pub(super) fn own_items(
+    prefix: &str,
+    tab: &str,
+    keys: &[String],
+    read: &mut Read,
+    now: u64,
+) -> Own {
     // In order of their names; inserted in place rather than sorted (a sort
     // instantiated for this one type costs more wasm than the few chunks do).
-    let mut chunks: Vec<(u64, &str)> = Vec::new();
-    for (k, v) in stored {
+    let mut chunks: Vec<(u64, String)> = Vec::new();
+    for k in keys {
         if let Some(Key::Chunk { tab: t, first }) = parse_key(prefix, k) {
             if t == tab {
-                let at = chunks.partition_point(|c| c.0 < first);
-                chunks.insert(at, (first, v.as_str()));
+                if let Some(v) = read(k) {
+                    let at = chunks.partition_point(|c| c.0 < first);
+                    chunks.insert(at, (first, v));
+                }
             }
         }
     }
@@ -144,7 +151,7 @@ pub(super) fn own_items(prefix: &str, tab: &str, stored: &[(String, String)], no
     };
     let mut next = 0;
     for (first, value) in chunks {
-        let items = chunk_items(value, first, &mut next, now);
+        let items = chunk_items(&value, first, &mut next, now);
         if !items.is_empty() {
             own.chunks
                 .push((first, items.iter().map(|i| i.seq).collect()));
@@ -164,23 +171,35 @@ pub(super) struct Orphans {
 }
 
 /// The events stored by tabs other than `own` that are gone, in (tab, chunk)
-/// order, and the keys to remove after adopting them.
+/// order, and the keys to remove after adopting them. `keys` are the keys under
+/// the prefix; values are read only for heartbeats and gone tabs' chunks.
 pub(super) fn orphans(
     prefix: &str,
     own: &str,
-    stored: &[(String, String)],
+    keys: &[String],
+    read: &mut Read,
     now: u64,
     next_seq: u64,
 ) -> Orphans {
-    let mut chunks: Vec<(&str, u64, &str, &str)> = Vec::new();
+    // Each tab's heartbeat is read once.
+    let mut gone: Vec<(String, bool)> = Vec::new();
+    let mut is_gone_tab = |tab: &str, read: &mut Read| -> bool {
+        if let Some(g) = gone.iter().find(|g| g.0 == tab) {
+            return g.1;
+        }
+        let g = is_gone(prefix, tab, read, now);
+        gone.push((tab.to_owned(), g));
+        g
+    };
+    let mut chunks: Vec<(&str, u64, &str)> = Vec::new();
     let mut removals = Vec::new();
-    for (k, v) in stored {
+    for k in keys {
         match parse_key(prefix, k) {
-            Some(Key::Chunk { tab, first }) if tab != own && is_gone(prefix, tab, stored, now) => {
+            Some(Key::Chunk { tab, first }) if tab != own && is_gone_tab(tab, read) => {
                 let at = chunks.partition_point(|c| (c.0, c.1) < (tab, first));
-                chunks.insert(at, (tab, first, k.as_str(), v.as_str()));
+                chunks.insert(at, (tab, first, k.as_str()));
             }
-            Some(Key::Heartbeat { tab }) if tab != own && is_gone(prefix, tab, stored, now) => {
+            Some(Key::Heartbeat { tab }) if tab != own && is_gone_tab(tab, read) => {
                 removals.push(k.clone());
             }
             _ => {}
@@ -189,9 +208,11 @@ pub(super) fn orphans(
     let mut items = Vec::new();
     let mut next = next_seq;
     let mut chunk_keys = Vec::with_capacity(chunks.len());
-    for (_, _, key, value) in chunks {
+    for (_, _, key) in chunks {
         // Renumbered past everything this tab holds: `first` plays no part.
-        items.extend(chunk_items(value, 0, &mut next, now));
+        if let Some(value) = read(key) {
+            items.extend(chunk_items(&value, 0, &mut next, now));
+        }
         chunk_keys.push(key.to_owned());
     }
     chunk_keys.extend(removals);

@@ -56,12 +56,13 @@ impl Origin {
     /// Opens a page in browser tab `slot` at `now`, as the shell's `init` does.
     pub fn open(&mut self, slot: usize, cfg: ClientConfig, now: u64) -> Page {
         let prefix = cfg.storage_prefix();
-        let stored: Vec<(String, String)> = self
+        let keys: Vec<String> = self
             .local
-            .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
             .collect();
+        let local = self.local.clone();
         let session_key = prefix.clone() + "tab";
         let session_tab = self
             .session
@@ -81,10 +82,11 @@ impl Origin {
                 now,
                 identity: Identity::new("anon-1".into()),
                 session_tab,
-                stored,
+                keys,
                 client_info: ClientInfo::default(),
                 seed: 7,
             },
+            &mut |k| local.get(k).cloned(),
             uuid,
         );
         let mut page = Page {
@@ -159,13 +161,14 @@ impl Origin {
     pub fn adopt(&mut self, p: &mut Page, now: u64) {
         p.adopt_asked = false;
         let prefix = p.c.storage_prefix().to_owned();
-        let stored: Vec<(String, String)> = self
+        let keys: Vec<String> = self
             .local
-            .iter()
-            .filter(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
             .collect();
-        p.c.adopt(now, stored);
+        let local = &self.local;
+        p.c.adopt(now, &keys, &mut |k| local.get(k).cloned());
         self.run(p);
     }
 
@@ -462,14 +465,14 @@ fn a_closed_tabs_events_are_adopted_in_order_written_here_before_removed_there()
         "within the grace: a reload may take them back"
     );
     let before = o.local.clone();
-    a.c.adopt(
-        T0 + 2_001 + LEAVE_GRACE_MS,
-        before
-            .iter()
-            .filter(|(k, _)| k.starts_with("segflow:v1:WK:"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    );
+    let keys: Vec<String> = before
+        .keys()
+        .filter(|k| k.starts_with("segflow:v1:WK:"))
+        .cloned()
+        .collect();
+    a.c.adopt(T0 + 2_001 + LEAVE_GRACE_MS, &keys, &mut |k| {
+        before.get(k).cloned()
+    });
     let effects = a.c.take_effects();
     let first_remove = effects
         .iter()
