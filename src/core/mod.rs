@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod client;
 pub mod content;
+pub mod cookie;
 pub mod delivery;
 pub mod error;
 pub mod identity;

@@ -4,11 +4,9 @@
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlDocument, Storage};
 
+use crate::core::cookie;
 use crate::core::identity::{decode_stored_id, decode_stored_traits, Identity};
 use crate::core::json::{write_string, Json};
-
-/// One year, the max-age analytics.js gives its cookies.
-const COOKIE_MAX_AGE: u32 = 31_536_000;
 
 /// Key/value storage: localStorage when it works, memory otherwise.
 pub struct Store {
@@ -128,30 +126,18 @@ impl Store {
 
     /// Reads a cookie (decoding `%XX` escapes).
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.cookies().split(';').find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then(|| crate::core::message::decode_component(&v.replace('+', "%2B")))
-        })
+        cookie::read(&self.cookies(), name)
     }
 
     fn write_cookie(&self, name: &str, value: &str, max_age: u32, domain: Option<&str>) {
-        let Some(doc) = &self.doc else { return };
-        let mut c = String::with_capacity(96);
-        c.push_str(name);
-        c.push('=');
-        c.push_str(&encode_cookie_value(value));
-        c.push_str("; path=/; SameSite=Lax; max-age=");
-        c.push_str(&max_age.to_string());
-        if let Some(d) = domain {
-            c.push_str("; domain=");
-            c.push_str(d);
+        if let Some(doc) = &self.doc {
+            let _ = doc.set_cookie(&cookie::assignment(name, value, max_age, domain));
         }
-        let _ = doc.set_cookie(&c);
     }
 
     /// Sets a cookie for a year on the highest domain the page may set.
     pub fn set_cookie(&self, name: &str, value: &str) {
-        self.write_cookie(name, value, COOKIE_MAX_AGE, self.cookie_domain.as_deref());
+        self.write_cookie(name, value, cookie::MAX_AGE, self.cookie_domain.as_deref());
     }
 
     /// Removes a cookie.
@@ -164,13 +150,7 @@ impl Store {
     /// each candidate, top first. None for IP addresses and single-label hosts.
     fn probe_cookie_domain(&self) -> Option<String> {
         let host = web_sys::window()?.location().hostname().ok()?;
-        let is_ip = host.contains(':') || host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-        if !host.contains('.') || is_ip {
-            return None;
-        }
-        let labels: Vec<&str> = host.split('.').collect();
-        for n in 2..=labels.len() {
-            let candidate = labels[labels.len() - n..].join(".");
+        for candidate in cookie::domain_candidates(&host) {
             self.write_cookie("segflow_tld_probe", "1", 60, Some(&candidate));
             if self.cookie("segflow_tld_probe").is_some() {
                 self.write_cookie("segflow_tld_probe", "", 0, Some(&candidate));
@@ -233,20 +213,4 @@ impl Store {
     fn save_traits(&mut self, key: &str, traits: &Json) {
         self.set(key, &traits.to_json());
     }
-}
-
-/// Escapes what a cookie value may not hold (analytics.js's cookie library does the same).
-fn encode_cookie_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.!~*'()@:/#$&[]^`{|}".contains(&b) {
-            out.push(b as char);
-        } else {
-            const HEX: &[u8; 16] = b"0123456789ABCDEF";
-            out.push('%');
-            out.push(HEX[(b >> 4) as usize] as char);
-            out.push(HEX[(b & 15) as usize] as char);
-        }
-    }
-    out
 }
