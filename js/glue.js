@@ -77,24 +77,41 @@ export function codedError(code, message) {
   return err;
 }
 
-/// Runs `fn` while holding an exclusive lock named `name` across this origin's tabs:
-/// the Web Locks API where present, else a short lease in localStorage.
+/// Calls `fn(acquired)` exactly once: with `true` while holding an exclusive lock
+/// named `name` across this origin's tabs (the Web Locks API where present, else a
+/// short lease in localStorage), or with `false` when the lock could not be had.
 export function withLock(name, fn) {
+  let called = false;
+  const run = (acquired) => {
+    if (called) return;
+    called = true;
+    try { fn(acquired); } catch (err) { console.error('segflow:', err); }
+  };
   if (typeof navigator !== 'undefined' && navigator.locks && navigator.locks.request) {
-    navigator.locks.request(name, () => { fn(); }).catch(() => {});
+    try {
+      navigator.locks.request(name, () => run(true)).catch(() => run(false));
+    } catch (_) {
+      run(false);
+    }
+    return;
+  }
+  const key = `${name}:lease`;
+  let me;
+  try {
+    const now = Date.now();
+    const held = Number((localStorage.getItem(key) || '0').split(':')[0]);
+    if (held > now) { run(false); return; }
+    me = `${now + 5000}:${Math.random()}`;
+    localStorage.setItem(key, me);
+    if (localStorage.getItem(key) !== me) { run(false); return; }
+  } catch (_) {
+    run(false);
     return;
   }
   try {
-    const key = `${name}:lease`;
-    const now = Date.now();
-    const held = Number((localStorage.getItem(key) || '0').split(':')[0]);
-    if (held > now) return;
-    const me = `${now + 5000}:${Math.random()}`;
-    localStorage.setItem(key, me);
-    if (localStorage.getItem(key) !== me) return;
-    try { fn(); } finally { localStorage.removeItem(key); }
-  } catch (_) {
-    fn();
+    run(true);
+  } finally {
+    try { if (localStorage.getItem(key) === me) localStorage.removeItem(key); } catch (_) { /* ignore */ }
   }
 }
 
@@ -133,11 +150,11 @@ const inflight = new Map();
 /// (-1 when absent; status 0 for an opaque answer, which the client counts as a
 /// network error); rejects on a network error or an abort. By default the request
 /// is CORS-simple (`text/plain`, the write key in the body, no Authorization
-/// header), so no preflight precedes it; `auth` adds `Authorization` to regular
-/// requests for proxies that want it. `keepalive` requests outlive the page.
+/// header), so no preflight precedes it; `auth` adds `Authorization` (option
+/// `basicAuth`) for proxies that want it. `keepalive` requests outlive the page.
 export function post(id, url, body, auth, keepalive) {
   const headers = { 'Content-Type': 'text/plain' };
-  if (auth && !keepalive) headers.Authorization = auth;
+  if (auth) headers.Authorization = auth;
   const init = { method: 'POST', body, headers, keepalive, credentials: 'omit', mode: 'cors' };
   if (typeof AbortController !== 'undefined') {
     const controller = new AbortController();

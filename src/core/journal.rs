@@ -239,6 +239,44 @@ impl Journal {
             .collect()
     }
 
+    /// Rewrites chunks `firsts` from the queued events they hold (removing those
+    /// left empty): after corrupt lines were left out of them.
+    pub fn rewrite(&mut self, firsts: &[u64], delivery: &Delivery) -> Vec<Write> {
+        let mut writes = Vec::new();
+        self.chunks.retain_mut(|chunk| {
+            if !firsts.contains(&chunk.first) {
+                return true;
+            }
+            chunk.seqs.retain(|&s| delivery.item(s).is_some());
+            if chunk.seqs.is_empty() {
+                writes.push(Write::Remove { first: chunk.first });
+                false
+            } else {
+                writes.push(Write::Set {
+                    first: chunk.first,
+                    value: chunk_text(&chunk.seqs, delivery),
+                });
+                true
+            }
+        });
+        writes
+    }
+
+    /// The chunks and the events each holds, by name.
+    pub fn chunks(&self) -> impl Iterator<Item = (u64, &[u64])> {
+        self.chunks.iter().map(|c| (c.first, c.seqs.as_slice()))
+    }
+
+    /// Forgets events without writing anything: another tab took them (and
+    /// their chunks) over. Chunks left empty are forgotten too.
+    pub fn forget(&mut self, seqs: &[u64]) {
+        self.pending.retain(|s| !contains(seqs, *s));
+        self.chunks.retain_mut(|chunk| {
+            chunk.seqs.retain(|s| !contains(seqs, *s));
+            !chunk.seqs.is_empty()
+        });
+    }
+
     /// Forgets every chunk and pending event, returning removals for the chunks.
     pub fn clear(&mut self) -> Vec<Write> {
         self.pending.clear();

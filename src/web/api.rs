@@ -409,7 +409,9 @@ pub fn identify(
     optional_string(&options, "signature")?;
     batch(|| {
         call(&mut |c, now| c.identify(now, &user_id, &changes))?;
-        flows::user_changed();
+        if driver::user_changed() {
+            flows::user_changed();
+        }
         Ok(())
     })
 }
@@ -522,7 +524,9 @@ pub fn alias(
     };
     batch(|| {
         call(&mut |c, now| c.alias(now, &user_id, previous.as_deref()))?;
-        flows::user_changed();
+        if driver::user_changed() {
+            flows::user_changed();
+        }
         Ok(())
     })
 }
@@ -537,7 +541,9 @@ pub fn reset() -> Result<(), JsValue> {
             c.reset();
             Ok(())
         })?;
-        flows::user_changed();
+        if driver::user_changed() {
+            flows::user_changed();
+        }
         Ok(())
     })
 }

@@ -41,6 +41,7 @@ struct Later {
     notices: Vec<Notice>,
     resolves: Vec<(u64, usize)>,
     adopt: bool,
+    resync: bool,
     commit: bool,
 }
 
@@ -49,6 +50,8 @@ thread_local! {
     static TIMER: RefCell<Option<Closure<dyn FnMut()>>> = const { RefCell::new(None) };
     static COMMIT: RefCell<Option<Function>> = const { RefCell::new(None) };
     static ADOPTING: Cell<bool> = const { Cell::new(false) };
+    static RESYNCING: Cell<bool> = const { Cell::new(false) };
+    static USER_CHANGED: Cell<bool> = const { Cell::new(false) };
 }
 
 fn not_initialized() -> JsValue {
@@ -68,6 +71,12 @@ pub fn with_rt<T>(f: impl FnOnce(&mut Runtime) -> T) -> Result<T, JsValue> {
             "segflow: re-entrant call from inside a segflow callback",
         )),
     })
+}
+
+/// Whether the client said the user changed since the last time this was asked
+/// (the flow side then switches to that user's progress).
+pub fn user_changed() -> bool {
+    USER_CHANGED.with(|u| u.replace(false))
 }
 
 /// Whether `init` has run.
@@ -157,9 +166,11 @@ pub fn install(client: Client, store: Store) {
         }))
     });
     let commit = Closure::<dyn FnMut()>::new(|| {
-        let _ = call(&mut |c, _| {
-            c.commit();
-            Ok(())
+        dispatch::batch(|| {
+            let _ = call(&mut |c, _| {
+                c.commit();
+                Ok(())
+            });
         });
     });
     COMMIT.with(|c| {
@@ -191,13 +202,13 @@ impl Runtime {
                 Effect::Remove { key } => self.store.remove(&key),
                 Effect::SessionTab(tab) => self.store.session_set(&self.client.session_key(), &tab),
                 Effect::SaveIdentity => self.store.save_identity(self.client.identity()),
-                // The flow side compares the progress key after identity calls.
-                Effect::UserChanged => {}
+                Effect::UserChanged => USER_CHANGED.with(|u| u.set(true)),
                 Effect::Send(t) => later.sends.push(t),
                 Effect::Abort(id) => later.aborts.push(id),
                 Effect::Notice(n) => later.notices.push(n),
                 Effect::Resolve { waiter, pending } => later.resolves.push((waiter, pending)),
                 Effect::Adopt => later.adopt = true,
+                Effect::Resync => later.resync = true,
                 Effect::ScheduleCommit => later.commit = true,
             }
         }
@@ -258,7 +269,10 @@ fn carry_out(later: Later) {
         wasm_bindgen_futures::spawn_local(transmit(t));
     }
     if later.adopt {
-        adopt();
+        under_lock(false);
+    }
+    if later.resync {
+        under_lock(true);
     }
     for notice in later.notices {
         let payload = Object::new();
@@ -297,26 +311,35 @@ fn carry_out(later: Later) {
     }
 }
 
-/// Carries out [`Effect::Adopt`]: under the cross-tab lock (Web Locks, or a
-/// localStorage lease), reads the keys under the storage prefix and hands them
-/// to the client, whose writes are carried out before the lock is released. One
-/// adoption at a time per page.
-fn adopt() {
-    if ADOPTING.with(|a| a.replace(true)) {
+/// Carries out [`Effect::Adopt`] and [`Effect::Resync`]: under the cross-tab
+/// lock (Web Locks, or a localStorage lease), hands the client the storage, in
+/// which it reads and writes itself before the lock is released. One at a time
+/// per page; a lock that could not be had is asked for again next time.
+fn under_lock(resync: bool) {
+    let busy = if resync { &RESYNCING } else { &ADOPTING };
+    if busy.with(|a| a.replace(true)) {
         return;
     }
     let Ok(name) = with_rt(|rt| rt.client.lock_name()) else {
-        ADOPTING.with(|a| a.set(false));
+        busy.with(|a| a.set(false));
         return;
     };
-    let f = Closure::once_into_js(move || {
-        ADOPTING.with(|a| a.set(false));
+    let f = Closure::once_into_js(move |acquired: JsValue| {
+        let busy = if resync { &RESYNCING } else { &ADOPTING };
+        busy.with(|a| a.set(false));
+        // Without the lock a resync still runs (it only reads, and must not hold
+        // sending up); an adoption waits for the next heartbeat.
+        if !resync && acquired.as_bool() != Some(true) {
+            return;
+        }
         dispatch::batch(|| {
             let later = with_rt(|rt| {
                 let now = now_ms();
-                let keys = rt.store.keys_with_prefix(rt.client.storage_prefix());
-                let store = &rt.store;
-                rt.client.adopt(now, &keys, &mut |k| store.get(k));
+                if resync {
+                    rt.client.resync(now, &rt.store);
+                } else {
+                    rt.client.adopt(now, &mut rt.store);
+                }
                 rt.execute(now)
             });
             if let Ok(later) = later {
@@ -326,18 +349,14 @@ fn adopt() {
     });
     match f.dyn_ref::<Function>() {
         Some(f) => super::with_lock(&name, f),
-        None => ADOPTING.with(|a| a.set(false)),
+        None => busy.with(|a| a.set(false)),
     }
 }
 
 /// Sends one request and hands its answer to the client.
 async fn transmit(t: Transmit) {
-    let Ok((url, auth)) = with_rt(|rt| {
-        (
-            rt.client.config().batch_url.clone(),
-            rt.auth.clone().filter(|_| !t.keepalive),
-        )
-    }) else {
+    let Ok((url, auth)) = with_rt(|rt| (rt.client.config().batch_url.clone(), rt.auth.clone()))
+    else {
         return;
     };
     let sent = super::post(t.id as f64, &url, &t.body, auth, t.keepalive);

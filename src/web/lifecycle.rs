@@ -9,7 +9,7 @@ use super::dispatch;
 use super::driver::{self, call};
 use super::storage::Store;
 use super::{now_ms, random_bytes};
-use crate::core::client::{Client, ClientConfig, Start, HEARTBEAT_MS};
+use crate::core::client::{Client, ClientConfig, Hide, Start, HEARTBEAT_MS};
 use crate::core::message::ClientInfo;
 
 fn online() -> bool {
@@ -35,7 +35,7 @@ pub fn start(config: ClientConfig) {
         user_agent_data: super::user_agent_data_json(),
     };
     let seed = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([7; 8]));
-    let mut client = Client::new(
+    let client = Client::new(
         config,
         Start {
             now: now_ms(),
@@ -44,13 +44,11 @@ pub fn start(config: ClientConfig) {
             keys,
             client_info,
             seed,
+            online: online(),
         },
         &mut |k| store.get(k),
         Box::new(super::uuid),
     );
-    if !online() {
-        client.set_online(now_ms(), false);
-    }
     driver::install(client, store);
     install_hooks();
 }
@@ -87,9 +85,15 @@ fn install_hooks() {
         let hidden = web_sys::window()
             .and_then(|w| w.document())
             .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
+        let persisted = Reflect::get(&e, &"persisted".into())
+            .ok()
+            .and_then(|p| p.as_bool())
+            .unwrap_or(false);
         match kind.as_str() {
-            "pagehide" => input(|c, now| c.page_hidden(now, true)),
-            _ if hidden => input(|c, now| c.page_hidden(now, false)),
+            "pagehide" if persisted => input(|c, now| c.page_hidden(now, Hide::Cached)),
+            "pagehide" => input(|c, now| c.page_hidden(now, Hide::Unloaded)),
+            "freeze" => {}
+            _ if hidden && kind != "resume" => input(|c, now| c.page_hidden(now, Hide::Hidden)),
             _ => input(|c, now| c.page_shown(now)),
         }
     });
@@ -97,6 +101,8 @@ fn install_hooks() {
     let _ = window.add_event_listener_with_callback("pageshow", &visibility);
     if let Some(doc) = window.document() {
         let _ = doc.add_event_listener_with_callback("visibilitychange", &visibility);
+        // Page Lifecycle: a frozen page is resumed (its heartbeat may be stale).
+        let _ = doc.add_event_listener_with_callback("resume", &visibility);
     }
     let beat = hook(|_| input(|c, now| c.heartbeat(now)));
     let _ =

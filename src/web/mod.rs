@@ -1,11 +1,12 @@
 //! The browser shell: carries out what the core decides, with web-sys calls.
 //!
-//! Imports go one way: [`api`] (the JS API) uses [`flows`] (the flow UI),
-//! which uses [`driver`] (the core client's loop: storage, requests, timers),
-//! [`lifecycle`] (page events, heartbeat, adoption under a lock), [`page`]
-//! (the page's URL, title and referrer, through the URL filter) and
-//! [`dispatch`] (page listeners and the batching of page code). Nothing
-//! imports back.
+//! Imports go one way, with no cycles: [`api`] (the JS API) uses [`flows`] (the
+//! flow UI), [`lifecycle`] (start-up, page events, heartbeat), [`driver`] (the
+//! core client's loop: storage, requests, timers, work under the cross-tab
+//! lock), [`page`] (the page's URL, title and referrer, through the URL
+//! filter) and [`dispatch`] (page listeners and the batching of page code);
+//! [`flows`] and [`lifecycle`] use [`driver`] and [`dispatch`]; [`driver`] uses
+//! [`page`], [`dispatch`] and [`storage`]. Nothing imports back.
 
 mod api;
 mod dispatch;

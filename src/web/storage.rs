@@ -4,6 +4,7 @@
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlDocument, Storage};
 
+use crate::core::client::Storage as ClientStorage;
 use crate::core::cookie;
 use crate::core::identity::{decode_stored_id, decode_stored_traits, Identity};
 use crate::core::json::{write_string, Json};
@@ -102,6 +103,11 @@ impl Store {
                 .map(|(k, _)| k.clone())
                 .collect(),
         }
+    }
+
+    /// Every key that starts with `prefix` (the client's [`Storage`] view).
+    fn storage_keys(&self, prefix: &str) -> Vec<String> {
+        self.keys_with_prefix(prefix)
     }
 
     /// Reads a sessionStorage key (`None` also when sessionStorage is unavailable).
@@ -212,5 +218,23 @@ impl Store {
 
     fn save_traits(&mut self, key: &str, traits: &Json) {
         self.set(key, &traits.to_json());
+    }
+}
+
+impl ClientStorage for Store {
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        self.storage_keys(prefix)
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        Store::get(self, key)
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> bool {
+        Store::set(self, key, value)
+    }
+
+    fn remove(&mut self, key: &str) {
+        Store::remove(self, key)
     }
 }

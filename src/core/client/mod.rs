@@ -55,7 +55,39 @@ pub const HEARTBEAT_MS: u64 = 5_000;
 pub const STALE_TAB_MS: u64 = 150_000;
 /// Another tab adopts the events of a page that went away (`pagehide`) only
 /// this long after: a reload of the same tab takes them back itself, in order.
-pub const LEAVE_GRACE_MS: u64 = 3_000;
+pub const LEAVE_GRACE_MS: u64 = 10_000;
+/// A page that has not written its heartbeat for this long (frozen in the
+/// background, or restored from the back-forward cache) may have had its events
+/// adopted by another tab: it checks storage ([`Effect::Resync`]) before sending
+/// again. Half of [`STALE_TAB_MS`], so no adoption can have happened unseen.
+pub const RESYNC_GAP_MS: u64 = STALE_TAB_MS / 2;
+
+/// The localStorage the client reads and writes itself while it holds the
+/// cross-tab lock ([`Client::adopt`], [`Client::resync`]), where a write's
+/// success decides what comes next.
+pub trait Storage {
+    /// Every key that starts with `prefix`.
+    fn keys(&self, prefix: &str) -> Vec<String>;
+    /// The value of `key`.
+    fn get(&self, key: &str) -> Option<String>;
+    /// Writes `key`; false when storage refused (full, unavailable).
+    fn set(&mut self, key: &str, value: &str) -> bool;
+    /// Removes `key`.
+    fn remove(&mut self, key: &str);
+}
+
+/// How the page was hidden.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hide {
+    /// `visibilitychange` to hidden: a tab switch; the page runs on.
+    Hidden,
+    /// `pagehide` into the back-forward cache (`persisted`): it may come back
+    /// or be evicted, so its heartbeat stays (another tab adopts its events
+    /// only once the heartbeat is stale).
+    Cached,
+    /// `pagehide` for good: its heartbeat says it left.
+    Unloaded,
+}
 
 /// What the shell must do, in order.
 #[derive(Clone, Debug, PartialEq)]
@@ -96,9 +128,10 @@ pub enum Effect {
         /// Events still queued, to be retried.
         pending: usize,
     },
-    /// Under the cross-tab lock ([`Client::lock_name`]), read every
-    /// localStorage key under the storage prefix and call [`Client::adopt`].
+    /// Under the cross-tab lock ([`Client::lock_name`]), call [`Client::adopt`].
     Adopt,
+    /// Under the cross-tab lock, call [`Client::resync`] (nothing is sent until then).
+    Resync,
     /// Call [`Client::commit`] at the end of the current task (a microtask).
     ScheduleCommit,
 }
@@ -143,6 +176,8 @@ pub struct Start {
     pub client_info: ClientInfo,
     /// Seed of the retry jitter.
     pub seed: u64,
+    /// `navigator.onLine`.
+    pub online: bool,
 }
 
 /// A message whose fields do not borrow the identity (so the identity can change first).
@@ -164,6 +199,14 @@ pub struct Client {
     streaming: bool,
     online: bool,
     commit_scheduled: bool,
+    /// When this page last wrote its heartbeat.
+    last_beat: u64,
+    /// Waiting for [`Client::resync`]: nothing is sent meanwhile.
+    resync_pending: bool,
+    /// Chunks changed while a resync was pending, to rewrite after it.
+    dirty: Vec<u64>,
+    /// The time of the last input that looked for a heartbeat gap.
+    gap_checked_at: u64,
     waiters: Vec<(u64, u64)>,
     next_waiter: u64,
     client_info: ClientInfo,
@@ -198,7 +241,11 @@ impl Client {
             anonymous_identified: false,
             journal: Journal::new(),
             streaming,
-            online: true,
+            online: start.online,
+            last_beat: start.now,
+            resync_pending: false,
+            dirty: Vec::new(),
+            gap_checked_at: start.now,
             commit_scheduled: false,
             waiters: Vec::new(),
             next_waiter: 1,
@@ -216,6 +263,9 @@ impl Client {
         }
         let reports = client.delivery.restore(start.now, own.items);
         client.apply(reports);
+        let writes = client.journal.rewrite(&own.rewrite, &client.delivery);
+        client.write(writes);
+        client.report_invalid(own.invalid);
         if client.streaming {
             client.effects.push(Effect::Adopt);
         }
@@ -253,6 +303,11 @@ impl Client {
     /// This tab's id.
     pub fn tab(&self) -> &str {
         &self.tab
+    }
+
+    /// The time (epoch ms) of the last input that could ask for a resync.
+    pub fn last_input_at(&self) -> u64 {
+        self.gap_checked_at
     }
 
     /// The page as last given to [`Client::set_page`].
@@ -301,7 +356,7 @@ impl Client {
     /// another input). Offline or with streaming off only request deadlines
     /// count.
     pub fn next_wakeup(&self, now: u64) -> Option<u64> {
-        if self.streaming && self.online {
+        if self.streaming && self.online && !self.resync_pending {
             self.delivery.next_wakeup(now)
         } else {
             self.delivery.next_deadline().map(|d| d.max(now))
@@ -524,6 +579,7 @@ impl Client {
     /// The heartbeat interval ([`HEARTBEAT_MS`]): writes this tab's heartbeat
     /// and, while streaming, asks to look for other tabs' orphaned events.
     pub fn heartbeat(&mut self, now: u64) {
+        self.check_gap(now);
         self.heartbeat_write(now);
         if self.streaming {
             self.effects.push(Effect::Adopt);
@@ -531,60 +587,113 @@ impl Client {
         self.pump(now);
     }
 
-    /// The page was hidden (`leaving`: `pagehide`, it may never come back).
-    /// Pending events are written, then the waiting ones sent with keepalive
-    /// requests within the browser's budget; all stay stored until confirmed.
-    /// A leaving page marks its heartbeat `left`, so the next load of this tab
+    /// The page was hidden (see [`Hide`]). Pending events are written, then
+    /// the waiting ones sent with keepalive requests within the browser's
+    /// budget (one chunk when only hidden); all stay stored until confirmed. An
+    /// unloaded page marks its heartbeat `left`, so the next load of this tab
     /// takes its events back at once, and any other tab after
     /// [`LEAVE_GRACE_MS`].
-    pub fn page_hidden(&mut self, now: u64, leaving: bool) {
+    pub fn page_hidden(&mut self, now: u64, how: Hide) {
         self.commit();
-        if leaving {
+        if how == Hide::Unloaded {
             self.effects.push(Effect::Store {
                 key: self.heartbeat_key(&self.tab),
                 value: tabs::left_value(now),
             });
         }
-        if self.streaming && self.online {
-            for t in self.delivery.poll_keepalive(now, leaving) {
+        if self.streaming && self.online && !self.resync_pending {
+            for t in self.delivery.poll_keepalive(now, how != Hide::Hidden) {
                 self.effects.push(Effect::Send(t));
             }
         }
     }
 
-    /// The page is visible again (or restored from the back-forward cache).
+    /// The page is visible again, or restored from the back-forward cache, or
+    /// resumed after being frozen: whatever the clock says (it may have been
+    /// set back meanwhile), it checks storage ([`Effect::Resync`]) before
+    /// sending again, in case another tab took its events over.
     pub fn page_shown(&mut self, now: u64) {
+        self.gap_checked_at = now;
+        if !self.resync_pending {
+            self.resync_pending = true;
+            self.effects.push(Effect::Resync);
+        }
         self.heartbeat_write(now);
         self.pump(now);
     }
 
     /// Takes over the stored events of tabs that are gone (see the module
-    /// docs); `keys` are the localStorage keys under the storage prefix and
-    /// `read` reads one, both under the cross-tab lock (only heartbeats and the
-    /// chunks of gone tabs are read). The writes come out as effects, to be
-    /// carried out before the lock is released. Does nothing while streaming is
-    /// off.
-    pub fn adopt(&mut self, now: u64, keys: &[String], read: &mut Read) {
+    /// docs), under the cross-tab lock, one chunk at a time: its events are
+    /// written under this tab's keys, and only once that succeeded is the
+    /// other tab's chunk removed; when storage refuses, the rest is left where
+    /// it is (for later, or another tab). Does nothing while streaming is off.
+    pub fn adopt(&mut self, now: u64, store: &mut dyn Storage) {
         if !self.streaming {
             return;
         }
-        let next = self.delivery.next_seq();
-        let found = tabs::orphans(&self.prefix, &self.tab, keys, read, now, next);
-        if found.removals.is_empty() {
-            return;
+        let keys = store.keys(&self.prefix);
+        let found = tabs::orphans(&self.prefix, &self.tab, &keys, &mut |k| store.get(k), now);
+        let mut complete = true;
+        for chunk in found.chunks {
+            let mut items = chunk.items;
+            for (seq, item) in (self.delivery.next_seq()..).zip(items.iter_mut()) {
+                item.seq = seq;
+            }
+            let seqs: Vec<u64> = items.iter().map(|i| i.seq).collect();
+            let reports = self.delivery.restore(now, items);
+            for &s in &seqs {
+                self.journal.add(s);
+            }
+            let writes = self.journal.commit(&self.delivery);
+            if !self.write_now(store, writes) {
+                // Not durable here: give them back (the chunk stays there).
+                self.delivery.remove(&seqs);
+                let writes = self.journal.done(&seqs, &self.delivery);
+                self.write_now(store, writes);
+                complete = false;
+                break;
+            }
+            store.remove(&chunk.key);
+            self.apply(reports);
+            self.report_invalid(chunk.invalid);
         }
-        let seqs: Vec<u64> = found.items.iter().map(|i| i.seq).collect();
-        let reports = self.delivery.restore(now, found.items);
-        for seq in seqs {
-            self.journal.add(seq);
+        if complete {
+            for key in found.beats {
+                store.remove(&key);
+            }
         }
-        // Written under this tab's keys first, then removed from the other's.
-        let writes = self.journal.commit(&self.delivery);
+        self.pump(now);
+    }
+
+    /// After a gap in the heartbeat ([`RESYNC_GAP_MS`]), under the cross-tab
+    /// lock: forgets, without reporting them, the events another tab took over
+    /// meanwhile (their chunks are gone, or no longer hold them; they are that
+    /// tab's to send now), then sends again.
+    pub fn resync(&mut self, now: u64, store: &dyn Storage) {
+        let mut taken = Vec::new();
+        for (first, seqs) in self.journal.chunks() {
+            let stored = store.get(&self.chunk_key(first)).unwrap_or_default();
+            let ids: Vec<&str> = journal::decode(&stored)
+                .into_iter()
+                .map(|s| s.message_id)
+                .collect();
+            for &seq in seqs {
+                if let Some(item) = self.delivery.item(seq) {
+                    if !ids.contains(&item.message_id.as_str()) {
+                        taken.push(seq);
+                    }
+                }
+            }
+        }
+        if !taken.is_empty() {
+            self.delivery.remove(&taken);
+            self.journal.forget(&taken);
+        }
+        self.resync_pending = false;
+        let dirty = std::mem::take(&mut self.dirty);
+        let writes = self.journal.rewrite(&dirty, &self.delivery);
         self.write(writes);
-        for key in found.removals {
-            self.effects.push(Effect::Remove { key });
-        }
-        self.apply(reports);
+        self.heartbeat_write(now);
         self.pump(now);
     }
 
@@ -652,9 +761,45 @@ impl Client {
         Ok(())
     }
 
+    /// Notices a gap in the heartbeat: asks for a [`Client::resync`] first.
+    fn check_gap(&mut self, now: u64) {
+        self.gap_checked_at = now;
+        if !self.resync_pending && now.saturating_sub(self.last_beat) > RESYNC_GAP_MS {
+            self.resync_pending = true;
+            self.effects.push(Effect::Resync);
+        }
+    }
+
+    /// Reports stored lines that cannot be sent (not a JSON object).
+    fn report_invalid(&mut self, items: Vec<Item>) {
+        if !items.is_empty() {
+            self.apply(vec![Report::Dropped {
+                items,
+                reason: DropReason::Invalid,
+            }]);
+        }
+    }
+
+    /// Carries out storage writes at once (under the lock); false if one failed.
+    fn write_now(&self, store: &mut dyn Storage, writes: Vec<Write>) -> bool {
+        let mut ok = true;
+        for w in writes {
+            match w {
+                Write::Set { first, value } => ok &= store.set(&self.chunk_key(first), &value),
+                Write::Remove { first } => store.remove(&self.chunk_key(first)),
+            }
+        }
+        ok
+    }
+
     /// Settles timed-out requests, drops expired events, sends what is due and
     /// settles the `flush()` waiters that are done.
     fn pump(&mut self, now: u64) {
+        self.check_gap(now);
+        if self.resync_pending {
+            // Timeouts and expiry wait too: they would rewrite chunks.
+            return;
+        }
         let (late, reports) = self.delivery.handle_timeouts(now);
         for id in late {
             self.effects.push(Effect::Abort(id));
@@ -662,7 +807,7 @@ impl Client {
         self.apply(reports);
         let reports = self.delivery.expire(now);
         self.apply(reports);
-        if self.streaming {
+        if self.streaming && !self.resync_pending {
             while let Some(t) = self.delivery.poll_transmit(now, self.online) {
                 self.effects.push(Effect::Send(t));
             }
@@ -712,7 +857,7 @@ impl Client {
                 Report::Retrying { attempts } => {
                     let seqs: Vec<u64> = attempts.iter().map(|a| a.0).collect();
                     let writes = self.journal.touched(&seqs, &self.delivery);
-                    self.write(writes);
+                    self.rewrite(writes);
                 }
             }
         }
@@ -721,7 +866,25 @@ impl Client {
     fn forget(&mut self, items: &[Item]) {
         let seqs: Vec<u64> = items.iter().map(|i| i.seq).collect();
         let writes = self.journal.done(&seqs, &self.delivery);
-        self.write(writes);
+        self.rewrite(writes);
+    }
+
+    /// Writes changes to existing chunks, unless a [`Client::resync`] is pending:
+    /// another tab may have taken a chunk over, and rewriting it would bring its
+    /// events back. Those chunks are rewritten once the resync is done.
+    fn rewrite(&mut self, writes: Vec<Write>) {
+        if !self.resync_pending {
+            return self.write(writes);
+        }
+        for w in writes {
+            if let Write::Set { first, .. } = w {
+                if !self.dirty.contains(&first) {
+                    self.dirty.push(first);
+                }
+            } else {
+                self.write(vec![w]);
+            }
+        }
     }
 
     fn write(&mut self, writes: Vec<Write>) {
@@ -747,6 +910,7 @@ impl Client {
     }
 
     fn heartbeat_write(&mut self, now: u64) {
+        self.last_beat = now;
         let mut value = String::new();
         json::push_u64(now, &mut value);
         self.effects.push(Effect::Store {

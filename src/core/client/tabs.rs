@@ -4,7 +4,7 @@
 use super::{LEAVE_GRACE_MS, STALE_TAB_MS};
 use crate::core::delivery::Item;
 use crate::core::journal;
-use crate::core::json::push_u64;
+use crate::core::json::{self, push_u64, Json};
 
 /// `<prefix>q:<tab>:<first>`: a chunk of queued events.
 pub(super) fn chunk_key(prefix: &str, tab: &str, first: u64) -> String {
@@ -105,23 +105,36 @@ pub(super) struct Own {
     pub items: Vec<Item>,
     /// `(chunk name, the events' seqs)`, by name.
     pub chunks: Vec<(u64, Vec<u64>)>,
+    /// Lines that are not a JSON object (corrupt storage): never sent (one would
+    /// make Segment refuse a whole batch), reported dropped as invalid.
+    pub invalid: Vec<Item>,
+    /// Chunks that held invalid lines: rewritten without them (removed when
+    /// nothing valid is left).
+    pub rewrite: Vec<u64>,
 }
 
-/// Items of one stored chunk value, numbered from `next` on (at least `first + k`).
-fn chunk_items(value: &str, first: u64, next: &mut u64, now: u64) -> Vec<Item> {
+/// The events of one stored chunk value, numbered from `next` on (at least
+/// `first + k`), and its lines that are not a JSON object.
+fn chunk_items(value: &str, first: u64, next: &mut u64, now: u64) -> (Vec<Item>, Vec<Item>) {
     let mut items = Vec::new();
+    let mut invalid = Vec::new();
     for (k, s) in journal::decode(value).into_iter().enumerate() {
         let seq = first.saturating_add(k as u64).max(*next);
         *next = seq.saturating_add(1);
-        items.push(Item {
+        let item = Item {
             seq,
             message_id: s.message_id.to_owned(),
             json: s.json.to_owned(),
             attempts: s.attempts,
             queued_at: s.queued_at.unwrap_or(now),
-        });
+        };
+        if matches!(json::parse(s.json), Ok(Json::Object(_))) {
+            items.push(item);
+        } else {
+            invalid.push(item);
+        }
     }
-    items
+    (items, invalid)
 }
 
 /// This tab's own stored chunks (from an earlier load of the same tab).
@@ -148,38 +161,51 @@ pub(super) fn own_items(
     let mut own = Own {
         items: Vec::new(),
         chunks: Vec::new(),
+        invalid: Vec::new(),
+        rewrite: Vec::new(),
     };
     let mut next = 0;
     for (first, value) in chunks {
-        let items = chunk_items(&value, first, &mut next, now);
-        if !items.is_empty() {
-            own.chunks
-                .push((first, items.iter().map(|i| i.seq).collect()));
-            own.items.extend(items);
+        let (items, invalid) = chunk_items(&value, first, &mut next, now);
+        // A chunk with no readable line at all is rewritten (removed) too.
+        if !invalid.is_empty() || items.is_empty() {
+            own.rewrite.push(first);
         }
+        own.chunks
+            .push((first, items.iter().map(|i| i.seq).collect()));
+        own.items.extend(items);
+        own.invalid.extend(invalid);
     }
     own
 }
 
-/// Other tabs' orphaned events, renumbered from `next_seq` on.
-pub(super) struct Orphans {
-    /// The events, tab by tab, each tab's in its order.
+/// One orphaned chunk: its key and its events (numbered later, at adoption).
+pub(super) struct OrphanChunk {
+    /// The chunk's key, to remove once its events are stored under this tab's.
+    pub key: String,
+    /// Its events, in order (`seq` 0).
     pub items: Vec<Item>,
-    /// Keys to remove once the events are stored under this tab's keys: the
-    /// adopted chunks and the heartbeats of gone tabs.
-    pub removals: Vec<String>,
+    /// Its lines that are not a JSON object.
+    pub invalid: Vec<Item>,
 }
 
-/// The events stored by tabs other than `own` that are gone, in (tab, chunk)
-/// order, and the keys to remove after adopting them. `keys` are the keys under
-/// the prefix; values are read only for heartbeats and gone tabs' chunks.
+/// Other tabs' orphaned events.
+pub(super) struct Orphans {
+    /// The chunks of gone tabs, tab by tab, each tab's in order.
+    pub chunks: Vec<OrphanChunk>,
+    /// Heartbeats of gone tabs, to remove once all their chunks are adopted.
+    pub beats: Vec<String>,
+}
+
+/// The chunks stored by tabs other than `own` that are gone, in (tab, chunk)
+/// order, and those tabs' heartbeats. `keys` are the keys under the prefix;
+/// values are read only for heartbeats and gone tabs' chunks.
 pub(super) fn orphans(
     prefix: &str,
     own: &str,
     keys: &[String],
     read: &mut Read,
     now: u64,
-    next_seq: u64,
 ) -> Orphans {
     // Each tab's heartbeat is read once.
     let mut gone: Vec<(String, bool)> = Vec::new();
@@ -191,33 +217,32 @@ pub(super) fn orphans(
         gone.push((tab.to_owned(), g));
         g
     };
-    let mut chunks: Vec<(&str, u64, &str)> = Vec::new();
-    let mut removals = Vec::new();
+    let mut found: Vec<(&str, u64, &str)> = Vec::new();
+    let mut beats = Vec::new();
     for k in keys {
         match parse_key(prefix, k) {
             Some(Key::Chunk { tab, first }) if tab != own && is_gone_tab(tab, read) => {
-                let at = chunks.partition_point(|c| (c.0, c.1) < (tab, first));
-                chunks.insert(at, (tab, first, k.as_str()));
+                let at = found.partition_point(|c| (c.0, c.1) < (tab, first));
+                found.insert(at, (tab, first, k.as_str()));
             }
             Some(Key::Heartbeat { tab }) if tab != own && is_gone_tab(tab, read) => {
-                removals.push(k.clone());
+                beats.push(k.clone());
             }
             _ => {}
         }
     }
-    let mut items = Vec::new();
-    let mut next = next_seq;
-    let mut chunk_keys = Vec::with_capacity(chunks.len());
-    for (_, _, key) in chunks {
-        // Renumbered past everything this tab holds: `first` plays no part.
-        if let Some(value) = read(key) {
-            items.extend(chunk_items(&value, 0, &mut next, now));
-        }
-        chunk_keys.push(key.to_owned());
+    let mut chunks = Vec::with_capacity(found.len());
+    for (_, _, key) in found {
+        let mut next = 0;
+        let (items, invalid) = match read(key) {
+            Some(value) => chunk_items(&value, 0, &mut next, now),
+            None => (Vec::new(), Vec::new()),
+        };
+        chunks.push(OrphanChunk {
+            key: key.to_owned(),
+            items,
+            invalid,
+        });
     }
-    chunk_keys.extend(removals);
-    Orphans {
-        items,
-        removals: chunk_keys,
-    }
+    Orphans { chunks, beats }
 }

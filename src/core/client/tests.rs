@@ -16,6 +16,34 @@ pub(super) struct Origin {
     pub local: BTreeMap<String, String>,
     pub session: BTreeMap<usize, BTreeMap<String, String>>,
     pub uuids: u64,
+    /// localStorage refuses every write (quota).
+    pub full: bool,
+}
+
+impl Storage for Origin {
+    fn keys(&self, prefix: &str) -> Vec<String> {
+        self.local
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.local.get(key).cloned()
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> bool {
+        if self.full {
+            return false;
+        }
+        self.local.insert(key.to_owned(), value.to_owned());
+        true
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.local.remove(key);
+    }
 }
 
 /// A page load in browser tab `slot`: a client whose effects are carried out
@@ -32,6 +60,7 @@ pub(super) struct Page {
     pub user_changes: usize,
     pub saved_identity: usize,
     pub adopt_asked: bool,
+    pub resync_asked: bool,
 }
 
 pub(super) fn config(write_key: &str, extra: &[(&str, Raw)]) -> ClientConfig {
@@ -85,6 +114,7 @@ impl Origin {
                 keys,
                 client_info: ClientInfo::default(),
                 seed: 7,
+                online: true,
             },
             &mut |k| local.get(k).cloned(),
             uuid,
@@ -100,6 +130,7 @@ impl Origin {
             user_changes: 0,
             saved_identity: 0,
             adopt_asked: false,
+            resync_asked: false,
         };
         self.run(&mut page);
         page
@@ -117,7 +148,7 @@ impl Origin {
             for e in effects {
                 match e {
                     Effect::Store { key, value } => {
-                        self.local.insert(key, value);
+                        Storage::set(self, &key, &value);
                     }
                     Effect::Remove { key } => {
                         self.local.remove(&key);
@@ -147,11 +178,18 @@ impl Origin {
                     Effect::Notice(Notice::DeliveryFailure { .. }) => {}
                     Effect::Resolve { waiter, pending } => p.resolved.push((waiter, pending)),
                     Effect::Adopt => p.adopt_asked = true,
+                    Effect::Resync => p.resync_asked = true,
                     Effect::ScheduleCommit => commit = true,
                 }
             }
             if commit {
                 p.c.commit();
+            }
+            // The lock is free in these tests: a resync runs at once.
+            if p.resync_asked {
+                p.resync_asked = false;
+                let now = p.c.last_input_at();
+                p.c.resync(now, self);
             }
         }
     }
@@ -160,22 +198,21 @@ impl Origin {
     /// under the prefix, read under the lock, and the writes carried out at once.
     pub fn adopt(&mut self, p: &mut Page, now: u64) {
         p.adopt_asked = false;
-        let prefix = p.c.storage_prefix().to_owned();
-        let keys: Vec<String> = self
-            .local
-            .keys()
-            .filter(|k| k.starts_with(&prefix))
-            .cloned()
-            .collect();
-        let local = &self.local;
-        p.c.adopt(now, &keys, &mut |k| local.get(k).cloned());
+        p.c.adopt(now, self);
+        self.run(p);
+    }
+
+    /// Runs a pending resync, as the shell does under the lock.
+    pub fn resync(&mut self, p: &mut Page, now: u64) {
+        p.resync_asked = false;
+        p.c.resync(now, self);
         self.run(p);
     }
 
     /// The page goes away (`pagehide`): its keepalive requests are returned
     /// with the regular one in flight; nothing of them is seen by a page again.
     pub fn unload(&mut self, mut p: Page, now: u64) -> Vec<Transmit> {
-        p.c.page_hidden(now, true);
+        p.c.page_hidden(now, Hide::Unloaded);
         self.run(&mut p);
         p.out
     }
@@ -464,40 +501,41 @@ fn a_closed_tabs_events_are_adopted_in_order_written_here_before_removed_there()
         a.c.delivery().is_empty(),
         "within the grace: a reload may take them back"
     );
-    let before = o.local.clone();
-    let keys: Vec<String> = before
-        .keys()
-        .filter(|k| k.starts_with("segflow:v1:WK:"))
-        .cloned()
-        .collect();
-    a.c.adopt(T0 + 2_001 + LEAVE_GRACE_MS, &keys, &mut |k| {
-        before.get(k).cloned()
-    });
-    let effects = a.c.take_effects();
-    let first_remove = effects
-        .iter()
-        .position(|e| matches!(e, Effect::Remove { key } if key.contains(&b_tab)))
-        .expect("b's chunks removed");
-    let last_store = effects
-        .iter()
-        .rposition(|e| matches!(e, Effect::Store { key, .. } if key.contains(":q:")))
-        .expect("stored here");
-    assert!(
-        last_store < first_remove,
-        "written here before removed there"
-    );
-    for e in effects {
-        match e {
-            Effect::Store { key, value } => {
-                o.local.insert(key, value);
-            }
-            Effect::Remove { key } => {
-                o.local.remove(&key);
-            }
-            Effect::Send(t) => a.out.push(t),
-            _ => {}
+    // Record what the adoption does to storage, in order.
+    struct Log<'a>(&'a mut Origin, Vec<String>);
+    impl Storage for Log<'_> {
+        fn keys(&self, prefix: &str) -> Vec<String> {
+            self.0.keys(prefix)
+        }
+        fn get(&self, key: &str) -> Option<String> {
+            Storage::get(self.0, key)
+        }
+        fn set(&mut self, key: &str, value: &str) -> bool {
+            self.1.push(String::from("set ") + key);
+            Storage::set(self.0, key, value)
+        }
+        fn remove(&mut self, key: &str) {
+            self.1.push(String::from("remove ") + key);
+            Storage::remove(self.0, key)
         }
     }
+    let mut log = Log(&mut o, Vec::new());
+    a.c.adopt(T0 + 2_001 + LEAVE_GRACE_MS, &mut log);
+    let ops = log.1;
+    // Chunk by chunk: this tab's copy first, then the other's removed.
+    let b_ops: Vec<&String> = ops.iter().filter(|op| op.contains(":q:")).collect();
+    assert_eq!(b_ops.len(), 6, "{ops:?}");
+    for pair in b_ops.chunks(2) {
+        assert!(
+            pair[0].starts_with("set ") && !pair[0].contains(&b_tab),
+            "{ops:?}"
+        );
+        assert!(
+            pair[1].starts_with("remove ") && pair[1].contains(&b_tab),
+            "{ops:?}"
+        );
+    }
+    o.run(&mut a);
     assert!(o.chunk_keys().iter().all(|k| !k.contains(&b_tab)));
     assert!(!o.local.keys().any(|k| k.contains(&format!("tab:{b_tab}"))));
     let order: Vec<u64> =
@@ -592,7 +630,7 @@ fn bodies_carry_the_write_key_and_budgets_count_it() {
         p.c.track(T0, "Big", &big).unwrap();
     }
     o.run(&mut p);
-    p.c.page_hidden(T0, false);
+    p.c.page_hidden(T0, Hide::Unloaded);
     o.run(&mut p);
     let ka: usize = p
         .out
@@ -610,9 +648,11 @@ fn bodies_carry_the_write_key_and_budgets_count_it() {
         assert_eq!(v["writeKey"].as_str(), Some(long_key.as_str()));
     }
     // The regular batch too: under 500 KB with the key, all 40 delivered in the end.
-    let mut now = T0;
     let mut delivered = 0;
-    while delivered < 40 {
+    for now in T0..T0 + 100 {
+        if delivered == 40 {
+            break;
+        }
         for t in std::mem::take(&mut p.out) {
             assert!(t.body.len() <= 500 * 1024, "{}", t.body.len());
             delivered += body_events(&t).len();
@@ -621,8 +661,8 @@ fn bodies_carry_the_write_key_and_budgets_count_it() {
         }
         p.c.flush(now);
         o.run(&mut p);
-        now += 1;
     }
+    assert_eq!(delivered, 40, "all delivered");
 }
 
 #[test]
@@ -693,4 +733,167 @@ fn events_past_the_age_limit_are_dropped_as_expired() {
     assert_eq!(p.dropped.len(), 1);
     assert_eq!(p.dropped[0].1, "expired");
     assert!(o.chunk_keys().is_empty(), "removed from storage");
+}
+
+// ---------------------------------------------------------------- pages that come back
+
+#[test]
+fn a_page_in_the_back_forward_cache_keeps_its_tab_and_events_and_resumes_cleanly() {
+    let mut o = Origin::default();
+    let mut a = o.open(0, quiet(&[]), T0);
+    for i in 0..3 {
+        a.track(&mut o, T0, i);
+    }
+    a.c.flush(T0);
+    o.run(&mut a);
+    a.answer(&mut o, T0 + 1, 0, status(503));
+    // A same-origin link: A goes into the back-forward cache; its keepalive is lost.
+    a.c.page_hidden(T0 + 10, Hide::Cached);
+    o.run(&mut a);
+    a.out.clear();
+    let mut b = o.open(0, quiet(&[]), T0 + 500);
+    assert_ne!(
+        b.c.tab(),
+        a.c.tab(),
+        "B does not take the id of a page that may come back"
+    );
+    assert!(b.c.delivery().is_empty(), "nor its events");
+    b.track(&mut o, T0 + 700, 100);
+    let b_ids = o.stored_ids();
+    // Back: B leaves, A comes back and goes on.
+    o.unload(b, T0 + 800);
+    a.c.page_shown(T0 + 900);
+    o.run(&mut a);
+    a.track(&mut o, T0 + 901, 4);
+    for id in &b_ids {
+        assert!(o.stored_ids().contains(id), "B's events are still stored");
+    }
+    // The keepalive request lost in the cache times out; then A sends what it holds.
+    let mut now = T0 + 901;
+    let mut sent: Vec<u64> = Vec::new();
+    while sent.len() < 4 {
+        now = a.c.next_wakeup(now).expect("a wake-up while events wait");
+        a.wake(&mut o, now);
+        a.c.flush(now);
+        o.run(&mut a);
+        sent.extend(a.ok(&mut o, now).iter().flat_map(is));
+    }
+    assert_eq!(sent, [0, 1, 2, 4], "A sends its own, in order, once");
+    assert!(a.c.delivery().is_empty());
+}
+
+#[test]
+fn a_frozen_tab_forgets_what_another_tab_adopted_meanwhile() {
+    let mut o = Origin::default();
+    let mut a = o.open(0, quiet(&[]), T0);
+    let mut b = o.open(1, quiet(&[]), T0);
+    for i in 0..3 {
+        a.track(&mut o, T0, i);
+    }
+    // A is frozen (no timers, no heartbeat); B sees its heartbeat go stale.
+    let later = T0 + STALE_TAB_MS + 1;
+    b.c.heartbeat(later);
+    o.run(&mut b);
+    o.adopt(&mut b, later);
+    assert_eq!(b.c.delivery().len(), 3, "B adopted A's events");
+    // A resumes: before sending anything it checks storage and forgets them.
+    a.c.page_shown(later + 10);
+    assert!(a.c.take_effects().contains(&Effect::Resync));
+    assert!(
+        a.c.next_wakeup(later + 10).is_none(),
+        "nothing sent before the resync"
+    );
+    a.c.resync(later + 20, &o);
+    o.run(&mut a);
+    assert!(a.c.delivery().is_empty(), "A forgot the adopted events");
+    assert!(
+        a.out.is_empty() && a.dropped.is_empty(),
+        "without sending or reporting them"
+    );
+    // New events of A go on as usual.
+    a.track(&mut o, later + 30, 9);
+    a.c.flush(later + 30);
+    o.run(&mut a);
+    assert_eq!(a.out.iter().flat_map(is).collect::<Vec<_>>(), [9]);
+}
+
+#[test]
+fn a_failed_adoption_write_leaves_the_other_tabs_events_where_they_are() {
+    let mut o = Origin::default();
+    let mut a = o.open(0, quiet(&[]), T0);
+    let mut b = o.open(1, quiet(&[]), T0);
+    for i in 0..5 {
+        b.track(&mut o, T0, i);
+    }
+    let b_tab = b.c.tab().to_owned();
+    o.unload(b, T0 + 1);
+    let before = o.stored_ids();
+    o.full = true;
+    o.adopt(&mut a, T0 + 2 + LEAVE_GRACE_MS);
+    assert_eq!(o.stored_ids(), before, "the only durable copy stays");
+    assert!(o.chunk_keys().iter().all(|k| k.contains(&b_tab)));
+    assert!(a.c.delivery().is_empty(), "and is not sent from memory");
+    o.full = false;
+    o.adopt(&mut a, T0 + 3 + LEAVE_GRACE_MS);
+    assert_eq!(a.c.delivery().len(), 5, "adopted once storage takes it");
+}
+
+#[test]
+fn a_slow_reload_keeps_its_events_from_other_tabs() {
+    let mut o = Origin::default();
+    let mut a = o.open(0, quiet(&[]), T0);
+    let mut b = o.open(1, quiet(&[]), T0);
+    a.track(&mut o, T0, 0);
+    o.unload(a, T0);
+    // Another tab looks 5 s into the reload: within the grace, it leaves them.
+    o.adopt(&mut b, T0 + 5_000);
+    assert!(b.c.delivery().is_empty());
+    let a = o.open(0, quiet(&[]), T0 + 8_000);
+    assert_eq!(a.c.delivery().len(), 1, "the reloaded page takes them back");
+}
+
+#[test]
+fn corrupt_stored_lines_are_reported_invalid_and_never_sent() {
+    let mut o = Origin::default();
+    let mut p = o.open(0, quiet(&[]), T0);
+    p.track(&mut o, T0, 0);
+    p.track(&mut o, T0, 1);
+    let key = o.chunk_keys()[0].clone();
+    let tab = p.c.tab().to_owned();
+    o.unload(p, T0);
+    // Something else wrote into segflow's chunk: a broken line and one that is not JSON.
+    let value = o.local[&key].clone();
+    o.local.insert(
+        key.clone(),
+        value + "\nbad-1\t1\t0\t{\"x\":\n\tno id\nbad-2\t1\t0\t{not json}",
+    );
+    // And a chunk with nothing readable at all.
+    let junk = format!("segflow:v1:WK:q:{tab}:900");
+    o.local.insert(junk.clone(), "garbage".into());
+    let mut p = o.open(0, quiet(&[]), T0 + 10);
+    let mut dropped = p.dropped.clone();
+    dropped.sort();
+    assert_eq!(
+        dropped,
+        [
+            ("bad-1".to_owned(), "invalid"),
+            ("bad-2".to_owned(), "invalid")
+        ]
+    );
+    assert!(
+        !o.local.contains_key(&junk),
+        "an unreadable chunk is removed"
+    );
+    assert_eq!(
+        o.stored_ids().len(),
+        2,
+        "the chunk is rewritten without the bad lines"
+    );
+    assert_eq!(
+        p.out.iter().flat_map(is).collect::<Vec<_>>(),
+        [0, 1],
+        "only valid events go"
+    );
+    p.ok(&mut o, T0 + 20);
+    assert!(o.chunk_keys().is_empty());
 }

@@ -303,12 +303,17 @@ pub struct Delivery {
     regular: Option<u64>,
     /// Consecutive failed responses (restored items bring theirs).
     failures: u32,
+    /// Consecutive regular requests that timed out: each halves the next
+    /// batch's size, so a slow uplink still gets events through.
+    timeouts: u32,
     /// No regular request before this time.
     backoff_until: u64,
     /// Highest seq asked to go out now by [`Delivery::request_flush`].
     flush_mark: u64,
     /// No waiting item expires before this time (a lower bound).
     next_expiry: u64,
+    /// The latest `now_ms` seen, to notice a clock that jumped back.
+    last_now: u64,
     rng: SplitMix64,
 }
 
@@ -330,9 +335,11 @@ impl Delivery {
             requests: Vec::new(),
             regular: None,
             failures: 0,
+            timeouts: 0,
             backoff_until: 0,
             flush_mark: 0,
             next_expiry: u64::MAX,
+            last_now: 0,
             rng: SplitMix64::new(seed),
         }
     }
@@ -475,9 +482,9 @@ impl Delivery {
             return None;
         }
         let sent_at = iso8601(now_ms);
-        let cap = self
-            .config
-            .max_batch_bytes
+        // After timeouts, smaller batches: a lone item still goes (up to the
+        // request limit), however many timed out.
+        let cap = (self.config.max_batch_bytes >> self.timeouts.min(16))
             .saturating_sub(1)
             .min(self.config.max_request_bytes);
         let (count, len) = self.plan(&sent_at, cap, self.config.max_request_bytes);
@@ -519,6 +526,7 @@ impl Delivery {
         match class {
             RetryClass::Success => {
                 self.failures = 0;
+                self.timeouts = 0;
                 self.backoff_until = 0;
                 let items = self.remove_where(|e| e.in_flight == Some(id));
                 if !items.is_empty() {
@@ -575,6 +583,7 @@ impl Delivery {
     /// Settles every request whose deadline has passed as a network error.
     /// Returns the ids to abort and what happened to their items.
     pub fn handle_timeouts(&mut self, now_ms: u64) -> (Vec<u64>, Vec<Report>) {
+        self.observe(now_ms);
         let late: Vec<u64> = self
             .requests
             .iter()
@@ -583,6 +592,9 @@ impl Delivery {
             .collect();
         let mut reports = Vec::new();
         for &id in &late {
+            if self.regular == Some(id) {
+                self.timeouts = self.timeouts.saturating_add(1);
+            }
             reports.extend(self.handle_response(now_ms, id, Outcome::NetworkError));
         }
         (late, reports)
@@ -755,9 +767,9 @@ impl Delivery {
         self.next_seq
     }
 
-    /// Test-only: removes items as if they had been delivered.
-    #[cfg(all(test, not(target_arch = "wasm32")))]
-    pub(crate) fn remove(&mut self, seqs: &[u64]) -> Vec<Item> {
+    /// Removes items without a report (another tab took them over: they are
+    /// its to send now). A request carrying them still settles, for the others.
+    pub fn remove(&mut self, seqs: &[u64]) -> Vec<Item> {
         self.remove_where(|e| seqs.contains(&e.item.seq))
     }
 
@@ -780,9 +792,21 @@ impl Delivery {
     /// Keeps a clock that jumped back from stalling the queue: a backoff that
     /// ends further away than the longest possible wait is cut to that wait,
     /// and the cut is remembered (so the wait does not slide with the clock).
+    /// Deadlines likewise never lie further than one request timeout ahead, and
+    /// after a jump back the flush interval counts from the new time.
     fn observe(&mut self, now_ms: u64) {
+        if now_ms < self.last_now {
+            for e in self.queue.iter_mut() {
+                e.due_from = e.due_from.min(now_ms);
+            }
+        }
+        self.last_now = now_ms;
         let longest = BACKOFF_CAP_MS + BACKOFF_CAP_MS / 5 + RETRY_AFTER_CAP_MS;
         self.backoff_until = self.backoff_until.min(now_ms.saturating_add(longest));
+        let latest = now_ms.saturating_add(self.config.request_timeout_ms);
+        for r in &mut self.requests {
+            r.deadline = r.deadline.min(latest);
+        }
     }
 
     fn expiry_of(&self, item: &Item) -> u64 {

@@ -864,6 +864,10 @@ fn a_clock_jumping_back_does_not_stall_the_queue() {
     h.add(100);
     h.now -= 3_600_000;
     assert_eq!(h.d.next_wakeup(h.now), Some(h.now + 1000));
+    // The interval does not slide with the clock either: at the wake-up it goes.
+    assert!(h.poll().is_none());
+    h.now += 1000;
+    assert!(h.poll().is_some(), "sent one interval after the jump back");
 }
 
 // ---------------------------------------------------------------- queue bounds
@@ -1321,6 +1325,61 @@ fn a_keepalive_request_that_never_answers_is_settled_at_its_deadline() {
     h.now = h.d.next_wakeup(h.now).unwrap();
     h.d.request_flush();
     assert_eq!(h.poll().expect("retried as a regular request").seqs, [1]);
+}
+
+#[test]
+fn a_clock_jumping_back_does_not_stretch_a_deadline() {
+    let mut h = H::new(H::quiet());
+    h.add(100);
+    h.d.request_flush();
+    let t = h.poll().unwrap();
+    h.now = h.now + 5_000 - 3_600_000; // an hour back
+    let (late, _) = h.d.handle_timeouts(h.now);
+    assert!(late.is_empty());
+    let wake = h.d.next_wakeup(h.now).unwrap();
+    assert!(
+        wake - h.now <= 10_000,
+        "waits at most one timeout: {}",
+        wake - h.now
+    );
+    h.now = wake;
+    let (late, _) = h.d.handle_timeouts(h.now);
+    assert_eq!(late, [t.id], "then gives the request up");
+}
+
+#[test]
+fn timeouts_halve_the_next_batch_until_one_gets_through() {
+    let mut h = H::new(DeliveryConfig {
+        flush_at: 1,
+        ..DeliveryConfig::default()
+    });
+    for _ in 0..40 {
+        h.add(10_000);
+    }
+    let mut sizes = Vec::new();
+    for _ in 0..7 {
+        h.now = h.d.next_wakeup(h.now).unwrap();
+        h.d.handle_timeouts(h.now);
+        let t = h.poll().expect("a batch");
+        sizes.push(t.seqs.len());
+        h.now = t.deadline;
+        let (late, _) = h.d.handle_timeouts(h.now);
+        assert_eq!(late, [t.id], "timed out");
+    }
+    assert_eq!(
+        sizes,
+        [40, 23, 11, 5, 2, 1, 1],
+        "halved after each timeout, down to one"
+    );
+    h.now = h.d.next_wakeup(h.now).unwrap();
+    let t = h.poll().unwrap();
+    assert_eq!(delivered(&h.respond(t.id, 200)).len(), 1);
+    h.now = h.d.next_wakeup(h.now).unwrap();
+    assert_eq!(
+        h.poll().unwrap().seqs.len(),
+        39,
+        "full size again after a success"
+    );
 }
 
 // ---------------------------------------------------------------- regressions (issue 7)
