@@ -72,6 +72,29 @@ function assertExactlyOnce(events, n, what) {
   assert.equal(new Set(events.map((e) => e.messageId)).size, n, `${what}: distinct messageIds`);
 }
 
+/**
+ * In `page` (a later load), `init({stream: false})`: the `stored` events of `whose`
+ * stay in localStorage, unsent; after `setStreaming(true)` each goes out once, with
+ * its stored messageId, and leaves storage. (Another tab's events are adopted 10 s
+ * after it left, at a heartbeat: up to 20 s.)
+ */
+async function keptWhileOffThenSentOnce(page, collector, writeKey, stored, whose) {
+  await initSegflow(page, { writeKey, apiHost: collector.apiHost, stream: false });
+  await sleep(1500); // longer than flushInterval
+  assert.deepEqual(new Set(await queuedEvents(page)), new Set(stored),
+    `the events of ${whose} are still in localStorage while streaming is off`);
+  assert.equal((await collector.events({ writeKey })).length, 0, 'nothing sent while streaming is off');
+
+  await page.evaluate(() => window.segflow.setStreaming(true));
+  const events = await collector.waitForEvents({ writeKey }, 10, { timeout: 20_000 });
+  await flush(page);
+  await sleep(300);
+  assertExactlyOnce(await collector.events({ writeKey }), 10, 'after setStreaming(true)');
+  assert.deepEqual(new Set(events.map((e) => e.messageId)), new Set(stored), 'with their stored messageIds');
+  await waitFor(async () => (await queuedKeys(page)).length === 0, { timeout: 5_000, message: 'stored events removed once delivered' });
+  await assertNoDuplicates(collector);
+}
+
 async function assertNoDuplicates(collector) {
   const stats = await collector.stats();
   assert.equal(stats.duplicates, 0, `the collector saw no duplicate messageId (stats: ${JSON.stringify(stats)})`);
@@ -246,20 +269,7 @@ describe('regressions', () => {
     assert.equal(stored.length, 10, 'the 10 events are stored');
 
     await gotoReady(page, `${collector.url}/index.html`);
-    await initSegflow(page, { writeKey: 'stream-reload-key', apiHost: collector.apiHost, stream: false });
-    await sleep(1500); // adoption runs at init; longer than flushInterval
-    assert.deepEqual(new Set(await queuedEvents(page)), new Set(stored),
-      'the events of the previous load are still in localStorage while streaming is off');
-    assert.equal((await collector.events({ writeKey: 'stream-reload-key' })).length, 0, 'nothing sent while streaming is off');
-
-    await page.evaluate(() => window.segflow.setStreaming(true));
-    const events = await collector.waitForEvents({ writeKey: 'stream-reload-key' }, 10, { timeout: 15_000 });
-    await flush(page);
-    await sleep(300);
-    assertExactlyOnce(await collector.events({ writeKey: 'stream-reload-key' }), 10, 'after setStreaming(true)');
-    assert.deepEqual(new Set(events.map((e) => e.messageId)), new Set(stored), 'with their stored messageIds');
-    await waitFor(async () => (await queuedKeys(page)).length === 0, { timeout: 5_000, message: 'stored events removed once delivered' });
-    await assertNoDuplicates(collector);
+    await keptWhileOffThenSentOnce(page, collector, 'stream-reload-key', stored, 'the previous load');
   });
 
   it('init({stream: false}) in a second tab keeps a closed tab\'s stored events until setStreaming(true)', { timeout: 60_000 }, async (t) => {
@@ -276,21 +286,7 @@ describe('regressions', () => {
     await first.close({ runBeforeUnload: true });
 
     const second = await openPage(context, `${collector.url}/index.html`);
-    await initSegflow(second, { writeKey: 'stream-tab-key', apiHost: collector.apiHost, stream: false });
-    await sleep(1500);
-    assert.deepEqual(new Set(await queuedEvents(second)), new Set(stored),
-      'the closed tab\'s events are still in localStorage while streaming is off');
-    assert.equal((await collector.events({ writeKey: 'stream-tab-key' })).length, 0, 'nothing sent while streaming is off');
-
-    await second.evaluate(() => window.segflow.setStreaming(true));
-    // Adoption of another tab's events may wait for the next heartbeat tick (5 s).
-    const events = await collector.waitForEvents({ writeKey: 'stream-tab-key' }, 10, { timeout: 15_000 });
-    await flush(second);
-    await sleep(300);
-    assertExactlyOnce(await collector.events({ writeKey: 'stream-tab-key' }), 10, 'after setStreaming(true)');
-    assert.deepEqual(new Set(events.map((e) => e.messageId)), new Set(stored), 'with their stored messageIds');
-    await waitFor(async () => (await queuedKeys(second)).length === 0, { timeout: 5_000, message: 'stored events removed once delivered' });
-    await assertNoDuplicates(collector);
+    await keptWhileOffThenSentOnce(second, collector, 'stream-tab-key', stored, 'the closed tab');
   });
 
   // 3. Long outages: no drop on attempt count; drop on age.
