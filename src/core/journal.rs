@@ -115,13 +115,16 @@ fn decode_line(line: &str) -> Option<Stored<'_>> {
     })
 }
 
-/// Whether `seqs` holds `seq`: a binary search when `seqs` is ascending (as the
-/// delivery queue's reports are), else a scan.
-fn contains(seqs: &[u64], seq: u64) -> bool {
-    if seqs.is_sorted() {
-        seqs.binary_search(&seq).is_ok()
-    } else {
-        seqs.contains(&seq)
+/// A membership test over `seqs`: a binary search when they are ascending (as
+/// the delivery queue's reports are), else a scan. Sortedness is checked once.
+fn member(seqs: &[u64]) -> impl Fn(u64) -> bool + '_ {
+    let sorted = seqs.is_sorted();
+    move |seq| {
+        if sorted {
+            seqs.binary_search(&seq).is_ok()
+        } else {
+            seqs.contains(&seq)
+        }
     }
 }
 
@@ -204,7 +207,8 @@ impl Journal {
     /// `delivery`): chunks left empty are removed, chunks that still hold others
     /// are rewritten once, whatever the number of events that left them.
     pub fn done(&mut self, seqs: &[u64], delivery: &Delivery) -> Vec<Write> {
-        let gone = |s: &u64| contains(seqs, *s);
+        let is_gone = member(seqs);
+        let gone = |s: &u64| is_gone(*s);
         self.pending.retain(|s| !gone(s));
         let mut writes = Vec::new();
         self.chunks.retain_mut(|chunk| {
@@ -229,9 +233,10 @@ impl Journal {
     /// Rewrites the chunks holding `seqs`, whose attempt counts changed.
     /// Pending events are written by the next commit anyway.
     pub fn touched(&mut self, seqs: &[u64], delivery: &Delivery) -> Vec<Write> {
+        let touched = member(seqs);
         self.chunks
             .iter()
-            .filter(|c| c.seqs.iter().any(|s| contains(seqs, *s)))
+            .filter(|c| c.seqs.iter().any(|s| touched(*s)))
             .map(|c| Write::Set {
                 first: c.first,
                 value: chunk_text(&c.seqs, delivery),
@@ -270,20 +275,12 @@ impl Journal {
     /// Forgets events without writing anything: another tab took them (and
     /// their chunks) over. Chunks left empty are forgotten too.
     pub fn forget(&mut self, seqs: &[u64]) {
-        self.pending.retain(|s| !contains(seqs, *s));
+        let taken = member(seqs);
+        self.pending.retain(|s| !taken(*s));
         self.chunks.retain_mut(|chunk| {
-            chunk.seqs.retain(|s| !contains(seqs, *s));
+            chunk.seqs.retain(|s| !taken(*s));
             !chunk.seqs.is_empty()
         });
-    }
-
-    /// Forgets every chunk and pending event, returning removals for the chunks.
-    pub fn clear(&mut self) -> Vec<Write> {
-        self.pending.clear();
-        self.chunks
-            .drain(..)
-            .map(|c| Write::Remove { first: c.first })
-            .collect()
     }
 
     /// Events stored or pending.

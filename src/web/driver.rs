@@ -115,18 +115,12 @@ pub fn call(f: &mut dyn FnMut(&mut Client, u64) -> Result<(), Error>) -> Result<
 
 /// The page URL (after the URL filter) the next message will carry.
 pub fn page_url() -> String {
-    let page = page::changed();
-    let had_page = page.is_some();
-    let url = with_rt(|rt| {
-        if let Some(p) = page {
-            rt.client.set_page(p);
-        }
-        rt.client.page().url.clone()
+    let mut url = String::new();
+    let _ = call(&mut |c, _| {
+        url = c.page().url.clone();
+        Ok(())
     });
-    if url.is_err() && had_page {
-        page::forget();
-    }
-    url.unwrap_or_default()
+    url
 }
 
 /// Installs the runtime: its client, the timer and commit callbacks. The

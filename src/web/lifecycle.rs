@@ -22,7 +22,7 @@ pub fn start(config: ClientConfig) {
     let mut store = Store::open();
     let identity = store.load_identity(super::uuid);
     let prefix = config.storage_prefix();
-    let session_tab = store.session_get(&(prefix.clone() + "tab"));
+    let session_tab = store.session_get(&config.session_key());
     let keys = store.keys_with_prefix(&prefix);
     let nav = web_sys::window().map(|w| w.navigator());
     let client_info = ClientInfo {

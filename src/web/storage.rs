@@ -105,11 +105,6 @@ impl Store {
         }
     }
 
-    /// Every key that starts with `prefix` (the client's [`Storage`] view).
-    fn storage_keys(&self, prefix: &str) -> Vec<String> {
-        self.keys_with_prefix(prefix)
-    }
-
     /// Reads a sessionStorage key (`None` also when sessionStorage is unavailable).
     pub fn session_get(&self, key: &str) -> Option<String> {
         let s = web_sys::window()?.session_storage().ok()??;
@@ -223,7 +218,7 @@ impl Store {
 
 impl ClientStorage for Store {
     fn keys(&self, prefix: &str) -> Vec<String> {
-        self.storage_keys(prefix)
+        self.keys_with_prefix(prefix)
     }
 
     fn get(&self, key: &str) -> Option<String> {

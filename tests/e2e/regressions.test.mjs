@@ -174,6 +174,27 @@ function countPosts(page, apiHost) {
  * (real time) until the resulting attempt has failed, `times` times. Returns the
  * number of failures seen.
  */
+/**
+ * An outage under the fake clock: a collector, a page whose apiHost is a dead host,
+ * `init(options)`, `count` events tracked and their first failed attempt. Returns
+ * what the tests go on with (`queuedAt`: the page clock when they were tracked).
+ */
+async function outage(t, env, options, count) {
+  const collector = await collectorFor(t, { writeKeys: [options.writeKey] });
+  const deadHost = await deadApiHost();
+  const context = await newContext(env.browser, t);
+  await context.clock.install();
+  const url = `${collector.url}/index.html`;
+  const page = await openPage(context, url);
+  const counts = countPosts(page, deadHost);
+  const init = { apiHost: deadHost, flushAt: count, ...options };
+  await initSegflow(page, init);
+  const queuedAt = await page.evaluate(() => Date.now());
+  await trackMany(page, 'Outage', 0, count);
+  await waitFor(() => counts.failed >= 1, { timeout: 5_000, message: 'the first failed attempt' });
+  return { collector, context, url, page, counts, init, queuedAt };
+}
+
 async function failRepeatedly(page, counts, { times, step = 70_000 }) {
   for (let i = 0; i < times; i++) {
     const before = counts.failed;
@@ -292,15 +313,7 @@ describe('regressions', () => {
   // 3. Long outages: no drop on attempt count; drop on age.
 
   it('a 15-minute outage drops nothing; the events wait in storage and go out after a reload (fake clock)', { timeout: 60_000 }, async (t) => {
-    const collector = await collectorFor(t, { writeKeys: ['outage-key'] });
-    const deadHost = await deadApiHost();
-    const context = await newContext(env.browser, t);
-    await context.clock.install();
-    const page = await openPage(context, `${collector.url}/index.html`);
-    const counts = countPosts(page, deadHost);
-    await initSegflow(page, { writeKey: 'outage-key', apiHost: deadHost, flushAt: 5 });
-    await trackMany(page, 'Outage', 0, 5);
-    await waitFor(() => counts.failed >= 1, { timeout: 5_000, message: 'the first failed attempt' });
+    const { collector, page, counts } = await outage(t, env, { writeKey: 'outage-key' }, 5);
     const stored = await queuedEvents(page);
     assert.equal(stored.length, 5);
 
@@ -323,15 +336,7 @@ describe('regressions', () => {
   });
 
   it('events older than maxEventAgeDays (default 7 days) are dropped with reason "expired" (fake clock)', { timeout: 60_000 }, async (t) => {
-    const collector = await collectorFor(t, { writeKeys: ['expiry-key'] });
-    const deadHost = await deadApiHost();
-    const context = await newContext(env.browser, t);
-    await context.clock.install();
-    const page = await openPage(context, `${collector.url}/index.html`);
-    const counts = countPosts(page, deadHost);
-    await initSegflow(page, { writeKey: 'expiry-key', apiHost: deadHost, flushAt: 5 });
-    await trackMany(page, 'Expiring', 0, 5);
-    await waitFor(() => counts.failed >= 1, { timeout: 5_000, message: 'the first failed attempt' });
+    const { collector, page, counts } = await outage(t, env, { writeKey: 'expiry-key' }, 5);
     const stored = await queuedEvents(page);
     assert.equal(stored.length, 5);
 
@@ -358,15 +363,7 @@ describe('regressions', () => {
   });
 
   it('a fractional maxEventAgeDays (0.25 = 6 h) expires events after 6 h, not before (fake clock)', { timeout: 60_000 }, async (t) => {
-    const collector = await collectorFor(t, { writeKeys: ['expiry-frac-key'] });
-    const deadHost = await deadApiHost();
-    const context = await newContext(env.browser, t);
-    await context.clock.install();
-    const page = await openPage(context, `${collector.url}/index.html`);
-    const counts = countPosts(page, deadHost);
-    await initSegflow(page, { writeKey: 'expiry-frac-key', apiHost: deadHost, flushAt: 3, maxEventAgeDays: 0.25 });
-    await trackMany(page, 'Expiring Soon', 0, 3);
-    await waitFor(() => counts.failed >= 1, { timeout: 5_000, message: 'the first failed attempt' });
+    const { collector, page, counts } = await outage(t, env, { writeKey: 'expiry-frac-key', maxEventAgeDays: 0.25 }, 3);
     const stored = await queuedEvents(page);
     assert.equal(stored.length, 3);
 
@@ -390,18 +387,7 @@ describe('regressions', () => {
   // 4. First-queued time and attempt count survive reloads.
 
   it('the age limit counts from the first queueing, across reloads (fake clock)', { timeout: 60_000 }, async (t) => {
-    const collector = await collectorFor(t, { writeKeys: ['age-reload-key'] });
-    const deadHost = await deadApiHost();
-    const context = await newContext(env.browser, t);
-    await context.clock.install();
-    const url = `${collector.url}/index.html`;
-    const page = await openPage(context, url);
-    const counts = countPosts(page, deadHost);
-    const options = { writeKey: 'age-reload-key', apiHost: deadHost, flushAt: 4, maxEventAgeDays: 7 };
-    await initSegflow(page, options);
-    const queuedAt = await page.evaluate(() => Date.now());
-    await trackMany(page, 'Aging', 0, 4);
-    await waitFor(() => counts.failed >= 1, { timeout: 5_000, message: 'the first failed attempt' });
+    const { collector, context, url, page, counts, init: options, queuedAt } = await outage(t, env, { writeKey: 'age-reload-key', maxEventAgeDays: 7 }, 4);
     const stored = await queuedEvents(page);
     assert.equal(stored.length, 4);
 
@@ -438,17 +424,7 @@ describe('regressions', () => {
   });
 
   it('the stored attempt count survives a reload: after 9 failures the next retry waits ~60 s, not 0.5 s (fake clock)', { timeout: 60_000 }, async (t) => {
-    const collector = await collectorFor(t, { writeKeys: ['attempts-key'] });
-    const deadHost = await deadApiHost();
-    const context = await newContext(env.browser, t);
-    await context.clock.install();
-    const url = `${collector.url}/index.html`;
-    const page = await openPage(context, url);
-    const counts = countPosts(page, deadHost);
-    const options = { writeKey: 'attempts-key', apiHost: deadHost, flushAt: 5 };
-    await initSegflow(page, options);
-    await trackMany(page, 'Attempts', 0, 5);
-    await waitFor(() => counts.failed >= 1, { timeout: 5_000, message: 'the first failed attempt' });
+    const { collector, context, url, page, counts, init: options } = await outage(t, env, { writeKey: 'attempts-key' }, 5);
     await failRepeatedly(page, counts, { times: 8 });
     assert.equal(counts.failed, 9, '9 failed attempts before the reload');
     assert.deepEqual(await droppedSummary(page), []);

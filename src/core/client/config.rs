@@ -162,6 +162,11 @@ impl ClientConfig {
         })
     }
 
+    /// The sessionStorage key that keeps a browser tab's id across its page loads.
+    pub fn session_key(&self) -> String {
+        self.storage_prefix() + "tab"
+    }
+
     /// The prefix of every storage key of this write key and environment:
     /// `segflow:v1:[<environment>:]<writeKey>:`.
     pub fn storage_prefix(&self) -> String {

@@ -327,7 +327,7 @@ impl Client {
 
     /// The sessionStorage key holding this tab's id.
     pub fn session_key(&self) -> String {
-        self.prefix.clone() + "tab"
+        self.config.session_key()
     }
 
     /// The name of the cross-tab lock adoption runs under.
@@ -386,10 +386,7 @@ impl Client {
 
     /// `identifyAnonymous(traits)`.
     pub fn identify_anonymous(&mut self, now: u64, changes: &Json) -> Result<(), Error> {
-        let mut next = self.identity.clone();
-        next.update_user(changes)?;
-        let traits = next.user_traits.to_json();
-        self.transact(now, next, Msg::Identify { traits })?;
+        self.update_traits(now, changes)?;
         self.anonymous_identified = true;
         Ok(())
     }
@@ -404,10 +401,11 @@ impl Client {
                 ),
             });
         }
-        self.identify_like_update(now, changes)
+        self.update_traits(now, changes)
     }
 
-    fn identify_like_update(&mut self, now: u64, changes: &Json) -> Result<(), Error> {
+    /// Merges trait changes into the current user's and sends the identify call.
+    fn update_traits(&mut self, now: u64, changes: &Json) -> Result<(), Error> {
         let mut next = self.identity.clone();
         next.update_user(changes)?;
         let traits = next.user_traits.to_json();
@@ -930,6 +928,3 @@ fn too_large() -> Error {
         message: String::from("segflow: the message is over Segment's 32 KB limit"),
     }
 }
-
-/// Re-exported for the shell: the line format of stored chunks.
-pub use journal::decode as decode_chunk;

@@ -92,7 +92,7 @@ impl Origin {
             .cloned()
             .collect();
         let local = self.local.clone();
-        let session_key = prefix.clone() + "tab";
+        let session_key = cfg.session_key();
         let session_tab = self
             .session
             .get(&slot)
