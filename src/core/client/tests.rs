@@ -316,7 +316,7 @@ fn a_reload_takes_this_tabs_events_back_at_once_in_order_with_attempts_and_age()
     }
     p.c.flush(T0 + 10);
     o.run(&mut p);
-    p.answer(&mut o, T0 + 20, 0, Outcome::NetworkError);
+    p.answer(&mut o, T0 + 20, 0, status(503));
     assert_eq!(p.c.delivery().items().next().map(|i| i.attempts), Some(1));
     // The reload: pagehide (keepalive while online), then a new page in the same tab.
     let keepalive = o.unload(p, T0 + 30);

@@ -60,6 +60,13 @@ use rng::SplitMix64;
 /// envelope itself, so that any single message always fits in a request.
 const ENVELOPE_ROOM: usize = 64;
 
+/// After a request failed without an answer, its items stay out of keepalive
+/// requests this long. A page that navigates away aborts its requests first
+/// (the failure is then no proof the server did not get them) and sends
+/// keepalive requests right after: holding those items back means they are
+/// resent once, by the next page load, not twice.
+pub const KEEPALIVE_HOLD_MS: u64 = 1_000;
+
 /// One day in milliseconds.
 pub const DAY_MS: u64 = 86_400_000;
 
@@ -270,6 +277,8 @@ struct Entry {
     due_from: u64,
     /// The request carrying it, if any.
     in_flight: Option<u64>,
+    /// When a request carrying it last failed without an answer (0: never).
+    unanswered_at: u64,
 }
 
 /// A request that has not settled yet.
@@ -409,6 +418,7 @@ impl Delivery {
                 item,
                 due_from: 0,
                 in_flight: None,
+                unanswered_at: 0,
             });
         }
         self.queue.extend(old);
@@ -462,6 +472,7 @@ impl Delivery {
             item,
             due_from: now_ms,
             in_flight: None,
+            unanswered_at: 0,
         });
         Ok(Enqueued { seq, evicted })
     }
@@ -487,7 +498,7 @@ impl Delivery {
         let cap = (self.config.max_batch_bytes >> self.timeouts.min(16))
             .saturating_sub(1)
             .min(self.config.max_request_bytes);
-        let (count, len) = self.plan(&sent_at, cap, self.config.max_request_bytes);
+        let (count, len) = self.plan(&sent_at, cap, self.config.max_request_bytes, None);
         if count == 0 {
             return None;
         }
@@ -546,10 +557,14 @@ impl Delivery {
                 self.backoff_until = now_ms.saturating_add(delay);
                 let mut attempts = Vec::new();
                 let mut expired = false;
+                let unanswered = code == 0;
                 for e in self.queue.iter_mut() {
                     if e.in_flight == Some(id) {
                         e.item.attempts = e.item.attempts.saturating_add(1);
                         e.in_flight = None;
+                        if unanswered {
+                            e.unanswered_at = now_ms;
+                        }
                         self.waiting += 1;
                         self.waiting_bytes += e.item.json.len();
                         attempts.push((e.item.seq, e.item.attempts));
@@ -716,7 +731,7 @@ impl Delivery {
         let mut out = Vec::new();
         while self.waiting > 0 {
             let cap = chunk_cap.min(budget);
-            let (count, len) = self.plan(&sent_at, cap, cap);
+            let (count, len) = self.plan(&sent_at, cap, cap, Some(now_ms));
             if count == 0 {
                 break;
             }
@@ -842,12 +857,25 @@ impl Delivery {
     }
 
     /// How many of the first waiting items fit a body of at most `cap` bytes
-    /// (or a lone item in `single_cap`), and the body's exact length.
-    fn plan(&self, sent_at: &str, cap: usize, single_cap: usize) -> (usize, usize) {
+    /// (or a lone item in `single_cap`), and the body's exact length. For a
+    /// keepalive request (`keepalive_at`: now), the items stop at the first one
+    /// held back after an unanswered request ([`KEEPALIVE_HOLD_MS`]).
+    fn plan(
+        &self,
+        sent_at: &str,
+        cap: usize,
+        single_cap: usize,
+        keepalive_at: Option<u64>,
+    ) -> (usize, usize) {
         let mut count = 0;
         let mut len = self.head.len() + body::envelope_len(0, sent_at.len());
         for e in self.queue.iter().filter(|e| e.in_flight.is_none()) {
             if count >= self.config.max_batch_messages {
+                break;
+            }
+            if keepalive_at.is_some_and(|now| {
+                e.unanswered_at != 0 && now < e.unanswered_at.saturating_add(KEEPALIVE_HOLD_MS)
+            }) {
                 break;
             }
             let next = len.saturating_add(body::grow(count, e.item.json.len()));

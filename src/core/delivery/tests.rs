@@ -1382,6 +1382,36 @@ fn timeouts_halve_the_next_batch_until_one_gets_through() {
     );
 }
 
+#[test]
+fn items_of_an_unanswered_request_stay_out_of_keepalive_for_a_moment() {
+    let mut h = H::new(H::quiet());
+    h.add(100);
+    h.add(100);
+    h.d.request_flush();
+    let t = h.poll().unwrap();
+    // A page navigating away aborts its request, then sends keepalive requests: the
+    // server may have the aborted one, so the next load resends them, not this page.
+    h.respond_with(t.id, Outcome::NetworkError);
+    assert!(
+        h.d.poll_keepalive(h.now, true).is_empty(),
+        "held back right after"
+    );
+    h.add(100);
+    assert!(
+        h.d.poll_keepalive(h.now + 999, true).is_empty(),
+        "in order: nothing passes them"
+    );
+    let ka = h.d.poll_keepalive(h.now + KEEPALIVE_HOLD_MS, true);
+    assert_eq!(ka[0].seqs, [1, 2, 3], "a moment later they go again");
+    // An answer (a 5xx) is proof enough: no hold.
+    let mut h = H::new(H::quiet());
+    h.add(100);
+    h.d.request_flush();
+    let t = h.poll().unwrap();
+    h.respond(t.id, 503);
+    assert_eq!(h.d.poll_keepalive(h.now, true).len(), 1);
+}
+
 // ---------------------------------------------------------------- regressions (issue 7)
 
 #[test]
