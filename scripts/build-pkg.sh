@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds pkg/ (the npm package) with wasm-pack, shrinks the wasm with wasm-opt, and
-# checks that the result still instantiates. wasm-pack is told never to install or
-# download anything.
+# Builds pkg/ (the npm package): the loader (js/loader.js, the package's entry
+# segflow.js) and two wasm modules built from this crate with different features:
+#   segflow_core    (feature analytics) loaded at init,
+#   segflow_content (feature content)   loaded only when there is content.
+# Each is cargo-built for wasm32, run through wasm-bindgen (the CLI on PATH, whose
+# version must equal Cargo.lock's) and wasm-opt; all JS is minified with esbuild.
 #
 # wasm-opt is binaryen's, from the npm registry (pinned in package-lock.json), not
 # Debian's: Debian's binaryen 108 rewrites the export of wasm-bindgen's externref
@@ -10,10 +13,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-wasm-pack build --release --target web --mode no-install --out-dir pkg --out-name segflow . >&2
-node_modules/.bin/wasm-opt -Oz pkg/segflow_bg.wasm -o pkg/segflow_bg.wasm.opt
-mv pkg/segflow_bg.wasm.opt pkg/segflow_bg.wasm
-node scripts/check-wasm.mjs pkg
-wasm=$(gzip -9 -c pkg/segflow_bg.wasm | wc -c)
-js=$(gzip -9 -c pkg/segflow.js | wc -c)
-echo "pkg/ built: segflow_bg.wasm $(wc -c < pkg/segflow_bg.wasm) B ($wasm B gzipped), segflow.js $js B gzipped" >&2
+
+out=pkg
+work=target/pkg-build
+rm -rf "$work"
+mkdir -p "$work" "$out"
+
+module() { # module <out-name> <feature>
+  cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features "$2" >&2
+  wasm-bindgen --target web --no-typescript --out-dir "$work" --out-name "$1" \
+    target/wasm32-unknown-unknown/release/segflow.wasm
+  node_modules/.bin/wasm-opt -Oz "$work/$1_bg.wasm" -o "$work/$1_bg.wasm.opt"
+  mv "$work/$1_bg.wasm.opt" "$work/$1_bg.wasm"
+}
+module segflow_core analytics
+module segflow_content content
+node scripts/shorten-imports.mjs "$work" segflow_core segflow_content
+
+# The package: minified JS (export names are kept), the wasm, types, metadata.
+rm -rf "$out/snippets" "$out"/*.js "$out"/*.wasm "$out"/*.d.ts
+(cd "$work" && find . -name '*.js') | while read -r f; do
+  mkdir -p "$out/$(dirname "$f")"
+  node_modules/.bin/esbuild "$work/$f" --minify --format=esm --log-level=warning --outfile="$out/$f"
+done
+node_modules/.bin/esbuild js/loader.js --minify --format=esm --log-level=warning --outfile="$out/segflow.js"
+cp "$work"/*.wasm "$out/"
+cp js/segflow.d.ts "$out/segflow.d.ts"
+cp js/package.json "$out/package.json"
+cp README.md "$out/README.md"
+printf '*\n' > "$out/.gitignore"
+node scripts/check-wasm.mjs "$out"
+for f in segflow.js segflow_core_bg.wasm segflow_content_bg.wasm; do
+  echo "pkg/$f: $(wc -c < "$out/$f") B, $(gzip -9 -c "$out/$f" | wc -c) B gzipped" >&2
+done

@@ -49,10 +49,16 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
 fi
 
-# npm dev dependencies, pinned by package-lock.json: binaryen (wasm-opt), typescript,
-# playwright-core (drives Debian's Chromium; it never downloads a browser).
-if [ ! -d node_modules/binaryen ] || [ ! -d node_modules/typescript ] || [ ! -d node_modules/playwright-core ]; then
-  log "installing npm dev dependencies (binaryen, typescript, playwright-core)"
+# npm dev dependencies, pinned by package-lock.json: binaryen (wasm-opt), esbuild
+# (minifies the package's JS), typescript, playwright-core (drives Debian's Chromium;
+# it never downloads a browser), vite and webpack (bundler tests), analytics-next
+# (the side-by-side benchmark).
+missing_npm=0
+for dep in binaryen esbuild typescript playwright-core vite webpack @segment/analytics-next; do
+  [ -d "node_modules/$dep" ] || missing_npm=1
+done
+if [ "$missing_npm" = 1 ]; then
+  log "installing npm dev dependencies (package-lock.json)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
 log "toolchain ready: $(wasm-bindgen --version), $(wasm-pack --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}')"

@@ -17,8 +17,10 @@ cargo fmt --all -- --check
 step "clippy (host)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "clippy (wasm32)"
+step "clippy (wasm32: both modules together, the core module, the content module)"
 cargo clippy -p segflow --all-targets --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p segflow --all-targets --target wasm32-unknown-unknown --no-default-features --features analytics -- -D warnings
+cargo clippy -p segflow --all-targets --target wasm32-unknown-unknown --no-default-features --features content -- -D warnings
 
 step "native tests: core and collector"
 cargo test --workspace

@@ -3,7 +3,7 @@
 //! `scripts/test.sh` starts a `segflow-collector` on a free loopback port and passes its
 //! URL at build time in `SEGFLOW_COLLECTOR_URL`; these tests send to it from wasm and
 //! read what it stored back from `/api/events`.
-#![cfg(target_arch = "wasm32")]
+#![cfg(all(target_arch = "wasm32", feature = "analytics"))]
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;

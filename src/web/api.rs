@@ -12,117 +12,11 @@ use wasm_bindgen::prelude::*;
 
 use super::dispatch::{self, batch};
 use super::driver::{self, call, with_rt};
-use super::{error, flows, js_error, lifecycle, object_to_json};
+use super::{error, host, js_error, lifecycle, object_to_json};
 use crate::core::client::{ClientConfig, Raw};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::identity::validate_id;
 use crate::core::json::{self, Json};
-
-#[wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &'static str = r#"
-/** A trait or property value as Segment accepts it. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-/** A Userflow-style change operation on a stored attribute. */
-export type AttributeChange =
-  | { set: JsonValue; data_type?: DataType }
-  | { set_once: JsonValue; data_type?: DataType }
-  | { add: number | string; data_type?: DataType }
-  | { subtract: number | string; data_type?: DataType }
-  | { append: JsonValue; data_type?: DataType }
-  | { prepend: JsonValue; data_type?: DataType }
-  | { remove: JsonValue; data_type?: DataType };
-/** Types an attribute change may coerce its value to. */
-export type DataType = "string" | "boolean" | "number" | "datetime" | "list";
-/** User or group traits: plain values or change operations. */
-export type Traits = { [key: string]: JsonValue | AttributeChange | Date | undefined };
-/** Event properties. */
-export type Properties = { [key: string]: JsonValue | Date | undefined };
-/** Options for `init`. */
-export interface InitOptions {
-  /** The write key of the Segment HTTP API source (required). */
-  writeKey: string;
-  /** Default `https://api.segment.io/v1`; any host, e.g. a first-party proxy or `http://127.0.0.1:8787/v1`. */
-  apiHost?: string;
-  /** Label for this environment (`production`, `staging`, ...). */
-  environment?: string;
-  /** Send when this many events are queued. Default 20. */
-  flushAt?: number;
-  /** Send queued events at least this often, in ms. Default 1000. */
-  flushInterval?: number;
-  /** Queue bound by count; the oldest are dropped past it. Default 10000. */
-  maxQueueEvents?: number;
-  /** Queue bound by bytes; the oldest are dropped past it. Default 2 MiB. */
-  maxQueueBytes?: number;
-  /** A request unanswered after this many ms is aborted and retried. Default 10000. */
-  requestTimeout?: number;
-  /** Events first queued longer ago than this (in days, fractions allowed) are dropped as `expired`. Default 7. */
-  maxEventAgeDays?: number;
-  /** Also send `Authorization: Basic` with each batch (a CORS preflight per batch cross-origin). Default false: the write key is in the body. */
-  basicAuth?: boolean;
-  /** Track property that carries the active group id, e.g. `company_id`. */
-  companyEventProperty?: string;
-  /** Send events to Segment. Default true. */
-  stream?: boolean;
-  /** Rewrites page URLs (and the referrer) before they leave the browser. */
-  urlFilter?: (url: string) => string;
-  /** Flow content (an object in the content schema) or the URL of a JSON document in it. */
-  content?: Content | string;
-  /** Emit `page_viewed` on load and on every navigation. Default true. */
-  pageTracking?: boolean;
-  /** Segment `integrations` object sent with every message. Default `{}`. */
-  integrations?: { [destination: string]: boolean | { [key: string]: JsonValue } };
-}
-/** What `user()` returns. */
-export interface UserState {
-  userId: string | null;
-  anonymousId: string;
-  groupId: string | null;
-  traits: { [key: string]: JsonValue };
-  groupTraits: { [key: string]: JsonValue };
-}
-/** Payload of the `delivered` event. */
-export interface DeliveredEvent { count: number; messageIds: string[] }
-/** Payload of the `dropped` event. */
-export interface DroppedEvent { count: number; messageIds: string[]; reason: "queue_full" | "rejected" | "expired" | "invalid"; status?: number }
-/** What `flush()` resolves to: how many of the events it waited for are still queued (to be retried). */
-export interface FlushResult { pending: number }
-/** Payload of the `error` event: an Error with a code. */
-export interface SegflowError extends Error { code: string; reason?: string; count?: number }
-/** Properties every generated event carries (snake_case, as sent to Segment). */
-export interface GeneratedEventBase { page_url: string; viewport_width: number; viewport_height: number; locale_code: string }
-/** Properties of flow events. */
-export interface FlowEvent extends GeneratedEventBase { flow_id: string; flow_name: string; flow_version_id: string | null; flow_version_number: number | null }
-/** Properties of step events. */
-export interface FlowStepEvent extends FlowEvent { flow_step_id: string; flow_step_name: string | null; flow_step_number: number; flow_step_progress: number }
-/** Why a flow started. */
-export type FlowStartReason = "program" | "url" | "event" | "action" | "session";
-/** Why a flow ended. */
-export type FlowEndReason = "user_closed" | "action" | "replaced" | "tooltip_target_missing" | "program" | "step_not_found" | "content_not_found" | "completed";
-/** Events `on` and `off` take, with their payloads. */
-export type SegflowEventMap = {
-  delivered: DeliveredEvent; dropped: DroppedEvent; error: SegflowError;
-  flowStarted: FlowEvent & { flow_start_reason: FlowStartReason };
-  flowStepSeen: FlowStepEvent; flowCompleted: FlowEvent;
-  flowEnded: FlowEvent & { flow_end_reason: FlowEndReason };
-  tooltipTargetMissing: FlowStepEvent; pageViewed: GeneratedEventBase;
-};
-/** Flow content: see docs/CONTENT.md and docs/content-schema.json. */
-export interface Content { version: 1; flows: Flow[] }
-/** One flow. */
-export interface Flow { id: string; name: string; version_id?: string; version_number?: number; show_progress?: boolean; dismissible?: boolean; repeat?: boolean; start?: ({ url: string } | { event: string })[]; steps: Step[] }
-/** A flow step. */
-export interface Step { id: string; name?: string; type: "modal" | "tooltip" | "bubble" | "hidden"; target?: string; placement?: "top" | "bottom" | "left" | "right"; target_timeout_ms?: number; on_target_missing?: "end" | "bubble"; corner?: "bottom-right" | "bottom-left" | "top-right" | "top-left"; blocks?: Block[]; triggers?: Trigger[] }
-/** A step content block. */
-export type Block = { type: "title"; text: string } | { type: "text"; markdown: string } | { type: "image"; src: string; alt?: string } | { type: "button"; label: string; action: Action; primary?: boolean };
-/** What a button or trigger does. */
-export type Action = { type: "next" } | { type: "back" } | { type: "end" } | { type: "go_to_step"; step: string } | { type: "start_flow"; flow: string } | { type: "navigate"; url: string } | { type: "track"; event: string };
-/** Advances or ends a step without a button. */
-export interface Trigger { when: { type: "target_clicked" } | { type: "element_appears"; selector: string } | { type: "url_matches"; pattern: string } | { type: "event_tracked"; event: string } | { type: "wait"; seconds: number }; action: Action }
-/** Listens for an event; the listener gets that event's payload type. */
-export function on<K extends keyof SegflowEventMap>(event: K, listener: (payload: SegflowEventMap[K]) => void): void;
-/** Removes a listener added with `on`. */
-export function off<K extends keyof SegflowEventMap>(event: K, listener: (payload: SegflowEventMap[K]) => void): void;
-"#;
 
 /// Delivery events, besides the generated events of the catalog (`flowStarted`, ...).
 const DELIVERY_EVENTS: [&str; 3] = ["delivered", "dropped", "error"];
@@ -196,134 +90,19 @@ pub fn init(
             )))
         }
     };
-    // Content given as an object is checked now, so bad content fails `init` itself;
-    // a string is a URL, loaded in the background (see `loadContent`).
-    let (content, content_url) = match option(&options, "content") {
-        None => (None, None),
-        Some(v) => match v.as_string() {
-            Some(url) => (None, Some(url)),
-            None => {
-                let text = object_to_json(&v, "content")?;
-                (Some(flows::parse(&text).map_err(js_error)?), None)
-            }
-        },
-    };
-    let page_tracking = config.page_tracking;
+    // Content is the content module's (the loader hands `options.content` to it);
+    // here it is only checked to be of a type that module takes.
+    if let Some(v) = option(&options, "content") {
+        if v.as_string().is_none() && !v.is_object() {
+            return Err(js_error(Error::invalid(
+                "segflow: content must be an object in the content schema or a URL",
+            )));
+        }
+    }
     batch(|| {
         super::page::set_filter(url_filter);
         lifecycle::start(config);
-        flows::install(content, page_tracking);
-        if let Some(url) = content_url {
-            if let Ok(promise) = load_content(JsValue::from_str(&url)) {
-                let report = Closure::<dyn FnMut(JsValue)>::new(|err: JsValue| {
-                    dispatch::emit("error", err);
-                });
-                let _ = promise.catch(&report);
-                report.forget();
-            }
-        }
     });
-    Ok(())
-}
-
-/// Loads flow content: an object in the content schema (`docs/CONTENT.md`), or the URL
-/// of a JSON document in it. Flows with the same id are replaced. The Promise rejects
-/// with `invalid_argument` for content that does not follow the schema (the message
-/// names the offending path) or `content_unavailable` when the URL cannot be read.
-#[wasm_bindgen(js_name = loadContent, unchecked_return_type = "Promise<void>")]
-pub fn load_content(
-    #[wasm_bindgen(unchecked_param_type = "string | Content")] source: JsValue,
-) -> Result<Promise, JsValue> {
-    ready()?;
-    if let Some(url) = source.as_string() {
-        let fetched = super::fetch_text(&url);
-        let future = async move {
-            let text = wasm_bindgen_futures::JsFuture::from(fetched).await?;
-            let text = text.as_string().unwrap_or_default();
-            let content = flows::parse(&text).map_err(js_error)?;
-            flows::load(content);
-            Ok(JsValue::UNDEFINED)
-        };
-        return Ok(wasm_bindgen_futures::future_to_promise(future));
-    }
-    let parsed =
-        object_to_json(&source, "content").and_then(|text| flows::parse(&text).map_err(js_error));
-    match parsed {
-        Ok(content) => {
-            flows::load(content);
-            Ok(Promise::resolve(&JsValue::UNDEFINED))
-        }
-        Err(e) => Ok(Promise::reject(&e)),
-    }
-}
-
-/// Starts a flow now (start reason `program`); with `{ once: true }` only if this user
-/// has not started it before. Starting a flow ends the active one (reason `replaced`).
-#[wasm_bindgen]
-pub fn start(
-    #[wasm_bindgen(js_name = flowId, unchecked_param_type = "string")] flow_id: JsValue,
-    #[wasm_bindgen(unchecked_optional_param_type = "{ once?: boolean }")] options: JsValue,
-) -> Result<(), JsValue> {
-    ready()?;
-    let id = event_name(&flow_id, "flowId")?;
-    let once = match (
-        options.is_object(),
-        options.is_undefined() || options.is_null(),
-    ) {
-        (true, _) => match option(&options, "once") {
-            None => false,
-            Some(v) => v
-                .as_bool()
-                .ok_or_else(|| js_error(Error::invalid("segflow: once must be a boolean")))?,
-        },
-        (false, true) => false,
-        (false, false) => {
-            return Err(js_error(Error::invalid(
-                "segflow: options must be an object",
-            )))
-        }
-    };
-    flows::start(&id, once).map_err(js_error)
-}
-
-/// Ends the active flow (reason `program`).
-#[wasm_bindgen(js_name = endAll)]
-pub fn end_all() -> Result<(), JsValue> {
-    ready()?;
-    flows::end_all();
-    Ok(())
-}
-
-/// Routes flow navigation (`navigate` actions) through the app's router; `null`
-/// restores full page loads.
-#[wasm_bindgen(js_name = setCustomNavigate)]
-pub fn set_custom_navigate(
-    #[wasm_bindgen(unchecked_param_type = "((url: string) => void) | null")] navigate: JsValue,
-) -> Result<(), JsValue> {
-    ready()?;
-    if navigate.is_null() || navigate.is_undefined() {
-        flows::set_navigate(None);
-    } else if navigate.is_function() {
-        flows::set_navigate(Some(Function::from(navigate)));
-    } else {
-        return Err(js_error(Error::invalid(
-            "segflow: setCustomNavigate takes a function or null",
-        )));
-    }
-    Ok(())
-}
-
-/// Sets the z-index of the flow UI (default 1234500).
-#[wasm_bindgen(js_name = setBaseZIndex)]
-pub fn set_base_z_index(
-    #[wasm_bindgen(js_name = zIndex, unchecked_param_type = "number")] z_index: JsValue,
-) -> Result<(), JsValue> {
-    ready()?;
-    let z = z_index
-        .as_f64()
-        .filter(|z| z.is_finite() && z.abs() <= i32::MAX as f64 && *z == z.trunc())
-        .ok_or_else(|| js_error(Error::invalid("segflow: setBaseZIndex takes an integer")))?;
-    flows::set_z_index(z as i32);
     Ok(())
 }
 
@@ -331,7 +110,7 @@ pub fn set_base_z_index(
 #[wasm_bindgen(js_name = setPageTrackingDisabled)]
 pub fn set_page_tracking_disabled(disabled: bool) -> Result<(), JsValue> {
     ready()?;
-    flows::set_page_tracking(!disabled);
+    lifecycle::set_page_tracking(!disabled);
     Ok(())
 }
 
@@ -410,7 +189,7 @@ pub fn identify(
     batch(|| {
         call(&mut |c, now| c.identify(now, &user_id, &changes))?;
         if driver::user_changed() {
-            flows::user_changed();
+            host::notify("user");
         }
         Ok(())
     })
@@ -486,7 +265,7 @@ pub fn track(
     let props = object_to_json(&properties, "properties")?;
     batch(|| {
         call(&mut |c, now| c.track(now, &event, &props))?;
-        flows::event_tracked(&event);
+        host::notify(&(String::from("event:") + &event));
         Ok(())
     })
 }
@@ -525,7 +304,7 @@ pub fn alias(
     batch(|| {
         call(&mut |c, now| c.alias(now, &user_id, previous.as_deref()))?;
         if driver::user_changed() {
-            flows::user_changed();
+            host::notify("user");
         }
         Ok(())
     })
@@ -542,7 +321,7 @@ pub fn reset() -> Result<(), JsValue> {
             Ok(())
         })?;
         if driver::user_changed() {
-            flows::user_changed();
+            host::notify("user");
         }
         Ok(())
     })
@@ -640,7 +419,6 @@ pub fn on(
     )]
     listener: JsValue,
 ) -> Result<(), JsValue> {
-    ready()?;
     let (name, f) = listener_args(&event, &listener)?;
     dispatch::add_listener(name, f);
     Ok(())
@@ -655,7 +433,6 @@ pub fn off(
     )]
     listener: JsValue,
 ) -> Result<(), JsValue> {
-    ready()?;
     let (name, f) = listener_args(&event, &listener)?;
     dispatch::remove_listener(&name, &f);
     Ok(())

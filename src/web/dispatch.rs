@@ -23,8 +23,6 @@ pub enum Deferred {
     Emit(Emit),
     /// Call `f(arg)` (a promise's resolve function, the custom navigate function).
     Call(Function, JsValue),
-    /// Load this URL (a `navigate` action without a custom navigate function).
-    Navigate(String),
     /// Settle `flush()` promise `waiter` (see [`add_waiter`]) with this value.
     Resolve(u64, JsValue),
 }
@@ -117,11 +115,6 @@ fn run(d: Deferred) {
             });
             if let Some(f) = resolve {
                 let _ = f.call1(&JsValue::UNDEFINED, &value);
-            }
-        }
-        Deferred::Navigate(url) => {
-            if let Some(w) = web_sys::window() {
-                let _ = w.location().assign(&url);
             }
         }
     }

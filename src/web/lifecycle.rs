@@ -1,6 +1,10 @@
 //! The page's life as the client sees it: what storage holds at start, then
 //! online and offline, hidden and shown, leaving, and the heartbeat that tells
-//! other tabs this one is alive. Each event is one input to the client.
+//! other tabs this one is alive. Each event is one input to the client. Also
+//! the page's navigations (the single-page-app history patch): each sends
+//! `page_viewed` while page tracking is on and tells the content module.
+
+use std::cell::RefCell;
 
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
@@ -9,8 +13,67 @@ use super::dispatch;
 use super::driver::{self, call};
 use super::storage::Store;
 use super::{now_ms, random_bytes};
+use crate::core::catalog::{EventKind, GeneratedEvent};
 use crate::core::client::{Client, ClientConfig, Hide, Start, HEARTBEAT_MS};
 use crate::core::message::ClientInfo;
+
+/// Page tracking: whether it is on, and the URL of the last page seen.
+struct Pages {
+    tracking: bool,
+    last_url: String,
+}
+
+thread_local! {
+    static PAGES: RefCell<Pages> = const {
+        RefCell::new(Pages {
+            tracking: true,
+            last_url: String::new(),
+        })
+    };
+}
+
+fn href() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default()
+}
+
+fn page_viewed() {
+    super::host::send_generated(&GeneratedEvent {
+        kind: EventKind::PageViewed,
+        attrs: Vec::new(),
+    });
+}
+
+/// `setPageTrackingDisabled(bool)`.
+pub fn set_page_tracking(on: bool) {
+    PAGES.with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            p.tracking = on;
+        }
+    });
+}
+
+/// After a navigation: a `page_viewed` when the URL changed and page tracking is
+/// on, and a note to the content module.
+fn on_navigation() {
+    let url = href();
+    let changed = PAGES.with(|p| {
+        let mut p = p.try_borrow_mut().ok()?;
+        if p.last_url == url {
+            return None;
+        }
+        p.last_url = url;
+        Some(p.tracking)
+    });
+    let Some(track_page) = changed else { return };
+    dispatch::batch(|| {
+        if track_page {
+            page_viewed();
+        }
+        super::host::notify("url");
+    });
+}
 
 fn online() -> bool {
     web_sys::window().is_none_or(|w| w.navigator().on_line())
@@ -19,6 +82,7 @@ fn online() -> bool {
 /// Starts the client from what storage holds (identity, this tab's id in
 /// sessionStorage, stored events) and installs the page hooks.
 pub fn start(config: ClientConfig) {
+    let tracking = config.page_tracking;
     let mut store = Store::open();
     let identity = store.load_identity(super::uuid);
     let prefix = config.storage_prefix();
@@ -51,6 +115,15 @@ pub fn start(config: ClientConfig) {
     );
     driver::install(client, store);
     install_hooks();
+    PAGES.with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            p.tracking = tracking;
+            p.last_url = href();
+        }
+    });
+    if tracking {
+        page_viewed();
+    }
 }
 
 fn input(f: fn(&mut Client, u64)) {
@@ -104,6 +177,7 @@ fn install_hooks() {
         // Page Lifecycle: a frozen page is resumed (its heartbeat may be stale).
         let _ = doc.add_event_listener_with_callback("resume", &visibility);
     }
+    super::watch_navigation(&hook(|_| on_navigation()));
     let beat = hook(|_| input(|c, now| c.heartbeat(now)));
     let _ =
         window.set_interval_with_callback_and_timeout_and_arguments_0(&beat, HEARTBEAT_MS as i32);

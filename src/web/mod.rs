@@ -1,23 +1,46 @@
 //! The browser shell: carries out what the core decides, with web-sys calls.
 //!
-//! Imports go one way, with no cycles: [`api`] (the JS API) uses [`flows`] (the
-//! flow UI), [`lifecycle`] (start-up, page events, heartbeat), [`driver`] (the
-//! core client's loop: storage, requests, timers, work under the cross-tab
-//! lock), [`page`] (the page's URL, title and referrer, through the URL
-//! filter) and [`dispatch`] (page listeners and the batching of page code);
-//! [`flows`] and [`lifecycle`] use [`driver`] and [`dispatch`]; [`driver`] uses
-//! [`page`], [`dispatch`] and [`storage`]. Nothing imports back.
+//! It is built as two wasm modules from this one crate (see `scripts/build-pkg.sh`
+//! and `js/loader.js`, which loads them and carries calls between them):
+//!
+//! - feature `analytics`, the **core module**, loaded at `init`: [`api`] (the JS
+//!   API), [`host`] (the small interface the content module is given),
+//!   [`lifecycle`] (start-up, page events, heartbeat, navigation and page
+//!   tracking), [`driver`] (the core client's loop: storage, requests, timers,
+//!   work under the cross-tab lock), [`page`] (the page's URL, title and referrer,
+//!   through the URL filter), [`dispatch`] (page listeners and the batching of page
+//!   code) and [`storage`];
+//! - feature `content`, the **content module**, loaded only when there is content:
+//!   [`content`] (flows, rendering, placement), which reaches the core only through
+//!   the functions of [`host`] that the loader hands it.
+//!
+//! Imports go one way, with no cycles: [`api`] uses [`lifecycle`], [`driver`],
+//! [`dispatch`] and [`host`]; [`host`] and [`lifecycle`] use [`driver`] and
+//! [`dispatch`]; [`driver`] uses [`page`], [`dispatch`] and [`storage`]. Nothing
+//! imports back, and the two modules share nothing but the pure core and the small
+//! helpers below.
 
+#[cfg(feature = "analytics")]
 mod api;
+#[cfg(feature = "content")]
+mod content;
+#[cfg(feature = "analytics")]
 mod dispatch;
+#[cfg(feature = "analytics")]
 mod driver;
-mod flows;
+#[cfg(feature = "analytics")]
+mod host;
+#[cfg(feature = "analytics")]
 mod lifecycle;
+#[cfg(feature = "analytics")]
 mod page;
-mod render;
+#[cfg(feature = "analytics")]
 mod storage;
 
+#[cfg(feature = "analytics")]
 pub use api::*;
+#[cfg(feature = "content")]
+pub use content::api::*;
 
 use wasm_bindgen::prelude::*;
 
@@ -29,6 +52,13 @@ extern "C" {
     fn object_to_json(value: &JsValue, name: &str) -> Result<String, JsValue>;
     #[wasm_bindgen(js_name = codedError)]
     fn coded_error(code: &str, message: &str) -> JsValue;
+    #[wasm_bindgen(js_name = afterMicrotask)]
+    fn after_microtask(f: &JsValue);
+}
+
+#[cfg(feature = "analytics")]
+#[wasm_bindgen(module = "/js/core.js")]
+extern "C" {
     #[wasm_bindgen(js_name = withLock)]
     fn with_lock(name: &str, f: &js_sys::Function);
     #[wasm_bindgen(js_name = userAgentDataJson)]
@@ -37,8 +67,6 @@ extern "C" {
     fn time_zone() -> Option<String>;
     #[wasm_bindgen(js_name = applyFilter)]
     fn apply_filter(f: &js_sys::Function, value: &str) -> String;
-    #[wasm_bindgen(js_name = fetchText)]
-    fn fetch_text(url: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = post)]
     fn post(
         id: f64,
@@ -51,8 +79,8 @@ extern "C" {
     fn abort_request(id: f64);
     #[wasm_bindgen(js_name = base64)]
     fn base64(text: &str) -> Option<String>;
-    #[wasm_bindgen(js_name = afterMicrotask)]
-    fn after_microtask(f: &JsValue);
+    #[wasm_bindgen(js_name = watchNavigation)]
+    fn watch_navigation(on_change: &js_sys::Function);
 }
 
 /// A core error as a JS `Error` with a `code` property.
@@ -65,11 +93,13 @@ fn error(code: ErrorCode, message: &str) -> JsValue {
     coded_error(code.as_str(), message)
 }
 
+#[cfg(feature = "analytics")]
 /// Epoch milliseconds from the page's clock.
 fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
+#[cfg(feature = "analytics")]
 /// 16 random bytes from `crypto.getRandomValues`, falling back to `Math.random`.
 fn random_bytes() -> [u8; 16] {
     let mut bytes = [0u8; 16];
@@ -85,7 +115,35 @@ fn random_bytes() -> [u8; 16] {
     bytes
 }
 
+#[cfg(feature = "analytics")]
 /// A fresh uuid v4.
 fn uuid() -> String {
     crate::core::identity::uuid_v4(random_bytes())
+}
+
+/// The properties of a generated event (`catalog::event_properties`): its own
+/// attributes and the page facts every generated event carries, with `page_url`
+/// as the core's URL filter gave it.
+fn generated_properties(event: &crate::core::catalog::GeneratedEvent, page_url: &str) -> String {
+    let (locale, width, height) = web_sys::window()
+        .map(|w| {
+            (
+                w.navigator().language().unwrap_or_default(),
+                w.inner_width().ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
+                w.inner_height()
+                    .ok()
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0),
+            )
+        })
+        .unwrap_or_default();
+    crate::core::catalog::event_properties(
+        event,
+        &crate::core::catalog::PageFacts {
+            page_url,
+            viewport_width: width as u32,
+            viewport_height: height as u32,
+            locale_code: &locale,
+        },
+    )
 }

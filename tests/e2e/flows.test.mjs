@@ -269,8 +269,8 @@ describe('flows in the browser', () => {
     assert.equal(events.length, trace.length);
     assert.deepEqual(collectorTrace(events).filter((e) => e.startsWith('Flow Ended')),
       ['Flow Ended:a:replaced', 'Flow Ended:b:replaced', 'Flow Ended:a:replaced', 'Flow Ended:b:program']);
-    // Unknown ids throw at once, with a code, and change nothing.
-    const thrown = await page.evaluate(() => { try { window.segflow.start('nope'); return null; } catch (e) { return { code: e.code, message: e.message, isError: e instanceof Error }; } });
+    // Unknown ids reject start()'s Promise, with a code, and change nothing.
+    const thrown = await page.evaluate(() => window.segflow.start('nope').then(() => null, (e) => ({ code: e.code, message: e.message, isError: e instanceof Error })));
     assert.equal(thrown.code, 'invalid_argument');
     assert.equal(thrown.isError, true);
     assert.match(thrown.message, /nope/);
@@ -704,7 +704,7 @@ describe('flows in the browser', () => {
     assert.equal(object.code, 'invalid_argument');
     assert.match(object.message, /flows\[0\]\.steps\[0\]\.blocks\[0\]\.action\.step: no step with this id in the flow/);
     // A rejected document changes nothing: its flow is not loaded, the good one still is.
-    const err = await page.evaluate(() => { try { window.segflow.start('broken'); return null; } catch (e) { return e.code; } });
+    const err = await page.evaluate(() => window.segflow.start('broken').then(() => null, (e) => e.code));
     assert.equal(err, 'invalid_argument');
     await page.evaluate(() => window.segflow.start('remote-tour'));
     await shown(page, 'hello');

@@ -36,7 +36,7 @@ export const CHROMIUM_ARGS = [
 /** Fails early, with the command to run, when the build products are missing. */
 export function checkBuilt() {
   const missing = [];
-  if (!existsSync(join(PKG_DIR, 'segflow.js')) || !existsSync(join(PKG_DIR, 'segflow_bg.wasm'))) {
+  if (!['segflow.js', 'segflow_core_bg.wasm', 'segflow_content_bg.wasm'].every((f) => existsSync(join(PKG_DIR, f)))) {
     missing.push('pkg/ (bash scripts/build-pkg.sh)');
   }
   if (!existsSync(COLLECTOR_BIN)) missing.push(`${COLLECTOR_BIN} (cargo build --release -p segflow-collector)`);

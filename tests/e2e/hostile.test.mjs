@@ -124,7 +124,7 @@ describe('hostile content and pages', () => {
       assert.ok(out.startsWith(`invalid_argument: ${path}: only http(s) and relative URLs`), `${JSON.stringify(block)} → ${out}`);
     }
     // Nothing of them was loaded.
-    const started = await page.evaluate(() => { try { window.segflow.start('x'); return 'started'; } catch (e) { return e.code; } });
+    const started = await page.evaluate(() => window.segflow.start('x').then(() => 'started', (e) => e.code));
     assert.equal(started, 'invalid_argument');
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
   });

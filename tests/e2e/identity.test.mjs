@@ -240,11 +240,16 @@ describe('identity interoperates with analytics.js', () => {
     const { context, page } = await freshPage(t);
 
     // Before init.
-    for (const [method, args] of [['track', ['x']], ['identify', ['u']], ['user', []], ['reset', []], ['flush', []], ['on', ['delivered', null]]]) {
+    for (const [method, args] of [['track', ['x']], ['identify', ['u']], ['user', []], ['reset', []], ['flush', []]]) {
       const err = await thrownBy(page, method, ...args);
       assert.equal(err?.code, 'not_initialized', `${method}() before init: ${JSON.stringify(err)}`);
       assert.equal(err.isError, true, 'thrown values are Error objects');
     }
+    // Listeners may be added before init (so that they hear init's own work), and
+    // are checked like after it.
+    assert.equal((await thrownBy(page, 'on', 'delivered', null))?.code, 'invalid_argument');
+    assert.equal(await page.evaluate(() => { try { window.segflow.on('no-such-event', () => {}); return 'added'; } catch (e) { return e.code; } }), 'invalid_argument');
+    assert.equal(await page.evaluate(() => { try { window.segflow.on('delivered', () => {}); return 'added'; } catch (e) { return e.code; } }), 'added');
     // Bad init options do not half-initialise segflow.
     for (const opts of [undefined, {}, { writeKey: '' }, { writeKey: '  ' }, { writeKey: 'k', apiHost: 'ftp://x' },
       { writeKey: 'k', flushAt: 0 }, { writeKey: 'k', flushInterval: -5 }, { writeKey: 'k', maxQueueEvents: 'many' }]) {

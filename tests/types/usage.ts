@@ -18,10 +18,17 @@ export async function correctUsage(): Promise<void> {
   segflow.page();
   segflow.page('Home', { section: 'top' });
   segflow.alias('new-id');
-  const state: segflow.UserState = segflow.user();
-  const anon: string = state.anonymousId;
-  const maybeUser: string | null = state.userId;
-  void anon; void maybeUser;
+  const state: segflow.UserState | null = segflow.user();
+  if (state) {
+    const anon: string = state.anonymousId;
+    const maybeUser: string | null = state.userId;
+    void anon; void maybeUser;
+  }
+  // @ts-expect-error user() is null until segflow has loaded
+  const notYet: segflow.UserState = segflow.user();
+  void notYet;
+  const started: Promise<void> = segflow.start('tour', { once: true });
+  await started;
   const identified: boolean = segflow.isIdentified();
   void identified;
   segflow.setStreaming(false);

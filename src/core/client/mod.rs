@@ -352,6 +352,14 @@ impl Client {
         k
     }
 
+    /// Whether `key` is one under which flow progress is stored (any user's): the
+    /// only keys the content module may read or write through the core.
+    pub fn is_flow_state_key(&self, key: &str) -> bool {
+        key.strip_prefix(self.prefix.as_str())
+            .and_then(|rest| rest.strip_prefix("flows:"))
+            .is_some_and(|who| who.starts_with("u:") || who.starts_with("a:"))
+    }
+
     /// When to call [`Client::wake`] next (one timer; `None`: not before
     /// another input). Offline or with streaming off only request deadlines
     /// count.

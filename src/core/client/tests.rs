@@ -611,6 +611,30 @@ fn flow_progress_keys_are_namespaced_like_queue_keys() {
     assert_eq!(b.c.flow_state_key(), "segflow:v1:OTHER:flows:u:u");
 }
 
+#[test]
+fn the_content_module_may_only_touch_flow_progress_keys() {
+    let mut o = Origin::default();
+    let mut a = o.open(0, quiet(&[("environment", Raw::Str("staging".into()))]), T0);
+    assert!(a.c.is_flow_state_key(&a.c.flow_state_key()), "anonymous");
+    a.c.identify(T0, "u", &Json::Object(Vec::new())).unwrap();
+    assert!(a.c.is_flow_state_key(&a.c.flow_state_key()), "identified");
+    assert!(a
+        .c
+        .is_flow_state_key("segflow:v1:staging:WK:flows:u:someone-else"));
+    for key in [
+        "segflow:v1:staging:WK:identity",
+        "segflow:v1:staging:WK:q:tab:1",
+        "segflow:v1:WK:flows:u:u",
+        "segflow:v1:staging:OTHER:flows:u:u",
+        "segflow:v1:staging:WK:flows:",
+        "segflow:v1:staging:WK:flows:x:u",
+        "ajs_user_id",
+        "",
+    ] {
+        assert!(!a.c.is_flow_state_key(key), "{key}");
+    }
+}
+
 // ---------------------------------------------------------------- requests
 
 #[test]

@@ -6,19 +6,17 @@
 //! borrowed while page code (listeners, the custom navigate function) runs.
 //!
 //! Every entry point (API call, DOM event, timer) runs as one *batch*
-//! ([`dispatch::batch`]): the engine's outputs are carried out completely, and only
+//! ([`bridge::batch`]): the engine's outputs are carried out completely, and only
 //! then is page code called (the `on()` listeners and the custom navigate function,
 //! in order). A listener that starts or ends a flow therefore sees a consistent
 //! state and cannot interleave its own outputs with a half-applied step (its events
 //! join the end of the queue). Generated events go to Segment through the core
-//! client ([`driver::call`]), like the app's own `track` calls.
+//! module ([`bridge`]), like the app's own `track` calls.
 //!
-//! The first `page_viewed` is sent by `init` itself. The rest of the start-up is
-//! deferred to a microtask after `init` ("boot": restoring the user's progress, then
-//! start rules for the page), so that listeners added and `identify` called right
-//! after `init` apply to it: the flow events go to those listeners and carry the
-//! identified user, and the rules see that user's progress. Any call that needs the
-//! flows booted (`start`, `endAll`, `track`, navigation) boots them first.
+//! The start-up is deferred to a microtask after the module's start ("boot":
+//! restoring the user's progress, then start rules for the page), so that the calls
+//! the loader replays right after it apply to it. Any call that needs the flows
+//! booted (`start`, `endAll`, a tracked event, navigation) boots them first.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -28,10 +26,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlElement, KeyboardEvent};
 
-use super::dispatch::{self, batch, defer, Deferred};
-use super::driver::{self, call, with_rt};
+use super::bridge::{self, batch, defer, Deferred};
 use super::render::{leak, Ui};
-use crate::core::catalog::{self, EventKind, GeneratedEvent, PageFacts};
+use crate::core::catalog::GeneratedEvent;
 use crate::core::content::{self, Content, Ctx, EndReason, FlowEngine, Input, Output, StartReason};
 use crate::core::error::Error;
 use crate::core::json::Json;
@@ -39,10 +36,8 @@ use crate::core::json::Json;
 /// Default stacking level, as Userflow.js's.
 pub const DEFAULT_Z_INDEX: i32 = 1_234_500;
 
-#[wasm_bindgen(module = "/js/glue.js")]
+#[wasm_bindgen(module = "/js/content.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = watchNavigation)]
-    fn watch_navigation(on_change: &Function);
     #[wasm_bindgen(js_name = closestMatches)]
     fn closest_matches(el: &JsValue, selector: &str) -> bool;
     #[wasm_bindgen(js_name = query)]
@@ -70,8 +65,6 @@ pub struct Flows {
     timers: Vec<(u64, i32)>,
     z_index: i32,
     navigate: Option<Function>,
-    page_tracking: bool,
-    last_url: String,
     focus_return: Option<HtmlElement>,
     state_key: String,
     /// The deferred start-up ran (see the module docs).
@@ -105,18 +98,9 @@ fn href() -> String {
         .unwrap_or_default()
 }
 
-/// The key under which the current user's flow progress is stored.
-fn state_key() -> String {
-    with_rt(|rt| rt.client.flow_state_key()).unwrap_or_default()
-}
-
-fn traits() -> Json {
-    with_rt(|rt| rt.client.identity().user_traits.clone()).unwrap_or(Json::Object(Vec::new()))
-}
-
 /// Runs `f` with the engine and a fresh context; returns its outputs.
 fn engine<T>(f: impl FnOnce(&mut FlowEngine, &Ctx) -> T) -> Option<T> {
-    let traits = traits();
+    let traits: Json = bridge::traits();
     let url = href();
     FLOWS.with(|cell| {
         let mut guard = cell.try_borrow_mut().ok()?;
@@ -161,6 +145,11 @@ fn ensure_booted(queue: &mut VecDeque<Input>) {
         restore_if_idle(queue);
         queue.push_back(Input::UrlChanged);
     }
+}
+
+/// Whether [`install`] ran.
+pub fn installed() -> bool {
+    FLOWS.with(|c| c.try_borrow().map(|f| f.is_some()).unwrap_or(true))
 }
 
 fn booted() -> bool {
@@ -271,9 +260,7 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
             Output::Emit(event) => emit(&event),
             Output::Navigate { url } => navigate(url),
             Output::Track { event } => {
-                if let Err(e) = call(&mut |c, now| c.track(now, &event, "{}")) {
-                    dispatch::emit("error", e);
-                }
+                defer(Deferred::TrackNamed(event.clone()));
                 queue.push_back(Input::EventTracked { event });
             }
             Output::Persist(_) => {
@@ -282,12 +269,7 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                 else {
                     continue;
                 };
-                let _ = with_rt(|rt| match &state {
-                    Some(s) => {
-                        rt.store.set(&key, s);
-                    }
-                    None => rt.store.remove(&key),
-                });
+                bridge::set(&key, state.as_deref());
             }
         }
     }
@@ -344,44 +326,24 @@ impl Flows {
     }
 }
 
-/// Sends a generated event to the `on()` listeners and, while streaming, to Segment
-/// as a `track` call with its Title Case name.
+/// Sends a generated event through the core: to Segment as a `track` call with
+/// its Title Case name, and to the `on()` listeners.
 fn emit(event: &GeneratedEvent) {
     let spec = event.spec();
-    let (locale, width, height) = web_sys::window()
-        .map(|w| {
-            (
-                w.navigator().language().unwrap_or_default(),
-                w.inner_width().ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
-                w.inner_height()
-                    .ok()
-                    .and_then(|v| v.as_f64())
-                    .unwrap_or(0.0),
-            )
-        })
-        .unwrap_or_default();
-    let page_url = driver::page_url();
-    let props = catalog::event_properties(
-        event,
-        &PageFacts {
-            page_url: &page_url,
-            viewport_width: width as u32,
-            viewport_height: height as u32,
-            locale_code: &locale,
-        },
-    );
-    let payload = js_sys::JSON::parse(&props).unwrap_or(JsValue::NULL);
-    let sent = call(&mut |c, now| c.track(now, spec.segment_name, &props));
-    dispatch::emit(spec.listener, payload);
-    if let Err(e) = sent {
-        dispatch::emit("error", e);
-    }
+    let props = crate::web::generated_properties(event, &bridge::page_url());
+    defer(Deferred::Track(
+        Some(spec.listener),
+        spec.segment_name,
+        props,
+    ));
 }
 
-/// Installs the flow runner: delegated UI handlers, the DOM observer and navigation
-/// hooks; sends the first page view; registers `content`; schedules the boot (the
-/// user's progress, start rules) for the next microtask.
-pub fn install(content: Option<Content>, page_tracking: bool) {
+/// Installs the flow runner: delegated UI handlers and the DOM observer;
+/// schedules the boot (the user's progress, start rules) for the next microtask.
+pub fn install() {
+    if FLOWS.with(|c| c.borrow().is_some()) {
+        return;
+    }
     let flows = Flows {
         engine: FlowEngine::new(),
         ui: None,
@@ -392,26 +354,13 @@ pub fn install(content: Option<Content>, page_tracking: bool) {
         timers: Vec::new(),
         z_index: DEFAULT_Z_INDEX,
         navigate: None,
-        page_tracking,
-        last_url: href(),
         focus_return: None,
-        state_key: state_key(),
+        state_key: bridge::state_key(),
         booted: false,
         on_resize: None,
     };
     FLOWS.with(|c| *c.borrow_mut() = Some(flows));
     install_hooks();
-    if page_tracking {
-        batch(|| {
-            emit(&GeneratedEvent {
-                kind: EventKind::PageViewed,
-                attrs: Vec::new(),
-            })
-        });
-    }
-    if let Some(content) = content {
-        load(content);
-    }
     let boot = Closure::once_into_js(|| {
         batch(|| {
             let mut queue = VecDeque::new();
@@ -419,7 +368,7 @@ pub fn install(content: Option<Content>, page_tracking: bool) {
             drain(queue);
         })
     });
-    super::after_microtask(&boot);
+    crate::web::after_microtask(&boot);
 }
 
 /// Adds content. Once booted: restores the user's progress when no flow runs yet,
@@ -443,7 +392,7 @@ fn restore_if_idle(queue: &mut VecDeque<Input>) {
     if !idle {
         return;
     }
-    let state = with_rt(|rt| rt.store.get(&key)).ok().flatten();
+    let state = bridge::get(&key);
     let outputs = engine(|e, ctx| e.restore(state.as_deref(), ctx)).unwrap_or_default();
     apply(outputs, queue);
 }
@@ -452,7 +401,7 @@ fn restore_if_idle(queue: &mut VecDeque<Input>) {
 /// flow, resume the new user's, and let start rules look at the page for them.
 /// Before the boot only the storage key changes (the boot restores that user).
 pub fn user_changed() {
-    let key = state_key();
+    let key = bridge::state_key();
     let changed = with_flows(|f| {
         let changed = f.state_key != key;
         f.state_key = key;
@@ -521,39 +470,19 @@ pub fn set_z_index(z: i32) {
     });
 }
 
-/// `setPageTrackingDisabled(bool)`.
-pub fn set_page_tracking(on: bool) {
-    with_flows(|f| f.page_tracking = on);
-}
-
 /// `loadContent(object)` after parsing.
 pub fn parse(text: &str) -> Result<Content, Error> {
     content::parse_content(text)
 }
 
-fn on_navigation() {
+/// The page navigated (the core saw it): start rules and URL triggers look at
+/// the new URL.
+pub fn url_changed() {
     batch(|| {
         let mut queue = VecDeque::new();
         ensure_booted(&mut queue);
+        queue.push_back(Input::UrlChanged);
         drain(queue);
-        let url = href();
-        let changed = with_flows(|f| {
-            if f.last_url == url {
-                None
-            } else {
-                f.last_url = url.clone();
-                Some(f.page_tracking)
-            }
-        })
-        .flatten();
-        let Some(track_page) = changed else { return };
-        if track_page {
-            emit(&GeneratedEvent {
-                kind: EventKind::PageViewed,
-                attrs: Vec::new(),
-            });
-        }
-        drain(VecDeque::from([Input::UrlChanged]));
     });
 }
 
@@ -707,10 +636,6 @@ fn install_hooks() {
         .into_js_value()
         .unchecked_into();
     with_flows(|f| f.on_resize = Some(resized));
-    let nav: Function = Closure::<dyn FnMut()>::new(on_navigation)
-        .into_js_value()
-        .unchecked_into();
-    watch_navigation(&nav);
     let observed: Function = Closure::<dyn FnMut()>::new(on_mutation)
         .into_js_value()
         .unchecked_into();

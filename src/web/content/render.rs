@@ -61,7 +61,7 @@ button:focus-visible, a:focus-visible, .step:focus-visible { outline: 3px solid 
 @media (prefers-reduced-motion: reduce) { .step, .backdrop { animation: none; } * { transition: none !important; } }
 "#;
 
-#[wasm_bindgen(module = "/js/glue.js")]
+#[wasm_bindgen(module = "/js/content.js")]
 extern "C" {
     #[wasm_bindgen(js_name = observeSize)]
     fn observe_size(el: &Element, on_resize: &Function) -> JsValue;

@@ -1,0 +1,58 @@
+// Helpers the content module's shell calls (DOM queries, content fetches, sizes).
+
+function codedError(code, message) {
+  const err = new Error(message);
+  err.code = code;
+  return err;
+}
+
+/// Whether `el` or an ancestor matches `selector` (false for a bad selector).
+export function closestMatches(el, selector) {
+  try { return !!(el && el.closest && el.closest(selector)); } catch (_) { return false; }
+}
+
+/// The first element matching `selector`, or null (also for an invalid selector).
+export function query(selector) {
+  try { return document.querySelector(selector); } catch (_) { return null; }
+}
+
+/// GETs `url` and resolves to its text; rejects (with a coded Error) unless 2xx.
+export function fetchText(url) {
+  return fetch(url, { credentials: 'same-origin' }).then((res) => {
+    if (!res.ok) throw codedError('content_unavailable', `segflow: GET ${url} answered ${res.status}`);
+    return res.text();
+  }, (err) => { throw codedError('content_unavailable', `segflow: GET ${url} failed: ${err && err.message}`); });
+}
+
+/// Scrolls `el` into the middle of the viewport when it is not fully visible (at
+/// once, so the tooltip can be placed right after).
+export function revealTarget(el) {
+  try {
+    const r = el.getBoundingClientRect();
+    const fits = r.top >= 0 && r.left >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth;
+    if (!fits) el.scrollIntoView({ block: 'center', inline: 'nearest', behavior: 'instant' });
+  } catch (_) { /* detached or odd element: leave the page as it is */ }
+}
+
+/// Calls `fn()` whenever `el` changes size (images loading, fonts); returns a handle
+/// for `unobserveSize`, or undefined without ResizeObserver.
+export function observeSize(el, fn) {
+  if (typeof ResizeObserver === 'undefined') return undefined;
+  const ro = new ResizeObserver(() => { try { fn(); } catch (err) { console.error('segflow:', err); } });
+  ro.observe(el);
+  return ro;
+}
+
+/// Stops an `observeSize` observer.
+export function unobserveSize(handle) {
+  if (handle && handle.disconnect) handle.disconnect();
+}
+
+/// The first element matching `selector` that is rendered (has a box: not
+/// `display: none`, not detached), or null (also for an invalid selector).
+export function queryVisible(selector) {
+  let list;
+  try { list = document.querySelectorAll(selector); } catch (_) { return null; }
+  for (const el of list) if (el.getClientRects().length > 0) return el;
+  return null;
+}

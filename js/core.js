@@ -1,0 +1,142 @@
+// Helpers the core module's shell calls (requests, the cross-tab lock, navigation).
+
+/// Calls `fn(acquired)` exactly once: with `true` while holding an exclusive lock
+/// named `name` across this origin's tabs (the Web Locks API where present, else a
+/// short lease in localStorage), or with `false` when the lock could not be had.
+export function withLock(name, fn) {
+  let called = false;
+  const run = (acquired) => {
+    if (called) return;
+    called = true;
+    try { fn(acquired); } catch (err) { console.error('segflow:', err); }
+  };
+  if (typeof navigator !== 'undefined' && navigator.locks && navigator.locks.request) {
+    try {
+      navigator.locks.request(name, () => run(true)).catch(() => run(false));
+    } catch (_) {
+      run(false);
+    }
+    return;
+  }
+  const key = `${name}:lease`;
+  let me;
+  try {
+    const now = Date.now();
+    const held = Number((localStorage.getItem(key) || '0').split(':')[0]);
+    if (held > now) { run(false); return; }
+    me = `${now + 5000}:${Math.random()}`;
+    localStorage.setItem(key, me);
+    if (localStorage.getItem(key) !== me) { run(false); return; }
+  } catch (_) {
+    run(false);
+    return;
+  }
+  try {
+    run(true);
+  } finally {
+    try { if (localStorage.getItem(key) === me) localStorage.removeItem(key); } catch (_) { /* ignore */ }
+  }
+}
+
+/// `navigator.userAgentData` as JSON text (brands, mobile, platform), or undefined.
+export function userAgentDataJson() {
+  const d = typeof navigator !== 'undefined' && navigator.userAgentData;
+  if (!d) return undefined;
+  try {
+    return JSON.stringify({ brands: d.brands, mobile: d.mobile, platform: d.platform });
+  } catch (_) {
+    return undefined;
+  }
+}
+
+/// The IANA time zone name, or undefined.
+export function timeZone() {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (_) { return undefined; }
+}
+
+/// Calls `fn(value)` and returns its result when it is a string, else `value`.
+export function applyFilter(fn, value) {
+  try {
+    const out = fn(value);
+    return typeof out === 'string' ? out : value;
+  } catch (err) {
+    // Never leak what the filter was meant to hide: keep the origin only.
+    console.warn('segflow: urlFilter threw; only the origin is sent', err);
+    try { return new URL(value).origin + '/'; } catch (_) { return ''; }
+  }
+}
+
+// Requests in flight by id, so the client can abort one whose deadline passed.
+const inflight = new Map();
+
+/// POSTs `body` to `url` as request `id`. Resolves to `[status, retryAfterMs]`
+/// (-1 when absent; status 0 for an opaque answer, which the client counts as a
+/// network error); rejects on a network error or an abort. By default the request
+/// is CORS-simple (`text/plain`, the write key in the body, no Authorization
+/// header), so no preflight precedes it; `auth` adds `Authorization` (option
+/// `basicAuth`) for proxies that want it. `keepalive` requests outlive the page.
+export function post(id, url, body, auth, keepalive) {
+  const headers = { 'Content-Type': 'text/plain' };
+  if (auth) headers.Authorization = auth;
+  const init = { method: 'POST', body, headers, keepalive, credentials: 'omit', mode: 'cors' };
+  if (typeof AbortController !== 'undefined') {
+    const controller = new AbortController();
+    inflight.set(id, controller);
+    init.signal = controller.signal;
+  }
+  let sent;
+  try {
+    sent = fetch(url, init);
+  } catch (err) {
+    sent = Promise.reject(err);
+  }
+  return sent.then((res) => {
+    const ra = res.headers.get('Retry-After');
+    let ms = -1;
+    if (ra !== null) {
+      const secs = Number(ra);
+      if (ra.trim() !== '' && Number.isFinite(secs) && secs >= 0) ms = secs * 1000;
+      else {
+        const at = Date.parse(ra);
+        if (!Number.isNaN(at)) ms = Math.max(0, at - Date.now());
+      }
+    }
+    return [res.status, ms];
+  }).finally(() => { inflight.delete(id); });
+}
+
+/// Aborts request `id` if it is still in flight.
+export function abortRequest(id) {
+  const controller = inflight.get(id);
+  inflight.delete(id);
+  if (controller) {
+    try { controller.abort(); } catch (_) { /* already settled */ }
+  }
+}
+
+/// `btoa(text)`, or undefined when `text` is not Latin-1.
+export function base64(text) {
+  try { return btoa(text); } catch (_) { return undefined; }
+}
+
+/// Calls `onChange()` after every single-page-app navigation: `history.pushState` and
+/// `replaceState` (wrapped once, keeping their arguments, `this` and return value, so
+/// the host router is unaffected), `popstate` and `hashchange`.
+export function watchNavigation(onChange) {
+  const notify = () => { try { onChange(); } catch (err) { console.error('segflow:', err); } };
+  const h = window.history;
+  if (!h.__segflowPatched) {
+    for (const name of ['pushState', 'replaceState']) {
+      const original = h[name];
+      h[name] = function patched(...args) {
+        const result = original.apply(this, args);
+        window.dispatchEvent(new Event('segflow:navigate'));
+        return result;
+      };
+    }
+    Object.defineProperty(h, '__segflowPatched', { value: true });
+  }
+  window.addEventListener('segflow:navigate', notify);
+  window.addEventListener('popstate', notify);
+  window.addEventListener('hashchange', notify);
+}

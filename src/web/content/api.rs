@@ -1,0 +1,159 @@
+//! The content module's exports. The loader (`js/loader.js`) calls them for the
+//! public `loadContent`, `start`, `endAll`, `setCustomNavigate` and
+//! `setBaseZIndex`, after [`content_init`]; like the core module's API, each
+//! either returns normally or throws a JS `Error` with a stable `code`, and
+//! never panics.
+
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::{bridge, flows};
+use crate::core::error::{Error, ErrorCode};
+use crate::web::{error, js_error, object_to_json};
+
+#[wasm_bindgen(module = "/js/content.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = fetchText)]
+    fn fetch_text(url: &str) -> Promise;
+}
+
+fn not_started() -> JsValue {
+    error(
+        ErrorCode::NotInitialized,
+        "segflow: the content module was not started",
+    )
+}
+
+fn started() -> Result<(), JsValue> {
+    if flows::installed() {
+        Ok(())
+    } else {
+        Err(not_started())
+    }
+}
+
+/// Starts the content module with the core module's functions (see
+/// `crate::web::host`): installs the flow runner and schedules its boot.
+#[wasm_bindgen(js_name = contentInit)]
+pub fn content_init(host: JsValue) -> Result<(), JsValue> {
+    if !bridge::install(&host) {
+        return Err(js_error(Error::invalid(
+            "segflow: contentInit needs the core module's functions",
+        )));
+    }
+    bridge::batch(flows::install);
+    Ok(())
+}
+
+/// A note from the core module: `"user"`, `"url"` or `"event:<name>"`.
+#[wasm_bindgen(js_name = contentNotify)]
+pub fn content_notify(note: &str) {
+    if !flows::installed() {
+        return;
+    }
+    match note {
+        "user" => flows::user_changed(),
+        "url" => flows::url_changed(),
+        _ => {
+            if let Some(event) = note.strip_prefix("event:") {
+                flows::event_tracked(event);
+            }
+        }
+    }
+}
+
+/// `loadContent(source)`: an object in the content schema, or the URL of a JSON
+/// document in it. Rejects with `invalid_argument` for content that does not
+/// follow the schema (the message names the offending path) or
+/// `content_unavailable` when the URL cannot be read.
+#[wasm_bindgen(js_name = contentLoad)]
+pub fn content_load(source: JsValue) -> Result<Promise, JsValue> {
+    started()?;
+    if let Some(url) = source.as_string() {
+        let fetched = fetch_text(&url);
+        let future = async move {
+            let text = wasm_bindgen_futures::JsFuture::from(fetched).await?;
+            let text = text.as_string().unwrap_or_default();
+            let content = flows::parse(&text).map_err(js_error)?;
+            flows::load(content);
+            Ok(JsValue::UNDEFINED)
+        };
+        return Ok(wasm_bindgen_futures::future_to_promise(future));
+    }
+    let parsed =
+        object_to_json(&source, "content").and_then(|text| flows::parse(&text).map_err(js_error));
+    match parsed {
+        Ok(content) => {
+            flows::load(content);
+            Ok(Promise::resolve(&JsValue::UNDEFINED))
+        }
+        Err(e) => Ok(Promise::reject(&e)),
+    }
+}
+
+/// `start(flowId, {once})`: starts a flow now (start reason `program`); with
+/// `{ once: true }` only if this user has not started it before.
+#[wasm_bindgen(js_name = contentStart)]
+pub fn content_start(flow_id: JsValue, options: JsValue) -> Result<(), JsValue> {
+    started()?;
+    let id = match flow_id.as_string() {
+        Some(s) if !s.is_empty() => s,
+        _ => {
+            return Err(js_error(Error::invalid(
+                "segflow: flowId must be a non-empty string",
+            )))
+        }
+    };
+    let once = if options.is_undefined() || options.is_null() {
+        false
+    } else if options.is_object() {
+        match Reflect::get(&options, &"once".into()) {
+            Ok(v) if v.is_undefined() || v.is_null() => false,
+            Ok(v) => v
+                .as_bool()
+                .ok_or_else(|| js_error(Error::invalid("segflow: once must be a boolean")))?,
+            Err(_) => false,
+        }
+    } else {
+        return Err(js_error(Error::invalid(
+            "segflow: options must be an object",
+        )));
+    };
+    flows::start(&id, once).map_err(js_error)
+}
+
+/// `endAll()`: ends the active flow (reason `program`).
+#[wasm_bindgen(js_name = contentEndAll)]
+pub fn content_end_all() -> Result<(), JsValue> {
+    started()?;
+    flows::end_all();
+    Ok(())
+}
+
+/// `setCustomNavigate(fn | null)`.
+#[wasm_bindgen(js_name = contentNavigate)]
+pub fn content_navigate(navigate: JsValue) -> Result<(), JsValue> {
+    started()?;
+    if navigate.is_null() || navigate.is_undefined() {
+        flows::set_navigate(None);
+    } else if navigate.is_function() {
+        flows::set_navigate(Some(Function::from(navigate)));
+    } else {
+        return Err(js_error(Error::invalid(
+            "segflow: setCustomNavigate takes a function or null",
+        )));
+    }
+    Ok(())
+}
+
+/// `setBaseZIndex(n)`.
+#[wasm_bindgen(js_name = contentZIndex)]
+pub fn content_z_index(z_index: JsValue) -> Result<(), JsValue> {
+    started()?;
+    let z = z_index
+        .as_f64()
+        .filter(|z| z.is_finite() && z.abs() <= i32::MAX as f64 && *z == z.trunc())
+        .ok_or_else(|| js_error(Error::invalid("segflow: setBaseZIndex takes an integer")))?;
+    flows::set_z_index(z as i32);
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! The content module's way to the core module, and its batches.
+//!
+//! The core's functions arrive as a JS object at `contentInit` (see
+//! `crate::web::host`). Everything the content module hands to the core or to
+//! the page (tracks, listener payloads, errors, the custom navigate function, page
+//! loads) is queued with [`defer`] and carried out, in order, when the outermost
+//! [`batch`] ends, never while the flow state is borrowed. A listener the core
+//! then calls may call segflow again: its work runs as a batch of its own whose
+//! page code joins the end of the queue, as in the core module.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+
+use js_sys::{Function, Reflect};
+use wasm_bindgen::prelude::*;
+
+use crate::core::json::{self, Json};
+
+/// The core module's functions, as the loader passed them.
+struct Host {
+    state_key: Function,
+    traits: Function,
+    get: Function,
+    set: Function,
+    page_url: Function,
+    track: Function,
+}
+
+/// Work for the end of the current batch.
+pub enum Deferred {
+    /// A track through the core: listener name (a generated event) or none, the
+    /// Segment event name, the properties as JSON text.
+    Track(Option<&'static str>, &'static str, String),
+    /// A track the content asked for (a `track` action): event name only.
+    TrackNamed(String),
+    /// Call `f(arg)` (the custom navigate function).
+    Call(Function, JsValue),
+    /// Load this URL.
+    Navigate(String),
+}
+
+thread_local! {
+    static HOST: RefCell<Option<Host>> = const { RefCell::new(None) };
+    static QUEUE: RefCell<VecDeque<Deferred>> = const { RefCell::new(VecDeque::new()) };
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Reads the host object's functions; `false` when one is missing.
+pub fn install(host: &JsValue) -> bool {
+    let f = |name: &str| -> Option<Function> {
+        Reflect::get(host, &JsValue::from_str(name))
+            .ok()
+            .filter(|v| v.is_function())
+            .map(Function::from)
+    };
+    let parts = (
+        f("stateKey"),
+        f("traits"),
+        f("get"),
+        f("set"),
+        f("pageUrl"),
+        f("track"),
+    );
+    let (Some(state_key), Some(traits), Some(get), Some(set), Some(page_url), Some(track)) = parts
+    else {
+        return false;
+    };
+    HOST.with(|h| {
+        *h.borrow_mut() = Some(Host {
+            state_key,
+            traits,
+            get,
+            set,
+            page_url,
+            track,
+        })
+    });
+    true
+}
+
+/// Calls one host function; `None` when there is no host or it threw.
+fn host_call(pick: fn(&Host) -> &Function, args: &[JsValue]) -> Option<JsValue> {
+    let f = HOST.with(|h| h.try_borrow().ok()?.as_ref().map(|h| pick(h).clone()))?;
+    let out = match args {
+        [] => f.call0(&JsValue::UNDEFINED),
+        [a] => f.call1(&JsValue::UNDEFINED, a),
+        [a, b] => f.call2(&JsValue::UNDEFINED, a, b),
+        [a, b, c, ..] => f.call3(&JsValue::UNDEFINED, a, b, c),
+    };
+    out.ok()
+}
+
+fn host_string(pick: fn(&Host) -> &Function, args: &[JsValue]) -> Option<String> {
+    host_call(pick, args).and_then(|v| v.as_string())
+}
+
+/// The storage key of the current user's flow progress.
+pub fn state_key() -> String {
+    host_string(|h| &h.state_key, &[]).unwrap_or_default()
+}
+
+/// The current user's traits.
+pub fn traits() -> Json {
+    host_string(|h| &h.traits, &[])
+        .and_then(|t| json::parse(&t).ok())
+        .unwrap_or(Json::Object(Vec::new()))
+}
+
+/// Stored flow progress.
+pub fn get(key: &str) -> Option<String> {
+    host_string(|h| &h.get, &[JsValue::from_str(key)])
+}
+
+/// Stores flow progress, or removes it (`None`).
+pub fn set(key: &str, value: Option<&str>) {
+    let value = value.map(JsValue::from_str).unwrap_or(JsValue::NULL);
+    host_call(|h| &h.set, &[JsValue::from_str(key), value]);
+}
+
+/// The page URL after the app's URL filter.
+pub fn page_url() -> String {
+    host_string(|h| &h.page_url, &[]).unwrap_or_default()
+}
+
+/// Runs `f` as a batch (see the module docs).
+pub fn batch<T>(f: impl FnOnce() -> T) -> T {
+    enter();
+    let out = f();
+    leave();
+    out
+}
+
+#[inline(never)]
+fn enter() {
+    DEPTH.with(|d| d.set(d.get() + 1));
+}
+
+#[inline(never)]
+fn leave() {
+    if DEPTH.with(|d| d.get()) == 1 {
+        while let Some(next) = QUEUE.with(|q| q.try_borrow_mut().ok()?.pop_front()) {
+            run(next);
+        }
+    }
+    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+}
+
+/// Queues work for the end of the current batch (or does it now, as a batch of
+/// its own, when none is running).
+pub fn defer(d: Deferred) {
+    QUEUE.with(|q| {
+        if let Ok(mut q) = q.try_borrow_mut() {
+            q.push_back(d);
+        }
+    });
+    if DEPTH.with(|d| d.get()) == 0 {
+        batch(|| {});
+    }
+}
+
+fn run(d: Deferred) {
+    match d {
+        Deferred::Track(listener, event, props) => {
+            let listener = listener.map(JsValue::from_str).unwrap_or(JsValue::NULL);
+            host_call(
+                |h| &h.track,
+                &[
+                    listener,
+                    JsValue::from_str(event),
+                    JsValue::from_str(&props),
+                ],
+            );
+        }
+        Deferred::TrackNamed(event) => {
+            host_call(
+                |h| &h.track,
+                &[
+                    JsValue::NULL,
+                    JsValue::from_str(&event),
+                    JsValue::from_str("{}"),
+                ],
+            );
+        }
+        Deferred::Call(f, arg) => {
+            if let Err(e) = f.call1(&JsValue::UNDEFINED, &arg) {
+                web_sys::console::error_2(&"segflow: a callback threw".into(), &e);
+            }
+        }
+        Deferred::Navigate(url) => {
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().assign(&url);
+            }
+        }
+    }
+}

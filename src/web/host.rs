@@ -1,0 +1,139 @@
+//! The core module's side of the content interface: what the content module may
+//! ask of the core and how the core tells it what changed. The loader
+//! (`js/loader.js`) hands these functions to the content module at its start; the
+//! content module never imports the core, and nothing is decided twice:
+//!
+//! | function | what it does |
+//! |---|---|
+//! | `__contentHook(fn)` | the core calls `fn(note)` at the end of a batch, like page code, with `"user"` (the user changed: reload progress), `"url"` (the page navigated) or `"event:<name>"` (the app tracked `<name>`) |
+//! | `__stateKey()` | the storage key of the current user's flow progress |
+//! | `__traits()` | the current user's traits, as JSON text |
+//! | `__get(key)` / `__set(key, value \| null)` | read, write or remove flow progress (only keys of [`Client::is_flow_state_key`]) |
+//! | `__pageUrl()` | the page URL after the app's URL filter |
+//! | `__track(listener \| null, event, propertiesJson)` | sends a track through the core client; with a listener name (a generated event of the catalog) also calls that event's `on()` listeners with the properties |
+//! | `__inited()` | whether `init` succeeded |
+//! | `__report(error)` | calls the `error` listeners with `error` (the loader uses it for calls replayed after loading and for content that failed to load) |
+//!
+//! [`Client::is_flow_state_key`]: crate::core::client::Client::is_flow_state_key
+
+use std::cell::RefCell;
+
+use js_sys::Function;
+use wasm_bindgen::prelude::*;
+
+use super::dispatch::{self, batch, defer, Deferred};
+use super::driver::{self, call, with_rt};
+use crate::core::catalog::{GeneratedEvent, CATALOG};
+
+thread_local! {
+    static HOOK: RefCell<Option<Function>> = const { RefCell::new(None) };
+}
+
+/// Tells the content module, once the current batch is done, that `note`
+/// happened (see the module docs). Nothing happens while no content module
+/// listens.
+pub fn notify(note: &str) {
+    let hook = HOOK.with(|h| h.try_borrow().ok().and_then(|h| h.clone()));
+    if let Some(f) = hook {
+        defer(Deferred::Call(f, JsValue::from_str(note)));
+    }
+}
+
+/// Sends a generated event: a track with its Title Case name through the core
+/// client while streaming, and its payload to the `on()` listeners.
+pub fn send_generated(event: &GeneratedEvent) {
+    let spec = event.spec();
+    let props = super::generated_properties(event, &driver::page_url());
+    track_and_emit(Some(spec.listener), spec.segment_name, &props);
+}
+
+fn track_and_emit(listener: Option<&'static str>, event: &str, props: &str) {
+    let sent = call(&mut |c, now| c.track(now, event, props));
+    if let Some(name) = listener {
+        let payload = js_sys::JSON::parse(props).unwrap_or(JsValue::NULL);
+        dispatch::emit(name, payload);
+    }
+    if let Err(e) = sent {
+        dispatch::emit("error", e);
+    }
+}
+
+/// Registers the content module's hook (see the module docs).
+#[wasm_bindgen(js_name = __contentHook)]
+pub fn content_hook(hook: Function) {
+    HOOK.with(|h| {
+        if let Ok(mut h) = h.try_borrow_mut() {
+            *h = Some(hook);
+        }
+    });
+}
+
+/// The storage key of the current user's flow progress.
+#[wasm_bindgen(js_name = __stateKey)]
+pub fn state_key() -> Result<String, JsValue> {
+    with_rt(|rt| rt.client.flow_state_key())
+}
+
+/// The current user's traits as JSON text.
+#[wasm_bindgen(js_name = __traits)]
+pub fn traits() -> Result<String, JsValue> {
+    with_rt(|rt| rt.client.identity().user_traits.to_json())
+}
+
+/// Stored flow progress under `key`.
+#[wasm_bindgen(js_name = __get)]
+pub fn get(key: &str) -> Result<Option<String>, JsValue> {
+    with_rt(|rt| {
+        rt.client
+            .is_flow_state_key(key)
+            .then(|| rt.store.get(key))
+            .flatten()
+    })
+}
+
+/// Stores flow progress under `key`, or removes it (`null`).
+#[wasm_bindgen(js_name = __set)]
+pub fn set(key: &str, value: Option<String>) -> Result<(), JsValue> {
+    with_rt(|rt| {
+        if !rt.client.is_flow_state_key(key) {
+            return;
+        }
+        match value {
+            Some(v) => {
+                rt.store.set(key, &v);
+            }
+            None => rt.store.remove(key),
+        }
+    })
+}
+
+/// The page URL after the URL filter.
+#[wasm_bindgen(js_name = __pageUrl)]
+pub fn page_url() -> String {
+    driver::page_url()
+}
+
+/// A track from the content module (see the module docs). An unknown listener
+/// name sends the track without calling listeners.
+#[wasm_bindgen(js_name = __track)]
+pub fn track(listener: Option<String>, event: &str, properties: &str) {
+    let listener = listener.and_then(|l| {
+        CATALOG
+            .iter()
+            .find(|spec| spec.listener == l)
+            .map(|spec| spec.listener)
+    });
+    batch(|| track_and_emit(listener, event, properties));
+}
+
+/// Calls the `error` listeners with `error`.
+#[wasm_bindgen(js_name = __report)]
+pub fn report(error: JsValue) {
+    batch(|| dispatch::emit("error", error));
+}
+
+/// Whether `init` succeeded (the loader starts the content module only then).
+#[wasm_bindgen(js_name = __inited)]
+pub fn inited() -> bool {
+    driver::is_initialized()
+}

@@ -1,0 +1,152 @@
+// The loader (pkg/segflow.js): calls made before the wasm modules have loaded are
+// queued and replayed in order with their real results; the content module is
+// fetched only when there is content and never holds up a track; a core module
+// that cannot load is reported once and its events are kept for the next load.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { newContext, startCollector, useBrowser, waitFor } from './harness.mjs';
+
+const CORE = /segflow_core_bg\.wasm$/;
+const CONTENT = /segflow_content_bg\.wasm$/;
+const TOUR = {
+  version: 1,
+  flows: [{ id: 'tour', name: 'Tour', steps: [{ id: 'hello', type: 'modal', blocks: [{ type: 'title', text: 'Hello' }, { type: 'button', label: 'Done', action: { type: 'end' }, primary: true }] }] }],
+};
+
+async function collectorFor(t, writeKey) {
+  const collector = await startCollector({ writeKeys: [writeKey] });
+  t.after(() => collector.stop());
+  return collector;
+}
+
+/** Opens the loader page; records which wasm files the page requested, and page errors. */
+async function loaderPage(context, collector) {
+  const page = await context.newPage();
+  page.wasm = [];
+  page.logs = [];
+  page.on('request', (r) => { if (r.url().endsWith('.wasm')) page.wasm.push(r.url()); });
+  page.on('pageerror', (e) => page.logs.push(`pageerror: ${e.message}`));
+  await page.goto(`${collector.url}/loader.html`);
+  await page.waitForFunction(() => window.imported);
+  return page;
+}
+
+const tracks = (events) => events.filter((e) => e.type === 'track').map((e) => e.event);
+
+describe('the loader', () => {
+  const env = useBrowser();
+
+  it('queues calls made before the core has loaded and replays them in order, settling their Promises with the real results', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, 'early-key');
+    const context = await newContext(env.browser, t);
+    const page = await loaderPage(context, collector);
+    assert.deepEqual(page.wasm, [], 'importing the package loads no wasm');
+    const early = await page.evaluate(async (apiHost) => {
+      const s = window.segflow;
+      const seen = { errors: [], delivered: 0 };
+      // All of this runs before any wasm has loaded (one synchronous block).
+      const before = { identified: s.isIdentified(), user: s.user() };
+      s.on('error', (e) => seen.errors.push({ code: e.code, message: e.message, isError: e instanceof Error }));
+      s.on('delivered', (e) => { seen.delivered += e.count; });
+      s.init({ writeKey: 'early-key', apiHost, pageTracking: false, flushAt: 100 });
+      s.identify('early-user', { plan: 'pro' });
+      for (let i = 0; i < 5; i++) s.track('Early', { i });
+      s.track('Bad', { n: NaN }); // would throw after load: goes to the error listeners instead
+      s.track('After Bad');
+      const flushed = s.flush();
+      const bogusOn = s.on('no-such-event', () => {});
+      const result = await flushed;
+      return { before, result, seen, bogusOn, after: { identified: s.isIdentified(), userId: s.user().userId } };
+    }, collector.apiHost);
+    assert.deepEqual(early.before, { identified: false, user: null }, 'getters before load');
+    assert.deepEqual(early.result, { pending: 0 }, 'flush() from before load resolves with the real result, after delivery');
+    assert.equal(early.seen.delivered, 7, 'identify and 6 tracks delivered, reported to the listener added before load');
+    assert.deepEqual(early.seen.errors.map((e) => e.code), ['invalid_argument', 'invalid_argument'], 'the NaN track and the unknown event name, reported once each');
+    assert.ok(early.seen.errors.every((e) => e.isError));
+    assert.match(early.seen.errors[0].message, /NaN/);
+    assert.deepEqual(early.after, { identified: true, userId: 'early-user' });
+    const events = await collector.events({ writeKey: 'early-key' });
+    assert.deepEqual(events.map((e) => e.type), ['identify', 'track', 'track', 'track', 'track', 'track', 'track']);
+    assert.deepEqual(tracks(events), ['Early', 'Early', 'Early', 'Early', 'Early', 'After Bad']);
+    assert.deepEqual(events.filter((e) => e.event === 'Early').map((e) => e.properties.i), [0, 1, 2, 3, 4], 'in call order');
+    assert.ok(events.every((e) => e.userId === 'early-user'), 'identify replayed before the tracks');
+    assert.equal(page.wasm.length, 1, 'no content: only the core module was fetched');
+    assert.match(page.wasm[0], CORE);
+    // After load, calls run at once and throw synchronously again.
+    const thrown = await page.evaluate(() => { try { window.segflow.track('x', { n: NaN }); return null; } catch (e) { return e.code; } });
+    assert.equal(thrown, 'invalid_argument');
+    assert.deepEqual(page.logs, []);
+  });
+
+  it('fetches the content module only for content, in parallel, without holding up tracks; start() before load settles with the real result', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, 'content-key');
+    const context = await newContext(env.browser, t);
+    // The content module answers only when the test lets it.
+    let release;
+    const gate = new Promise((r) => { release = r; });
+    await context.route(CONTENT, async (route) => { await gate; await route.continue(); });
+    const page = await loaderPage(context, collector);
+    await page.evaluate(({ apiHost, tour }) => {
+      const s = window.segflow;
+      window.flowEvents = [];
+      s.on('flowStarted', (e) => window.flowEvents.push(e.flow_id));
+      s.init({ writeKey: 'content-key', apiHost, pageTracking: false, flushAt: 1 });
+      s.identify('content-user');
+      window.unknown = s.start('nope').then(() => 'started', (e) => e.code);
+      window.loaded = s.loadContent(tour).then(() => 'loaded', (e) => e.code);
+      window.started = s.start('tour').then(() => 'started', (e) => e.code);
+      s.track('While Content Loads');
+    }, { apiHost: collector.apiHost, tour: TOUR });
+    // The track goes out while the content module is still held back.
+    await collector.waitForEvents({ writeKey: 'content-key', type: 'track' }, 1);
+    assert.deepEqual(tracks(await collector.events({ writeKey: 'content-key' })), ['While Content Loads']);
+    assert.ok(page.wasm.some((u) => CONTENT.test(u)), 'content module requested in parallel');
+    assert.deepEqual(await page.evaluate(() => window.flowEvents), [], 'no flow before the content module is there');
+    release();
+    const settled = await page.evaluate(() => Promise.all([window.unknown, window.loaded, window.started]));
+    assert.deepEqual(settled, ['invalid_argument', 'loaded', 'started'], 'each Promise settles with its real result, in call order');
+    assert.deepEqual(await page.evaluate(() => window.flowEvents), ['tour']);
+    const started = await waitFor(async () => (await collector.events({ writeKey: 'content-key' })).find((e) => e.event === 'Flow Started'), { message: 'Flow Started at the collector' });
+    assert.equal(started.userId, 'content-user');
+    assert.deepEqual(page.logs, []);
+  });
+
+  it('reports a core module that cannot load once, keeps the events, and the next page load sends them', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, 'fail-key');
+    const context = await newContext(env.browser, t);
+    await context.route(CORE, (route) => route.abort('connectionrefused'));
+    const page = await loaderPage(context, collector);
+    const failed = await page.evaluate(async (apiHost) => {
+      const s = window.segflow;
+      const errors = [];
+      s.on('error', (e) => errors.push(e.code));
+      s.init({ writeKey: 'fail-key', apiHost, pageTracking: false });
+      s.identify('kept-user');
+      s.track('Kept 1');
+      const flushed = await s.flush().then(() => 'resolved', (e) => e.code);
+      s.track('Kept 2'); // after the failure: kept too
+      return { errors, flushed, kept: localStorage.getItem('segflow:loader:kept') !== null };
+    }, collector.apiHost);
+    assert.deepEqual(failed, { errors: ['load_failed'], flushed: 'load_failed', kept: true });
+    assert.equal(await page.evaluate(() => window.segflow.default().then(() => 'loaded', (e) => e.code)), 'load_failed', 'load() rejects');
+    assert.deepEqual(page.logs, [], 'reported once: no unhandled rejection besides');
+    assert.equal((await collector.events({ writeKey: 'fail-key' })).length, 0);
+    await context.unroute(CORE);
+    // The next load with the same write key replays them (no call needed but init).
+    await page.goto(`${collector.url}/loader.html`);
+    await page.waitForFunction(() => window.imported);
+    await page.evaluate((apiHost) => {
+      window.segflow.init({ writeKey: 'fail-key', apiHost, pageTracking: false, flushAt: 1 });
+    }, collector.apiHost);
+    const events = await collector.waitForEvents({ writeKey: 'fail-key' }, 3);
+    assert.deepEqual(events.map((e) => e.type + ':' + (e.event || e.userId)), ['identify:kept-user', 'track:Kept 1', 'track:Kept 2']);
+    assert.equal(await page.evaluate(() => localStorage.getItem('segflow:loader:kept')), null, 'kept calls are replayed once');
+    await page.reload();
+    await page.waitForFunction(() => window.imported);
+    await page.evaluate((apiHost) => window.segflow.init({ writeKey: 'fail-key', apiHost, pageTracking: false }), collector.apiHost);
+    await page.evaluate(() => window.segflow.flush());
+    assert.equal((await collector.events({ writeKey: 'fail-key' })).length, 3, 'not replayed twice');
+  });
+});
