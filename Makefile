@@ -18,7 +18,7 @@ pkg:
 collector:
 	cargo build --release -p segflow-collector
 
-# track() cost per call, requests per 1,000 events, gzipped bundle size.
+# segflow and analytics-next side by side in headless Chromium; writes docs/benchmarks.md.
 bench:
 	bash scripts/bench.sh
 
