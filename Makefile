@@ -22,5 +22,9 @@ collector:
 bench:
 	bash scripts/bench.sh
 
+# Where the bytes go: both wasm modules, by source module, and twiggy's top items.
+size:
+	bash scripts/size.sh
+
 clean:
 	rm -rf pkg target node_modules

@@ -20,7 +20,7 @@ rm -rf "$work"
 mkdir -p "$work" "$out"
 
 module() { # module <out-name> <feature>
-  cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features "$2" >&2
+  cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features "$2,pkg" >&2
   wasm-bindgen --target web --no-typescript --out-dir "$work" --out-name "$1" \
     target/wasm32-unknown-unknown/release/segflow.wasm
   node_modules/.bin/wasm-opt -Oz "$work/$1_bg.wasm" -o "$work/$1_bg.wasm.opt"

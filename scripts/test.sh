@@ -17,10 +17,13 @@ cargo fmt --all -- --check
 step "clippy (host)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "clippy (wasm32: both modules together, the core module, the content module)"
+step "clippy (wasm32: both modules together, the core module, the content module, as shipped)"
 cargo clippy -p segflow --all-targets --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p segflow --all-targets --target wasm32-unknown-unknown --no-default-features --features analytics -- -D warnings
 cargo clippy -p segflow --all-targets --target wasm32-unknown-unknown --no-default-features --features content -- -D warnings
+# ... and as shipped (no_std, feature pkg; the library only: test harnesses bring std)
+cargo clippy -p segflow --lib --target wasm32-unknown-unknown --no-default-features --features analytics,pkg -- -D warnings
+cargo clippy -p segflow --lib --target wasm32-unknown-unknown --no-default-features --features content,pkg -- -D warnings
 
 step "native tests: core and collector"
 cargo test --workspace

@@ -8,6 +8,9 @@
 //! [`event_properties`] and picks the listener name from [`spec`]. The table in
 //! `docs/CONTENT.md` is checked against this catalog by a test.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::core::json::{push_u64, write_string, Json};
 
 /// Attributes every generated event carries after its own, filled in by the shell

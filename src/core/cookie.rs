@@ -2,6 +2,9 @@
 //! `Set-Cookie`-style assignment, and the domains to try for the highest one a
 //! page may set. The shell only reads and writes `document.cookie`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::core::json::push_u64;
 use crate::core::message::decode_component;
 

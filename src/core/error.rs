@@ -1,5 +1,8 @@
 //! The small, stable set of error codes segflow reports to the page.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// A stable machine-readable error code; the JS `Error` thrown carries it as `code`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {

@@ -2,6 +2,9 @@
 //! the active group (company), and the traits of both, with Userflow's attribute
 //! change operations resolved against what is stored.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::core::error::Error;
 use crate::core::json::{self, Json, Number};
 

@@ -21,6 +21,9 @@
 //! the next chunk's name, in order; reading it back, the k-th line becomes
 //! event `first + k`, which keeps every event's place in the queue.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::core::delivery::{Delivery, Item};
 use crate::core::json::push_u64;
 
@@ -172,7 +175,7 @@ impl Journal {
         let mut writes = Vec::new();
         let mut current: Vec<u64> = Vec::new();
         let mut value = String::new();
-        for seq in std::mem::take(&mut self.pending) {
+        for seq in core::mem::take(&mut self.pending) {
             let Some(item) = delivery.item(seq) else {
                 continue;
             };
@@ -180,7 +183,7 @@ impl Journal {
             if !current.is_empty()
                 && (current.len() >= CHUNK_EVENTS || value.len() + len > CHUNK_BYTES)
             {
-                writes.push(self.close(std::mem::take(&mut current), &mut value));
+                writes.push(self.close(core::mem::take(&mut current), &mut value));
             }
             if !current.is_empty() {
                 value.push('\n');
@@ -199,7 +202,7 @@ impl Journal {
         self.chunks.push(Chunk { first, seqs });
         Write::Set {
             first,
-            value: std::mem::take(value),
+            value: core::mem::take(value),
         }
     }
 

@@ -4,6 +4,11 @@
 //! analytics.js writes to storage. serde_json would do, but it is large in a wasm
 //! binary; this covers exactly what segflow needs and is fuzzed by the tests below.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::core::float;
+
 /// A JSON value. Objects keep insertion order, as `JSON.stringify` does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Json {
@@ -298,7 +303,7 @@ pub fn write_number(n: f64, out: &mut String) {
         out.push('-');
     }
     let a = n.abs();
-    if a == a.trunc() && a < 9.007_199_254_740_992e15 {
+    if a == float::trunc(a) && a < 9.007_199_254_740_992e15 {
         push_u64(a as u64, out);
         return;
     }
@@ -315,7 +320,7 @@ pub fn write_number(n: f64, out: &mut String) {
     }
     let mut text = String::new();
     for p in 1..=17 {
-        let digits = scale(a, p - 1 - e).round() as u64;
+        let digits = float::round(scale(a, p - 1 - e)) as u64;
         // Rounding may carry into one more digit (9.99 -> 10.0).
         let (digits, e) = if digits >= pow10_u64(p) {
             (digits / 10, e + 1)

@@ -4,6 +4,9 @@
 //! validated by the shell, so a `track` call is string assembly, not a round trip
 //! through a JSON library.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::core::json::{self, write_string, Json};
 use crate::core::time::write_iso8601;
 

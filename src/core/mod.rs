@@ -4,12 +4,16 @@
 //! HTTP answers, and carries out what it returns. Everything here runs and is tested
 //! natively with `cargo test`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 pub mod catalog;
 pub mod client;
 pub mod content;
 pub mod cookie;
 pub mod delivery;
 pub mod error;
+pub mod float;
 pub mod identity;
 pub mod journal;
 pub mod json;

@@ -2,6 +2,9 @@
 //! side when it does not fit, shifted along that side to stay in the viewport, with the
 //! arrow kept pointing at the target. Pure geometry, so it is tested natively.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// A rectangle in viewport coordinates (CSS pixels).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rect {

@@ -1,5 +1,8 @@
 //! Wall-clock helpers without a date library: epoch milliseconds to ISO-8601 UTC.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// Formats epoch milliseconds as ISO-8601 UTC with millisecond precision,
 /// exactly as Segment and `Date.prototype.toISOString` write it:
 /// `2026-11-28T20:01:42.396Z`.

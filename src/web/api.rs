@@ -7,6 +7,9 @@
 //! [`driver::call`], and runs as one [`dispatch::batch`]: listeners it causes are
 //! called once it is done.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 

@@ -8,8 +8,12 @@
 //! listener that calls segflow runs its call as a batch of its own, whose page
 //! code joins the end of the queue.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::web::local::Local;
+use alloc::collections::VecDeque;
+use core::cell::{Cell, RefCell};
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -27,12 +31,10 @@ pub enum Deferred {
     Resolve(u64, JsValue),
 }
 
-thread_local! {
-    static LISTENERS: RefCell<Vec<(String, Function)>> = const { RefCell::new(Vec::new()) };
-    static QUEUE: RefCell<VecDeque<Deferred>> = const { RefCell::new(VecDeque::new()) };
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
-    static WAITERS: RefCell<Vec<(u64, Function)>> = const { RefCell::new(Vec::new()) };
-}
+static LISTENERS: Local<RefCell<Vec<(String, Function)>>> = Local::new(RefCell::new(Vec::new()));
+static QUEUE: Local<RefCell<VecDeque<Deferred>>> = Local::new(RefCell::new(VecDeque::new()));
+static DEPTH: Local<Cell<u32>> = Local::new(Cell::new(0));
+static WAITERS: Local<RefCell<Vec<(u64, Function)>>> = Local::new(RefCell::new(Vec::new()));
 
 /// Registers a `flush()` promise's resolve function under the client's waiter
 /// id (before the end of the batch that asked for it).

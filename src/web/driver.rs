@@ -7,7 +7,11 @@
 //! Nothing here decides anything: which requests, when, what is stored and
 //! what the page is told all come from [`crate::core::client`].
 
-use std::cell::{Cell, RefCell};
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::web::local::Local;
+use core::cell::{Cell, RefCell};
 
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -45,14 +49,14 @@ struct Later {
     commit: bool,
 }
 
-thread_local! {
-    static RT: RefCell<Option<Runtime>> = const { RefCell::new(None) };
-    static TIMER: RefCell<Option<Closure<dyn FnMut()>>> = const { RefCell::new(None) };
-    static COMMIT: RefCell<Option<Function>> = const { RefCell::new(None) };
-    static ADOPTING: Cell<bool> = const { Cell::new(false) };
-    static RESYNCING: Cell<bool> = const { Cell::new(false) };
-    static USER_CHANGED: Cell<bool> = const { Cell::new(false) };
-}
+static RT: Local<RefCell<Option<Runtime>>> = Local::new(RefCell::new(None));
+/// The callback of the one timer.
+type TimerCallback = Closure<dyn FnMut()>;
+static TIMER: Local<RefCell<Option<TimerCallback>>> = Local::new(RefCell::new(None));
+static COMMIT: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None));
+static ADOPTING: Local<Cell<bool>> = Local::new(Cell::new(false));
+static RESYNCING: Local<Cell<bool>> = Local::new(Cell::new(false));
+static USER_CHANGED: Local<Cell<bool>> = Local::new(Cell::new(false));
 
 fn not_initialized() -> JsValue {
     super::error(

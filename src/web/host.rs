@@ -16,7 +16,11 @@
 //!
 //! [`Client::is_flow_state_key`]: crate::core::client::Client::is_flow_state_key
 
-use std::cell::RefCell;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::web::local::Local;
+use core::cell::RefCell;
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -25,9 +29,7 @@ use super::dispatch::{self, batch, defer, Deferred};
 use super::driver::{self, call, with_rt};
 use crate::core::catalog::{GeneratedEvent, CATALOG};
 
-thread_local! {
-    static HOOK: RefCell<Option<Function>> = const { RefCell::new(None) };
-}
+static HOOK: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None));
 
 /// Tells the content module, once the current batch is done, that `note`
 /// happened (see the module docs). Nothing happens while no content module

@@ -4,7 +4,11 @@
 //! the page's navigations (the single-page-app history patch): each sends
 //! `page_viewed` while page tracking is on and tells the content module.
 
-use std::cell::RefCell;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::web::local::Local;
+use core::cell::RefCell;
 
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
@@ -23,14 +27,10 @@ struct Pages {
     last_url: String,
 }
 
-thread_local! {
-    static PAGES: RefCell<Pages> = const {
-        RefCell::new(Pages {
-            tracking: true,
-            last_url: String::new(),
-        })
-    };
-}
+static PAGES: Local<RefCell<Pages>> = Local::new(RefCell::new(Pages {
+    tracking: true,
+    last_url: String::new(),
+}));
 
 fn href() -> String {
     web_sys::window()

@@ -20,6 +20,9 @@
 //! imports back, and the two modules share nothing but the pure core and the small
 //! helpers below.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 #[cfg(feature = "analytics")]
 mod api;
 #[cfg(feature = "content")]
@@ -32,6 +35,7 @@ mod driver;
 mod host;
 #[cfg(feature = "analytics")]
 mod lifecycle;
+mod local;
 #[cfg(feature = "analytics")]
 mod page;
 #[cfg(feature = "analytics")]

@@ -5,18 +5,20 @@
 //! so a filter that calls segflow works. While it runs, a segflow call it
 //! makes uses the page as last seen (the filter is not re-entered).
 
-use std::cell::{Cell, RefCell};
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::web::local::Local;
+use core::cell::{Cell, RefCell};
 
 use js_sys::{Function, Reflect};
 
 use crate::core::message::PageInfo;
 
-thread_local! {
-    static FILTER: RefCell<Option<Function>> = const { RefCell::new(None) };
-    /// The raw URL, title and referrer the last [`changed`] saw.
-    static SEEN: RefCell<String> = const { RefCell::new(String::new()) };
-    static FILTERING: Cell<bool> = const { Cell::new(false) };
-}
+static FILTER: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None));
+/// The raw URL, title and referrer the last [`changed`] saw.
+static SEEN: Local<RefCell<String>> = Local::new(RefCell::new(String::new()));
+static FILTERING: Local<Cell<bool>> = Local::new(Cell::new(false));
 
 /// Sets the URL filter (from `init`).
 pub fn set_filter(f: Option<Function>) {

@@ -1,6 +1,9 @@
 //! localStorage and cookies, shared with analytics.js, with a memory fallback when
 //! storage is unavailable (private mode, disabled, sandboxed frames) or full.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlDocument, Storage};
 

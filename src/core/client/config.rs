@@ -2,6 +2,9 @@
 //! so a bad option fails `init` with an `invalid_argument` naming it, natively
 //! tested. The shell only reads the raw values off the options object.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::core::delivery::{DeliveryConfig, DAY_MS};
 use crate::core::error::Error;
 

@@ -29,6 +29,9 @@
 //! cross-tab lock ([`Effect::Adopt`]): written to this tab's chunks first, then
 //! removed from the other's, in their order.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 pub mod config;
 mod tabs;
 
@@ -275,7 +278,7 @@ impl Client {
 
     /// The effects of the inputs so far, in order (see [`Effect`]).
     pub fn take_effects(&mut self) -> Vec<Effect> {
-        std::mem::take(&mut self.effects)
+        core::mem::take(&mut self.effects)
     }
 
     // ------------------------------------------------------------------ state
@@ -534,7 +537,7 @@ impl Client {
     /// not queued; stored events are kept (also other tabs': they are not
     /// adopted) and go out once it is on again.
     pub fn set_streaming(&mut self, now: u64, on: bool) {
-        let was = std::mem::replace(&mut self.streaming, on);
+        let was = core::mem::replace(&mut self.streaming, on);
         if on && !was {
             self.effects.push(Effect::Adopt);
         }
@@ -696,7 +699,7 @@ impl Client {
             self.journal.forget(&taken);
         }
         self.resync_pending = false;
-        let dirty = std::mem::take(&mut self.dirty);
+        let dirty = core::mem::take(&mut self.dirty);
         let writes = self.journal.rewrite(&dirty, &self.delivery);
         self.write(writes);
         self.heartbeat_write(now);
@@ -710,7 +713,7 @@ impl Client {
     fn transact(&mut self, now: u64, next: Identity, msg: Msg) -> Result<(), Error> {
         let switched = next.user_id != self.identity.user_id
             || next.anonymous_id != self.identity.anonymous_id;
-        let previous = std::mem::replace(&mut self.identity, next);
+        let previous = core::mem::replace(&mut self.identity, next);
         let sent = match &msg {
             Msg::Identify { traits } => self.send(now, Call::Identify { traits }),
             Msg::Group { group_id, traits } => self.send(now, Call::Group { group_id, traits }),

@@ -1,6 +1,9 @@
 //! Tab coordination: storage key names, which tab id a page load takes, its own
 //! stored events, and which stored events belong to tabs that are gone.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::{LEAVE_GRACE_MS, STALE_TAB_MS};
 use crate::core::delivery::Item;
 use crate::core::journal;

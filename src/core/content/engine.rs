@@ -38,6 +38,9 @@
 //! - After every call that changes the per-user state (seen flows, active flow
 //!   and step), the outputs end with [`Output::Persist`].
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::markdown::{interpolate, render, Node};
 use super::model::{
     Action, Block, Condition, Content, Corner, Flow, OnTargetMissing, Placement, StartRule,

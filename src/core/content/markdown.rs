@@ -12,6 +12,9 @@
 //! Interpolation happens while parsing, so an attribute's value is always plain
 //! text: a user named `**[x](https://evil)**` cannot inject markup or links.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::core::json::Json;
 
 /// A block of rendered text.
@@ -222,7 +225,7 @@ struct Acc {
 impl Acc {
     fn flush(&mut self) {
         if !self.text.is_empty() {
-            self.out.push(Inline::Text(std::mem::take(&mut self.text)));
+            self.out.push(Inline::Text(core::mem::take(&mut self.text)));
         }
     }
 

@@ -5,6 +5,9 @@
 //!
 //! The schema is documented in `docs/CONTENT.md` and `docs/content-schema.json`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 pub mod engine;
 pub mod markdown;
 pub mod model;

@@ -7,6 +7,11 @@
 //! are errors whose message starts with the JSON path of the culprit, e.g.
 //! `flows[0].steps[2].type: expected one of modal, tooltip, bubble, hidden`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::core::float;
+
 use super::markdown::safe_url;
 use super::push_usize;
 use crate::core::error::Error;
@@ -534,7 +539,7 @@ fn parse_trigger(v: &Json, path: &str, refs: &Refs) -> Result<Trigger, Error> {
             if !(0.0..=(MAX_DURATION_MS / 1000) as f64).contains(&secs) {
                 return Err(err(&p, "expected a number of seconds from 0 to 86400"));
             }
-            Condition::Wait((secs * 1000.0).round() as u64)
+            Condition::Wait(float::round(secs * 1000.0) as u64)
         }
     };
     let action = parse_action(o.req("action")?, &child(path, "action"), refs)?;
@@ -746,7 +751,7 @@ impl<'a> Obj<'a> {
             Json::Number(n) => n.to_f64(),
             _ => f64::NAN,
         };
-        if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= max as f64 && n < 9.0e15 {
+        if n.is_finite() && n >= 0.0 && float::fract(n) == 0.0 && n <= max as f64 && n < 9.0e15 {
             Ok(Some(n as u64))
         } else {
             let mut m = String::from("expected a whole number from 0 to ");

@@ -2,6 +2,9 @@
 //! written by hand (no serde_json in the wasm build) with its length known in
 //! advance, so that every limit is checked on the bytes actually sent.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::core::json::write_string;
 
 /// Everything before the first message: the write key (when there is one) and

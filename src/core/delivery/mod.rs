@@ -37,6 +37,9 @@
 //! `max_request_bytes`, and keepalive bodies in flight together never exceed
 //! `keepalive_bytes`.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 mod body;
 mod policy;
 mod rng;
@@ -46,7 +49,7 @@ mod proptests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
-use std::collections::VecDeque;
+use alloc::collections::VecDeque;
 
 pub use policy::{
     backoff_ms, honours_retry_after, retry_after_ms, retry_class, RetryClass, BACKOFF_BASE_MS,
@@ -392,7 +395,7 @@ impl Delivery {
         }
         incoming.dedup_by(|a, b| a.seq == b.seq && a.message_id == b.message_id);
 
-        let old = std::mem::take(&mut self.queue);
+        let old = core::mem::take(&mut self.queue);
         self.queue.reserve(old.len() + incoming.len());
         let mut old = old.into_iter().peekable();
         for item in incoming {
@@ -960,7 +963,7 @@ impl Delivery {
             return Vec::new();
         }
         let mut removed = Vec::new();
-        let old = std::mem::take(&mut self.queue);
+        let old = core::mem::take(&mut self.queue);
         self.queue.reserve(old.len());
         for e in old {
             if pred(&e) {

@@ -1,6 +1,9 @@
 //! Retry policy: which answers count as delivered, retried or rejected, and how
 //! long to wait before the next attempt.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// What the engine does with a batch once the server answered with a status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RetryClass {

@@ -1,6 +1,9 @@
 //! A tiny seeded random source (SplitMix64) for backoff jitter: deterministic
 //! in tests, no dependency, a few instructions in wasm.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// SplitMix64 generator (Steele, Lea & Flood 2014).
 #[derive(Clone)]
 pub(crate) struct SplitMix64(u64);

@@ -4,6 +4,9 @@
 //! either returns normally or throws a JS `Error` with a stable `code`, and
 //! never panics.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -152,7 +155,9 @@ pub fn content_z_index(z_index: JsValue) -> Result<(), JsValue> {
     started()?;
     let z = z_index
         .as_f64()
-        .filter(|z| z.is_finite() && z.abs() <= i32::MAX as f64 && *z == z.trunc())
+        .filter(|z| {
+            z.is_finite() && z.abs() <= i32::MAX as f64 && *z == crate::core::float::trunc(*z)
+        })
         .ok_or_else(|| js_error(Error::invalid("segflow: setBaseZIndex takes an integer")))?;
     flows::set_z_index(z as i32);
     Ok(())

@@ -8,8 +8,12 @@
 //! then calls may call segflow again: its work runs as a batch of its own whose
 //! page code joins the end of the queue, as in the core module.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::web::local::Local;
+use alloc::collections::VecDeque;
+use core::cell::{Cell, RefCell};
 
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
@@ -39,11 +43,9 @@ pub enum Deferred {
     Navigate(String),
 }
 
-thread_local! {
-    static HOST: RefCell<Option<Host>> = const { RefCell::new(None) };
-    static QUEUE: RefCell<VecDeque<Deferred>> = const { RefCell::new(VecDeque::new()) };
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
-}
+static HOST: Local<RefCell<Option<Host>>> = Local::new(RefCell::new(None));
+static QUEUE: Local<RefCell<VecDeque<Deferred>>> = Local::new(RefCell::new(VecDeque::new()));
+static DEPTH: Local<Cell<u32>> = Local::new(Cell::new(0));
 
 /// Reads the host object's functions; `false` when one is missing.
 pub fn install(host: &JsValue) -> bool {

@@ -18,8 +18,12 @@
 //! the loader replays right after it apply to it. Any call that needs the flows
 //! booted (`start`, `endAll`, a tracked event, navigation) boots them first.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::web::local::Local;
+use alloc::collections::VecDeque;
+use core::cell::RefCell;
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -73,9 +77,7 @@ pub struct Flows {
     on_resize: Option<Function>,
 }
 
-thread_local! {
-    static FLOWS: RefCell<Option<Flows>> = const { RefCell::new(None) };
-}
+static FLOWS: Local<RefCell<Option<Flows>>> = Local::new(RefCell::new(None));
 
 /// Navigates (through the custom navigate function, else a page load) once the
 /// current batch is done.
@@ -140,7 +142,7 @@ fn drain(mut queue: VecDeque<Input>) {
 /// The deferred start-up, once: the user's stored progress, then start rules for
 /// the current page (as an input on `queue`).
 fn ensure_booted(queue: &mut VecDeque<Input>) {
-    let first = with_flows(|f| !std::mem::replace(&mut f.booted, true)).unwrap_or(false);
+    let first = with_flows(|f| !core::mem::replace(&mut f.booted, true)).unwrap_or(false);
     if first {
         restore_if_idle(queue);
         queue.push_back(Input::UrlChanged);

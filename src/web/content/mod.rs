@@ -5,6 +5,9 @@
 //! the list), and hears about users, tracked events and navigations through
 //! [`api::content_notify`].
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 pub mod api;
 mod bridge;
 mod flows;

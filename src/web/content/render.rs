@@ -2,6 +2,9 @@
 //! cannot leak, built with `createElement` and text nodes only (content is never
 //! parsed as HTML), themeable through `--segflow-*` custom properties.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -436,7 +439,7 @@ impl Ui {
 }
 
 fn px(v: f64) -> String {
-    let mut s = (v.round() as i64).to_string();
+    let mut s = (crate::core::float::round(v) as i64).to_string();
     s.push_str("px");
     s
 }
