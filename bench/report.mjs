@@ -148,8 +148,11 @@ function observations(results) {
   if (a.requests.preflightsAtCollector > 0) {
     out.push(`analytics-next ${results.machine.analyticsNextVersion} sends \`Authorization: Basic\` (the write key) with every request, so a cross-origin API needs a CORS preflight. `
       + 'Chromium caches a preflight\'s answer (at most 2 hours; the collector allows 24 h), '
-      + `so this run took ${a.requests.preflightsAtCollector} preflight(s) for ${a.requests.postsAtCollector.toLocaleString('en-US')} requests, not one per request; `
-      + 'a visit more than 2 hours after the last one pays one again.');
+      + `so this run took ${a.requests.preflightsAtCollector} preflight(s) for ${a.requests.postsAtCollector.toLocaleString('en-US')} requests, not one per request`
+      + (a.requests.preflightsByPhase.warmup === a.requests.preflightsAtCollector
+        ? ', all of them in the warm-up, when the first requests went out together before any answer was cached (how many varies from run to run); '
+        : '; ')
+      + 'a visit more than 2 hours after the last one pays again.');
   }
   for (const [name, x] of [['segflow', s], ['analytics-next', a]]) {
     if (x.requests.failed) out.push(`${x.requests.failed} of ${name}'s requests failed in the browser (e.g. ${x.requests.failedSample[0]}).`);
