@@ -25,7 +25,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -179,6 +179,7 @@ function machineInfo(browserVersion) {
     gitCommit: sh('git', ['rev-parse', 'HEAD']),
     gitDirty: Boolean(dirty),
     analyticsNextVersion: JSON.parse(readFileSync(AJS_PKG, 'utf8')).version,
+    loadAverageAtStart: loadavg().map((x) => Number(x.toFixed(2))), // 1, 5, 15 min: other work on the machine
   };
 }
 
@@ -640,6 +641,7 @@ async function main() {
       runs[sdk] = await runSdk(browser, collector, origins, sdk, violations);
     }
 
+    machine.loadAverageAtEnd = loadavg().map((x) => Number(x.toFixed(2)));
     const results = {
       machine,
       config: { ...CFG, event: EVENT, origins, quick: opts.quick, durationS: (Date.now() - started) / 1000 },

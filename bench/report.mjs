@@ -115,7 +115,8 @@ const HEADER = (results) => ['metric', 'segflow', `analytics-next ${results.mach
 function machineLine(m) {
   return `${m.date.slice(0, 10)}, ${m.nproc} cores (${m.cpu}), Chromium ${m.chromium} headless, Node ${m.node}, `
     + `segflow ${m.segflowVersion} at ${m.gitCommit ? m.gitCommit.slice(0, 12) : 'unknown commit'}${m.gitDirty ? ' (with uncommitted changes)' : ''}, `
-    + `analytics-next ${m.analyticsNextVersion}`;
+    + `analytics-next ${m.analyticsNextVersion}`
+    + (m.loadAverageAtStart ? `; load average (1 min) ${m.loadAverageAtStart[0]} at the start, ${m.loadAverageAtEnd[0]} at the end` : '');
 }
 
 export function renderConsoleTables(results) {
@@ -207,6 +208,9 @@ ${mdTable(HEADER(results), tables.main)}
 Ratios are segflow ÷ analytics-next: below 1 means segflow uses less (bytes, time,
 requests, memory); for \`track()\`, "N× cheaper" is analytics-next's cost per call over
 segflow's.
+
+Times are wall-clock times on a machine other work may share (the load average is in
+the first line); load times vary most, so the details give their range.
 
 ## Details
 
