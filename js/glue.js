@@ -9,7 +9,9 @@ function invalid(message) {
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-function walk(value, path, seen) {
+// `converted`: `value` is what a toJSON() returned, whose own toJSON is not called
+// (as JSON.stringify does), so a toJSON chain cannot loop.
+function walk(value, path, seen, depth, converted) {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -35,23 +37,25 @@ function walk(value, path, seen) {
     return JSON.stringify(value.toISOString());
   }
   if (seen.includes(value)) throw invalid(`${path} refers back to itself (a cycle)`);
+  // `seen` holds the objects and arrays from the top down to this one.
+  if (seen.length >= depth) throw invalid(`${path} is nested more than ${depth} levels deep (objects and arrays)`);
   seen.push(value);
   let out;
   if (Array.isArray(value)) {
     out = '[';
     for (let i = 0; i < value.length; i++) {
-      const item = walk(value[i], `${path}[${i}]`, seen);
+      const item = walk(value[i], `${path}[${i}]`, seen, depth);
       out += (i ? ',' : '') + (item === undefined ? 'null' : item);
     }
     out += ']';
-  } else if (typeof value.toJSON === 'function') {
+  } else if (!converted && typeof value.toJSON === 'function') {
     seen.pop();
-    return walk(value.toJSON(), path, seen);
+    return walk(value.toJSON(), path, seen, depth, true);
   } else {
     out = '{';
     let first = true;
     for (const key of Object.keys(value)) {
-      const item = walk(value[key], `${path}.${key}`, seen);
+      const item = walk(value[key], `${path}.${key}`, seen, depth);
       if (item === undefined) continue;
       out += (first ? '' : ',') + JSON.stringify(key) + ':' + item;
       first = false;
@@ -63,11 +67,13 @@ function walk(value, path, seen) {
 }
 
 /// JSON text of a plain object given by the page (`undefined`/`null` give `{}`), or an
-/// `invalid_argument` Error for values JSON cannot carry faithfully.
-export function objectToJson(value, name) {
+/// `invalid_argument` Error for values JSON cannot carry faithfully or that nest
+/// objects and arrays more than `depth` deep (the object itself counts one). The
+/// walk never recurses deeper than that, so deep input cannot overflow the stack.
+export function objectToJson(value, name, depth) {
   if (value === undefined || value === null) return '{}';
   if (typeof value !== 'object' || Array.isArray(value)) throw invalid(`${name} must be an object`);
-  return walk(value, name, []);
+  return walk(value, name, [], depth);
 }
 
 /// An Error whose `code` property is one of segflow's stable codes.

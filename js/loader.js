@@ -1,33 +1,41 @@
-// segflow's entry point (pkg/segflow.js): the whole API at once, in a few hundred
-// bytes, safe to import anywhere (nothing touches window, document or storage at
-// import time or in Node). It holds no logic of its own: it loads the two wasm
-// modules and carries calls to them.
+// segflow's entry point (pkg/segflow.js): the whole API at once, in about 2 KB,
+// safe to import anywhere (nothing touches window, document or storage at import
+// time or in Node). It loads the two wasm modules and carries calls to them; what
+// happens to a call is decided in Rust.
 //
 // - The core module (identity, messages, delivery, storage, page tracking) starts
-//   loading at `init` (or `load()`). Calls made before it is ready are queued and
-//   replayed in order; Promises returned meanwhile settle with the real results,
-//   and a replayed call that throws rejects its Promise or, when it returns
-//   nothing, goes to the `error` listeners with the same `code`.
+//   loading at `init` (or `load()`). Calls made before it is ready are queued (data
+//   calls with a copy of their arguments, as they were) and replayed in order;
+//   Promises returned meanwhile settle with the real results, and a replayed call
+//   that throws rejects its Promise or, when it returns nothing, goes to the
+//   `error` listeners with the same `code`.
 // - The content module (flows) is fetched only once there is content: `content`
 //   given to `init`, `loadContent` or `start`. It starts once the core's `init`
 //   succeeded, gets the core's functions (see src/web/host.rs) and hears about
 //   users, tracked events and navigations through the core's hook.
-// - A core module that fails to load is reported once (`error` listeners, code
-//   `load_failed`); the calls that carry data are kept in localStorage and
-//   replayed by the next page load whose `init` has the same write key.
+// - A module that fails to load is reported once (`error` listeners, code
+//   `load_failed`) and its pending Promises reject with that error. When it is the
+//   core, the calls that carry data are kept in localStorage (under a key of this
+//   page's own, at most 1,000 calls, written once per task) and replayed, once, by
+//   the next page whose `init` succeeds with the same write key.
 // - Outside a browser (server-side rendering) every call does nothing: getters
 //   return `false`/`null`, Promises resolve.
 
 const browser = typeof window == 'object' && typeof document == 'object';
-const KEPT = 'segflow:loader:kept';
+const KEPT = 'segflow:loader:kept:';
+const MAX_KEPT = 1000;
 // Calls that carry data, kept when the core module cannot load.
 const DATA = ['identify', 'identifyAnonymous', 'updateUser', 'group', 'updateGroup', 'track', 'page', 'alias', 'reset', 'setStreaming', 'setPageTrackingDisabled'];
-let core, content, coreLoad, contentLoad, inited, failed, kept;
-const queue = []; // [name, args, [resolve, reject]?] for the core module
-const later = []; // the same for the content module
-let writeKey;
+let core, content, coreLoad, contentLoad, coreFailed, contentFailed, inited, writeKey, keptKey, unsaved;
+const queue = []; // [name, args, [resolve, reject]?, entry state] for the core module
+const later = []; // the same for the content module; a 4th item: the init it needs
 
-const report = (err) => core.__report(err);
+const report = (err) => core && core.__report(err);
+const failure = (what, cause) => {
+  const err = new Error(`segflow: could not load the ${what} module: ${cause && cause.message}`);
+  err.code = 'load_failed';
+  return err;
+};
 const settle = (mod, [name, args, p]) => {
   let out;
   try {
@@ -37,48 +45,89 @@ const settle = (mod, [name, args, p]) => {
   }
   if (p) Promise.resolve(out).then(p[0], p[1]);
 };
-
+const copy = (args) => { try { return structuredClone(args); } catch (_) { return args; } };
 const storage = (f) => { try { return f(localStorage); } catch (_) { /* unavailable */ } };
-const keep = () => storage((s) => s.setItem(KEPT, JSON.stringify([writeKey, queue.filter((c) => DATA.includes(c[0]))])));
+
+// The core module could not load: data calls go to this page's kept entry, written
+// once per task, appending to what is there (another page may have taken it).
+function keep(name, args) {
+  if (!unsaved) {
+    unsaved = [];
+    Promise.resolve().then(() => storage((s) => {
+      const key = KEPT + keptKey;
+      let kept = [];
+      try { kept = JSON.parse(s.getItem(key))[1] || []; } catch (_) { /* none yet */ }
+      for (const call of unsaved) {
+        try { kept.push(JSON.stringify(call, (k, v) => (typeof v == 'bigint' ? Number(v) : v))); } catch (_) { /* not serialisable: the core would refuse it too */ }
+      }
+      unsaved = null;
+      s.setItem(key, JSON.stringify([writeKey, kept.slice(-MAX_KEPT)]));
+    }));
+  }
+  unsaved.push([name, args]);
+}
+
+// An `init` succeeded: replay, once, what earlier pages kept for this write key.
+function claim() {
+  storage((s) => {
+    for (let i = s.length; i--;) {
+      const key = s.key(i);
+      if (!key || !key.startsWith(KEPT)) continue;
+      let kept;
+      try { kept = JSON.parse(s.getItem(key)); } catch (_) { /* corrupt */ }
+      if (!Array.isArray(kept) || typeof kept[0] != 'string' || !Array.isArray(kept[1])) { s.removeItem(key); continue; }
+      if (kept[0] !== writeKey) continue;
+      s.removeItem(key);
+      for (const text of kept[1]) {
+        try {
+          const [name, args] = JSON.parse(text);
+          if (DATA.includes(name) && Array.isArray(args)) settle(core, [name, args]);
+        } catch (_) { /* corrupt */ }
+      }
+    }
+  });
+}
+
+// Runs `init` on the loaded core: on success, its content and the kept calls.
+function initCore(options, state) {
+  core.init(options);
+  if (inited || !core.__inited()) return;
+  inited = state.ok = true;
+  writeKey = options.writeKey;
+  claim();
+  if (state.content !== undefined) wantContent();
+  startContent();
+}
 
 function drain() {
   while (queue.length) {
     const call = queue.shift();
-    settle(core, call);
-    if (call[0] == 'init' && !inited) {
-      inited = core.__inited();
-      if (inited && kept) {
-        if (kept[0] == writeKey) for (const c of kept[1]) settle(core, c);
-        kept = null;
-      }
-    }
+    if (call[0] == 'init') {
+      try { initCore(call[1][0], call[3]); } catch (err) { report(err); }
+    } else settle(core, call);
   }
   startContent();
 }
 
 function loadCore() {
-  if (!browser || coreLoad) return coreLoad;
+  if (!browser || coreLoad) return coreLoad || Promise.resolve();
   coreLoad = import('./segflow_core.js').then(async (m) => (await m.default(), m)).then((m) => {
-    kept = storage((s) => {
-      const k = JSON.parse(s.getItem(KEPT));
-      s.removeItem(KEPT);
-      return k;
-    });
     core = m;
     m.__contentHook((note) => {
       if (content) content.contentNotify(note);
-      else if (contentLoad && note[0] == 'e') later.push(['contentNotify', [note]]);
+      else if (contentLoad && !contentFailed && note[0] == 'e' && later.length < MAX_KEPT) later.push(['contentNotify', [note]]);
     });
     drain();
   }, (cause) => {
-    const err = (failed = new Error(`segflow: could not load: ${cause && cause.message}`));
-    err.code = 'load_failed';
+    const err = (coreFailed = failure('core', cause));
+    keptKey = Math.random().toString(36).slice(2);
     for (const [name, args, p] of queue.splice(0)) {
       if (name == 'on' && args[0] == 'error') try { args[1](err); } catch (_) { /* page code */ }
       if (p) p[1](err);
-      else queue.push([name, args]);
+      else if (DATA.includes(name)) keep(name, args);
+      else if (name == 'init' && writeKey === undefined) writeKey = args[0] && args[0].writeKey;
     }
-    keep();
+    for (const [, , p] of later.splice(0)) if (p) p[1](err);
     throw err;
   });
   coreLoad.catch(() => {}); // reported above; load() callers still see the rejection
@@ -86,30 +135,42 @@ function loadCore() {
 }
 
 function startContent() {
-  if (!inited || !contentLoad || content) return;
+  if (!inited || !contentLoad || content || contentFailed) return;
   contentLoad.then((m) => {
     if (content) return;
     m.contentInit({ stateKey: core.__stateKey, traits: core.__traits, get: core.__get, set: core.__set, pageUrl: core.__pageUrl, track: core.__track });
     content = m;
-    while (later.length) settle(m, later.shift());
-  }, report);
+    while (later.length) {
+      const call = later.shift();
+      if (!call[3] || call[3].ok) settle(m, call);
+    }
+  }, () => {});
 }
 
 function wantContent() {
-  if (browser && !contentLoad) {
-    contentLoad = import('./segflow_content.js').then(async (m) => (await m.default(), m));
-    contentLoad.catch(() => {});
-    startContent();
-  }
+  if (!browser || contentLoad) return;
+  contentLoad = import('./segflow_content.js').then(async (m) => (await m.default(), m));
+  contentLoad.catch((cause) => {
+    const err = (contentFailed = failure('content', cause));
+    for (const [, , p] of later.splice(0)) if (p) p[1](err);
+    if (core) report(err);
+    else queue.push(['__report', [err]]);
+  });
+  startContent();
 }
 
 const push = (list, call) => {
-  if (!browser) return;
-  list.push(call);
-  if (failed && list == queue) keep();
+  if (browser) {
+    if (coreFailed) return DATA.includes(call[0]) && keep(call[0], call[1]);
+    list.push(call);
+  }
 };
-const promised = (list, name, args) => (browser ? new Promise((ok, no) => push(list, [name, args, [ok, no]])) : Promise.resolve(name == 'flush' ? { pending: 0 } : undefined));
-const to = (name) => (...args) => (core ? core[name](...args) : push(queue, [name, args]));
+const promised = (list, name, args) => {
+  if (!browser) return Promise.resolve(name == 'flush' ? { pending: 0 } : undefined);
+  const failed = coreFailed || (list == later && contentFailed);
+  return failed ? Promise.reject(failed) : new Promise((ok, no) => push(list, [name, args, [ok, no]]));
+};
+const to = (name) => (...args) => (core ? core[name](...args) : push(queue, [name, DATA.includes(name) ? copy(args) : args]));
 const get = (name, none) => () => (core ? core[name]() : none);
 const toContent = (name, wants, isPromise) => (...args) => {
   if (content) {
@@ -120,26 +181,24 @@ const toContent = (name, wants, isPromise) => (...args) => {
   return isPromise ? promised(later, name, args) : push(later, [name, args]);
 };
 
-/** Starts loading segflow; resolves once the core module is ready (never in Node). */
+/** Starts loading segflow; resolves once the core module is ready (at once, doing nothing, in Node). */
 export default function load() {
-  return browser ? loadCore() : Promise.resolve();
+  return loadCore();
 }
 
 export function init(options) {
-  if (options && typeof options == 'object') writeKey = options.writeKey;
-  const content = options && options.content;
-  if (core) {
-    core.init(options);
-    inited = core.__inited();
-  } else {
-    push(queue, ['init', [options]]);
+  const c = options && options.content;
+  const state = { content: c != null && (typeof c == 'object' || typeof c == 'string') ? c : undefined };
+  if (state.content !== undefined && !content) {
+    // Placed now, so that it comes before content calls made after this init.
+    push(later, ['contentLoad', [state.content], [() => {}, (err) => err != contentFailed && report(err)], state]);
+  }
+  if (core) initCore(options, state);
+  else {
+    push(queue, ['init', [options], null, state]);
     loadCore();
+    if (state.content !== undefined) wantContent();
   }
-  if (content != null && typeof content == 'object' || typeof content == 'string') {
-    push(later, ['contentLoad', [content], [() => {}, (err) => core && report(err)]]);
-    wantContent();
-  }
-  startContent();
 }
 
 export const identify = to('identify');

@@ -147,6 +147,7 @@ export function init(options: InitOptions): void;
 /**
  * Whether `identify` (or `identifyAnonymous`) has been called for this visitor;
  * `false` until segflow has loaded (and always during server-side rendering).
+ * Once loaded, it throws `not_initialized` until `init` has run.
  */
 export function isIdentified(): boolean;
 
@@ -218,7 +219,8 @@ export function updateUser(traits: Traits): void;
 
 /**
  * The ids and traits segflow holds for the visitor; `null` until segflow has
- * loaded (and always during server-side rendering).
+ * loaded (and always during server-side rendering). Once loaded, it throws
+ * `not_initialized` until `init` has run.
  */
 export function user(): UserState | null;
 

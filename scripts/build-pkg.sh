@@ -30,19 +30,26 @@ module segflow_core analytics
 module segflow_content content
 node scripts/shorten-imports.mjs "$work" segflow_core segflow_content
 
-# The package: minified JS (export names are kept), the wasm, types, metadata.
-rm -rf "$out/snippets" "$out"/*.js "$out"/*.wasm "$out"/*.d.ts
-(cd "$work" && find . -name '*.js') | while read -r f; do
-  mkdir -p "$out/$(dirname "$f")"
-  node_modules/.bin/esbuild "$work/$f" --minify --format=esm --log-level=warning --outfile="$out/$f"
+# The package, assembled beside pkg/ and then put in its place (so that a test
+# reading pkg/ meanwhile never sees half of it): minified JS (export names are
+# kept), the wasm, types, metadata.
+next="$work/pkg"
+mkdir -p "$next"
+(cd "$work" && find . -path ./pkg -prune -o -name '*.js' -print) | while read -r f; do
+  mkdir -p "$next/$(dirname "$f")"
+  node_modules/.bin/esbuild "$work/$f" --minify --format=esm --log-level=warning --outfile="$next/$f"
 done
-node_modules/.bin/esbuild js/loader.js --minify --format=esm --log-level=warning --outfile="$out/segflow.js"
-cp "$work"/*.wasm "$out/"
-cp js/segflow.d.ts "$out/segflow.d.ts"
-cp js/package.json "$out/package.json"
-cp README.md "$out/README.md"
-printf '*\n' > "$out/.gitignore"
-node scripts/check-wasm.mjs "$out"
+node_modules/.bin/esbuild js/loader.js --minify --format=esm --log-level=warning --outfile="$next/segflow.js"
+cp "$work"/*.wasm "$next/"
+cp js/segflow.d.ts "$next/segflow.d.ts"
+cp js/package.json "$next/package.json"
+cp README.md "$next/README.md"
+printf '*\n' > "$next/.gitignore"
+node scripts/check-wasm.mjs "$next"
+rm -rf "$out.old"
+mv "$out" "$out.old"
+mv "$next" "$out"
+rm -rf "$out.old"
 for f in segflow.js segflow_core_bg.wasm segflow_content_bg.wasm; do
   echo "pkg/$f: $(wc -c < "$out/$f") B, $(gzip -9 -c "$out/$f" | wc -c) B gzipped" >&2
 done

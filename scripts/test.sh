@@ -27,6 +27,9 @@ cargo clippy -p segflow --lib --target wasm32-unknown-unknown --no-default-featu
 
 step "native tests: core and collector"
 cargo test --workspace
+# Optimised, as shipped: Markdown renders a megabyte of adversarial input in well
+# under 100 ms (the plain run above checks a debug build's looser bound).
+cargo test --release --lib adversarial_input_renders_in_linear_time
 
 tmp=$(mktemp -d)
 cleanup() { [ -n "${COLLECTOR_PID:-}" ] && kill "$COLLECTOR_PID" 2>/dev/null; rm -rf "$tmp"; }

@@ -268,7 +268,9 @@ pub fn write_string(s: &str, out: &mut String) {
             _ => None,
         };
         if let Some(esc) = esc {
-            out.push_str(&s[start..i]);
+            // `get`, not `&s[..]`: the positions are always char boundaries (the
+            // escaped bytes are ASCII), and slicing's panic path costs ~4 KB of wasm.
+            out.push_str(s.get(start..i).unwrap_or(""));
             if esc.is_empty() {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.push_str("\\u00");
@@ -280,7 +282,7 @@ pub fn write_string(s: &str, out: &mut String) {
             start = i + 1;
         }
     }
-    out.push_str(&s[start..]);
+    out.push_str(s.get(start..).unwrap_or(""));
     out.push('"');
 }
 

@@ -51,7 +51,7 @@ struct Later {
 
 static RT: Local<RefCell<Option<Runtime>>> = Local::new(RefCell::new(None));
 /// The callback of the one timer.
-type TimerCallback = Closure<dyn FnMut()>;
+type TimerCallback = Closure<dyn Fn()>;
 static TIMER: Local<RefCell<Option<TimerCallback>>> = Local::new(RefCell::new(None));
 static COMMIT: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None));
 static ADOPTING: Local<Cell<bool>> = Local::new(Cell::new(false));
@@ -163,7 +163,7 @@ pub fn install(client: Client, store: Store) {
             });
         }))
     });
-    let commit = Closure::<dyn FnMut()>::new(|| {
+    let commit = Closure::<dyn Fn()>::new(|| {
         dispatch::batch(|| {
             let _ = call(&mut |c, _| {
                 c.commit();

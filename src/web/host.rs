@@ -28,6 +28,8 @@ use wasm_bindgen::prelude::*;
 use super::dispatch::{self, batch, defer, Deferred};
 use super::driver::{self, call, with_rt};
 use crate::core::catalog::{GeneratedEvent, CATALOG};
+use crate::core::error::Error;
+use crate::core::message::properties_from_text;
 
 static HOOK: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None));
 
@@ -109,14 +111,16 @@ pub fn set(key: &str, value: Option<String>) -> Result<(), JsValue> {
     })
 }
 
-/// The page URL after the URL filter.
+/// The page URL after the URL filter (run as a batch: the filter is page code).
 #[wasm_bindgen(js_name = __pageUrl)]
 pub fn page_url() -> String {
-    driver::page_url()
+    batch(driver::page_url)
 }
 
 /// A track from the content module (see the module docs). An unknown listener
-/// name sends the track without calling listeners.
+/// name sends the track without calling listeners. The properties are checked
+/// and rewritten like a page's own (`message::properties_from_text`): anything
+/// else, or an empty event name, goes to the `error` listeners instead.
 #[wasm_bindgen(js_name = __track)]
 pub fn track(listener: Option<String>, event: &str, properties: &str) {
     let listener = listener.and_then(|l| {
@@ -125,7 +129,17 @@ pub fn track(listener: Option<String>, event: &str, properties: &str) {
             .find(|spec| spec.listener == l)
             .map(|spec| spec.listener)
     });
-    batch(|| track_and_emit(listener, event, properties));
+    batch(|| {
+        let checked = if event.is_empty() {
+            Err(Error::invalid("segflow: event must be a non-empty string"))
+        } else {
+            properties_from_text(properties)
+        };
+        match checked {
+            Ok(props) => track_and_emit(listener, event, &props),
+            Err(e) => dispatch::emit("error", super::js_error(e)),
+        }
+    });
 }
 
 /// Calls the `error` listeners with `error`.

@@ -135,9 +135,11 @@ fn input(f: fn(&mut Client, u64)) {
     });
 }
 
-/// A page callback kept for the life of the page.
-fn hook(f: impl FnMut(JsValue) + 'static) -> js_sys::Function {
-    Closure::<dyn FnMut(JsValue)>::new(f)
+/// A page callback kept for the life of the page. `Fn`, not `FnMut`: the page
+/// may cause the same event again while it runs (a listener that navigates), and
+/// wasm-bindgen refuses to re-enter an `FnMut` closure with an exception.
+fn hook(f: impl Fn(JsValue) + 'static) -> js_sys::Function {
+    Closure::<dyn Fn(JsValue)>::new(f)
         .into_js_value()
         .unchecked_into()
 }

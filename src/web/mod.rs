@@ -53,7 +53,7 @@ use crate::core::error::{Error, ErrorCode};
 #[wasm_bindgen(module = "/js/glue.js")]
 extern "C" {
     #[wasm_bindgen(catch, js_name = objectToJson)]
-    fn object_to_json(value: &JsValue, name: &str) -> Result<String, JsValue>;
+    fn object_to_json_at_most(value: &JsValue, name: &str, depth: u32) -> Result<String, JsValue>;
     #[wasm_bindgen(js_name = codedError)]
     fn coded_error(code: &str, message: &str) -> JsValue;
     #[wasm_bindgen(js_name = afterMicrotask)]
@@ -85,6 +85,15 @@ extern "C" {
     fn base64(text: &str) -> Option<String>;
     #[wasm_bindgen(js_name = watchNavigation)]
     fn watch_navigation(on_change: &js_sys::Function);
+}
+
+/// JSON text of an object the page passed for a call (properties, traits,
+/// integrations), nested at most [`MAX_PROPERTY_DEPTH`] deep.
+///
+/// [`MAX_PROPERTY_DEPTH`]: crate::core::message::MAX_PROPERTY_DEPTH
+#[cfg(feature = "analytics")]
+fn object_to_json(value: &JsValue, name: &str) -> Result<String, JsValue> {
+    object_to_json_at_most(value, name, crate::core::message::MAX_PROPERTY_DEPTH)
 }
 
 /// A core error as a JS `Error` with a `code` property.

@@ -140,9 +140,18 @@ describe('flow UI accessibility and isolation', () => {
     await page.keyboard.press('Tab');
     f = await focused(page);
     assert.ok(f.inUi && f.inStep, `after a backdrop click: ${JSON.stringify(f)}`);
-    await page.evaluate(() => document.getElementById('other-button').focus());
+    const thrown = await page.evaluate(() => {
+      const errors = [];
+      const onError = (e) => errors.push(e.message);
+      window.addEventListener('error', onError);
+      try { document.getElementById('other-button').focus(); } catch (e) { errors.push(String(e)); }
+      window.removeEventListener('error', onError);
+      return errors;
+    });
+    assert.deepEqual(thrown, [], 'the page\'s own focus() call raises nothing in the page');
     f = await focused(page);
     assert.ok(f.inUi && f.inStep, `focus moved behind the modal comes back: ${JSON.stringify(f)}`);
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), [], 'no exception reached the page');
 
     // Closing returns focus to where it was before the flow.
     await page.keyboard.press('Escape');

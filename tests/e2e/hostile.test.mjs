@@ -129,6 +129,40 @@ describe('hostile content and pages', () => {
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
   });
 
+  it('shows steps of adversarial Markdown at the size limit at once, and refuses content over the limits, naming the path', T, async (t) => {
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-size' });
+    const LIMIT = 65536; // the longest string content may hold (README, "Limits")
+    const units = ['[', '**a ', '{{', '[a](', '_a ', '*_', '[[', '{{a'];
+    const doc = content(flow('slow', units.map((u, i) => ({
+      id: `s${i}`, type: 'modal',
+      blocks: [{ type: 'text', markdown: u.repeat(Math.floor(LIMIT / u.length)) }, { type: 'button', ...NEXT }],
+    }))));
+    assert.equal(await page.evaluate((doc) => window.segflow.loadContent(doc).then(() => 'loaded', (e) => e.message), doc), 'loaded');
+    // Each step renders its 64 KB of Markdown when shown: time start() and each Next.
+    const ms = await page.evaluate(async (n) => {
+      const out = [];
+      let t0 = performance.now();
+      await window.segflow.start('slow');
+      out.push(performance.now() - t0);
+      for (let i = 1; i < n; i++) {
+        const root = document.querySelector('segflow-ui').shadowRoot;
+        const next = [...root.querySelectorAll('button')].find((b) => b.textContent === 'Next');
+        t0 = performance.now();
+        next.click();
+        out.push(performance.now() - t0);
+      }
+      return out;
+    }, units.length);
+    for (const [i, m] of ms.entries()) assert.ok(m < 100, `${JSON.stringify(units[i])} x 64 KB shown in ${m.toFixed(1)} ms (< 100 ms)`);
+    const over = content(flow('big', [{ id: 's', type: 'modal', blocks: [{ type: 'text', markdown: 'a'.repeat(LIMIT + 1) }] }]));
+    const refused = await page.evaluate((doc) => window.segflow.loadContent(doc).then(() => 'loaded', (e) => `${e.code}: ${e.message}`), over);
+    assert.equal(refused, 'invalid_argument: flows[0].steps[0].blocks[0].markdown: longer than 65536 bytes');
+    const huge = content(flow('huge', Array.from({ length: 17 }, (_, i) => ({ id: `s${i}`, type: 'modal', blocks: [{ type: 'text', markdown: 'a'.repeat(LIMIT - 100) }] }))));
+    const tooBig = await page.evaluate((doc) => window.segflow.loadContent(doc).then(() => 'loaded', (e) => `${e.code}: ${e.message}`), huge);
+    assert.match(tooBig, /^invalid_argument: content is \d+ bytes of JSON; at most 1048576 are accepted$/);
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+
   it('ignores page markup that imitates segflow\'s buttons, and fails softly on broken selectors', T, async (t) => {
     const doc = content(
       flow('f', [{ id: 'b', type: 'bubble', blocks: [{ type: 'text', markdown: 'Hello' }, { type: 'button', ...NEXT }] }]),
@@ -159,6 +193,70 @@ describe('hostile content and pages', () => {
     await page.evaluate(() => window.segflow.start('bad'));
     await traceOf(page, 8, 3_000);
     assert.deepEqual((await flowTrace(page)).slice(4), ['flowStarted:bad:program', 'flowStepSeen:w', 'tooltipTargetMissing:t', 'flowEnded:bad:tooltip_target_missing']);
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+
+  it('refuses input nested deeper than the limits with invalid_argument, never a RangeError, and sends what the limit allows', T, async (t) => {
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-deep', userId: 'deep-user' });
+    const out = await page.evaluate(() => {
+      const nest = (n) => { let v = { leaf: 1 }; for (let i = 1; i < n; i++) v = { v }; return v; };
+      const arr = (n) => { let v = [1]; for (let i = 1; i < n; i++) v = [v]; return v; };
+      const codeOf = (f) => { try { f(); return 'ok'; } catch (e) { return `${e.constructor.name}:${e.code}:${e.message}`; } };
+      const s = window.segflow;
+      return {
+        track8000: codeOf(() => s.track('Deep', { p: nest(8000) })),
+        arrays8000: codeOf(() => s.track('Deep', { p: arr(8000) })),
+        identify8000: codeOf(() => s.identify('deep-user', { t: nest(8000) })),
+        group8000: codeOf(() => s.group('g', { t: nest(8000) })),
+        track65: codeOf(() => s.track('Deep', nest(65))),
+        track200: codeOf(() => s.track('Deep', nest(200))),
+        track64: codeOf(() => s.track('Deep Enough', nest(64))),
+      };
+    });
+    for (const key of ['track8000', 'arrays8000', 'identify8000', 'group8000', 'track65', 'track200']) {
+      assert.match(out[key], /^Error:invalid_argument:.*nested more than 64 levels/, `${key}: ${out[key]}`);
+    }
+    assert.equal(out.track64, 'ok');
+    const content = await page.evaluate(() => {
+      let v = { leaf: 1 };
+      for (let i = 1; i < 8000; i++) v = { v };
+      return window.segflow.loadContent({ version: 1, flows: [], x: v }).then(() => 'loaded', (e) => `${e.constructor.name}:${e.code}:${e.message}`);
+    });
+    assert.match(content, /^Error:invalid_argument:content.*nested more than 127 levels/);
+    await page.evaluate(() => window.segflow.flush());
+    const events = await collector.events({ writeKey: 'hostile-deep' });
+    assert.deepEqual(events.filter((e) => e.type === 'track').map((e) => e.event), ['Deep Enough'], 'the 64-deep event was accepted by the collector; nothing deeper was sent');
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+
+  it('lets page code re-enter segflow\'s own handlers (a listener that navigates, clicks or focuses) without an exception reaching the page', T, async (t) => {
+    const doc = content(flow('f', [{ id: 'm', type: 'modal', blocks: [{ type: 'title', text: 'Hi' }, { type: 'button', ...NEXT }] }]));
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-reenter', pageTracking: true, content: doc });
+    const out = await page.evaluate(async () => {
+      const errors = [];
+      window.addEventListener('error', (e) => errors.push(e.message));
+      const s = window.segflow;
+      const views = [];
+      // A pageViewed listener that navigates again (once): segflow's navigation
+      // handler runs inside itself.
+      s.on('pageViewed', (e) => {
+        views.push(new URL(e.page_url).pathname);
+        if (views.length === 1) history.pushState({}, '', '/app/second');
+      });
+      // A flowStarted listener that clicks and focuses page elements: segflow's click
+      // and focus handlers run inside themselves.
+      s.on('flowStarted', () => {
+        document.getElementById('other-button').click();
+        document.getElementById('other-button').focus();
+      });
+      history.pushState({}, '', '/app/first');
+      await s.start('f');
+      await new Promise((r) => setTimeout(r, 200));
+      return { errors, views };
+    });
+    assert.deepEqual(out.errors, []);
+    assert.deepEqual(out.views, ['/app/first', '/app/second']);
+    assert.equal((await ui(page)).stepId, 'm', 'the step still shows');
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 });

@@ -50,7 +50,12 @@ pub enum Inline {
 }
 
 /// Deepest nesting of emphasis and links; deeper delimiters stay literal text.
-const MAX_DEPTH: usize = 8;
+pub const MAX_DEPTH: usize = 8;
+
+/// Most emphasis and link elements one text block makes; later delimiters stay
+/// literal text. Parsing is linear anyway; this bounds the page's work to build
+/// them (64 KB of `*_*_` would otherwise be 32,768 `<em>` elements).
+pub const MAX_MARKUP: usize = 1000;
 
 /// `url` if it is safe to use as a link, image source or navigation target:
 /// `http:`/`https:` URLs (any case) and relative URLs (`/x`, `x`, `#x`, `?x`,
@@ -149,20 +154,21 @@ fn push_placeholder(inner: &str, traits: &Json, out: &mut String) {
 
 /// Renders `markdown` (with `{{…}}` interpolated from `traits`) to blocks.
 pub fn render(markdown: &str, traits: &Json) -> Vec<Node> {
+    let budget = &mut { MAX_MARKUP };
     let mut nodes = Vec::new();
     let mut para = String::new();
     let mut list: Option<(bool, Vec<String>)> = None;
     for line in markdown.lines() {
         let t = line.trim();
         if t.is_empty() {
-            flush_para(&mut para, traits, &mut nodes);
-            flush_list(&mut list, traits, &mut nodes);
+            flush_para(&mut para, traits, &mut nodes, budget);
+            flush_list(&mut list, traits, &mut nodes, budget);
             continue;
         }
         if let Some((ordered, item)) = list_item(t) {
-            flush_para(&mut para, traits, &mut nodes);
+            flush_para(&mut para, traits, &mut nodes, budget);
             if matches!(&list, Some((o, _)) if *o != ordered) {
-                flush_list(&mut list, traits, &mut nodes);
+                flush_list(&mut list, traits, &mut nodes, budget);
             }
             list.get_or_insert_with(|| (ordered, Vec::new()))
                 .1
@@ -177,27 +183,35 @@ pub fn render(markdown: &str, traits: &Json) -> Vec<Node> {
                 continue;
             }
         }
-        flush_list(&mut list, traits, &mut nodes);
+        flush_list(&mut list, traits, &mut nodes, budget);
         if !para.is_empty() {
             para.push(' ');
         }
         para.push_str(t);
     }
-    flush_para(&mut para, traits, &mut nodes);
-    flush_list(&mut list, traits, &mut nodes);
+    flush_para(&mut para, traits, &mut nodes, budget);
+    flush_list(&mut list, traits, &mut nodes, budget);
     nodes
 }
 
-fn flush_para(para: &mut String, traits: &Json, nodes: &mut Vec<Node>) {
+fn flush_para(para: &mut String, traits: &Json, nodes: &mut Vec<Node>, budget: &mut usize) {
     if !para.is_empty() {
-        nodes.push(Node::Paragraph(inlines(para, traits, 0, false)));
+        nodes.push(Node::Paragraph(inlines(para, traits, 0, false, budget)));
         para.clear();
     }
 }
 
-fn flush_list(list: &mut Option<(bool, Vec<String>)>, traits: &Json, nodes: &mut Vec<Node>) {
+fn flush_list(
+    list: &mut Option<(bool, Vec<String>)>,
+    traits: &Json,
+    nodes: &mut Vec<Node>,
+    budget: &mut usize,
+) {
     if let Some((ordered, items)) = list.take() {
-        let items = items.iter().map(|i| inlines(i, traits, 0, false)).collect();
+        let items = items
+            .iter()
+            .map(|i| inlines(i, traits, 0, false, budget))
+            .collect();
         nodes.push(Node::List { ordered, items });
     }
 }
@@ -258,10 +272,152 @@ fn is_alnum(b: Option<&u8>) -> bool {
     b.is_some_and(|c| c.is_ascii_alphanumeric() || *c >= 0x80)
 }
 
+/// No matching bracket or parenthesis (see [`Marks::pairs`]).
+const NONE: u32 = u32::MAX;
+
+/// What [`inlines`] looks ahead for, found in one pass over its text, so that no
+/// delimiter ever rescans the rest of it: inline parsing is linear in the length
+/// of the text (times the nesting depth, at most [`MAX_DEPTH`]) whatever the
+/// input, e.g. a megabyte of `[` or `**a `.
+struct Marks {
+    /// Positions of every `}}` (overlapping ones too), ascending.
+    closes: Vec<usize>,
+    /// For each `[` at `i`, the `]` that closes it (`NONE` when none does),
+    /// skipping backslash escapes and `{{…}}` placeholders as a link's text does;
+    /// for each `(`, likewise its `)`, skipping backslash escapes as a URL does.
+    /// Other positions hold `NONE`.
+    pairs: Vec<u32>,
+    /// Per emphasis kind (`*`, `**`, `_`, `__`), the earliest start from which a
+    /// closer was searched in vain: a search from there or later fails at once.
+    failed: [usize; 4],
+}
+
+impl Marks {
+    fn new(b: &[u8]) -> Marks {
+        let closes = (0..b.len().saturating_sub(1))
+            .filter(|&i| b[i] == b'}' && b[i + 1] == b'}')
+            .collect::<Vec<_>>();
+        let mut marks = Marks {
+            closes,
+            pairs: vec![NONE; b.len()],
+            failed: [usize::MAX; 4],
+        };
+        let mut open = Vec::new();
+        let mut j = 0;
+        while j < b.len() {
+            if let Some(next) = marks.skip_atom(b, j) {
+                j = next;
+                continue;
+            }
+            match b[j] {
+                b'[' => open.push(j),
+                b']' => {
+                    if let Some(o) = open.pop() {
+                        marks.pairs[o] = j as u32;
+                    }
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        open.clear();
+        let mut j = 0;
+        while j < b.len() {
+            match b[j] {
+                b'\\' => j += 1,
+                b'(' => open.push(j),
+                b')' => {
+                    if let Some(o) = open.pop() {
+                        marks.pairs[o] = j as u32;
+                    }
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        marks
+    }
+
+    /// The first `}}` at or after `from`.
+    fn close_from(&self, from: usize) -> Option<usize> {
+        let k = self.closes.partition_point(|&p| p < from);
+        self.closes.get(k).copied()
+    }
+
+    /// Where the `[` or `(` at `open` closes.
+    fn matched(&self, open: usize) -> Option<usize> {
+        match self.pairs.get(open) {
+            Some(&close) if close != NONE => Some(close as usize),
+            _ => None,
+        }
+    }
+
+    /// Skips a `{{…}}` placeholder or a backslash escape at `j`; the new position.
+    fn skip_atom(&self, b: &[u8], j: usize) -> Option<usize> {
+        match b[j] {
+            b'\\' if j + 1 < b.len() => Some(j + 2),
+            b'{' if b.get(j + 1) == Some(&b'{') => self.close_from(j + 2).map(|p| p + 2),
+            _ => None,
+        }
+    }
+
+    /// The position of the delimiter closing an emphasis opened just before `from`.
+    fn closer(&mut self, b: &[u8], from: usize, d: u8, double: bool) -> Option<usize> {
+        let kind = usize::from(d == b'_') * 2 + usize::from(double);
+        if from >= self.failed[kind] {
+            return None;
+        }
+        let found = self.scan_closer(b, from, d, double);
+        if found.is_none() {
+            self.failed[kind] = from;
+        }
+        found
+    }
+
+    fn scan_closer(&self, b: &[u8], from: usize, d: u8, double: bool) -> Option<usize> {
+        let mut j = from;
+        while j < b.len() {
+            if let Some(next) = self.skip_atom(b, j) {
+                j = next;
+                continue;
+            }
+            if b[j] == d {
+                let is_double = b.get(j + 1) == Some(&d);
+                if double != is_double {
+                    // A nested emphasis of the other width: step over its delimiter.
+                    j += if is_double { 2 } else { 1 };
+                    continue;
+                }
+                let width = if double { 2 } else { 1 };
+                let closes =
+                    j > from && !is_ws(b.get(j - 1)) && (d == b'*' || !is_alnum(b.get(j + width)));
+                if closes {
+                    return Some(j);
+                }
+                j += width;
+                continue;
+            }
+            j += 1;
+        }
+        None
+    }
+
+    /// For `[text](url)` at `i`: the end of the text (`]`) and the URL's bounds.
+    fn link_at(&self, b: &[u8], i: usize) -> Option<(usize, usize, usize)> {
+        let text_end = self.matched(i)?;
+        if b.get(text_end + 1) != Some(&b'(') {
+            return None;
+        }
+        let url_end = self.matched(text_end + 1)?;
+        Some((text_end, text_end + 2, url_end))
+    }
+}
+
 /// Parses inline markup in `s`. Every special character is ASCII, so the byte
 /// offsets this slices at are always character boundaries.
-fn inlines(s: &str, traits: &Json, depth: usize, in_link: bool) -> Vec<Inline> {
+fn inlines(s: &str, traits: &Json, depth: usize, in_link: bool, budget: &mut usize) -> Vec<Inline> {
     let b = s.as_bytes();
+    let mut marks = Marks::new(b);
     let mut acc = Acc {
         out: Vec::new(),
         text: String::new(),
@@ -276,24 +432,28 @@ fn inlines(s: &str, traits: &Json, depth: usize, in_link: bool) -> Vec<Inline> {
                 i += 2;
                 lit = i;
             }
-            b'{' if b.get(i + 1) == Some(&b'{') => match s[i + 2..].find("}}") {
+            b'{' if b.get(i + 1) == Some(&b'{') => match marks.close_from(i + 2) {
                 Some(end) => {
                     acc.text.push_str(&s[lit..i]);
-                    push_placeholder(&s[i + 2..i + 2 + end], traits, &mut acc.text);
-                    i += end + 4;
+                    push_placeholder(&s[i + 2..end], traits, &mut acc.text);
+                    i = end + 2;
                     lit = i;
                 }
                 None => i += 2,
             },
-            d @ (b'*' | b'_') if depth < MAX_DEPTH => {
+            d @ (b'*' | b'_') if depth < MAX_DEPTH && *budget > 0 => {
                 let double = b.get(i + 1) == Some(&d);
                 let width = if double { 2 } else { 1 };
                 let opens =
                     !is_ws(b.get(i + width)) && (d == b'*' || i == 0 || !is_alnum(b.get(i - 1)));
-                match opens.then(|| closer(b, i + width, d, double)).flatten() {
+                match opens
+                    .then(|| marks.closer(b, i + width, d, double))
+                    .flatten()
+                {
                     Some(end) => {
                         acc.text.push_str(&s[lit..i]);
-                        let inner = inlines(&s[i + width..end], traits, depth + 1, in_link);
+                        *budget -= 1;
+                        let inner = inlines(&s[i + width..end], traits, depth + 1, in_link, budget);
                         acc.push(if double {
                             Inline::Bold(inner)
                         } else {
@@ -305,10 +465,11 @@ fn inlines(s: &str, traits: &Json, depth: usize, in_link: bool) -> Vec<Inline> {
                     None => i += width,
                 }
             }
-            b'[' if !in_link && depth < MAX_DEPTH => match link_at(b, i) {
+            b'[' if !in_link && depth < MAX_DEPTH && *budget > 0 => match marks.link_at(b, i) {
                 Some((text_end, url_start, url_end)) => {
                     acc.text.push_str(&s[lit..i]);
-                    let children = inlines(&s[i + 1..text_end], traits, depth + 1, true);
+                    *budget -= 1;
+                    let children = inlines(&s[i + 1..text_end], traits, depth + 1, true, budget);
                     match safe_url(&s[url_start..url_end]) {
                         Some(href) => acc.push(Inline::Link { href, children }),
                         None => acc.extend(children),
@@ -323,85 +484,6 @@ fn inlines(s: &str, traits: &Json, depth: usize, in_link: bool) -> Vec<Inline> {
     }
     acc.text.push_str(&s[lit..]);
     acc.finish()
-}
-
-/// Skips a `{{…}}` placeholder or a backslash escape at `j`; the new position.
-fn skip_atom(b: &[u8], j: usize) -> Option<usize> {
-    match b[j] {
-        b'\\' if j + 1 < b.len() => Some(j + 2),
-        b'{' if b.get(j + 1) == Some(&b'{') => {
-            let rest = &b[j + 2..];
-            rest.windows(2)
-                .position(|w| w == b"}}")
-                .map(|p| j + 2 + p + 2)
-        }
-        _ => None,
-    }
-}
-
-/// The position of the delimiter closing an emphasis opened just before `from`.
-fn closer(b: &[u8], from: usize, d: u8, double: bool) -> Option<usize> {
-    let mut j = from;
-    while j < b.len() {
-        if let Some(next) = skip_atom(b, j) {
-            j = next;
-            continue;
-        }
-        if b[j] == d {
-            let is_double = b.get(j + 1) == Some(&d);
-            if double != is_double {
-                // A nested emphasis of the other width: step over its delimiter.
-                j += if is_double { 2 } else { 1 };
-                continue;
-            }
-            let width = if double { 2 } else { 1 };
-            let closes =
-                j > from && !is_ws(b.get(j - 1)) && (d == b'*' || !is_alnum(b.get(j + width)));
-            if closes {
-                return Some(j);
-            }
-            j += width;
-            continue;
-        }
-        j += 1;
-    }
-    None
-}
-
-/// For `[text](url)` at `i`: the end of the text (`]`) and the URL's bounds.
-fn link_at(b: &[u8], i: usize) -> Option<(usize, usize, usize)> {
-    let mut j = i + 1;
-    let mut depth = 0usize;
-    let text_end = loop {
-        let c = *b.get(j)?;
-        if let Some(next) = skip_atom(b, j) {
-            j = next;
-            continue;
-        }
-        match c {
-            b'[' => depth += 1,
-            b']' if depth == 0 => break j,
-            b']' => depth -= 1,
-            _ => {}
-        }
-        j += 1;
-    };
-    if b.get(text_end + 1) != Some(&b'(') {
-        return None;
-    }
-    let url_start = text_end + 2;
-    let mut j = url_start;
-    let mut parens = 0usize;
-    loop {
-        match *b.get(j)? {
-            b'(' => parens += 1,
-            b')' if parens == 0 => return Some((text_end, url_start, j)),
-            b')' => parens -= 1,
-            b'\\' => j += 1,
-            _ => {}
-        }
-        j += 1;
-    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -700,6 +782,73 @@ mod tests {
             vec![t("click now")]
         );
         assert_eq!(text(&md("[**x**](javascript:alert(1))")), "x");
+    }
+
+    /// Inputs that make a naive inline parser rescan the rest of the text at every
+    /// character (each `[`, `*`, `_` or `{{` without its closer).
+    pub(crate) fn adversarial(size: usize) -> Vec<(&'static str, String)> {
+        let units: &[&'static str] = &[
+            "[", "**a ", "{{", "[a](", "*_", "_a ", "[\\](", "a*", "__", "[[", "(", "[a]", "{{a",
+            "*a", "**", "[a](b", "*{{", "_{{", "[{{", "\\", "*[", "_[a](", "**_*",
+        ];
+        units
+            .iter()
+            .map(|u| (*u, u.repeat(size / u.len() + 1)))
+            .collect()
+    }
+
+    #[test]
+    fn adversarial_input_renders_in_linear_time() {
+        // 1 MB of each pattern. Linear parsing takes a few ms per MB in a release
+        // build; a rescan per character would take minutes. Debug builds (plain
+        // `cargo test`) are about 20x slower, hence their looser bound.
+        let limit_ms = if cfg!(debug_assertions) { 2_000 } else { 100 };
+        for (unit, text) in adversarial(1 << 20) {
+            let t0 = std::time::Instant::now();
+            let nodes = render(&text, &Json::Null);
+            let ms = t0.elapsed().as_millis();
+            assert!(
+                ms < limit_ms,
+                "{unit:?} x 1 MB took {ms} ms (limit {limit_ms} ms)"
+            );
+            assert!(!nodes.is_empty(), "{unit:?}");
+        }
+        for (unit, text) in adversarial(1 << 20) {
+            let t0 = std::time::Instant::now();
+            let _ = interpolate(&text, &Json::Null);
+            let ms = t0.elapsed().as_millis();
+            assert!(ms < limit_ms, "interpolate {unit:?} x 1 MB took {ms} ms");
+        }
+    }
+
+    #[test]
+    fn markup_per_text_block_is_bounded() {
+        fn count(i: &[Inline]) -> usize {
+            i.iter()
+                .map(|n| match n {
+                    Inline::Text(_) => 0,
+                    Inline::Bold(c) | Inline::Italic(c) => 1 + count(c),
+                    Inline::Link { children, .. } => 1 + count(children),
+                })
+                .sum()
+        }
+        let nodes = md(&"*a* [b](/c) ".repeat(MAX_MARKUP));
+        let Node::Paragraph(p) = &nodes[0] else {
+            panic!()
+        };
+        assert_eq!(count(p), MAX_MARKUP);
+        // What is over the budget stays as text, nothing lost.
+        assert_eq!(text(&nodes).matches("*a*").count(), MAX_MARKUP / 2);
+        // The budget spans the block's paragraphs and list items.
+        let nodes = md(&"*a*\n\n- *b*\n".repeat(MAX_MARKUP));
+        let total: usize = nodes
+            .iter()
+            .map(|n| match n {
+                Node::Paragraph(p) => count(p),
+                Node::List { items, .. } => items.iter().map(|i| count(i)).sum(),
+            })
+            .sum();
+        assert_eq!(total, MAX_MARKUP);
     }
 
     #[test]

@@ -54,6 +54,16 @@ pub const DEFAULT_TARGET_TIMEOUT_MS: u64 = 6000;
 /// Largest accepted `target_timeout_ms` and `wait` duration (one day).
 pub const MAX_DURATION_MS: u64 = 86_400_000;
 
+/// Largest content document `loadContent` takes, in bytes of JSON text.
+pub const MAX_CONTENT_BYTES: usize = 1 << 20;
+/// Deepest nesting of objects and arrays in a content document the page passes as
+/// an object (the document counts one): what the JSON parser takes
+/// ([`json::MAX_DEPTH`] values deep, scalars included).
+pub const MAX_CONTENT_DEPTH: u32 = json::MAX_DEPTH as u32 - 1;
+/// Longest string anywhere in a content document (Markdown, titles, URLs, ids), in
+/// bytes of UTF-8.
+pub const MAX_STRING_BYTES: usize = 64 << 10;
+
 /// A parsed, validated content document.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Content {
@@ -269,6 +279,14 @@ pub enum Action {
 
 /// Parses and validates a content document (JSON text).
 pub fn parse_content(text: &str) -> Result<Content, Error> {
+    if text.len() > MAX_CONTENT_BYTES {
+        let mut m = String::from("content is ");
+        push_usize(text.len(), &mut m);
+        m.push_str(" bytes of JSON; at most ");
+        push_usize(MAX_CONTENT_BYTES, &mut m);
+        m.push_str(" are accepted");
+        return Err(Error::invalid(m));
+    }
     match json::parse(text) {
         Ok(v) => from_json(&v),
         Err(e) => {
@@ -691,9 +709,11 @@ impl<'a> Obj<'a> {
     }
 
     fn str_req(&self, key: &str) -> Result<&'a str, Error> {
-        self.req(key)?
+        let s = self
+            .req(key)?
             .as_str()
-            .ok_or_else(|| err(&self.p(key), "expected a string"))
+            .ok_or_else(|| err(&self.p(key), "expected a string"))?;
+        self.short(key, s)
     }
 
     fn str_opt(&self, key: &str) -> Result<Option<&'a str>, Error> {
@@ -701,9 +721,21 @@ impl<'a> Obj<'a> {
             None => Ok(None),
             Some(v) => v
                 .as_str()
-                .map(Some)
-                .ok_or_else(|| err(&self.p(key), "expected a string")),
+                .ok_or_else(|| err(&self.p(key), "expected a string"))
+                .and_then(|s| self.short(key, s))
+                .map(Some),
         }
+    }
+
+    /// `s` if it is at most [`MAX_STRING_BYTES`] long.
+    fn short(&self, key: &str, s: &'a str) -> Result<&'a str, Error> {
+        if s.len() > MAX_STRING_BYTES {
+            let mut m = String::from("longer than ");
+            push_usize(MAX_STRING_BYTES, &mut m);
+            m.push_str(" bytes");
+            return Err(err(&self.p(key), &m));
+        }
+        Ok(s)
     }
 
     /// A required string that is not empty or blank.

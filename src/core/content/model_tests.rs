@@ -291,3 +291,94 @@ fn deep_or_huge_input_is_an_error_not_a_panic() {
     );
     assert_eq!(parse_content(&many).unwrap().flows.len(), 500);
 }
+
+#[test]
+fn content_and_string_sizes_are_limited_naming_the_path() {
+    // A string at the limit is fine; one byte more is refused, with its path.
+    let at = "a".repeat(MAX_STRING_BYTES);
+    let text = format!(r#"{{"type":"text","markdown":"{at}"}}"#);
+    let ok = with_step(&format!(r#"{{"id":"s","type":"modal","blocks":[{text}]}}"#));
+    assert!(parse_content(&ok).is_ok());
+    let over = with_step(&format!(
+        r#"{{"id":"s","type":"modal","blocks":[{{"type":"text","markdown":"{at}a"}}]}}"#
+    ));
+    assert_eq!(
+        error(&over),
+        "flows[0].steps[0].blocks[0].markdown: longer than 65536 bytes"
+    );
+    let long_title = with_step(&format!(
+        r#"{{"id":"s","type":"modal","blocks":[{{"type":"title","text":"{at}é"}}]}}"#
+    ));
+    assert!(error(&long_title).starts_with("flows[0].steps[0].blocks[0].text: longer than"));
+    let long_name = format!(
+        r#"{{"version":1,"flows":[{{"id":"f","name":"{at}x","steps":[{{"id":"s","type":"hidden"}}]}}]}}"#
+    );
+    assert!(error(&long_name).starts_with("flows[0].name: longer than"));
+    // The whole document: at most 1 MiB of JSON.
+    let steps: Vec<String> = (0..17)
+        .map(|i| format!(r#"{{"id":"s{i}","type":"modal","blocks":[{text}]}}"#))
+        .collect();
+    let big = format!(
+        r#"{{"version":1,"flows":[{{"id":"f","name":"F","steps":[{}]}}]}}"#,
+        steps.join(",")
+    );
+    assert!(big.len() > MAX_CONTENT_BYTES);
+    let e = error(&big);
+    assert!(
+        e.starts_with("content is ") && e.ends_with(" bytes of JSON; at most 1048576 are accepted"),
+        "{e}"
+    );
+}
+
+/// The README's "Limits" table states the code's constants.
+#[test]
+fn readme_limits_table_matches_the_code() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("### Limits")
+        .nth(1)
+        .and_then(|s| s.split("\n### ").next())
+        .expect("README has a Limits section");
+    let value = |row: &str| -> u64 {
+        let line = section
+            .lines()
+            .find(|l| l.starts_with(&format!("| {row} |")))
+            .unwrap_or_else(|| panic!("README Limits: no row {row:?}"));
+        let cell = line.split('|').nth(2).unwrap().trim();
+        cell.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("content document"), MAX_CONTENT_BYTES as u64);
+    assert_eq!(
+        value("any string in content (Markdown, titles, labels, URLs, ids)"),
+        MAX_STRING_BYTES as u64
+    );
+    assert_eq!(
+        value("objects and arrays nested in content"),
+        MAX_CONTENT_DEPTH as u64
+    );
+    assert_eq!(
+        value("objects and arrays nested in properties, traits, membership, integrations"),
+        crate::core::message::MAX_PROPERTY_DEPTH as u64
+    );
+    assert_eq!(
+        value("emphasis and links in one text block"),
+        crate::core::content::markdown::MAX_MARKUP as u64
+    );
+    assert_eq!(
+        value("user, group and previous ids"),
+        crate::core::identity::MAX_ID_CHARS as u64
+    );
+    assert_eq!(
+        value("one message (track, identify, ...)"),
+        crate::core::delivery::DeliveryConfig::default().max_message_bytes as u64
+    );
+    assert_eq!(
+        value("nesting of emphasis and links"),
+        crate::core::content::markdown::MAX_DEPTH as u64
+    );
+    assert_eq!(
+        value("`target_timeout_ms` and `wait` triggers"),
+        MAX_DURATION_MS
+    );
+}

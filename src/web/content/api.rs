@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 
 use super::{bridge, flows};
 use crate::core::error::{Error, ErrorCode};
-use crate::web::{error, js_error, object_to_json};
+use crate::web::{error, js_error, object_to_json_at_most};
 
 #[wasm_bindgen(module = "/js/content.js")]
 extern "C" {
@@ -83,8 +83,12 @@ pub fn content_load(source: JsValue) -> Result<Promise, JsValue> {
         };
         return Ok(wasm_bindgen_futures::future_to_promise(future));
     }
-    let parsed =
-        object_to_json(&source, "content").and_then(|text| flows::parse(&text).map_err(js_error));
+    let parsed = object_to_json_at_most(
+        &source,
+        "content",
+        crate::core::content::model::MAX_CONTENT_DEPTH,
+    )
+    .and_then(|text| flows::parse(&text).map_err(js_error));
     match parsed {
         Ok(content) => {
             flows::load(content);

@@ -634,11 +634,11 @@ fn install_hooks() {
     let moved = leak(Closure::new(|_: web_sys::Event| reposition()));
     let _ = window.add_event_listener_with_callback_and_bool("scroll", &moved, true);
     let _ = window.add_event_listener_with_callback("resize", &moved);
-    let resized: Function = Closure::<dyn FnMut()>::new(reposition)
+    let resized: Function = Closure::<dyn Fn()>::new(reposition)
         .into_js_value()
         .unchecked_into();
     with_flows(|f| f.on_resize = Some(resized));
-    let observed: Function = Closure::<dyn FnMut()>::new(on_mutation)
+    let observed: Function = Closure::<dyn Fn()>::new(on_mutation)
         .into_js_value()
         .unchecked_into();
     if let Ok(observer) = web_sys::MutationObserver::new(&observed) {

@@ -444,7 +444,10 @@ fn px(v: f64) -> String {
     s
 }
 
-/// Hands the closure to JS for the life of the page.
-pub fn leak(closure: Closure<dyn FnMut(web_sys::Event)>) -> js_sys::Function {
+/// Hands the closure to JS for the life of the page. `Fn`, not `FnMut`: a handler
+/// may run again inside itself (focusing an element fires `focusin` at once, a
+/// listener may `click()`), and wasm-bindgen would throw into the page on
+/// re-entering an `FnMut` closure.
+pub fn leak(closure: Closure<dyn Fn(web_sys::Event)>) -> js_sys::Function {
     closure.into_js_value().unchecked_into()
 }
