@@ -11,9 +11,9 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use crate::web::batches::Batches;
 use crate::web::local::Local;
-use alloc::collections::VecDeque;
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
@@ -32,8 +32,7 @@ pub enum Deferred {
 }
 
 static LISTENERS: Local<RefCell<Vec<(String, Function)>>> = Local::new(RefCell::new(Vec::new()));
-static QUEUE: Local<RefCell<VecDeque<Deferred>>> = Local::new(RefCell::new(VecDeque::new()));
-static DEPTH: Local<Cell<u32>> = Local::new(Cell::new(0));
+static BATCHES: Local<Batches<Deferred>> = Local::new(Batches::new());
 static WAITERS: Local<RefCell<Vec<(u64, Function)>>> = Local::new(RefCell::new(Vec::new()));
 
 /// Registers a `flush()` promise's resolve function under the client's waiter
@@ -48,42 +47,13 @@ pub fn add_waiter(waiter: u64, resolve: Function) {
 
 /// Runs `f` as a batch (see the module docs).
 pub fn batch<T>(f: impl FnOnce() -> T) -> T {
-    enter();
-    let out = f();
-    leave();
-    out
+    BATCHES.with(|b| b.batch(run, f))
 }
 
-/// Starts a batch (not generic, so that [`batch`] stays small at every call site).
-#[inline(never)]
-fn enter() {
-    DEPTH.with(|d| d.set(d.get() + 1));
-}
-
-/// Ends a batch; the outermost runs the queued page code. Still inside the batch
-/// while page code runs: calls it makes queue their page code behind what is
-/// already waiting.
-#[inline(never)]
-fn leave() {
-    if DEPTH.with(|d| d.get()) == 1 {
-        while let Some(next) = QUEUE.with(|q| q.try_borrow_mut().ok()?.pop_front()) {
-            run(next);
-        }
-    }
-    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
-}
-
-/// Queues page code for the end of the current batch (or runs it now, as a
-/// batch of its own, when none is running).
+/// Queues page code for the end of the current batch (or runs it now, as a batch of
+/// its own, when none is running).
 pub fn defer(d: Deferred) {
-    QUEUE.with(|q| {
-        if let Ok(mut q) = q.try_borrow_mut() {
-            q.push_back(d);
-        }
-    });
-    if DEPTH.with(|d| d.get()) == 0 {
-        batch(|| {});
-    }
+    BATCHES.with(|b| b.defer(run, d));
 }
 
 /// Queues an event for the listeners.

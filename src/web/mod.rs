@@ -17,14 +17,15 @@
 //! Imports go one way, with no cycles: [`api`] uses [`lifecycle`], [`driver`],
 //! [`dispatch`] and [`host`]; [`host`] and [`lifecycle`] use [`driver`] and
 //! [`dispatch`]; [`driver`] uses [`page`], [`dispatch`] and [`storage`]. Nothing
-//! imports back, and the two modules share nothing but the pure core and the small
-//! helpers below.
+//! imports back, and the two modules share nothing but the pure core, [`batches`]
+//! (each module has its own queue), [`local`] and the small helpers below.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
 #[cfg(feature = "analytics")]
 mod api;
+mod batches;
 #[cfg(feature = "content")]
 mod content;
 #[cfg(feature = "analytics")]

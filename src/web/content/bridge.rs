@@ -11,9 +11,9 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use crate::web::batches::Batches;
 use crate::web::local::Local;
-use alloc::collections::VecDeque;
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
@@ -44,8 +44,7 @@ pub enum Deferred {
 }
 
 static HOST: Local<RefCell<Option<Host>>> = Local::new(RefCell::new(None));
-static QUEUE: Local<RefCell<VecDeque<Deferred>>> = Local::new(RefCell::new(VecDeque::new()));
-static DEPTH: Local<Cell<u32>> = Local::new(Cell::new(0));
+static BATCHES: Local<Batches<Deferred>> = Local::new(Batches::new());
 
 /// Reads the host object's functions; `false` when one is missing.
 pub fn install(host: &JsValue) -> bool {
@@ -126,38 +125,13 @@ pub fn page_url() -> String {
 
 /// Runs `f` as a batch (see the module docs).
 pub fn batch<T>(f: impl FnOnce() -> T) -> T {
-    enter();
-    let out = f();
-    leave();
-    out
+    BATCHES.with(|b| b.batch(run, f))
 }
 
-#[inline(never)]
-fn enter() {
-    DEPTH.with(|d| d.set(d.get() + 1));
-}
-
-#[inline(never)]
-fn leave() {
-    if DEPTH.with(|d| d.get()) == 1 {
-        while let Some(next) = QUEUE.with(|q| q.try_borrow_mut().ok()?.pop_front()) {
-            run(next);
-        }
-    }
-    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
-}
-
-/// Queues work for the end of the current batch (or does it now, as a batch of
+/// Queues work for the end of the current batch (or runs it now, as a batch of
 /// its own, when none is running).
 pub fn defer(d: Deferred) {
-    QUEUE.with(|q| {
-        if let Ok(mut q) = q.try_borrow_mut() {
-            q.push_back(d);
-        }
-    });
-    if DEPTH.with(|d| d.get()) == 0 {
-        batch(|| {});
-    }
+    BATCHES.with(|b| b.defer(run, d));
 }
 
 fn run(d: Deferred) {
