@@ -56,3 +56,16 @@ export function queryVisible(selector) {
   for (const el of list) if (el.getClientRects().length > 0) return el;
   return null;
 }
+
+/// `url` resolved against the page by the browser's URL parser (the document's
+/// base URL: a `<base href>` counts), as `protocol origin pageOrigin href` joined by
+/// spaces (none of the first three holds one; a parsed href has its spaces
+/// escaped), or undefined when it does not parse.
+export function resolveUrl(url) {
+  try {
+    const u = new URL(url, document.baseURI);
+    return `${u.protocol} ${u.origin} ${location.origin} ${u.href}`;
+  } catch (_) {
+    return undefined;
+  }
+}

@@ -259,4 +259,41 @@ describe('hostile content and pages', () => {
     assert.equal((await ui(page)).stepId, 'm', 'the step still shows');
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
+
+  it('keeps links, images and navigate actions on the site: disguised hosts refused, URLs resolved with the browser\'s parser', T, async (t) => {
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-redirect' });
+    const load = (doc) => page.evaluate((doc) => window.segflow.loadContent(doc).then(() => 'loaded', (e) => `${e.code}: ${e.message}`), doc);
+    const withBlock = (block) => content(flow('x', [{ id: 's', type: 'modal', blocks: [block] }]));
+    for (const url of ['//evil.example/p', '\\\\evil.example/q', '/\\evil.example/r', '/\t/evil.example/s']) {
+      const nav = await load(withBlock({ type: 'button', label: 'Go', action: { type: 'navigate', url } }));
+      assert.match(nav, /^invalid_argument: flows\[0\]\.steps\[0\]\.blocks\[0\]\.action\.url: only http\(s\) and relative URLs/, `${JSON.stringify(url)} → ${nav}`);
+      const img = await load(withBlock({ type: 'image', src: url }));
+      assert.match(img, /^invalid_argument: flows\[0\]\.steps\[0\]\.blocks\[0\]\.src:/, `${JSON.stringify(url)} → ${img}`);
+    }
+    // In Markdown, such links lose their href.
+    const origin = new URL(collector.url).origin;
+    const md = '[a](//evil.example/p) [b](\\\\evil.example/q) [c](/\\evil.example/r) [same](/docs) [ext](https://docs.example/x)';
+    assert.equal(await load(content(flow('links', [{ id: 's', type: 'modal', blocks: [{ type: 'text', markdown: md }, { type: 'button', label: 'Go', action: { type: 'navigate', url: '/settings' } }] }]))), 'loaded');
+    const links = async () => page.evaluate(() => [...document.querySelector('segflow-ui').shadowRoot.querySelectorAll('a')].map((a) => [a.textContent, a.getAttribute('href'), a.getAttribute('target'), a.getAttribute('rel')]));
+    await page.evaluate(() => window.segflow.start('links'));
+    await shown(page, 's');
+    assert.deepEqual(await links(), [
+      ['same', `${origin}/docs`, null, null],
+      ['ext', 'https://docs.example/x', '_blank', 'noopener noreferrer'],
+    ]);
+    await page.evaluate(() => window.segflow.endAll());
+    // A page whose <base href> points elsewhere cannot send relative URLs there.
+    await page.evaluate(() => { const b = document.createElement('base'); b.href = 'https://evil.example/'; document.head.prepend(b); });
+    const warnings = [];
+    page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+    await page.evaluate(() => window.segflow.start('links'));
+    await shown(page, 's');
+    assert.deepEqual(await links(), [['ext', 'https://docs.example/x', '_blank', 'noopener noreferrer']], 'the relative link resolved to another origin: text only');
+    const before = page.url();
+    await clickButton(page, 'Go');
+    await sleep(300);
+    assert.equal(page.url(), before, 'navigate to a relative URL that resolves to another origin is not followed');
+    assert.ok(warnings.some((w) => w.includes('navigate refused')), warnings.join('\n'));
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
 });

@@ -58,8 +58,10 @@ pub const MAX_DEPTH: usize = 8;
 pub const MAX_MARKUP: usize = 1000;
 
 /// `url` if it is safe to use as a link, image source or navigation target:
-/// `http:`/`https:` URLs (any case) and relative URLs (`/x`, `x`, `#x`, `?x`,
-/// `//host/x`). Leading and trailing spaces and control characters are trimmed and
+/// `http:`/`https:` URLs (any case) and relative URLs (`/x`, `x`, `#x`, `?x`).
+/// A URL that starts with two slashes or backslashes in any mix (`//host`,
+/// `\\host`, `/\host`) is not relative: browsers read it as another host, so it
+/// is rejected (write `https://host/...`). Leading and trailing spaces and control characters are trimmed and
 /// tabs and newlines removed (as browsers do) before checking, so `java\tscript:`
 /// is caught. Rejected: any other scheme (`javascript:`, `data:`, `vbscript:`,
 /// `mailto:` ...), any relative URL containing `:` (which a browser might read
@@ -88,7 +90,45 @@ pub fn safe_url(url: &str) -> Option<String> {
     if clean.contains(':') {
         return None;
     }
+    let b = clean.as_bytes();
+    if b.len() >= 2 && matches!(b[0], b'/' | b'\\') && matches!(b[1], b'/' | b'\\') {
+        return None;
+    }
     Some(clean)
+}
+
+/// Where a vetted URL leads once the browser resolved it against the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// This site (the page's origin).
+    SameSite,
+    /// Another site, written as an absolute `http(s)` URL: links open it in a new
+    /// tab with `rel="noopener noreferrer"`.
+    External,
+}
+
+/// Decides on a URL from content ([`safe_url`] let it through as `written`)
+/// after the browser's URL parser resolved it against the page: its `protocol`
+/// (`https:`) and `origin`, and the page's origin. `None`: refuse it (not
+/// http(s) once resolved, or written relative but resolving to another origin, as a
+/// page's `<base href>` can make it).
+pub fn resolved_target(
+    written: &str,
+    protocol: &str,
+    origin: &str,
+    page_origin: &str,
+) -> Option<Target> {
+    if protocol != "http:" && protocol != "https:" {
+        return None;
+    }
+    if origin == page_origin {
+        return Some(Target::SameSite);
+    }
+    let w = written.as_bytes();
+    let absolute = [&b"http://"[..], &b"https://"[..]]
+        .iter()
+        .any(|p| w.len() >= p.len() && w[..p.len()].eq_ignore_ascii_case(p));
+    absolute.then_some(Target::External)
 }
 
 /// Whether `s` contains `&name;` or `&#digits;` (an HTML character reference).
@@ -700,8 +740,8 @@ mod tests {
             "x",
             "#x",
             "?a=b",
-            "//cdn.example/img.png",
             "  /padded  ",
+            "/a\\b",
             "https://x.y/a:b",
         ] {
             assert!(safe_url(ok).is_some(), "{ok}");
@@ -731,9 +771,45 @@ mod tests {
             "/a\u{0}b",
             "/a\u{7f}b",
             "javas\u{0}cript:alert(1)",
+            // Relative in form only: browsers resolve these to another host.
+            "//evil.example/p",
+            "\\\\evil.example/q",
+            "/\\evil.example/r",
+            "\\/evil.example/s",
+            " //evil.example",
+            "/\t/evil.example",
         ] {
             assert_eq!(safe_url(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn resolved_urls_stay_on_the_site_unless_written_absolute() {
+        let page = "https://app.example";
+        let at = |written, protocol, origin| resolved_target(written, protocol, origin, page);
+        assert_eq!(
+            at("/docs", "https:", "https://app.example"),
+            Some(Target::SameSite)
+        );
+        assert_eq!(
+            at("https://app.example/x", "https:", "https://app.example"),
+            Some(Target::SameSite)
+        );
+        assert_eq!(
+            at("https://docs.example/x", "https:", "https://docs.example"),
+            Some(Target::External)
+        );
+        assert_eq!(
+            at("HTTP://docs.example", "http:", "http://docs.example"),
+            Some(Target::External)
+        );
+        // A relative URL that resolves elsewhere (a page's <base href>, parser tricks).
+        assert_eq!(at("/docs", "https:", "https://evil.example"), None);
+        assert_eq!(at("docs", "https:", "https://evil.example"), None);
+        // Nothing but http(s), whatever was written.
+        assert_eq!(at("/x", "javascript:", "null"), None);
+        assert_eq!(at("https://x", "data:", "null"), None);
+        assert_eq!(at("x", "blob:", "https://app.example"), None);
     }
 
     #[test]

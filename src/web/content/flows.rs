@@ -81,10 +81,22 @@ static FLOWS: Local<RefCell<Option<Flows>>> = Local::new(RefCell::new(None));
 
 /// Navigates (through the custom navigate function, else a page load) once the
 /// current batch is done.
+///
+/// The URL is resolved against the page first: one that leaves the site while
+/// written relative (or is not http(s) once resolved) is not followed, and a
+/// warning says so.
 fn navigate(url: String) {
+    let Some((resolved, _)) = super::render::vet_url(&url) else {
+        web_sys::console::warn_2(
+            &"segflow: navigate refused, the URL leads off the site once resolved:".into(),
+            &JsValue::from_str(&url),
+        );
+        return;
+    };
     match with_flows(|f| f.navigate.clone()).flatten() {
+        // The app's router gets the URL as the content wrote it (a path, usually).
         Some(f) => defer(Deferred::Call(f, JsValue::from_str(&url))),
-        None => defer(Deferred::Navigate(url)),
+        None => defer(Deferred::Navigate(resolved)),
     }
 }
 

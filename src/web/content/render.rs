@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, HtmlElement, ShadowRoot};
 
 use crate::core::content::engine::{ViewBlock, ViewKind};
-use crate::core::content::markdown::{Inline, Node};
+use crate::core::content::markdown::{resolved_target, Inline, Node, Target};
 use crate::core::content::StepView;
 use crate::core::placement::{self, Rect, Side};
 
@@ -66,10 +66,27 @@ button:focus-visible, a:focus-visible, .step:focus-visible { outline: 3px solid 
 
 #[wasm_bindgen(module = "/js/content.js")]
 extern "C" {
+    #[wasm_bindgen(js_name = resolveUrl)]
+    fn resolve_url(url: &str) -> Option<String>;
     #[wasm_bindgen(js_name = observeSize)]
     fn observe_size(el: &Element, on_resize: &Function) -> JsValue;
     #[wasm_bindgen(js_name = unobserveSize)]
     fn unobserve_size(handle: &JsValue);
+}
+
+/// A URL from content, resolved against the page by the browser's URL parser,
+/// with the core's verdict ([`resolved_target`]): the resolved URL and where it
+/// leads, or `None` when it must not be used.
+pub fn vet_url(written: &str) -> Option<(String, Target)> {
+    let parts = resolve_url(written)?;
+    let mut fields = parts.splitn(4, ' ');
+    let (protocol, origin, page_origin, href) = (
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+        fields.next()?,
+    );
+    resolved_target(written, protocol, origin, page_origin).map(|t| (href.to_owned(), t))
 }
 
 /// The flow UI's root and what is on screen.
@@ -120,17 +137,21 @@ fn inlines(doc: &Document, parent: &Element, items: &[Inline]) {
                     let _ = parent.append_child(&e);
                 }
             }
-            Inline::Link { href, children } => {
-                if let Some(a) = el(doc, "a", "") {
-                    let _ = a.set_attribute("href", href);
-                    if href.starts_with("http:") || href.starts_with("https:") {
-                        let _ = a.set_attribute("target", "_blank");
-                        let _ = a.set_attribute("rel", "noopener noreferrer");
+            Inline::Link { href, children } => match vet_url(href) {
+                Some((resolved, target)) => {
+                    if let Some(a) = el(doc, "a", "") {
+                        let _ = a.set_attribute("href", &resolved);
+                        if target == Target::External {
+                            let _ = a.set_attribute("target", "_blank");
+                            let _ = a.set_attribute("rel", "noopener noreferrer");
+                        }
+                        inlines(doc, &a, children);
+                        let _ = parent.append_child(&a);
                     }
-                    inlines(doc, &a, children);
-                    let _ = parent.append_child(&a);
                 }
-            }
+                // Refused once resolved: the text stays, the link goes.
+                None => inlines(doc, parent, children),
+            },
         }
     }
 }
@@ -273,8 +294,12 @@ impl Ui {
                     let _ = step.append_child(&body);
                 }
                 ViewBlock::Image { src, alt } => {
+                    // Refused once resolved: no image (nothing is fetched).
+                    let Some((src, _)) = vet_url(src) else {
+                        continue;
+                    };
                     let img = el(&doc, "img", "")?;
-                    let _ = img.set_attribute("src", src);
+                    let _ = img.set_attribute("src", &src);
                     let _ = img.set_attribute("alt", alt);
                     let _ = step.append_child(&img);
                 }
