@@ -66,6 +66,8 @@ button:focus-visible, a:focus-visible, .step:focus-visible { outline: 3px solid 
 
 #[wasm_bindgen(module = "/js/content.js")]
 extern "C" {
+    #[wasm_bindgen(js_name = adoptStyles)]
+    fn adopt_styles(root: &ShadowRoot, css: &str) -> bool;
     #[wasm_bindgen(js_name = resolveUrl)]
     fn resolve_url(url: &str) -> Option<String>;
     #[wasm_bindgen(js_name = observeSize)]
@@ -164,9 +166,13 @@ impl Ui {
         let root = host
             .attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))
             .ok()?;
-        let style = el(&doc, "style", "")?;
-        style.set_text_content(Some(CSS));
-        let _ = root.append_child(&style);
+        // A constructed stylesheet works under a strict Content-Security-Policy
+        // (`style-src 'self'`); the `<style>` element is for browsers without them.
+        if !adopt_styles(&root, CSS) {
+            let style = el(&doc, "style", "")?;
+            style.set_text_content(Some(CSS));
+            let _ = root.append_child(&style);
+        }
         let layer = el(&doc, "div", "layer")?;
         let _ = root.append_child(&layer);
         let ui = Ui {

@@ -1,0 +1,99 @@
+// segflow under a strict Content-Security-Policy, as many security-minded apps ship
+// it: no inline scripts or styles. The flow UI must still be styled and placed (its
+// stylesheet is adopted, not an inline <style>), events must still go out, and the
+// browser must report no violation.
+
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { extname, join, normalize, sep } from 'node:path';
+import { describe, it } from 'node:test';
+
+import { PKG_DIR, ROOT, newContext, startCollector, useBrowser, waitFor } from './harness.mjs';
+
+const PAGES = join(ROOT, 'tests/e2e/pages');
+const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
+
+/** Serves tests/e2e/pages at / and pkg/ at /pkg with `policy` as the page's CSP. */
+async function cspServer(t, policy) {
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    if (path === '/favicon.ico') { res.writeHead(204).end(); return; }
+    const [base, rel] = path.startsWith('/pkg/') ? [PKG_DIR, path.slice(5)] : [PAGES, path.slice(1)];
+    const file = normalize(join(base, rel));
+    if (!file.startsWith(base + sep)) { res.writeHead(403).end(); return; }
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': MIME[extname(file)] || 'application/octet-stream', 'content-security-policy': policy, 'cache-control': 'no-store' });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  return `http://127.0.0.1:${server.address().port}`;
+}
+
+describe('strict Content-Security-Policy', () => {
+  const env = useBrowser();
+
+  it('shows styled, placed steps and sends events with no CSP violation', { timeout: 60_000 }, async (t) => {
+    const collector = await startCollector({ writeKeys: ['csp-key'] });
+    t.after(() => collector.stop());
+    const api = new URL(collector.url).origin;
+    const policy = `default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self' ${api}`;
+    const url = await cspServer(t, policy);
+    const context = await newContext(env.browser, t);
+    const page = await context.newPage();
+    const logs = [];
+    page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+    await page.goto(`${url}/csp.html`);
+    await page.waitForFunction(() => window.ready);
+    const content = {
+      version: 1,
+      flows: [
+        { id: 'modal', name: 'Modal', steps: [{ id: 'm', type: 'modal', blocks: [{ type: 'title', text: 'Hello' }, { type: 'button', label: 'Next', action: { type: 'next' }, primary: true }] }] },
+        { id: 'tip', name: 'Tip', steps: [{ id: 't', type: 'tooltip', target: '#target', placement: 'bottom', blocks: [{ type: 'text', markdown: 'Here' }, { type: 'button', label: 'OK', action: { type: 'next' }, primary: true }] }] },
+      ],
+    };
+    await page.evaluate(async ({ apiHost, content }) => {
+      window.segflow.init({ writeKey: 'csp-key', apiHost, pageTracking: false, flushAt: 1 });
+      window.segflow.identify('csp-user');
+      await window.segflow.loadContent(content);
+      await window.segflow.start('modal');
+    }, { apiHost: collector.apiHost, content });
+    const facts = () => page.evaluate(() => {
+      const root = document.querySelector('segflow-ui').shadowRoot;
+      const step = root.querySelector('.step');
+      const cs = getComputedStyle(step);
+      const backdrop = root.querySelector('.backdrop');
+      const r = step.getBoundingClientRect();
+      return {
+        position: cs.position, radius: cs.borderTopLeftRadius, background: cs.backgroundColor,
+        backdrop: backdrop ? getComputedStyle(backdrop).backgroundColor : null,
+        rect: { x: r.x, y: r.y, w: r.width, h: r.height }, viewport: { w: innerWidth, h: innerHeight },
+        adopted: root.adoptedStyleSheets.length, styleElements: root.querySelectorAll('style').length,
+      };
+    });
+    await page.waitForTimeout(400); // the step's entry animation (0.22 s) moves it a little
+    const modal = await facts();
+    assert.equal(modal.position, 'fixed');
+    assert.equal(modal.radius, '12px');
+    assert.equal(modal.background, 'rgb(255, 255, 255)');
+    assert.equal(modal.backdrop, 'rgba(17, 24, 39, 0.55)');
+    assert.ok(Math.abs(modal.rect.x + modal.rect.w / 2 - modal.viewport.w / 2) < 2, `modal centred horizontally: ${JSON.stringify(modal)}`);
+    assert.ok(Math.abs(modal.rect.y + modal.rect.h / 2 - modal.viewport.h / 2) < 2, `modal centred vertically: ${JSON.stringify(modal)}`);
+    assert.deepEqual([modal.adopted, modal.styleElements], [1, 0], 'an adopted stylesheet, no inline <style>');
+    await page.evaluate(() => window.segflow.start('tip'));
+    await waitFor(() => page.evaluate(() => document.querySelector('segflow-ui').shadowRoot.querySelector('.step.tooltip')), { message: 'tooltip' });
+    const tip = await facts();
+    const target = await page.evaluate(() => { const r = document.getElementById('target').getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; });
+    assert.equal(tip.position, 'fixed');
+    assert.ok(tip.rect.y >= target.y + target.h && tip.rect.y < target.y + target.h + 40, `tooltip right below its target: ${JSON.stringify({ tip: tip.rect, target })}`);
+    await collector.waitForEvents({ writeKey: 'csp-key', type: 'track' }, 2);
+    assert.deepEqual(await page.evaluate(() => window.violations), []);
+    assert.deepEqual(logs.filter((l) => /Content.Security.Policy|violat|pageerror|error:/i.test(l)), []);
+  });
+});
