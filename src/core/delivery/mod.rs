@@ -52,8 +52,8 @@ mod tests;
 use alloc::collections::VecDeque;
 
 pub use policy::{
-    backoff_ms, honours_retry_after, retry_after_ms, retry_class, RetryClass, BACKOFF_BASE_MS,
-    BACKOFF_CAP_MS, BACKOFF_JITTER, RETRY_AFTER_CAP_MS,
+    backoff_ms, honours_retry_after, retry_after_ms, retry_class, splits, RetryClass,
+    BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_JITTER, RETRY_AFTER_CAP_MS,
 };
 
 use crate::core::time::iso8601;
@@ -320,6 +320,12 @@ pub struct Delivery {
     timeouts: u32,
     /// No regular request before this time.
     backoff_until: u64,
+    /// While a refused batch is being split: at most this many items per batch
+    /// (0: no limit), halved on each refusal, doubled on each success. See
+    /// [`Delivery::handle_response`].
+    split: usize,
+    /// The split lasts until every item up to this seq is settled.
+    split_until: u64,
     /// Highest seq asked to go out now by [`Delivery::request_flush`].
     flush_mark: u64,
     /// No waiting item expires before this time (a lower bound).
@@ -349,6 +355,8 @@ impl Delivery {
             failures: 0,
             timeouts: 0,
             backoff_until: 0,
+            split: 0,
+            split_until: 0,
             flush_mark: 0,
             next_expiry: u64::MAX,
             last_now: 0,
@@ -518,8 +526,12 @@ impl Delivery {
     /// except 501/505/511) counts an attempt for each item, puts it back to
     /// wait ([`Report::Retrying`]) and backs off (`Retry-After` on 429 and 503,
     /// capped at 5 min, else exponential with jitter); items that have meanwhile
-    /// passed `max_event_age_ms` are dropped as expired. Any other status drops
-    /// the items as rejected. Unknown or already settled ids return nothing;
+    /// passed `max_event_age_ms` are dropped as expired. A refusal that may be
+    /// about one message ([`splits`]: 400, 413, 422) of a batch of several puts
+    /// them back and splits: the next batches hold at most half as many (halved
+    /// again on each refusal, doubled on each success) until every item of the
+    /// refused batch is settled, so only the offending messages are dropped, each
+    /// reported. Any other status drops the items as rejected. Unknown or already settled ids return nothing;
     /// items evicted or cleared meanwhile are not reported again.
     pub fn handle_response(&mut self, now_ms: u64, id: u64, outcome: Outcome) -> Vec<Report> {
         let Some(pos) = self.requests.iter().position(|r| r.id == id) else {
@@ -542,10 +554,27 @@ impl Delivery {
                 self.failures = 0;
                 self.timeouts = 0;
                 self.backoff_until = 0;
+                // Splitting a refused batch: what went through was fine, so the
+                // next part may be twice as large.
+                self.split = self.split.saturating_mul(2);
                 let items = self.remove_where(|e| e.in_flight == Some(id));
                 if !items.is_empty() {
                     reports.push(Report::Delivered { items });
                 }
+            }
+            RetryClass::Drop if splits(code) && self.in_flight_count(id) > 1 => {
+                // One bad message makes a JSON server refuse the whole body: try
+                // the halves (not an attempt, no backoff), down to single
+                // messages, so that only the offending ones are dropped.
+                let mut count = 0usize;
+                for e in self.queue.iter_mut().filter(|e| e.in_flight == Some(id)) {
+                    e.in_flight = None;
+                    self.waiting += 1;
+                    self.waiting_bytes += e.item.json.len();
+                    self.split_until = self.split_until.max(e.item.seq);
+                    count += 1;
+                }
+                self.split = count.div_ceil(2);
             }
             RetryClass::Drop => {
                 let items = self.remove_where(|e| e.in_flight == Some(id));
@@ -595,7 +624,18 @@ impl Delivery {
                 }
             }
         }
+        if self.split > 0 && !self.queue.iter().any(|e| e.item.seq <= self.split_until) {
+            self.split = 0;
+        }
         reports
+    }
+
+    /// How many queued items request `id` carries.
+    fn in_flight_count(&self, id: u64) -> usize {
+        self.queue
+            .iter()
+            .filter(|e| e.in_flight == Some(id))
+            .count()
     }
 
     /// Settles every request whose deadline has passed as a network error.
@@ -872,8 +912,12 @@ impl Delivery {
     ) -> (usize, usize) {
         let mut count = 0;
         let mut len = self.head.len() + body::envelope_len(0, sent_at.len());
+        let max = match self.split {
+            0 => self.config.max_batch_messages,
+            n => n.min(self.config.max_batch_messages),
+        };
         for e in self.queue.iter().filter(|e| e.in_flight.is_none()) {
-            if count >= self.config.max_batch_messages {
+            if count >= max {
                 break;
             }
             if keepalive_at.is_some_and(|now| {

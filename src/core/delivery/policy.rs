@@ -40,6 +40,14 @@ pub fn retry_class(status: u16) -> RetryClass {
     }
 }
 
+/// Whether a refusal with `status` may be about one message of the body (400 Bad
+/// Request, 413 Payload Too Large, 422 Unprocessable): the engine then splits the
+/// batch to find it. Other refusals (401, 403, 404, ...) are about the request
+/// itself and would refuse every part alike.
+pub fn splits(status: u16) -> bool {
+    matches!(status, 400 | 413 | 422)
+}
+
 /// Backoff before the next attempt after `failures` consecutive failures:
 /// `500 ms * 2^(failures-1)`, capped at 60 s, then scaled by ±10% jitter.
 ///

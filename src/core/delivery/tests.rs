@@ -1469,3 +1469,97 @@ fn retryable_failures_never_drop_on_attempt_count() {
     }
     assert_eq!(h.d.len(), 1);
 }
+
+// ---------------------------------------------------------------- refused batches
+
+/// Drives `h` until nothing is queued, answering 400 to any batch that holds a
+/// seq in `bad` (as a JSON server refuses a body with one bad message) and 200
+/// otherwise. Returns (delivered seqs, dropped seqs with reasons, requests made).
+fn drain_refusing(
+    h: &mut H,
+    bad: &[u64],
+    status: u16,
+) -> (Vec<u64>, Vec<(u64, DropReason)>, usize) {
+    let (mut ok, mut gone, mut requests) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..10_000 {
+        h.d.request_flush();
+        let Some(t) = h.poll() else {
+            match h.d.next_wakeup(h.now) {
+                Some(w) if w > h.now => {
+                    h.now = w;
+                    continue;
+                }
+                _ => break,
+            }
+        };
+        requests += 1;
+        let code = if t.seqs.iter().any(|s| bad.contains(s)) {
+            status
+        } else {
+            200
+        };
+        let r = h.respond(t.id, code);
+        ok.extend(delivered(&r));
+        gone.extend(dropped(&r));
+    }
+    assert_eq!(h.d.len(), 0, "everything settled");
+    (ok, gone, requests)
+}
+
+#[test]
+fn a_refused_batch_is_split_until_only_the_offending_messages_are_dropped() {
+    for status in [400u16, 413, 422] {
+        let mut h = H::new(H::quiet());
+        let all: Vec<u64> = (0..11).map(|_| h.add(100)).collect();
+        let bad = [all[6]];
+        let (ok, gone, requests) = drain_refusing(&mut h, &bad, status);
+        let mut expect: Vec<u64> = all.iter().copied().filter(|s| !bad.contains(s)).collect();
+        let mut got = ok.clone();
+        got.sort_unstable();
+        expect.sort_unstable();
+        assert_eq!(got, expect, "{status}: every good message delivered once");
+        assert_eq!(
+            gone,
+            [(all[6], DropReason::Rejected { status })],
+            "{status}"
+        );
+        assert!(
+            requests <= 10,
+            "{status}: {requests} requests (bisection, not one per message)"
+        );
+        // Order is kept: the delivered ones went out in seq order.
+        assert!(ok.windows(2).all(|w| w[0] < w[1]), "{ok:?}");
+    }
+    // Two bad messages among many.
+    let mut h = H::new(H::quiet());
+    let all: Vec<u64> = (0..40).map(|_| h.add(100)).collect();
+    let bad = [all[3], all[31]];
+    let (ok, gone, requests) = drain_refusing(&mut h, &bad, 400);
+    assert_eq!(ok.len(), 38);
+    let mut gone: Vec<u64> = gone.iter().map(|(s, _)| *s).collect();
+    gone.sort_unstable();
+    assert_eq!(gone, bad);
+    assert!(
+        requests <= 30,
+        "{requests} requests: fewer than one per message"
+    );
+    // After the split, batches are whole again.
+    let more: Vec<u64> = (0..20).map(|_| h.add(100)).collect();
+    h.d.request_flush();
+    let t = h.poll().unwrap();
+    assert_eq!(t.seqs, more, "back to one batch");
+}
+
+#[test]
+fn refusals_that_are_not_about_the_body_drop_the_batch_at_once() {
+    // A wrong write key or endpoint refuses every batch: splitting would only
+    // multiply the requests.
+    for status in [401u16, 403, 404] {
+        let mut h = H::new(H::quiet());
+        let all: Vec<u64> = (0..8).map(|_| h.add(100)).collect();
+        let (ok, gone, requests) = drain_refusing(&mut h, &all, status);
+        assert!(ok.is_empty());
+        assert_eq!(gone.len(), 8);
+        assert_eq!(requests, 1, "{status}");
+    }
+}
