@@ -54,7 +54,7 @@ fi
 # it never downloads a browser), vite and webpack (bundler tests), analytics-next
 # (the side-by-side benchmark).
 missing_npm=0
-for dep in binaryen esbuild typescript playwright-core vite webpack @segment/analytics-next; do
+for dep in binaryen esbuild typescript playwright-core vite webpack @segment/analytics-next axe-core; do
   [ -d "node_modules/$dep" ] || missing_npm=1
 done
 if [ "$missing_npm" = 1 ]; then

@@ -47,7 +47,21 @@ const doc = content(
   ], { show_progress: true }),
   flow('strict', [modal('s1', [NEXT])], { dismissible: false }),
   flow('tip', [{ id: 't1', type: 'tooltip', target: '#settings', blocks: [{ type: 'text', markdown: 'Settings live here.' }, { type: 'button', label: 'Got it', action: { type: 'next' }, primary: true }] }]),
+  flow('note', [{ id: 'n1', type: 'bubble', blocks: [{ type: 'title', text: 'A tip for you' }, { type: 'text', markdown: 'Bubbles do not take focus.' }, { type: 'button', label: 'Thanks', action: { type: 'next' }, primary: true }] }]),
 );
+
+/** WCAG 2.1 contrast ratio of two `rgb(...)`/`rgba(...)` colours (alpha ignored). */
+function contrast(a, b) {
+  const lum = (c) => {
+    const [r, g, bl] = c.match(/[\d.]+/g).slice(0, 3).map((v) => {
+      const x = Number(v) / 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
 
 describe('flow UI accessibility and isolation', () => {
   const env = useBrowser();
@@ -307,10 +321,17 @@ describe('flow UI accessibility and isolation', () => {
       window.segflow.start('tour');
     });
     await shown(page, 'm1');
+    // (The modal makes the rest of the page inert, and inert elements are not hit
+    // tested: the probe lifts that for the overlay while it looks.)
     const probe = () => page.evaluate(() => {
       const host = document.querySelector('segflow-ui');
+      const overlay = document.getElementById('overlay');
+      const wasInert = overlay.inert;
+      overlay.inert = false;
       const r = host.shadowRoot.querySelector('.step').getBoundingClientRect();
-      return { z: getComputedStyle(host).zIndex, top: document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)?.id || document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)?.localName };
+      const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+      overlay.inert = wasInert;
+      return { z: getComputedStyle(host).zIndex, top: top?.id || top?.localName };
     });
     assert.deepEqual(await probe(), { z: '1234500', top: 'segflow-ui' }, 'above the app by default');
     await page.evaluate(() => window.segflow.setBaseZIndex(10));
@@ -330,5 +351,113 @@ describe('flow UI accessibility and isolation', () => {
     await page.locator('segflow-ui .step button.primary').click();
     await shown(page, 'b2');
     await waitFor(async () => (await primaryBg()) === 'rgb(200, 30, 90)', { timeout: 2_000, message: 'themed bubble' });
+  });
+
+  it('lets a bubble or tooltip appear without taking focus from what the user types in: announced politely, reachable with Alt+Shift+F', T, async (t) => {
+    const { page } = await open(t, { writeKey: 'a11y-nofocus' });
+    await page.focus('#name-input');
+    await page.keyboard.type('Acme');
+    await page.evaluate(() => window.segflow.start('note'));
+    await shown(page, 'n1');
+    await page.keyboard.type(' Inc');
+    assert.equal(await page.evaluate(() => document.getElementById('name-input').value), 'Acme Inc', 'typing went on in the input');
+    let f = await focused(page);
+    assert.deepEqual(f, { inUi: false, tag: 'input', id: 'name-input' });
+    const live = await page.evaluate(() => {
+      const r = document.querySelector('segflow-ui').shadowRoot.querySelector('[aria-live]');
+      return { politeness: r.getAttribute('aria-live'), text: r.textContent };
+    });
+    assert.deepEqual(live, { politeness: 'polite', text: 'A tip for you. Press Alt+Shift+F to go to it.' });
+    await page.keyboard.press('Alt+Shift+KeyF');
+    f = await focused(page);
+    assert.deepEqual([f.inUi, f.text], [true, 'Thanks'], 'the documented key goes to the step');
+    await page.keyboard.press('Enter');
+    await gone(page);
+    f = await focused(page);
+    assert.deepEqual(f, { inUi: false, tag: 'input', id: 'name-input' }, 'and focus comes back when it ends');
+    // A tooltip likewise.
+    await page.evaluate(() => window.segflow.start('tip'));
+    await shown(page, 't1');
+    f = await focused(page);
+    assert.deepEqual(f, { inUi: false, tag: 'input', id: 'name-input' });
+  });
+
+  it('makes the page behind a modal inert while it is open and undoes exactly that; the close button comes first', T, async (t) => {
+    const { page } = await open(t, { writeKey: 'a11y-inert' });
+    await page.evaluate(() => { const d = document.createElement('div'); d.id = 'already-inert'; d.inert = true; document.body.append(d); });
+    const state = () => page.evaluate(() => [...document.body.children].filter((e) => e.localName !== 'segflow-ui' && e.localName !== 'script').map((e) => `${e.id || e.localName}:${e.inert}`));
+    const before = await state();
+    assert.ok(before.every((s) => s.endsWith(':false') || s === 'already-inert:true'), before.join());
+    await page.evaluate(() => window.segflow.start('tour'));
+    await shown(page, 'm1');
+    assert.ok((await state()).every((s) => s.endsWith(':true')), 'everything but the modal is inert');
+    assert.equal(await page.evaluate(() => document.querySelector('segflow-ui').inert), false);
+    // The close button is the step's first focusable element, as it sits top right.
+    const first = await page.evaluate(() => document.querySelector('segflow-ui').shadowRoot.querySelector('.step').querySelector('button, a, [tabindex]:not([tabindex="-1"])').getAttribute('aria-label'));
+    assert.equal(first, 'Close');
+    await page.locator('segflow-ui .step button.primary').click(); // to the bubble b2
+    await shown(page, 'b2');
+    assert.deepEqual(await state(), before, 'a bubble leaves the page as it was');
+    await page.locator('segflow-ui .step button.primary').click(); // to the modal m3
+    await shown(page, 'm3');
+    await page.keyboard.press('Escape');
+    await gone(page);
+    assert.deepEqual(await state(), before, 'closing restores exactly what was inert before');
+  });
+
+  it('keeps a visible edge in forced-colors mode, and the default theme\'s text, controls and focus ring contrast enough', T, async (t) => {
+    const { page } = await open(t, { writeKey: 'a11y-contrast' });
+    await page.evaluate(() => window.segflow.start('tour'));
+    await shown(page, 'm1');
+    await page.keyboard.press('Tab'); // a visible focus ring on a button
+    const colors = await page.evaluate(() => {
+      const root = document.querySelector('segflow-ui').shadowRoot;
+      const cs = (sel) => getComputedStyle(root.querySelector(sel));
+      const card = cs('.step').backgroundColor;
+      const focusedEl = root.activeElement;
+      return {
+        card,
+        title: cs('h2').color, body: cs('.body').color, link: cs('a').color, progress: cs('.progress').color,
+        button: [cs('.footer button:not(.primary)').color, cs('.footer button:not(.primary)').backgroundColor],
+        primary: [cs('button.primary').color, cs('button.primary').backgroundColor],
+        close: cs('button.close').color,
+        ring: focusedEl && getComputedStyle(focusedEl).outlineColor,
+        ringStyle: focusedEl && getComputedStyle(focusedEl).outlineStyle,
+      };
+    });
+    for (const key of ['title', 'body', 'link', 'progress', 'close']) {
+      assert.ok(contrast(colors[key], colors.card) >= 4.5, `${key} ${colors[key]} on ${colors.card}: ${contrast(colors[key], colors.card).toFixed(2)}:1 (4.5 needed)`);
+    }
+    assert.ok(contrast(...colors.button) >= 4.5, `button text: ${contrast(...colors.button).toFixed(2)}:1`);
+    assert.ok(contrast(...colors.primary) >= 4.5, `primary button text: ${contrast(...colors.primary).toFixed(2)}:1`);
+    assert.equal(colors.ringStyle, 'solid');
+    assert.ok(contrast(colors.ring, colors.card) >= 3, `focus ring ${colors.ring} on the card: ${contrast(colors.ring, colors.card).toFixed(2)}:1 (3 needed, WCAG 1.4.11)`);
+    await page.emulateMedia({ forcedColors: 'active' });
+    const edge = await page.evaluate(() => {
+      const cs = getComputedStyle(document.querySelector('segflow-ui').shadowRoot.querySelector('.step'));
+      return { width: parseFloat(cs.borderTopWidth), style: cs.borderTopStyle };
+    });
+    assert.ok(edge.width >= 1 && edge.style === 'solid', `a border in forced colours: ${JSON.stringify(edge)}`);
+  });
+
+  it('has no axe-core violations on any step type', { timeout: 60_000 }, async (t) => {
+    const { page } = await open(t, { writeKey: 'a11y-axe' });
+    await page.addScriptTag({ path: new URL('../../node_modules/axe-core/axe.min.js', import.meta.url).pathname });
+    const audit = () => page.evaluate(async () => {
+      const r = await window.axe.run(document.querySelector('segflow-ui'), { resultTypes: ['violations'] });
+      return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    });
+    for (const [flowId, stepId] of [['tour', 'm1'], ['note', 'n1'], ['tip', 't1']]) {
+      await page.evaluate((id) => { window.segflow.endAll(); return window.segflow.start(id); }, flowId);
+      await shown(page, stepId);
+      await sleep(300);
+      assert.deepEqual(await audit(), [], `${flowId}/${stepId}`);
+    }
+    await page.evaluate(() => window.segflow.start('tour'));
+    await shown(page, 'm1');
+    await page.locator('segflow-ui .step button.primary').click();
+    await shown(page, 'b2');
+    await sleep(300);
+    assert.deepEqual(await audit(), [], 'tour/b2 (a bubble with progress and back)');
   });
 });

@@ -14,11 +14,27 @@ import { PKG_DIR, ROOT, newContext, startCollector, useBrowser, waitFor } from '
 const PAGES = join(ROOT, 'tests/e2e/pages');
 const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.json': 'application/json' };
 
-/** Serves tests/e2e/pages at / and pkg/ at /pkg with `policy` as the page's CSP. */
-async function cspServer(t, policy) {
+/**
+ * Serves tests/e2e/pages at / and pkg/ at /pkg with `policy` as the page's CSP, and
+ * passes /v1/* on to the collector at `api` (a first-party API path, so the policy
+ * needs no connect-src of its own).
+ */
+async function cspServer(t, policy, api) {
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     if (path === '/favicon.ico') { res.writeHead(204).end(); return; }
+    if (path.startsWith('/v1/')) {
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      const answer = await fetch(`${api}${req.url}`, {
+        method: req.method,
+        headers: { 'content-type': req.headers['content-type'] || 'text/plain' },
+        body: req.method === 'POST' ? Buffer.concat(chunks) : undefined,
+      });
+      res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') || 'application/json' });
+      res.end(Buffer.from(await answer.arrayBuffer()));
+      return;
+    }
     const [base, rel] = path.startsWith('/pkg/') ? [PKG_DIR, path.slice(5)] : [PAGES, path.slice(1)];
     const file = normalize(join(base, rel));
     if (!file.startsWith(base + sep)) { res.writeHead(403).end(); return; }
@@ -41,9 +57,9 @@ describe('strict Content-Security-Policy', () => {
   it('shows styled, placed steps and sends events with no CSP violation', { timeout: 60_000 }, async (t) => {
     const collector = await startCollector({ writeKeys: ['csp-key'] });
     t.after(() => collector.stop());
-    const api = new URL(collector.url).origin;
-    const policy = `default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; connect-src 'self' ${api}`;
-    const url = await cspServer(t, policy);
+    // Exactly the policy of issue 9: the API is reached first-party, through /v1.
+    const policy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'";
+    const url = await cspServer(t, policy, collector.url);
     const context = await newContext(env.browser, t);
     const page = await context.newPage();
     const logs = [];
@@ -63,7 +79,7 @@ describe('strict Content-Security-Policy', () => {
       window.segflow.identify('csp-user');
       await window.segflow.loadContent(content);
       await window.segflow.start('modal');
-    }, { apiHost: collector.apiHost, content });
+    }, { apiHost: `${url}/v1`, content });
     const facts = () => page.evaluate(() => {
       const root = document.querySelector('segflow-ui').shadowRoot;
       const step = root.querySelector('.step');

@@ -234,6 +234,11 @@ describe('flows in the browser', () => {
     await gone(page);
     await page.evaluate(() => window.segflow.start('b'));
     await shown(page, 'b1');
+    // A bubble does not take focus: Escape in the page is the page's, until the user
+    // goes to the step (Alt+Shift+F).
+    await page.keyboard.press('Escape');
+    assert.equal((await ui(page)).stepId, 'b1', 'Escape outside the step leaves it');
+    await page.keyboard.press('Alt+Shift+KeyF');
     await page.keyboard.press('Escape');
     await gone(page);
     const trace = ['flowStarted:a:program', 'flowStepSeen:a1', 'flowEnded:a:user_closed',

@@ -178,6 +178,9 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                 let focus = with_flows(|f| {
                     f.drop_watches();
                     f.remember_focus();
+                    // Only a modal, or a step the user reached from the flow UI, takes
+                    // focus; others are announced, so typing elsewhere goes on.
+                    let had_focus = f.ui.as_ref().is_some_and(|u| u.has_focus());
                     if f.ui.is_none() {
                         f.ui = Ui::new(f.z_index);
                     }
@@ -192,7 +195,12 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                         }
                         ui.position(target.as_ref());
                     }
-                    ui.focus_target()
+                    if ui.is_modal() || had_focus {
+                        ui.focus_target()
+                    } else {
+                        ui.announce(&view);
+                        None
+                    }
                 })
                 .flatten();
                 // Outside the borrow: focusing runs the page's focus handlers.
@@ -588,6 +596,21 @@ fn install_hooks() {
         let Some(k) = e.dyn_ref::<KeyboardEvent>() else {
             return;
         };
+        // Alt+Shift+F, anywhere: go to the step on screen (a bubble or tooltip
+        // that appeared without taking focus). `code`, not `key`: layouts differ.
+        if k.alt_key() && k.shift_key() && !k.ctrl_key() && !k.meta_key() && k.code() == "KeyF" {
+            let target = with_flows(|f| {
+                f.ui.as_ref()
+                    .filter(|u| u.showing())
+                    .and_then(Ui::focus_target)
+            })
+            .flatten();
+            if let Some(el) = target {
+                e.prevent_default();
+                let _ = el.focus();
+            }
+            return;
+        }
         let live = with_flows(|f| {
             f.ui.as_ref()
                 .is_some_and(|u| u.showing() && (u.has_focus() || u.is_modal()))

@@ -58,7 +58,9 @@ button.primary { background: var(--segflow-accent, #4f46e5); border-color: var(-
 button.primary:hover { background-image: linear-gradient(rgba(0, 0, 0, .1), rgba(0, 0, 0, .1)); }
 button.close { position: absolute; top: 10px; right: 10px; width: 32px; height: 32px; padding: 0; border: none; border-radius: 8px; background: transparent; font-size: 22px; font-weight: 400; line-height: 32px; text-align: center; color: var(--segflow-muted, #6b7280); }
 button.close:hover { background: var(--segflow-button-hover, #f3f4f6); color: var(--segflow-title, #111827); }
-button:focus-visible, a:focus-visible, .step:focus-visible { outline: 3px solid var(--segflow-focus, #f59e0b); outline-offset: 2px; }
+button:focus-visible, a:focus-visible, .step:focus-visible { outline: 3px solid var(--segflow-focus, #b45309); outline-offset: 2px; }
+.announce { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden; clip-path: inset(50%); white-space: nowrap; border: 0; }
+@media (forced-colors: active) { .step { border: 2px solid CanvasText; } .arrow { display: none; } }
 @keyframes segflow-fade { from { opacity: 0; } to { opacity: 1; } }
 @keyframes segflow-pop { from { opacity: 0; transform: translate(-50%, -48%) scale(.97); } to { opacity: 1; transform: translate(-50%, -50%); } }
 @media (prefers-reduced-motion: reduce) { .step, .backdrop { animation: none; } * { transition: none !important; } }
@@ -106,6 +108,11 @@ pub struct Ui {
     modal: bool,
     /// The ResizeObserver watching the step, if any.
     resize: JsValue,
+    /// The polite live region that announces steps shown without taking focus.
+    announce: Element,
+    /// The page elements this UI made `inert` while a modal is open (exactly
+    /// these lose it again).
+    inert: Vec<Element>,
 }
 
 fn document() -> Option<Document> {
@@ -175,6 +182,9 @@ impl Ui {
         }
         let layer = el(&doc, "div", "layer")?;
         let _ = root.append_child(&layer);
+        let announce = el(&doc, "div", "announce")?;
+        let _ = announce.set_attribute("aria-live", "polite");
+        let _ = root.append_child(&announce);
         let ui = Ui {
             host,
             root,
@@ -184,6 +194,8 @@ impl Ui {
             target: None,
             modal: false,
             resize: JsValue::UNDEFINED,
+            announce,
+            inert: Vec::new(),
         };
         ui.set_z_index(z_index);
         doc.body()?.append_child(&ui.host).ok()?;
@@ -200,6 +212,10 @@ impl Ui {
 
     /// Removes whatever is on screen.
     pub fn clear(&mut self) {
+        for el in self.inert.drain(..) {
+            let _ = el.remove_attribute("inert");
+        }
+        self.announce.set_text_content(None);
         self.layer.set_text_content(None);
         self.step = None;
         self.target = None;
@@ -213,6 +229,37 @@ impl Ui {
     /// Whether a modal step is on screen.
     pub fn is_modal(&self) -> bool {
         self.modal && self.step.is_some()
+    }
+
+    /// Makes every other child of `<body>` `inert` (not focusable, hidden from
+    /// assistive technology) while a modal is open; those already inert are left
+    /// as they are, and [`Ui::clear`] undoes exactly what this did.
+    fn make_page_inert(&mut self, doc: &Document) {
+        let Some(body) = doc.body() else { return };
+        let children = body.children();
+        for i in 0..children.length() {
+            let Some(child) = children.item(i) else {
+                continue;
+            };
+            if child.is_same_node(Some(&self.host)) || child.has_attribute("inert") {
+                continue;
+            }
+            if child.set_attribute("inert", "").is_ok() {
+                self.inert.push(child);
+            }
+        }
+    }
+
+    /// Tells screen readers, politely, about a step shown without taking focus:
+    /// its title (or the flow's name) and the key that goes there.
+    pub fn announce(&self, view: &StepView) {
+        let title = view.blocks.iter().find_map(|b| match b {
+            ViewBlock::Title(t) => Some(t.as_str()),
+            _ => None,
+        });
+        let mut s = String::from(title.unwrap_or(&view.flow_name));
+        s.push_str(". Press Alt+Shift+F to go to it.");
+        self.announce.set_text_content(Some(&s));
     }
 
     /// Whether `el` belongs to the flow UI (is inside its shadow root).
@@ -252,6 +299,7 @@ impl Ui {
         if modal {
             let backdrop = el(&doc, "div", "backdrop")?;
             let _ = self.layer.append_child(&backdrop);
+            self.make_page_inert(&doc);
         }
         let step: HtmlElement = el(&doc, "div", &class)?.dyn_into().ok()?;
         let _ = step.set_attribute("role", "dialog");
@@ -340,12 +388,14 @@ impl Ui {
             let _ = step.append_child(&footer);
         }
         if view.dismissible {
+            // First in the step, so first in tab order, as it sits first (top
+            // right) to the eye.
             let close = el(&doc, "button", "close")?;
             let _ = close.set_attribute("type", "button");
             let _ = close.set_attribute("data-sf", "close");
             let _ = close.set_attribute("aria-label", "Close");
             text(&doc, &close, "\u{d7}");
-            let _ = step.append_child(&close);
+            let _ = step.insert_before(&close, step.first_child().as_ref());
         }
         if let ViewKind::Tooltip { target, placement } = &view.kind {
             let arrow = el(&doc, "div", "arrow")?;
