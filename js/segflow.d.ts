@@ -23,7 +23,7 @@ export interface InitOptions {
   writeKey: string;
   /** Default `https://api.segment.io/v1`; any host, e.g. a first-party proxy or `http://127.0.0.1:8787/v1`. */
   apiHost?: string;
-  /** Label for this environment (`production`, `staging`, ...). */
+  /** Label for this environment (`production`, `staging`, ...); no `:` (it is part of storage keys). */
   environment?: string;
   /** Send when this many events are queued. Default 20. */
   flushAt?: number;

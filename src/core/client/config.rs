@@ -96,7 +96,17 @@ impl ClientConfig {
             Some(k) if !k.trim().is_empty() => k,
             _ => return Err(Error::invalid("segflow: init needs a non-empty writeKey")),
         };
+        if write_key.contains(':') {
+            return Err(Error::invalid(
+                "segflow: the writeKey must not contain ':' (it separates storage keys)",
+            ));
+        }
         let environment = string(&get, "environment")?.filter(|e| !e.is_empty());
+        if environment.as_deref().is_some_and(|e| e.contains(':')) {
+            return Err(Error::invalid(
+                "segflow: the environment must not contain ':' (it separates storage keys)",
+            ));
+        }
         let company_property = string(&get, "companyEventProperty")?.filter(|p| !p.is_empty());
         let stream = boolean(&get, "stream", true)?;
         let page_tracking = boolean(&get, "pageTracking", true)?;
@@ -275,6 +285,10 @@ mod tests {
             ("basicAuth", Raw::Num(1.0), "basicAuth"),
             ("pageTracking", Raw::Other, "pageTracking"),
             ("environment", Raw::Other, "environment"),
+            // `:` separates the parts of storage keys: a write key or environment
+            // holding one could read as another's keys.
+            ("writeKey", Raw::Str("a:b".into()), "writeKey"),
+            ("environment", Raw::Str("flows:u".into()), "environment"),
         ];
         for (k, v, name) in cases {
             let mut opts = vec![key()];
