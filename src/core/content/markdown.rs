@@ -52,6 +52,12 @@ pub enum Inline {
 /// Deepest nesting of emphasis and links; deeper delimiters stay literal text.
 pub const MAX_DEPTH: usize = 8;
 
+/// Most bytes that `{{…}}` placeholders put into one string (a title, a label,
+/// an alt text or a whole text block); past it, a placeholder whose value does not
+/// fit gives nothing. Parsing is linear in the content, but without this the output
+/// would grow as placeholders times trait length.
+pub const MAX_INTERPOLATED_BYTES: usize = 64 << 10;
+
 /// Most emphasis and link elements one text block makes; later delimiters stay
 /// literal text. Parsing is linear anyway; this bounds the page's work to build
 /// them (64 KB of `*_*_` would otherwise be 32,768 `<em>` elements).
@@ -161,13 +167,14 @@ fn looks_like_entity(s: &str) -> bool {
 /// ignored. An unclosed `{{` stays literal.
 pub fn interpolate(text: &str, traits: &Json) -> String {
     let mut out = String::with_capacity(text.len());
+    let mut room = MAX_INTERPOLATED_BYTES;
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
         match after.find("}}") {
             Some(end) => {
                 out.push_str(&rest[..start]);
-                push_placeholder(&after[..end], traits, &mut out);
+                push_placeholder(&after[..end], traits, &mut out, &mut room);
                 rest = &after[end + 2..];
             }
             None => break,
@@ -177,24 +184,41 @@ pub fn interpolate(text: &str, traits: &Json) -> String {
     out
 }
 
-/// Appends the value of the placeholder `inner` (the text between `{{` and `}}`).
-fn push_placeholder(inner: &str, traits: &Json, out: &mut String) {
+/// Appends the value of the placeholder `inner` (the text between `{{` and `}}`)
+/// if it fits in `room` (see [`MAX_INTERPOLATED_BYTES`]), which it then uses up.
+fn push_placeholder(inner: &str, traits: &Json, out: &mut String, room: &mut usize) {
     let (name, default) = match inner.find('|') {
         Some(i) => (inner[..i].trim(), inner[i + 1..].trim()),
         None => (inner.trim(), ""),
     };
-    match traits.get(name) {
-        Some(Json::String(s)) => out.push_str(s),
-        Some(Json::Number(n)) => out.push_str(n.text()),
-        Some(Json::Bool(true)) => out.push_str("true"),
-        Some(Json::Bool(false)) => out.push_str("false"),
-        _ => out.push_str(default),
+    let value = match traits.get(name) {
+        Some(Json::String(s)) => s.as_str(),
+        Some(Json::Number(n)) => n.text(),
+        Some(Json::Bool(true)) => "true",
+        Some(Json::Bool(false)) => "false",
+        _ => default,
+    };
+    if value.len() <= *room {
+        *room -= value.len();
+        out.push_str(value);
+    } else {
+        *room = 0;
     }
+}
+
+/// What one text block may still make: emphasis and link elements, and bytes of
+/// placeholder values.
+struct Budget {
+    markup: usize,
+    room: usize,
 }
 
 /// Renders `markdown` (with `{{…}}` interpolated from `traits`) to blocks.
 pub fn render(markdown: &str, traits: &Json) -> Vec<Node> {
-    let budget = &mut { MAX_MARKUP };
+    let budget = &mut Budget {
+        markup: MAX_MARKUP,
+        room: MAX_INTERPOLATED_BYTES,
+    };
     let mut nodes = Vec::new();
     let mut para = String::new();
     let mut list: Option<(bool, Vec<String>)> = None;
@@ -234,7 +258,7 @@ pub fn render(markdown: &str, traits: &Json) -> Vec<Node> {
     nodes
 }
 
-fn flush_para(para: &mut String, traits: &Json, nodes: &mut Vec<Node>, budget: &mut usize) {
+fn flush_para(para: &mut String, traits: &Json, nodes: &mut Vec<Node>, budget: &mut Budget) {
     if !para.is_empty() {
         nodes.push(Node::Paragraph(inlines(para, traits, 0, false, budget)));
         para.clear();
@@ -245,7 +269,7 @@ fn flush_list(
     list: &mut Option<(bool, Vec<String>)>,
     traits: &Json,
     nodes: &mut Vec<Node>,
-    budget: &mut usize,
+    budget: &mut Budget,
 ) {
     if let Some((ordered, items)) = list.take() {
         let items = items
@@ -455,7 +479,13 @@ impl Marks {
 
 /// Parses inline markup in `s`. Every special character is ASCII, so the byte
 /// offsets this slices at are always character boundaries.
-fn inlines(s: &str, traits: &Json, depth: usize, in_link: bool, budget: &mut usize) -> Vec<Inline> {
+fn inlines(
+    s: &str,
+    traits: &Json,
+    depth: usize,
+    in_link: bool,
+    budget: &mut Budget,
+) -> Vec<Inline> {
     let b = s.as_bytes();
     let mut marks = Marks::new(b);
     let mut acc = Acc {
@@ -475,13 +505,13 @@ fn inlines(s: &str, traits: &Json, depth: usize, in_link: bool, budget: &mut usi
             b'{' if b.get(i + 1) == Some(&b'{') => match marks.close_from(i + 2) {
                 Some(end) => {
                     acc.text.push_str(&s[lit..i]);
-                    push_placeholder(&s[i + 2..end], traits, &mut acc.text);
+                    push_placeholder(&s[i + 2..end], traits, &mut acc.text, &mut budget.room);
                     i = end + 2;
                     lit = i;
                 }
                 None => i += 2,
             },
-            d @ (b'*' | b'_') if depth < MAX_DEPTH && *budget > 0 => {
+            d @ (b'*' | b'_') if depth < MAX_DEPTH && budget.markup > 0 => {
                 let double = b.get(i + 1) == Some(&d);
                 let width = if double { 2 } else { 1 };
                 let opens =
@@ -492,7 +522,7 @@ fn inlines(s: &str, traits: &Json, depth: usize, in_link: bool, budget: &mut usi
                 {
                     Some(end) => {
                         acc.text.push_str(&s[lit..i]);
-                        *budget -= 1;
+                        budget.markup -= 1;
                         let inner = inlines(&s[i + width..end], traits, depth + 1, in_link, budget);
                         acc.push(if double {
                             Inline::Bold(inner)
@@ -505,10 +535,11 @@ fn inlines(s: &str, traits: &Json, depth: usize, in_link: bool, budget: &mut usi
                     None => i += width,
                 }
             }
-            b'[' if !in_link && depth < MAX_DEPTH && *budget > 0 => match marks.link_at(b, i) {
+            b'[' if !in_link && depth < MAX_DEPTH && budget.markup > 0 => match marks.link_at(b, i)
+            {
                 Some((text_end, url_start, url_end)) => {
                     acc.text.push_str(&s[lit..i]);
-                    *budget -= 1;
+                    budget.markup -= 1;
                     let children = inlines(&s[i + 1..text_end], traits, depth + 1, true, budget);
                     match safe_url(&s[url_start..url_end]) {
                         Some(href) => acc.push(Inline::Link { href, children }),
@@ -895,6 +926,31 @@ mod tests {
             let ms = t0.elapsed().as_millis();
             assert!(ms < limit_ms, "interpolate {unit:?} x 1 MB took {ms} ms");
         }
+    }
+
+    #[test]
+    fn text_substituted_by_placeholders_is_bounded_per_string() {
+        let long = "x".repeat(20_000);
+        let traits = parse(&format!(r#"{{"n":"{long}","s":"ok"}}"#)).unwrap();
+        // 13,000 placeholders of a 20 KB trait would be 260 MB of text.
+        let text = "{{n}}".repeat(13_000);
+        let out = interpolate(&text, &traits);
+        assert!(out.len() <= MAX_INTERPOLATED_BYTES, "{} bytes", out.len());
+        assert_eq!(out.len(), 3 * 20_000, "whole values while they fit");
+        let nodes = render(&text, &traits);
+        assert!(text_of(&nodes).len() <= MAX_INTERPOLATED_BYTES);
+        // Below the budget nothing changes.
+        assert_eq!(
+            interpolate("Hi {{s}}, {{missing | you}}", &traits),
+            "Hi ok, you"
+        );
+        // The budget counts substitutions, not the text around them.
+        let plain = "a".repeat(60_000) + "{{s}}";
+        assert_eq!(interpolate(&plain, &traits).len(), 60_002);
+    }
+
+    fn text_of(nodes: &[Node]) -> String {
+        text(nodes)
     }
 
     #[test]

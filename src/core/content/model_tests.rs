@@ -374,6 +374,12 @@ fn readme_limits_table_matches_the_code() {
         crate::core::delivery::DeliveryConfig::default().max_message_bytes as u64
     );
     assert_eq!(
+        value(
+            "text that `{{…}}` placeholders add to one string (a text block, title, label or alt)"
+        ),
+        crate::core::content::markdown::MAX_INTERPOLATED_BYTES as u64
+    );
+    assert_eq!(
         value("nesting of emphasis and links"),
         crate::core::content::markdown::MAX_DEPTH as u64
     );

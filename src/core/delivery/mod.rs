@@ -326,6 +326,10 @@ pub struct Delivery {
     split: usize,
     /// The split lasts until every item up to this seq is settled.
     split_until: u64,
+    /// Refusals the split may still take before it gives up and drops what is
+    /// left of it (an API that refuses every body would otherwise cost a
+    /// request per message).
+    split_budget: u32,
     /// Highest seq asked to go out now by [`Delivery::request_flush`].
     flush_mark: u64,
     /// No waiting item expires before this time (a lower bound).
@@ -357,6 +361,7 @@ impl Delivery {
             backoff_until: 0,
             split: 0,
             split_until: 0,
+            split_budget: 0,
             flush_mark: 0,
             next_expiry: u64::MAX,
             last_now: 0,
@@ -531,7 +536,9 @@ impl Delivery {
     /// them back and splits: the next batches hold at most half as many (halved
     /// again on each refusal, doubled on each success) until every item of the
     /// refused batch is settled, so only the offending messages are dropped, each
-    /// reported. Any other status drops the items as rejected. Unknown or already settled ids return nothing;
+    /// reported; after `4 * log2(n) + 4` refusals the split gives up and drops
+    /// what is left of it (an API that refuses every body). Any other status drops
+    /// the items as rejected. Unknown or already settled ids return nothing;
     /// items evicted or cleared meanwhile are not reported again.
     pub fn handle_response(&mut self, now_ms: u64, id: u64, outcome: Outcome) -> Vec<Report> {
         let Some(pos) = self.requests.iter().position(|r| r.id == id) else {
@@ -562,6 +569,16 @@ impl Delivery {
                     reports.push(Report::Delivered { items });
                 }
             }
+            RetryClass::Drop if self.split > 0 && self.split_budget == 0 && splits(code) => {
+                // Refused again and again: the API refuses these bodies whatever
+                // they hold. Drop what is left of the split, each reported.
+                let until = self.split_until;
+                let items = self.remove_where(|e| {
+                    e.in_flight == Some(id) || (e.in_flight.is_none() && e.item.seq <= until)
+                });
+                push_dropped(&mut reports, items, DropReason::Rejected { status: code });
+                self.split = 0;
+            }
             RetryClass::Drop if splits(code) && self.in_flight_count(id) > 1 => {
                 // One bad message makes a JSON server refuse the whole body: try
                 // the halves (not an attempt, no backoff), down to single
@@ -574,9 +591,18 @@ impl Delivery {
                     self.split_until = self.split_until.max(e.item.seq);
                     count += 1;
                 }
+                if self.split == 0 {
+                    // Room for finding a few bad messages by halving.
+                    let halvings = usize::BITS - count.saturating_sub(1).leading_zeros();
+                    self.split_budget = 4 * halvings + 4;
+                }
+                self.split_budget = self.split_budget.saturating_sub(1);
                 self.split = count.div_ceil(2);
             }
             RetryClass::Drop => {
+                if self.split > 0 && splits(code) {
+                    self.split_budget = self.split_budget.saturating_sub(1);
+                }
                 let items = self.remove_where(|e| e.in_flight == Some(id));
                 push_dropped(&mut reports, items, DropReason::Rejected { status: code });
             }

@@ -1563,3 +1563,23 @@ fn refusals_that_are_not_about_the_body_drop_the_batch_at_once() {
         assert_eq!(requests, 1, "{status}");
     }
 }
+
+#[test]
+fn an_api_that_refuses_everything_costs_a_bounded_number_of_split_requests() {
+    // A misconfigured proxy that answers 400 to every body: splitting finds no good
+    // half, so it must give up after a few rounds, not try every message alone.
+    for n in [20usize, 100, 2500] {
+        let mut h = H::new(H::quiet());
+        let all: Vec<u64> = (0..n).map(|_| h.add(60)).collect();
+        let (ok, gone, requests) = drain_refusing(&mut h, &all, 400);
+        assert!(ok.is_empty());
+        let mut gone: Vec<u64> = gone.iter().map(|(s, _)| *s).collect();
+        gone.sort_unstable();
+        assert_eq!(gone, all, "{n}: every message reported dropped once");
+        let log2 = usize::BITS - (n - 1).leading_zeros();
+        assert!(
+            requests <= 4 * log2 as usize + 6,
+            "{n} events: {requests} requests"
+        );
+    }
+}
