@@ -9,9 +9,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { sleep, startCollector, useBrowser } from './harness.mjs';
+import { sleep, startCollector, useBrowser, waitFor } from './harness.mjs';
 import {
-  NEXT, clickButton, content, flow, flowTrace, gone, openFlows, shown, traceOf, ui,
+  NEXT, clickButton, content, flow, flowTrace, gone, modal, openFlows, shown, traceOf, ui,
 } from './flows-helpers.mjs';
 
 const T = { timeout: 30_000 };
@@ -296,6 +296,55 @@ describe('hostile content and pages', () => {
     await sleep(300);
     assert.equal(page.url(), before, 'navigate to a relative URL that resolves to another origin is not followed');
     assert.ok(warnings.some((w) => w.includes('navigate refused')), warnings.join('\n'));
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+
+  it('survives pages that replace <body>, move segflow\'s host or trap focus themselves while a modal is open', T, async (t) => {
+    const doc = content(flow('m', [modal('m1'), modal('m2')]), flow('b', [{ id: 'b1', type: 'bubble', blocks: [{ type: 'text', markdown: 'Hi' }, { type: 'button', ...NEXT }] }]));
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-dom', content: doc });
+    // 1. The page swaps <body> (Turbo Drive, htmx boost): the modal comes back, the
+    //    new page behind it is inert, and keys do not drive an invisible flow.
+    await page.evaluate(() => window.segflow.start('m'));
+    await shown(page, 'm1');
+    await page.evaluate(() => {
+      const nb = document.createElement('body');
+      nb.innerHTML = '<input id=a><button id=late-button>Late</button>';
+      document.documentElement.replaceChild(nb, document.body);
+    });
+    await waitFor(() => page.evaluate(() => !!document.body.querySelector('segflow-ui')), { message: 'the UI back in the new body' });
+    assert.equal((await ui(page)).stepId, 'm1');
+    assert.deepEqual(await page.evaluate(() => [...document.body.children].filter((e) => e.localName !== 'segflow-ui').map((e) => `${e.id}:${e.inert}`)), ['a:true', 'late-button:true']);
+    await page.keyboard.press('Escape');
+    await gone(page);
+    assert.deepEqual(await page.evaluate(() => [...document.body.children].filter((e) => e.localName !== 'segflow-ui').map((e) => `${e.id}:${e.inert}`)), ['a:false', 'late-button:false'], 'inert undone on the new body');
+    // 2. The page moves the host into a wrapper: the wrapper is not made inert, the
+    //    modal stays usable.
+    await page.evaluate(() => { const w = document.createElement('div'); w.id = 'wrap'; document.body.append(w); w.append(document.querySelector('segflow-ui')); });
+    await page.evaluate(() => window.segflow.start('m'));
+    await shown(page, 'm1');
+    assert.equal(await page.evaluate(() => document.getElementById('wrap').inert), false);
+    await clickButton(page, 'Next');
+    await shown(page, 'm2');
+    // 3. A dialog of the page's own, added while the modal is open, with a focus
+    //    trap of its own: it is inert too, and no focus fight reaches the page.
+    const fight = await page.evaluate(async () => {
+      const errors = [];
+      window.addEventListener('error', (e) => errors.push(e.message));
+      const d = document.createElement('div');
+      d.id = 'late-dialog';
+      d.innerHTML = '<input id=li>';
+      document.body.append(d);
+      await new Promise((r) => setTimeout(r, 50)); // the DOM observer sees it
+      let n = 0;
+      const trap = (e) => { n++; if (n < 500 && !d.contains(e.target)) document.getElementById('li').focus(); };
+      document.addEventListener('focusin', trap, true);
+      document.getElementById('li').focus();
+      await new Promise((r) => setTimeout(r, 200));
+      document.removeEventListener('focusin', trap, true);
+      return { errors, inert: d.inert, n };
+    });
+    assert.deepEqual(fight.errors, []);
+    assert.equal(fight.inert, true, 'a dialog added behind the modal is inert');
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 });

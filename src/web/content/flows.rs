@@ -37,6 +37,10 @@ use crate::core::content::{self, Content, Ctx, EndReason, FlowEngine, Input, Out
 use crate::core::error::Error;
 use crate::core::json::Json;
 
+/// How often per step focus that left an open modal is brought back; past it the
+/// page keeps focus (its own dialog, say) rather than fight over it.
+const MAX_REFOCUS: u32 = 20;
+
 /// Default stacking level, as Userflow.js's.
 pub const DEFAULT_Z_INDEX: i32 = 1_234_500;
 
@@ -75,6 +79,10 @@ pub struct Flows {
     booted: bool,
     /// Repositions the tooltip; called when the step's size changes.
     on_resize: Option<Function>,
+    /// A refocus into the open modal is scheduled.
+    refocus_pending: bool,
+    /// How often focus was brought back into the step on screen.
+    refocused: u32,
 }
 
 static FLOWS: Local<RefCell<Option<Flows>>> = Local::new(RefCell::new(None));
@@ -178,6 +186,7 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                 let focus = with_flows(|f| {
                     f.drop_watches();
                     f.remember_focus();
+                    f.refocused = 0;
                     // Only a modal, or a step the user reached from the flow UI, takes
                     // focus; others are announced, so typing elsewhere goes on.
                     let had_focus = f.ui.as_ref().is_some_and(|u| u.has_focus());
@@ -380,6 +389,8 @@ pub fn install() {
         state_key: bridge::state_key(),
         booted: false,
         on_resize: None,
+        refocus_pending: false,
+        refocused: 0,
     };
     FLOWS.with(|c| *c.borrow_mut() = Some(flows));
     install_hooks();
@@ -531,7 +542,8 @@ fn on_mutation() {
                 true
             }
         });
-        if let Some(ui) = &f.ui {
+        if let Some(ui) = &mut f.ui {
+            ui.keep_in_page();
             if let Some(sel) = &ui.target {
                 ui.position(find_target(sel).as_ref());
             }
@@ -653,17 +665,36 @@ fn install_hooks() {
         }
     }));
     let _ = doc.add_event_listener_with_callback_and_bool("mousedown", &press, true);
+    // Focus that leaves an open modal is brought back, after the current task's
+    // focus handlers ran (never from inside one: a page's own focus trap would
+    // fight it without end), and at most MAX_REFOCUS times per step.
     let focus_in = leak(Closure::new(|e: web_sys::Event| {
         let path = e.composed_path();
-        let back = with_flows(|f| {
-            f.ui.as_ref()
-                .filter(|u| u.is_modal() && !u.in_path(&path))
-                .and_then(Ui::focus_target)
-        })
-        .flatten();
-        if let Some(el) = back {
-            let _ = el.focus();
+        let pull = with_flows(|f| {
+            let out =
+                f.ui.as_ref()
+                    .is_some_and(|u| u.is_modal() && !u.in_path(&path));
+            let pull = out && !f.refocus_pending && f.refocused < MAX_REFOCUS;
+            f.refocus_pending |= pull;
+            pull
+        });
+        if pull != Some(true) {
+            return;
         }
+        let back = Closure::once_into_js(|| {
+            let el = with_flows(|f| {
+                f.refocus_pending = false;
+                f.refocused += 1;
+                f.ui.as_ref()
+                    .filter(|u| u.is_modal() && !u.has_focus())
+                    .and_then(Ui::focus_target)
+            })
+            .flatten();
+            if let Some(el) = el {
+                let _ = el.focus();
+            }
+        });
+        crate::web::after_microtask(&back);
     }));
     let _ = doc.add_event_listener_with_callback_and_bool("focusin", &focus_in, true);
     let moved = leak(Closure::new(|_: web_sys::Event| reposition()));

@@ -228,7 +228,27 @@ impl Ui {
 
     /// Whether a modal step is on screen.
     pub fn is_modal(&self) -> bool {
-        self.modal && self.step.is_some()
+        self.modal && self.showing()
+    }
+
+    /// The page removed the UI while a step is up (it replaced `<body>`, as
+    /// Turbo Drive or htmx do): put it back, with the page behind a modal inert
+    /// again. Also makes `<body>` children added since a modal opened inert.
+    pub fn keep_in_page(&mut self) {
+        let Some(doc) = document() else { return };
+        if self.step.is_none() {
+            return;
+        }
+        if !self.host.is_connected() {
+            let Some(body) = doc.body() else { return };
+            if body.append_child(&self.host).is_err() {
+                return;
+            }
+            self.inert.retain(|el| el.is_connected());
+        }
+        if self.modal {
+            self.make_page_inert(&doc);
+        }
     }
 
     /// Makes every other child of `<body>` `inert` (not focusable, hidden from
@@ -241,7 +261,8 @@ impl Ui {
             let Some(child) = children.item(i) else {
                 continue;
             };
-            if child.is_same_node(Some(&self.host)) || child.has_attribute("inert") {
+            // Not the UI, nor an element the page moved it into.
+            if child.contains(Some(&self.host)) || child.has_attribute("inert") {
                 continue;
             }
             if child.set_attribute("inert", "").is_ok() {
@@ -274,7 +295,7 @@ impl Ui {
 
     /// Whether a step is on screen.
     pub fn showing(&self) -> bool {
-        self.step.is_some()
+        self.step.is_some() && self.host.is_connected()
     }
 
     /// Renders a step, replacing what was there. Buttons carry `data-sf="btn:<index>"`
