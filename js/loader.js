@@ -5,7 +5,8 @@
 //
 // - The core module (identity, messages, delivery, storage, page tracking) starts
 //   loading at `init` (or `load()`). Calls made before it is ready are queued (data
-//   calls with a copy of their arguments, as they were) and replayed in order;
+//   calls with a copy of their arguments, as they were, and the time they were
+//   made, which their messages keep) and replayed in order;
 //   Promises returned meanwhile settle with the real results, and a replayed call
 //   that throws rejects its Promise or, when it returns nothing, goes to the
 //   `error` listeners with the same `code`.
@@ -46,11 +47,17 @@ const settle = (mod, [name, args, p]) => {
   if (p) Promise.resolve(out).then(p[0], p[1]);
 };
 const copy = (args) => { try { return structuredClone(args); } catch (_) { return args; } };
+// A data call made at `at` (epoch ms), replayed now: its messages keep that time.
+const replay = (call, at) => {
+  core.__at(at);
+  settle(core, call);
+  core.__at(null);
+};
 const storage = (f) => { try { return f(localStorage); } catch (_) { /* unavailable */ } };
 
 // The core module could not load: data calls go to this page's kept entry, written
 // once per task, appending to what is there (another page may have taken it).
-function keep(name, args) {
+function keep(name, args, at) {
   if (!unsaved) {
     unsaved = [];
     Promise.resolve().then(() => storage((s) => {
@@ -64,7 +71,7 @@ function keep(name, args) {
       s.setItem(key, JSON.stringify([writeKey, kept.slice(-MAX_KEPT)]));
     }));
   }
-  unsaved.push([name, args]);
+  unsaved.push([name, args, at]);
 }
 
 // An `init` succeeded: replay, once, what earlier pages kept for this write key.
@@ -80,8 +87,8 @@ function claim() {
       s.removeItem(key);
       for (const text of kept[1]) {
         try {
-          const [name, args] = JSON.parse(text);
-          if (DATA.includes(name) && Array.isArray(args)) settle(core, [name, args]);
+          const [name, args, at] = JSON.parse(text);
+          if (DATA.includes(name) && Array.isArray(args)) replay([name, args], typeof at == 'number' ? at : null);
         } catch (_) { /* corrupt */ }
       }
     }
@@ -104,7 +111,8 @@ function drain() {
     const call = queue.shift();
     if (call[0] == 'init') {
       try { initCore(call[1][0], call[3]); } catch (err) { report(err); }
-    } else settle(core, call);
+    } else if (call[4]) replay(call, call[4]);
+    else settle(core, call);
   }
   startContent();
 }
@@ -121,10 +129,10 @@ function loadCore() {
   }, (cause) => {
     const err = (coreFailed = failure('core', cause));
     keptKey = Math.random().toString(36).slice(2);
-    for (const [name, args, p] of queue.splice(0)) {
+    for (const [name, args, p, , at] of queue.splice(0)) {
       if (name == 'on' && args[0] == 'error') try { args[1](err); } catch (_) { /* page code */ }
       if (p) p[1](err);
-      else if (DATA.includes(name)) keep(name, args);
+      else if (DATA.includes(name)) keep(name, args, at);
       else if (name == 'init' && writeKey === undefined) writeKey = args[0] && args[0].writeKey;
     }
     for (const [, , p] of later.splice(0)) if (p) p[1](err);
@@ -161,7 +169,7 @@ function wantContent() {
 
 const push = (list, call) => {
   if (browser) {
-    if (coreFailed) return DATA.includes(call[0]) && keep(call[0], call[1]);
+    if (coreFailed) return DATA.includes(call[0]) && keep(call[0], call[1], Date.now());
     list.push(call);
   }
 };
@@ -170,7 +178,7 @@ const promised = (list, name, args) => {
   const failed = coreFailed || (list == later && contentFailed);
   return failed ? Promise.reject(failed) : new Promise((ok, no) => push(list, [name, args, [ok, no]]));
 };
-const to = (name) => (...args) => (core ? core[name](...args) : push(queue, [name, DATA.includes(name) ? copy(args) : args]));
+const to = (name) => (...args) => (core ? core[name](...args) : push(queue, DATA.includes(name) ? [name, copy(args), 0, 0, Date.now()] : [name, args]));
 const get = (name, none) => () => (core ? core[name]() : none);
 const toContent = (name, wants, isPromise) => (...args) => {
   if (content) {

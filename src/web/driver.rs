@@ -57,6 +57,14 @@ static COMMIT: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None))
 static ADOPTING: Local<Cell<bool>> = Local::new(Cell::new(false));
 static RESYNCING: Local<Cell<bool>> = Local::new(Cell::new(false));
 static USER_CHANGED: Local<Cell<bool>> = Local::new(Cell::new(false));
+/// When the calls being replayed were made (see [`set_call_time`]).
+static CALL_TIME: Local<Cell<Option<u64>>> = Local::new(Cell::new(None));
+
+/// Says when the calls that follow were made (the loader, replaying queued or
+/// kept calls); `None` again once they are done.
+pub fn set_call_time(at: Option<u64>) {
+    CALL_TIME.with(|c| c.set(at));
+}
 
 fn not_initialized() -> JsValue {
     super::error(
@@ -100,7 +108,9 @@ pub fn call(f: &mut dyn FnMut(&mut Client, u64) -> Result<(), Error>) -> Result<
             rt.client.set_page(p);
         }
         let now = now_ms();
+        rt.client.set_call_time(CALL_TIME.with(|c| c.get()));
         let out = f(&mut rt.client, now);
+        rt.client.set_call_time(None);
         (out, rt.execute(now))
     });
     match result {

@@ -12,6 +12,7 @@
 //! | `__pageUrl()` | the page URL after the app's URL filter |
 //! | `__track(listener \| null, event, propertiesJson)` | sends a track through the core client; with a listener name (a generated event of the catalog) also calls that event's `on()` listeners with the properties |
 //! | `__inited()` | whether `init` succeeded |
+//! | `__at(ms \| null)` | the calls that follow were made at `ms` (epoch): the loader, replaying queued or kept calls, brackets each with it, so their messages keep the time they were made |
 //! | `__report(error)` | calls the `error` listeners with `error` (the loader uses it for calls replayed after loading and for content that failed to load) |
 //!
 //! [`Client::is_flow_state_key`]: crate::core::client::Client::is_flow_state_key
@@ -152,4 +153,10 @@ pub fn report(error: JsValue) {
 #[wasm_bindgen(js_name = __inited)]
 pub fn inited() -> bool {
     driver::is_initialized()
+}
+
+/// Says when the calls that follow were made (see the module docs); `null` ends it.
+#[wasm_bindgen(js_name = __at)]
+pub fn at(ms: Option<f64>) {
+    driver::set_call_time(ms.filter(|m| m.is_finite() && *m >= 0.0).map(|m| m as u64));
 }

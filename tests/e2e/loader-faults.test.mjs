@@ -68,6 +68,7 @@ describe('the loader under faults', () => {
   it('replays kept calls once, whether the next page inits before or after load(), only for the same write key', T, async (t) => {
     const collector = await collectorFor(t, 'k1', 'other');
     const context = await newContext(env.browser, t);
+    const failedAt = Date.now();
     await (await failedLoad(context, collector, 'k1', ['First'])).close();
     await (await failedLoad(context, collector, 'k1', ['Second'])).close();
     // Another write key leaves them alone.
@@ -75,10 +76,17 @@ describe('the loader under faults', () => {
     assert.equal((await keptKeys(other)).length, 2, 'both failed pages kept their calls');
     await other.close();
     assert.deepEqual(await names(collector, 'other'), []);
-    // The same write key, init after `await load()`: both pages' calls, once.
+    // The same write key, init after `await load()`: both pages' calls, once, each
+    // stamped with the time it was made on the page that failed.
+    await sleep(1200);
+    const replayedFrom = Date.now();
     const same = await goodLoad(context, collector, 'k1', { late: true });
-    await collector.waitForEvents({ writeKey: 'k1' }, 2);
+    const kept = await collector.waitForEvents({ writeKey: 'k1' }, 2);
     assert.deepEqual((await names(collector, 'k1')).sort(), ['First', 'Second']);
+    for (const e of kept) {
+      const at = Date.parse(e.timestamp);
+      assert.ok(at >= failedAt - 1000 && at < replayedFrom - 1000, `${e.event} keeps its time: ${e.timestamp}`);
+    }
     assert.deepEqual(await keptKeys(same), []);
     await (await goodLoad(context, collector, 'k1')).close();
     await sleep(500);
@@ -141,7 +149,8 @@ describe('the loader under faults', () => {
     }, { apiHost: collector.apiHost, KEPT });
     assert.equal(out.writeKey, 'k6');
     assert.equal(out.count, 1000, 'bounded: the newest 1,000 calls');
-    assert.deepEqual(out.last, ['track', ['E', { i: 1999, pad: 'x'.repeat(100) }]]);
+    assert.deepEqual(out.last.slice(0, 2), ['track', ['E', { i: 1999, pad: 'x'.repeat(100) }]]);
+    assert.equal(typeof out.last[2], 'number', 'with the time it was made');
     assert.ok(out.next < 2 * out.first + 20, `cost per call does not grow: ${JSON.stringify(out)}`);
     // A BigInt call is kept (as a number) and sent by the next load.
     const page2 = await failedLoad(context, collector, 'k6b', []);

@@ -48,6 +48,7 @@ describe('the loader', () => {
       const seen = { errors: [], delivered: 0 };
       // All of this runs before any wasm has loaded (one synchronous block).
       const before = { identified: s.isIdentified(), user: s.user() };
+      window.calledAt = Date.now();
       s.on('error', (e) => seen.errors.push({ code: e.code, message: e.message, isError: e instanceof Error }));
       s.on('delivered', (e) => { seen.delivered += e.count; });
       s.init({ writeKey: 'early-key', apiHost, pageTracking: false, flushAt: 100 });
@@ -72,6 +73,11 @@ describe('the loader', () => {
     assert.deepEqual(tracks(events), ['Early', 'Early', 'Early', 'Early', 'Early', 'After Bad']);
     assert.deepEqual(events.filter((e) => e.event === 'Early').map((e) => e.properties.i), [0, 1, 2, 3, 4], 'in call order');
     assert.ok(events.every((e) => e.userId === 'early-user'), 'identify replayed before the tracks');
+    const calledAt = await page.evaluate(() => window.calledAt);
+    for (const e of events) {
+      const at = Date.parse(e.timestamp);
+      assert.ok(at >= calledAt && at <= calledAt + 50, `${e.type} ${e.event ?? ''}: stamped when called (${e.timestamp}, called at ${new Date(calledAt).toISOString()})`);
+    }
     assert.equal(page.wasm.length, 1, 'no content: only the core module was fetched');
     assert.match(page.wasm[0], CORE);
     // After load, calls run at once and throw synchronously again.

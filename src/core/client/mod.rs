@@ -202,6 +202,9 @@ pub struct Client {
     streaming: bool,
     online: bool,
     commit_scheduled: bool,
+    /// When the current call was made, if earlier than now (a call queued before
+    /// the module loaded): its messages' `timestamp`.
+    call_time: Option<u64>,
     /// When this page last wrote its heartbeat.
     last_beat: u64,
     /// Waiting for [`Client::resync`]: nothing is sent meanwhile.
@@ -250,6 +253,7 @@ impl Client {
             dirty: Vec::new(),
             gap_checked_at: start.now,
             commit_scheduled: false,
+            call_time: None,
             waiters: Vec::new(),
             next_waiter: 1,
             context: message::context_json(&PageInfo::default(), &start.client_info),
@@ -336,6 +340,14 @@ impl Client {
     /// The name of the cross-tab lock adoption runs under.
     pub fn lock_name(&self) -> String {
         self.prefix.clone() + "adopt"
+    }
+
+    /// Says when the calls that follow were made, for calls replayed after they
+    /// were made (queued before the module loaded, or kept by a page whose module
+    /// could not load): their messages carry that `timestamp` (never later than
+    /// the time of sending). `None`: now. The shell sets it around one call.
+    pub fn set_call_time(&mut self, at: Option<u64>) {
+        self.call_time = at;
     }
 
     /// Where the current user's flow progress is stored:
@@ -737,7 +749,7 @@ impl Client {
         let text = message::build(
             &message::Envelope {
                 message_id: &message_id,
-                timestamp_ms: now,
+                timestamp_ms: self.call_time.map_or(now, |at| at.min(now)),
                 user_id: self.identity.user_id.as_deref(),
                 anonymous_id: &self.identity.anonymous_id,
                 context: &self.context,

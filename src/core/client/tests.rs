@@ -921,3 +921,34 @@ fn corrupt_stored_lines_are_reported_invalid_and_never_sent() {
     p.ok(&mut o, T0 + 20);
     assert!(o.chunk_keys().is_empty());
 }
+
+#[test]
+fn a_replayed_call_keeps_the_time_it_was_made() {
+    let mut o = Origin::default();
+    let mut p = o.open(0, quiet(&[]), T0);
+    let now = T0 + 60_000;
+    p.c.set_call_time(Some(T0 + 1_000));
+    p.c.track(now, "Queued", r#"{"i":1}"#).unwrap();
+    p.c.set_call_time(Some(now + 5_000)); // never in the future
+    p.c.track(now, "Clock", r#"{"i":2}"#).unwrap();
+    p.c.set_call_time(None);
+    p.c.track(now, "Now", r#"{"i":3}"#).unwrap();
+    p.c.flush(now);
+    o.run(&mut p);
+    let t = p.out.first().expect("a batch");
+    let v: Value = serde_json::from_str(&t.body).unwrap();
+    let stamps: Vec<&str> = v["batch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["timestamp"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stamps,
+        [
+            crate::core::time::iso8601(T0 + 1_000),
+            crate::core::time::iso8601(now),
+            crate::core::time::iso8601(now)
+        ]
+    );
+}
