@@ -32,12 +32,6 @@ static PAGES: Local<RefCell<Pages>> = Local::new(RefCell::new(Pages {
     last_url: String::new(),
 }));
 
-fn href() -> String {
-    web_sys::window()
-        .and_then(|w| w.location().href().ok())
-        .unwrap_or_default()
-}
-
 fn page_viewed() {
     super::host::send_generated(&GeneratedEvent {
         kind: EventKind::PageViewed,
@@ -57,7 +51,7 @@ pub fn set_page_tracking(on: bool) {
 /// After a navigation: a `page_viewed` when the URL changed and page tracking is
 /// on, and a note to the content module.
 fn on_navigation() {
-    let url = href();
+    let url = crate::web::href();
     let changed = PAGES.with(|p| {
         let mut p = p.try_borrow_mut().ok()?;
         if p.last_url == url {
@@ -118,7 +112,7 @@ pub fn start(config: ClientConfig) {
     PAGES.with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
             p.tracking = tracking;
-            p.last_url = href();
+            p.last_url = crate::web::href();
         }
     });
     if tracking {

@@ -135,6 +135,13 @@ fn uuid() -> String {
     crate::core::identity::uuid_v4(random_bytes())
 }
 
+/// The page's URL as the browser has it (before any URL filter).
+fn href() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().href().ok())
+        .unwrap_or_default()
+}
+
 /// The properties of a generated event (`catalog::event_properties`): its own
 /// attributes and the page facts every generated event carries, with `page_url`
 /// as the core's URL filter gave it.

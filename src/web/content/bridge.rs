@@ -32,11 +32,9 @@ struct Host {
 
 /// Work for the end of the current batch.
 pub enum Deferred {
-    /// A track through the core: listener name (a generated event) or none, the
-    /// Segment event name, the properties as JSON text.
-    Track(Option<&'static str>, &'static str, String),
-    /// A track the content asked for (a `track` action): event name only.
-    TrackNamed(String),
+    /// A track through the core: listener name (a generated event) or none (a
+    /// `track` action), the event name, the properties as JSON text.
+    Track(Option<&'static str>, String, String),
     /// Call `f(arg)` (the custom navigate function).
     Call(Function, JsValue),
     /// Load this URL.
@@ -142,18 +140,8 @@ fn run(d: Deferred) {
                 |h| &h.track,
                 &[
                     listener,
-                    JsValue::from_str(event),
-                    JsValue::from_str(&props),
-                ],
-            );
-        }
-        Deferred::TrackNamed(event) => {
-            host_call(
-                |h| &h.track,
-                &[
-                    JsValue::NULL,
                     JsValue::from_str(&event),
-                    JsValue::from_str("{}"),
+                    JsValue::from_str(&props),
                 ],
             );
         }

@@ -114,16 +114,10 @@ fn find_target(selector: &str) -> Option<Element> {
     query_visible(selector).or_else(|| query(selector))
 }
 
-fn href() -> String {
-    web_sys::window()
-        .and_then(|w| w.location().href().ok())
-        .unwrap_or_default()
-}
-
 /// Runs `f` with the engine and a fresh context; returns its outputs.
 fn engine<T>(f: impl FnOnce(&mut FlowEngine, &Ctx) -> T) -> Option<T> {
     let traits: Json = bridge::traits();
-    let url = href();
+    let url = crate::web::href();
     FLOWS.with(|cell| {
         let mut guard = cell.try_borrow_mut().ok()?;
         let flows = guard.as_mut()?;
@@ -291,7 +285,7 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
             Output::Emit(event) => emit(&event),
             Output::Navigate { url } => navigate(url),
             Output::Track { event } => {
-                defer(Deferred::TrackNamed(event.clone()));
+                defer(Deferred::Track(None, event.clone(), String::from("{}")));
                 queue.push_back(Input::EventTracked { event });
             }
             Output::Persist(_) => {
@@ -364,7 +358,7 @@ fn emit(event: &GeneratedEvent) {
     let props = crate::web::generated_properties(event, &bridge::page_url());
     defer(Deferred::Track(
         Some(spec.listener),
-        spec.segment_name,
+        spec.segment_name.to_owned(),
         props,
     ));
 }
