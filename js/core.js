@@ -140,3 +140,77 @@ export function watchNavigation(onChange) {
   window.addEventListener('popstate', notify);
   window.addEventListener('hashchange', notify);
 }
+
+// The loader's kept calls (see `keep` in js/loader.js, which writes them under this
+// prefix when the core module could not load).
+const KEPT = 'segflow:loader:kept:';
+
+/// Replays, once, the calls that earlier pages kept for `writeKey` because their
+/// core module could not load: each `[name, args, at]` whose name is in `names`
+/// (the loader's calls that carry data) through `api` (this module's exports),
+/// bracketed with `api.__at(at)` so its messages keep the time it was made. A call
+/// that throws goes to the `error` listeners; corrupt entries are removed.
+export function claimKept(api, names, writeKey) {
+  let s;
+  try { s = localStorage; } catch (_) { return; }
+  try {
+    for (let i = s.length; i--;) {
+      const key = s.key(i);
+      if (!key || !key.startsWith(KEPT)) continue;
+      let kept;
+      try { kept = JSON.parse(s.getItem(key)); } catch (_) { /* corrupt */ }
+      if (!Array.isArray(kept) || typeof kept[0] != 'string' || !Array.isArray(kept[1])) { s.removeItem(key); continue; }
+      if (kept[0] !== writeKey) continue;
+      s.removeItem(key);
+      for (const text of kept[1]) {
+        let call;
+        try { call = JSON.parse(text); } catch (_) { continue; /* corrupt */ }
+        if (!Array.isArray(call) || !names.includes(call[0]) || !Array.isArray(call[1])) continue;
+        api.__at(typeof call[2] == 'number' ? call[2] : null);
+        try { api[call[0]](...call[1]); } catch (err) { api.__report(err); }
+        api.__at(null);
+      }
+    }
+  } catch (_) { /* storage unavailable */ }
+}
+
+/// `init({listenToAnalyticsJs: true})`, once the core module runs: registers
+/// `plugin` (the loader's `analyticsPlugin()`) on `window.analytics`, unless the
+/// loader already did at `init` (`registered`). If `window.analytics` cannot take
+/// it yet (absent, or a stub without `register`), a setter on `window.analytics`
+/// registers it on the first value the page assigns that has `register`
+/// (analytics-next, or the snippet's stub, which replays it once analytics-next has
+/// loaded). A setter rather than polling: it sees the assignment when it happens,
+/// costs nothing until then and never runs a timer; `analytics.ready` would need
+/// `window.analytics` to exist already. The check waits a microtask, because the
+/// snippet adds its stub methods right after assigning the array. Once registered,
+/// `window.analytics` is a plain property again, so analytics-next replacing its
+/// stub with itself does not register the plugin twice.
+export function listenToAnalytics(plugin, registered) {
+  if (registered) return;
+  let current = window.analytics;
+  let done;
+  const attempt = () => {
+    if (done || !current || typeof current.register != 'function') return;
+    done = true;
+    try { current.register(plugin); } catch (err) { console.warn('segflow:', err); }
+    // A plain property again (see above); `current` is what the page assigned.
+    try { Object.defineProperty(window, 'analytics', { value: current, writable: true, configurable: true, enumerable: true }); } catch (_) { /* redefined meanwhile */ }
+  };
+  attempt();
+  if (done) return;
+  try {
+    Object.defineProperty(window, 'analytics', {
+      configurable: true,
+      enumerable: true,
+      get: () => current,
+      set: (value) => {
+        current = value;
+        Promise.resolve().then(attempt);
+      },
+    });
+  } catch (_) {
+    // A non-configurable global (a top-level `var analytics` in a classic script).
+    console.warn('segflow: listenToAnalyticsJs cannot watch window.analytics; register analyticsPlugin() yourself');
+  }
+}

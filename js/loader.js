@@ -19,6 +19,11 @@
 //   core, the calls that carry data are kept in localStorage (under a key of this
 //   page's own, at most 1,000 calls, written once per task) and replayed, once, by
 //   the next page whose `init` succeeds with the same write key.
+// - `analyticsPlugin()` is a destination plugin for analytics.js (analytics-next):
+//   it hands each message analytics.js built to the core (`__heard`, queued like any
+//   call), which follows the user, group and traits and counts tracked events for
+//   content, sending nothing to Segment again. `init({listenToAnalyticsJs: true})`
+//   registers it on `window.analytics`.
 // - Outside a browser (server-side rendering) every call does nothing: getters
 //   return `false`/`null`, Promises resolve.
 
@@ -27,7 +32,7 @@ const KEPT = 'segflow:loader:kept:';
 const MAX_KEPT = 1000;
 // Calls that carry data, kept when the core module cannot load.
 const DATA = ['identify', 'identifyAnonymous', 'updateUser', 'group', 'updateGroup', 'track', 'page', 'alias', 'reset', 'setStreaming', 'setPageTrackingDisabled'];
-let core, content, coreLoad, contentLoad, coreFailed, contentFailed, inited, writeKey, keptKey, unsaved;
+let core, content, coreLoad, contentLoad, coreFailed, contentFailed, inited, writeKey, keptKey, unsaved, heardBy;
 const queue = []; // [name, args, [resolve, reject]?, entry state] for the core module
 const later = []; // the same for the content module; a 4th item: the init it needs
 
@@ -74,34 +79,15 @@ function keep(name, args, at) {
   unsaved.push([name, args, at]);
 }
 
-// An `init` succeeded: replay, once, what earlier pages kept for this write key.
-function claim() {
-  storage((s) => {
-    for (let i = s.length; i--;) {
-      const key = s.key(i);
-      if (!key || !key.startsWith(KEPT)) continue;
-      let kept;
-      try { kept = JSON.parse(s.getItem(key)); } catch (_) { /* corrupt */ }
-      if (!Array.isArray(kept) || typeof kept[0] != 'string' || !Array.isArray(kept[1])) { s.removeItem(key); continue; }
-      if (kept[0] !== writeKey) continue;
-      s.removeItem(key);
-      for (const text of kept[1]) {
-        try {
-          const [name, args, at] = JSON.parse(text);
-          if (DATA.includes(name) && Array.isArray(args)) replay([name, args], typeof at == 'number' ? at : null);
-        } catch (_) { /* corrupt */ }
-      }
-    }
-  });
-}
-
-// Runs `init` on the loaded core: on success, its content and the kept calls.
+// Runs `init` on the loaded core: on success, the calls earlier pages kept (replayed,
+// once, by the core: `claimKept` in js/core.js), the analytics.js plugin (see
+// `init`) and its content.
 function initCore(options, state) {
   core.init(options);
   if (inited || !core.__inited()) return;
   inited = state.ok = true;
-  writeKey = options.writeKey;
-  claim();
+  core.__claim(core, DATA);
+  core.__listen(plugin, heardBy);
   if (state.content !== undefined) wantContent();
   startContent();
 }
@@ -146,7 +132,7 @@ function startContent() {
   if (!inited || !contentLoad || content || contentFailed) return;
   contentLoad.then((m) => {
     if (content) return;
-    m.contentInit({ stateKey: core.__stateKey, traits: core.__traits, get: core.__get, set: core.__set, pageUrl: core.__pageUrl, track: core.__track });
+    m.contentInit({ stateKey: core.__stateKey, traits: core.__traits, company: core.__company, get: core.__get, set: core.__set, pageUrl: core.__pageUrl, track: core.__track });
     content = m;
     while (later.length) {
       const call = later.shift();
@@ -189,12 +175,33 @@ const toContent = (name, wants, isPromise) => (...args) => {
   return isPromise ? promised(later, name, args) : push(later, [name, args]);
 };
 
+// The destination plugin for analytics.js (`analytics.register(analyticsPlugin())`,
+// @segment/analytics-next): each method hands the message analytics.js built to the
+// core (`__heard`, through the queue above, so calls heard before the core is ready
+// wait for it) and returns `ctx`. It never throws: analytics.js would count that as
+// the plugin failing. One object, so registering it again is the same plugin (and
+// the core ignores a message it heard already).
+const plugin = { name: 'segflow', type: 'destination', version: '0.1.0', isLoaded: () => true, load: async () => {} };
+for (const kind of ['identify', 'track', 'group', 'page', 'alias']) {
+  plugin[kind] = (ctx) => {
+    try { to('__heard')(kind, JSON.stringify(ctx.event)); } catch (_) { /* never into analytics.js */ }
+    return ctx;
+  };
+}
+export const analyticsPlugin = () => plugin;
+
 /** Starts loading segflow; resolves once the core module is ready (at once, doing nothing, in Node). */
 export default function load() {
   return loadCore();
 }
 
 export function init(options) {
+  // listenToAnalyticsJs: the plugin goes on window.analytics now if that can take it
+  // (analytics-next, or the snippet's stub, which replays it), so nothing analytics.js
+  // does from here on is missed; else the core watches for it once loaded
+  // (`listenToAnalytics` in js/core.js; `heardBy` tells it this one took it).
+  const a = browser && options && options.listenToAnalyticsJs === true && !heardBy && window.analytics;
+  if (a && typeof a.register == 'function') a.register((heardBy = a, plugin));
   const c = options && options.content;
   const state = { content: c != null && (typeof c == 'object' || typeof c == 'string') ? c : undefined };
   if (state.content !== undefined && !content) {
@@ -228,5 +235,6 @@ export const user = get('user', null);
 export const loadContent = toContent('contentLoad', 1, 1);
 export const start = toContent('contentStart', 1, 1);
 export const endAll = toContent('contentEndAll');
+export const endChecklist = toContent('contentEndChecklist');
 export const setCustomNavigate = toContent('contentNavigate');
 export const setBaseZIndex = toContent('contentZIndex');

@@ -51,6 +51,12 @@ export interface InitOptions {
   pageTracking?: boolean;
   /** Segment `integrations` object sent with every message. Default `{}`. */
   integrations?: { [destination: string]: boolean | { [key: string]: JsonValue } };
+  /**
+   * Follow analytics.js (`@segment/analytics-next`) on the page: registers
+   * `analyticsPlugin()` on `window.analytics` now, or once the page assigns one that
+   * has `register` (the snippet's stub or analytics-next). Default false.
+   */
+  listenToAnalyticsJs?: boolean;
 }
 /** What `user()` returns. */
 export interface UserState {
@@ -85,9 +91,46 @@ export type SegflowEventMap = {
   flowStepSeen: FlowStepEvent; flowCompleted: FlowEvent;
   flowEnded: FlowEvent & { flow_end_reason: FlowEndReason };
   tooltipTargetMissing: FlowStepEvent; pageViewed: GeneratedEventBase;
+  checklistStarted: ChecklistEvent & { checklist_start_reason: ChecklistStartReason };
+  checklistShown: ChecklistEvent; checklistHidden: ChecklistEvent;
+  checklistTaskClicked: ChecklistTaskEvent; checklistTaskCompleted: ChecklistTaskEvent;
+  checklistCompleted: ChecklistEvent;
+  checklistEnded: ChecklistEvent & { checklist_end_reason: ChecklistEndReason };
 };
-/** Flow content: see docs/CONTENT.md and docs/content-schema.json. */
-export interface Content { version: 1; flows: Flow[] }
+/** Properties of checklist events; listeners also get `checklist.id`, as Userflow.js's do. */
+export interface ChecklistEvent extends GeneratedEventBase { checklist_id: string; checklist_name: string; checklist_version_id: string | null; checklist_version_number: number | null; checklist: { id: string } }
+/** Properties of checklist task events. */
+export interface ChecklistTaskEvent extends ChecklistEvent { checklist_task_id: string; checklist_task_name: string }
+/** Why a checklist started. */
+export type ChecklistStartReason = "program" | "condition";
+/** Why a checklist ended. */
+export type ChecklistEndReason = "user_closed" | "completed" | "program" | "replaced" | "content_not_found";
+/** An attribute or property test (see docs/CONTENT.md, Conditions). */
+export type ConditionTest =
+  | { op: "equals" | "not_equals"; value: unknown }
+  | { op: "contains" | "not_contains" | "starts_with" | "ends_with" | "matches"; value: string }
+  | { op: "greater_than" | "less_than"; value: number }
+  | { op: "between"; value: [number, number] }
+  | { op: "is_set" | "is_not_set" | "is_true" | "is_false" }
+  | { op: "before" | "after"; value: string }
+  | { op: "within_last_days"; value: number }
+  | { op: "list_contains"; value: string | number | boolean | null };
+/** A start or completion condition (see docs/CONTENT.md, Conditions). */
+export type Condition =
+  | { all: Condition[] } | { any: Condition[] }
+  | { url: string }
+  | ({ user: string } & ConditionTest) | ({ company: string } & ConditionTest)
+  | { event: string; count?: number; within_days?: number; where?: ({ property: string } & ConditionTest)[] }
+  | { flow: string; state: ContentState } | { checklist: string; state: ContentState }
+  | { element: string };
+/** A content history state a condition can ask for. */
+export type ContentState = "seen" | "not_seen" | "completed" | "not_completed" | "active" | "not_active";
+/** One checklist. */
+export interface Checklist { id: string; name: string; version_id?: string; version_number?: number; title?: string; text?: string; tasks: ChecklistTask[]; start?: Condition[]; frequency?: "once" | "multiple" | "unlimited"; priority?: number; start_delay_seconds?: number; initial_display?: "expanded" | "collapsed"; completion_order?: "any" | "ordered"; dismissible?: boolean; dismiss_when_complete?: boolean; corner?: "bottom-right" | "bottom-left" | "top-right" | "top-left" }
+/** One checklist task. */
+export interface ChecklistTask { id: string; name: string; description?: string; action?: { type: "none" } | { type: "start_flow"; flow: string } | { type: "navigate"; url: string } | { type: "track"; event: string }; complete_when?: ({ clicked: true } | Condition)[] }
+/** Flow and checklist content: see docs/CONTENT.md and docs/content-schema.json. */
+export interface Content { version: 1; flows?: Flow[]; checklists?: Checklist[] }
 /** One flow. */
 export interface Flow { id: string; name: string; version_id?: string; version_number?: number; show_progress?: boolean; dismissible?: boolean; repeat?: boolean; start?: ({ url: string } | { event: string })[]; steps: Step[] }
 /** A flow step. */
@@ -98,6 +141,34 @@ export type Block = { type: "title"; text: string } | { type: "text"; markdown: 
 export type Action = { type: "next" } | { type: "back" } | { type: "end" } | { type: "go_to_step"; step: string } | { type: "start_flow"; flow: string } | { type: "navigate"; url: string } | { type: "track"; event: string };
 /** Advances or ends a step without a button. */
 export interface Trigger { when: { type: "target_clicked" } | { type: "element_appears"; selector: string } | { type: "url_matches"; pattern: string } | { type: "event_tracked"; event: string } | { type: "wait"; seconds: number }; action: Action }
+/**
+ * The Segment message analytics.js hands a plugin method in `ctx.event` (only
+ * what segflow reads is typed).
+ */
+export interface AnalyticsEvent {
+  type?: string; messageId?: string; userId?: string | null; anonymousId?: string | null;
+  groupId?: string | null; previousId?: string | null; event?: string;
+  traits?: object; properties?: object;
+}
+/**
+ * segflow's destination plugin for analytics.js (`@segment/analytics-next`), for
+ * `analytics.register(segflow.analyticsPlugin())`. Each method hands `ctx.event`
+ * to segflow and returns `ctx`; it never throws. The calls update segflow's
+ * user, group and traits and count tracked events for content conditions, and
+ * are never sent to Segment again (analytics.js sent them).
+ */
+export interface AnalyticsPlugin {
+  name: "segflow";
+  type: "destination";
+  version: string;
+  isLoaded(): boolean;
+  load(): Promise<void>;
+  identify<Ctx extends { event: AnalyticsEvent }>(ctx: Ctx): Ctx;
+  track<Ctx extends { event: AnalyticsEvent }>(ctx: Ctx): Ctx;
+  group<Ctx extends { event: AnalyticsEvent }>(ctx: Ctx): Ctx;
+  page<Ctx extends { event: AnalyticsEvent }>(ctx: Ctx): Ctx;
+  alias<Ctx extends { event: AnalyticsEvent }>(ctx: Ctx): Ctx;
+}
 /** Listens for an event; the listener gets that event's payload type. */
 export function on<K extends keyof SegflowEventMap>(event: K, listener: (payload: SegflowEventMap[K]) => void): void;
 /** Removes a listener added with `on`. */
@@ -109,9 +180,24 @@ export function off<K extends keyof SegflowEventMap>(event: K, listener: (payloa
 export function alias(userId: string | number, previousId?: string | number): void;
 
 /**
+ * segflow's destination plugin for analytics.js: `analytics.register(segflow.analyticsPlugin())`
+ * makes segflow follow the user, group and traits analytics.js identifies and count
+ * the events it tracks (for content conditions), without sending them to Segment a
+ * second time. Always the same object; available before segflow has loaded (calls it
+ * hears meanwhile are queued). A different user id than segflow's identified user
+ * switches segflow to it, with one console warning per page.
+ */
+export function analyticsPlugin(): AnalyticsPlugin;
+
+/**
  * Ends the active flow (reason `program`).
  */
 export function endAll(): void;
+
+/**
+ * Ends the active checklist (reason `program`).
+ */
+export function endChecklist(): void;
 
 /**
  * Sends everything queued now. The Promise resolves to `{ pending }` once each of
@@ -195,12 +281,13 @@ export function setPageTrackingDisabled(disabled: boolean): void;
 export function setStreaming(on: boolean): void;
 
 /**
- * Starts a flow now (start reason `program`); with `{ once: true }` only if this user
- * has not started it before. Starting a flow ends the active one (reason `replaced`).
- * The Promise settles once the content module has loaded and the flow started; it
- * rejects with `invalid_argument` for an unknown flow id.
+ * Starts a flow or a checklist now (start reason `program`); with `{ once: true }`
+ * only if this user has not started it before. Starting a flow ends the active flow,
+ * starting a checklist the active checklist (reason `replaced`).
+ * The Promise settles once the content module has loaded and it started; it
+ * rejects with `invalid_argument` for an unknown id.
  */
-export function start(flowId: string, options?: { once?: boolean }): Promise<void>;
+export function start(contentId: string, options?: { once?: boolean }): Promise<void>;
 
 /**
  * Records an event. Flows whose triggers or start rules wait for it react too.

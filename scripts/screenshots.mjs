@@ -1,6 +1,8 @@
-// Saves docs/screenshot-modal.png and docs/screenshot-tooltip.png: the demo page
-// (www/index.html) in headless Debian Chromium, with the onboarding tour's welcome
-// modal and its tooltip step on screen.
+// Saves docs/screenshot-modal.png, docs/screenshot-tooltip.png,
+// docs/screenshot-checklist.png and docs/screenshot-checklist-launcher.png: the demo
+// page (www/index.html) in headless Debian Chromium, with the onboarding tour's
+// welcome modal and its tooltip step on screen, then the getting-started checklist
+// open and collapsed.
 //
 // Run after building: `cargo build --release -p segflow-collector &&
 // bash scripts/build-pkg.sh && node scripts/screenshots.mjs`. It starts its own
@@ -68,8 +70,20 @@ try {
   await stepShown(page, 'new-project');
   await page.mouse.move(5, 640); // no hover effect in the picture
   await page.screenshot({ path: join(ROOT, 'docs/screenshot-tooltip.png') });
+  // The getting-started checklist: open with one task done, then collapsed.
+  await page.evaluate(() => window.segflow.endAll());
+  await page.locator('segflow-checklist [data-cl="task:hello"]').click();
+  await page.waitForFunction(() => document.querySelector('segflow-checklist')?.shadowRoot
+    ?.querySelector('[role=progressbar]')?.getAttribute('aria-valuenow') === '1', null, { timeout: 10_000 });
+  await page.mouse.move(995, 5);
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(ROOT, 'docs/screenshot-checklist.png') });
+  await page.locator('segflow-checklist .launcher').click();
+  await page.waitForFunction(() => !document.querySelector('segflow-checklist')?.shadowRoot?.querySelector('.panel'), null, { timeout: 10_000 });
+  await page.mouse.move(995, 5);
+  await page.screenshot({ path: join(ROOT, 'docs/screenshot-checklist-launcher.png'), clip: { x: 0, y: VIEWPORT.height - 120, width: 420, height: 120 } });
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
-  console.log('saved docs/screenshot-modal.png and docs/screenshot-tooltip.png');
+  console.log('saved docs/screenshot-modal.png, docs/screenshot-tooltip.png, docs/screenshot-checklist.png and docs/screenshot-checklist-launcher.png');
 } finally {
   await browser.close();
   collector.stop();

@@ -327,6 +327,31 @@ pub fn event_properties(event: &GeneratedEvent, page: &PageFacts) -> String {
     out
 }
 
+/// What `on()` listeners of generated event `listener` receive, as JSON text:
+/// the event's properties (`props`, an object), plus, as Userflow.js gives them,
+/// `flow: {id}` for flow events and `checklist: {id}` for checklist events.
+/// Anything that is not an object is passed on as it is.
+pub fn listener_payload(listener: &str, props: &str) -> String {
+    let (key, id_key) = if listener.starts_with("checklist") {
+        ("checklist", "checklist_id")
+    } else if listener.starts_with("flow") || listener == "tooltipTargetMissing" {
+        ("flow", "flow_id")
+    } else {
+        return props.to_string();
+    };
+    let Ok(mut v) = crate::core::json::parse(props) else {
+        return props.to_string();
+    };
+    let Some(id) = v.get(id_key).cloned() else {
+        return props.to_string();
+    };
+    if v.as_object().is_none() {
+        return props.to_string();
+    }
+    v.set(key, Json::Object(vec![("id".to_string(), id)]));
+    v.to_json()
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -349,6 +374,23 @@ mod tests {
             ));
         }
         s
+    }
+
+    #[test]
+    fn listeners_get_the_content_id_as_userflow_js_gives_it() {
+        let p = listener_payload(
+            "checklistEnded",
+            r#"{"checklist_id":"c1","checklist_end_reason":"program"}"#,
+        );
+        assert_eq!(
+            p,
+            r#"{"checklist_id":"c1","checklist_end_reason":"program","checklist":{"id":"c1"}}"#
+        );
+        let p = listener_payload("flowEnded", r#"{"flow_id":"f","x":1}"#);
+        assert_eq!(p, r#"{"flow_id":"f","x":1,"flow":{"id":"f"}}"#);
+        assert_eq!(listener_payload("pageViewed", r#"{"a":1}"#), r#"{"a":1}"#);
+        assert_eq!(listener_payload("checklistShown", "nope"), "nope");
+        assert_eq!(listener_payload("checklistShown", "{}"), "{}");
     }
 
     #[test]

@@ -191,9 +191,9 @@ pub fn identify(
     optional_string(&options, "signature")?;
     batch(|| {
         call(&mut |c, now| c.identify(now, &user_id, &changes))?;
-        if driver::user_changed() {
-            host::notify("user");
-        }
+        // The user or their traits changed: content conditions look again.
+        driver::user_changed();
+        host::notify("user");
         Ok(())
     })
 }
@@ -205,7 +205,11 @@ pub fn identify_anonymous(
 ) -> Result<(), JsValue> {
     ready()?;
     let changes = traits_arg(&traits, "traits")?;
-    batch(|| call(&mut |c, now| c.identify_anonymous(now, &changes)))
+    batch(|| {
+        call(&mut |c, now| c.identify_anonymous(now, &changes))?;
+        host::notify("user");
+        Ok(())
+    })
 }
 
 /// Changes the current user's traits (sent as an identify call).
@@ -215,7 +219,11 @@ pub fn update_user(
 ) -> Result<(), JsValue> {
     ready()?;
     let changes = traits_arg(&traits, "traits")?;
-    batch(|| call(&mut |c, now| c.update_user(now, &changes)))
+    batch(|| {
+        call(&mut |c, now| c.update_user(now, &changes))?;
+        host::notify("user");
+        Ok(())
+    })
 }
 
 /// Associates the user with a group (company).
@@ -232,7 +240,11 @@ pub fn group(
     let changes = traits_arg(&traits, "traits")?;
     let membership = membership_arg(&options)?;
     optional_string(&options, "signature")?;
-    batch(|| call(&mut |c, now| c.group(now, &group_id, &changes, membership.as_ref())))
+    batch(|| {
+        call(&mut |c, now| c.group(now, &group_id, &changes, membership.as_ref()))?;
+        host::notify("user");
+        Ok(())
+    })
 }
 
 /// Changes the active group's traits (sent as a group call).
@@ -245,7 +257,11 @@ pub fn update_group(
     ready()?;
     let changes = traits_arg(&traits, "traits")?;
     let membership = membership_arg(&options)?;
-    batch(|| call(&mut |c, now| c.update_group(now, &changes, membership.as_ref())))
+    batch(|| {
+        call(&mut |c, now| c.update_group(now, &changes, membership.as_ref()))?;
+        host::notify("user");
+        Ok(())
+    })
 }
 
 fn event_name(value: &JsValue, what: &str) -> Result<String, JsValue> {
@@ -268,7 +284,7 @@ pub fn track(
     let props = object_to_json(&properties, "properties")?;
     batch(|| {
         call(&mut |c, now| c.track(now, &event, &props))?;
-        host::notify(&(String::from("event:") + &event));
+        host::notify_event(&event, &props);
         Ok(())
     })
 }

@@ -218,6 +218,7 @@ impl Runtime {
                 Effect::Adopt => later.adopt = true,
                 Effect::Resync => later.resync = true,
                 Effect::ScheduleCommit => later.commit = true,
+                Effect::Warn(text) => web_sys::console::warn_1(&JsValue::from_str(text)),
             }
         }
         self.schedule(now);

@@ -5,15 +5,17 @@
 //!
 //! | function | what it does |
 //! |---|---|
-//! | `__contentHook(fn)` | the core calls `fn(note)` at the end of a batch, like page code, with `"user"` (the user changed: reload progress), `"url"` (the page navigated) or `"event:<name>"` (the app tracked `<name>`) |
-//! | `__stateKey()` | the storage key of the current user's flow progress |
+//! | `__contentHook(fn)` | the core calls `fn(note)` at the end of a batch, like page code, with `"user"` (the user, their traits or their group changed: reload progress and attributes), `"url"` (the page navigated) or `"event:[name, properties]"` (the app tracked `name`; the JSON array after `event:`) |
+//! | `__stateKey(kind?)` | the storage key of the current user's flow progress, with `"checklists"` of their checklist progress, with `"events"` of their event counts |
 //! | `__traits()` | the current user's traits, as JSON text |
+//! | `__company()` | the current group's (company's) traits, as JSON text |
 //! | `__get(key)` / `__set(key, value \| null)` | read, write or remove flow progress (only keys of [`Client::is_flow_state_key`]) |
 //! | `__pageUrl()` | the page URL after the app's URL filter |
 //! | `__track(listener \| null, event, propertiesJson)` | sends a track through the core client; with a listener name (a generated event of the catalog) also calls that event's `on()` listeners with the properties |
 //! | `__inited()` | whether `init` succeeded |
 //! | `__at(ms \| null)` | the calls that follow were made at `ms` (epoch): the loader, replaying queued or kept calls, brackets each with it, so their messages keep the time they were made |
 //! | `__report(error)` | calls the `error` listeners with `error` (the loader uses it for calls replayed after loading and for content that failed to load) |
+//! | `__claim(api, names)` | after a successful `init`, replays once the calls earlier pages kept for this write key when their core module could not load (`claimKept` in `js/core.js`), through `api`, this module's exports |
 //!
 //! [`Client::is_flow_state_key`]: crate::core::client::Client::is_flow_state_key
 
@@ -44,6 +46,22 @@ pub fn notify(note: &str) {
     }
 }
 
+/// Tells the content module that the app tracked `event` with `properties` (JSON
+/// text of an object): the note is `event:` followed by the JSON array
+/// `[event, properties]`.
+pub fn notify_event(event: &str, properties: &str) {
+    let mut note = String::from("event:[");
+    crate::core::json::write_string(event, &mut note);
+    note.push(',');
+    note.push_str(if properties.is_empty() {
+        "{}"
+    } else {
+        properties
+    });
+    note.push(']');
+    notify(&note);
+}
+
 /// Sends a generated event: a track with its Title Case name through the core
 /// client while streaming, and its payload to the `on()` listeners.
 pub fn send_generated(event: &GeneratedEvent) {
@@ -55,7 +73,8 @@ pub fn send_generated(event: &GeneratedEvent) {
 fn track_and_emit(listener: Option<&'static str>, event: &str, props: &str) {
     let sent = call(&mut |c, now| c.track(now, event, props));
     if let Some(name) = listener {
-        let payload = js_sys::JSON::parse(props).unwrap_or(JsValue::NULL);
+        let payload = js_sys::JSON::parse(&crate::core::catalog::listener_payload(name, props))
+            .unwrap_or(JsValue::NULL);
         dispatch::emit(name, payload);
     }
     if let Err(e) = sent {
@@ -73,16 +92,27 @@ pub fn content_hook(hook: Function) {
     });
 }
 
-/// The storage key of the current user's flow progress.
+/// The storage key of the current user's content progress, or with `"events"`
+/// of their event counts.
 #[wasm_bindgen(js_name = __stateKey)]
-pub fn state_key() -> Result<String, JsValue> {
-    with_rt(|rt| rt.client.flow_state_key())
+pub fn state_key(kind: Option<String>) -> Result<String, JsValue> {
+    with_rt(|rt| match kind.as_deref() {
+        Some("events") => rt.client.events_state_key(),
+        Some("checklists") => rt.client.checklists_state_key(),
+        _ => rt.client.flow_state_key(),
+    })
 }
 
 /// The current user's traits as JSON text.
 #[wasm_bindgen(js_name = __traits)]
 pub fn traits() -> Result<String, JsValue> {
     with_rt(|rt| rt.client.identity().user_traits.to_json())
+}
+
+/// The current group's (company's) traits as JSON text.
+#[wasm_bindgen(js_name = __company)]
+pub fn company() -> Result<String, JsValue> {
+    with_rt(|rt| rt.client.identity().group_traits.to_json())
 }
 
 /// Stored flow progress under `key`.
@@ -159,4 +189,15 @@ pub fn inited() -> bool {
 #[wasm_bindgen(js_name = __at)]
 pub fn at(ms: Option<f64>) {
     driver::set_call_time(ms.filter(|m| m.is_finite() && *m >= 0.0).map(|m| m as u64));
+}
+
+/// Replays the calls earlier pages kept (see the module docs): `api` is this
+/// module's exports, `names` the loader's calls that carry data. Each replayed
+/// call runs on its own, as if the page had made it (errors go to the `error`
+/// listeners). Nothing happens before `init`.
+#[wasm_bindgen(js_name = __claim)]
+pub fn claim(api: JsValue, names: JsValue) {
+    if let Ok(write_key) = with_rt(|rt| rt.client.config().write_key.clone()) {
+        super::claim_kept(&api, &names, &write_key);
+    }
 }

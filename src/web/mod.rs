@@ -4,7 +4,8 @@
 //! and `js/loader.js`, which loads them and carries calls between them):
 //!
 //! - feature `analytics`, the **core module**, loaded at `init`: [`api`] (the JS
-//!   API), [`host`] (the small interface the content module is given),
+//!   API), [`heard`] (calls heard from analytics.js through segflow's plugin),
+//!   [`host`] (the small interface the content module is given),
 //!   [`lifecycle`] (start-up, page events, heartbeat, navigation and page
 //!   tracking), [`driver`] (the core client's loop: storage, requests, timers,
 //!   work under the cross-tab lock), [`page`] (the page's URL, title and referrer,
@@ -15,8 +16,9 @@
 //!   the functions of [`host`] that the loader hands it.
 //!
 //! Imports go one way, with no cycles: [`api`] uses [`lifecycle`], [`driver`],
-//! [`dispatch`] and [`host`]; [`host`] and [`lifecycle`] use [`driver`] and
-//! [`dispatch`]; [`driver`] uses [`page`], [`dispatch`] and [`storage`]. Nothing
+//! [`dispatch`] and [`host`]; [`heard`] uses [`driver`], [`dispatch`] and
+//! [`host`]; [`host`] and [`lifecycle`] use [`driver`] and [`dispatch`];
+//! [`driver`] uses [`page`], [`dispatch`] and [`storage`]. Nothing
 //! imports back, and the two modules share nothing but the pure core, [`batches`]
 //! (each module has its own queue), [`local`] and the small helpers below.
 
@@ -32,6 +34,8 @@ mod content;
 mod dispatch;
 #[cfg(feature = "analytics")]
 mod driver;
+#[cfg(feature = "analytics")]
+mod heard;
 #[cfg(feature = "analytics")]
 mod host;
 #[cfg(feature = "analytics")]
@@ -86,6 +90,10 @@ extern "C" {
     fn base64(text: &str) -> Option<String>;
     #[wasm_bindgen(js_name = watchNavigation)]
     fn watch_navigation(on_change: &js_sys::Function);
+    #[wasm_bindgen(js_name = claimKept)]
+    fn claim_kept(api: &JsValue, names: &JsValue, write_key: &str);
+    #[wasm_bindgen(js_name = listenToAnalytics)]
+    fn listen_to_analytics(plugin: &JsValue, registered: &JsValue);
 }
 
 /// JSON text of an object the page passed for a call (properties, traits,

@@ -32,7 +32,8 @@ describe('demo page', () => {
     const all = await collector.events({ writeKey: 'demo-e2e-key' });
     // Automatic page tracking (Userflow's page_viewed) is on in the demo.
     assert.equal(all.filter((e) => e.event === 'Page Viewed').length, 1);
-    const events = all.filter((e) => e.event !== 'Page Viewed');
+    // The getting-started checklist's events are checked below.
+    const events = all.filter((e) => e.event !== 'Page Viewed' && !e.event?.startsWith('Checklist '));
     assert.deepEqual(events.map((e) => e.type), ['page', 'identify', 'group', 'track']);
     const [pageCall, identify, group, track] = events;
     assert.equal(pageCall.name, 'Demo');
@@ -92,6 +93,26 @@ describe('demo page', () => {
       assert.equal(e.properties.flow_id, 'onboarding');
       assert.equal(e.properties.flow_version_number, 1);
     }
+    // The getting-started checklist (bottom-left): its tasks completed from the
+    // tracked "Report Exported", from the "New project" click (the app tracks
+    // "Project Created") and from the tour finishing; the last one from a click.
+    const checklist = page.locator('segflow-checklist');
+    const progress = () => page.evaluate(() => document.querySelector('segflow-checklist')?.shadowRoot
+      ?.querySelector('[role=progressbar]')?.getAttribute('aria-valuenow'));
+    await page.waitForFunction(() => document.querySelector('segflow-checklist')?.shadowRoot
+      ?.querySelector('[role=progressbar]')?.getAttribute('aria-valuenow') === '3', null, { timeout: 5_000 });
+    await checklist.locator('[data-cl="task:hello"]').click();
+    await page.waitForFunction(() => document.querySelector('segflow-checklist')?.shadowRoot
+      ?.querySelector('[role=progressbar]')?.getAttribute('aria-valuenow') === '4', null, { timeout: 5_000 });
+    assert.equal(await progress(), '4');
+    await page.click('#flush');
+    await collector.waitForEvents({ writeKey: 'demo-e2e-key', event: 'Checklist Completed' }, 1);
+    const done = (await collector.events({ writeKey: 'demo-e2e-key', type: 'track' }))
+      .filter((e) => e.event === 'Checklist Task Completed' && e.userId === 'user-42')
+      .map((e) => e.properties.checklist_task_id);
+    assert.deepEqual(done, ['export', 'project', 'tour', 'hello']);
+    assert.match(await page.locator('#log').innerText(), /checklistCompleted getting-started/);
+    assert.deepEqual(await collector.duplicates({ writeKey: 'demo-e2e-key' }), []);
     assert.deepEqual(errors, []);
   });
 });

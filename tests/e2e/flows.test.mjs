@@ -120,12 +120,13 @@ describe('flows in the browser', () => {
       'company_id', 'flow_id', 'flow_name', 'flow_step_id', 'flow_step_name', 'flow_step_number', 'flow_step_progress',
       'flow_version_id', 'flow_version_number', ...PAGE_PROPS,
     ].sort());
-    // Listeners get exactly the properties Segment gets (minus the company property).
+    // Listeners get exactly the properties Segment gets (minus the company
+    // property), plus `flow.id` as Userflow.js's listeners do.
     const log = await flowLog(page);
     assert.equal(log.length, events.length);
     log.forEach(([, payload], i) => {
       const { company_id: _, ...props } = events[i].properties;
-      assert.deepEqual(payload, props);
+      assert.deepEqual(payload, { ...props, flow: { id: props.flow_id } });
     });
   });
 

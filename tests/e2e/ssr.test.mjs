@@ -38,8 +38,8 @@ describe('server-side rendering', () => {
         group: ['g', { n: 1 }], updateGroup: [{ n: 2 }], track: ['E', { i: 1 }], page: ['Home'],
         alias: ['u2'], reset: [], setStreaming: [false], setPageTrackingDisabled: [true],
         on: ['error', () => {}], off: ['error', () => {}], flush: [], isIdentified: [], user: [],
-        loadContent: [{ version: 1, flows: [] }], start: ['tour'], endAll: [],
-        setCustomNavigate: [null], setBaseZIndex: [10],
+        loadContent: [{ version: 1, flows: [] }], start: ['tour'], endAll: [], endChecklist: [],
+        setCustomNavigate: [null], setBaseZIndex: [10], analyticsPlugin: [],
       };
       const results = {};
       for (const name of names) {
@@ -51,6 +51,11 @@ describe('server-side rendering', () => {
       assert.deepEqual(await results.flush, { pending: 0 });
       assert.equal(await results.start, undefined);
       assert.equal(await results.loadContent, undefined);
+      // analytics.js's plugin works in Node too (an SSR'd app may register it there).
+      const ctx = { event: { type: 'track', event: 'x' } };
+      assert.equal(results.analyticsPlugin.name, 'segflow');
+      assert.equal(results.analyticsPlugin.track(ctx), ctx);
+      await results.analyticsPlugin.load();
       assert.equal(await segflow.default(), undefined, 'load() resolves, doing nothing');
       assert.deepEqual(touched, [], 'no browser API read in Node');
     } finally {

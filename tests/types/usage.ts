@@ -38,6 +38,21 @@ export async function correctUsage(): Promise<void> {
   segflow.on('delivered', (e) => { const n: number = e.count; const ids: string[] = e.messageIds; void n; void ids; });
   segflow.on('dropped', (e) => { const r: 'queue_full' | 'rejected' | 'expired' | 'invalid' = e.reason; void r; });
   segflow.on('error', (e) => { const c: string = e.code; void c; });
+  segflow.on('checklistEnded', (e) => { const id: string = e.checklist.id; const r: segflow.ChecklistEndReason = e.checklist_end_reason; void id; void r; });
+  segflow.on('checklistTaskCompleted', (e) => { const t: string = e.checklist_task_id; void t; });
+  const checklists: segflow.Content = {
+    version: 1,
+    checklists: [{
+      id: 'setup', name: 'Set up', start: [{ all: [{ url: '/app*' }, { user: 'plan', op: 'equals', value: 'pro' }] }],
+      tasks: [
+        { id: 'a', name: 'A' },
+        { id: 'b', name: 'B', action: { type: 'start_flow', flow: 'tour' }, complete_when: [{ flow: 'tour', state: 'completed' }] },
+        { id: 'c', name: 'C', complete_when: [{ clicked: true }, { event: 'x', count: 2, where: [{ property: 'n', op: 'greater_than', value: 1 }] }] },
+      ],
+    }],
+  };
+  void segflow.loadContent(checklists);
+  segflow.endChecklist();
   segflow.reset();
 }
 
@@ -70,4 +85,12 @@ export function wrongUsage(): void {
   segflow.flush().then((n: number) => n);
   // @ts-expect-error setStreaming takes a boolean
   segflow.setStreaming('off');
+  // @ts-expect-error checklist tasks need a name
+  const bad: segflow.Checklist = { id: 'x', name: 'X', tasks: [{ id: 't' }] };
+  void bad;
+  // @ts-expect-error between takes two numbers
+  const badCondition: segflow.Condition = { user: 'age', op: 'between', value: 3 };
+  void badCondition;
+  // @ts-expect-error checklistEnded's payload has no flow_id
+  segflow.on('checklistEnded', (e) => { const f: string = e.flow_id; void f; });
 }

@@ -44,6 +44,11 @@ pub struct ClientConfig {
     pub stream: bool,
     /// Automatic `page_viewed` events (for the flows side).
     pub page_tracking: bool,
+    /// `listenToAnalyticsJs`: segflow's plugin goes on `window.analytics`
+    /// (analytics.js), whose calls segflow then follows (see
+    /// [`crate::core::client::heard`]): the loader registers it at `init` when it
+    /// can, else the core module's shell watches `window.analytics` for it.
+    pub listen_to_analytics_js: bool,
     /// Queue, batching, retry and timeout settings.
     pub delivery: DeliveryConfig,
 }
@@ -110,6 +115,7 @@ impl ClientConfig {
         let company_property = string(&get, "companyEventProperty")?.filter(|p| !p.is_empty());
         let stream = boolean(&get, "stream", true)?;
         let page_tracking = boolean(&get, "pageTracking", true)?;
+        let listen_to_analytics_js = boolean(&get, "listenToAnalyticsJs", false)?;
         let basic_auth = boolean(&get, "basicAuth", false)?;
         if basic_auth && !write_key.bytes().all(|b| (0x21..0x7f).contains(&b)) {
             return Err(Error::invalid(
@@ -172,6 +178,7 @@ impl ClientConfig {
             integrations,
             stream,
             page_tracking,
+            listen_to_analytics_js,
         })
     }
 
@@ -228,6 +235,7 @@ mod tests {
             "no Authorization header by default (no preflight)"
         );
         assert!(c.stream && c.page_tracking);
+        assert!(!c.listen_to_analytics_js);
         assert_eq!(c.delivery.request_timeout_ms, 10_000);
         assert_eq!(c.delivery.max_event_age_ms, 7 * DAY_MS);
         assert_eq!(c.delivery.write_key, "WK");
@@ -250,10 +258,12 @@ mod tests {
             ("companyEventProperty", Raw::Str("company_id".into())),
             ("stream", Raw::Bool(false)),
             ("pageTracking", Raw::Bool(false)),
+            ("listenToAnalyticsJs", Raw::Bool(true)),
         ])
         .unwrap();
         assert_eq!(c.batch_url, "http://127.0.0.1:9/v1/batch");
         assert!(c.basic_auth && !c.stream && !c.page_tracking);
+        assert!(c.listen_to_analytics_js);
         assert_eq!(c.delivery.flush_at, 5);
         assert_eq!(c.delivery.flush_interval_ms, 250);
         assert_eq!(c.delivery.max_queue_events, 100);
@@ -284,6 +294,13 @@ mod tests {
             ("stream", Raw::Str("yes".into()), "stream"),
             ("basicAuth", Raw::Num(1.0), "basicAuth"),
             ("pageTracking", Raw::Other, "pageTracking"),
+            (
+                "listenToAnalyticsJs",
+                Raw::Str("true".into()),
+                "listenToAnalyticsJs",
+            ),
+            ("listenToAnalyticsJs", Raw::Num(1.0), "listenToAnalyticsJs"),
+            ("listenToAnalyticsJs", Raw::Other, "listenToAnalyticsJs"),
             ("environment", Raw::Other, "environment"),
             // `:` separates the parts of storage keys: a write key or environment
             // holding one could read as another's keys.

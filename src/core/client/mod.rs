@@ -12,6 +12,10 @@
 //! send or abort, events for the page's listeners, `flush()` promises to
 //! settle, and the single wake-up time ([`Client::next_wakeup`]).
 //!
+//! Calls heard from analytics.js ([`Client::heard`], see [`heard`]) are inputs
+//! too: they change the identity as the API calls do, but queue no message
+//! (analytics.js already sent it).
+//!
 //! # Storage
 //! Under `segflow:v1:[<environment>:]<writeKey>:` (see
 //! [`ClientConfig::storage_prefix`]):
@@ -33,14 +37,18 @@
 use crate::prelude::*;
 
 pub mod config;
+pub mod heard;
 mod tabs;
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod heard_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod proptests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
 pub use config::{ClientConfig, Raw};
+pub use heard::{Heard, USER_SWITCH_WARNING};
 pub use tabs::Read;
 
 use crate::core::delivery::{Delivery, DropReason, EnqueueError, Item, Outcome, Report, Transmit};
@@ -137,6 +145,9 @@ pub enum Effect {
     Resync,
     /// Call [`Client::commit`] at the end of the current task (a microtask).
     ScheduleCommit,
+    /// Warn in the console (`console.warn`) with this text; at most once per
+    /// page for each reason (see [`heard`]).
+    Warn(&'static str),
 }
 
 /// An event for the page's listeners.
@@ -215,6 +226,13 @@ pub struct Client {
     gap_checked_at: u64,
     waiters: Vec<(u64, u64)>,
     next_waiter: u64,
+    /// The `messageId`s of the last calls heard from analytics.js (see [`heard`]).
+    heard_ids: Vec<String>,
+    /// Whether this page warned that analytics.js switched the user.
+    warned_switch: bool,
+    /// A call heard from analytics.js is running: the identity changes as the
+    /// API call says, but no message is built or queued (see [`heard`]).
+    quiet: bool,
     client_info: ClientInfo,
     page: PageInfo,
     context: String,
@@ -256,6 +274,9 @@ impl Client {
             call_time: None,
             waiters: Vec::new(),
             next_waiter: 1,
+            heard_ids: Vec::new(),
+            warned_switch: false,
+            quiet: false,
             context: message::context_json(&PageInfo::default(), &start.client_info),
             client_info: start.client_info,
             page: PageInfo::default(),
@@ -353,7 +374,23 @@ impl Client {
     /// Where the current user's flow progress is stored:
     /// `<prefix>flows:u:<userId>`, or `<prefix>flows:a:<anonymousId>`.
     pub fn flow_state_key(&self) -> String {
-        let mut k = self.prefix.clone() + "flows:";
+        self.user_key("flows:")
+    }
+
+    /// Where the current user's event counts (for content conditions) are stored:
+    /// `<prefix>events:u:<userId>`, or `<prefix>events:a:<anonymousId>`.
+    pub fn events_state_key(&self) -> String {
+        self.user_key("events:")
+    }
+
+    /// Where the current user's checklist progress is stored:
+    /// `<prefix>checklists:u:<userId>`, or `<prefix>checklists:a:<anonymousId>`.
+    pub fn checklists_state_key(&self) -> String {
+        self.user_key("checklists:")
+    }
+
+    fn user_key(&self, namespace: &str) -> String {
+        let mut k = self.prefix.clone() + namespace;
         match &self.identity.user_id {
             Some(u) => {
                 k.push_str("u:");
@@ -367,11 +404,16 @@ impl Client {
         k
     }
 
-    /// Whether `key` is one under which flow progress is stored (any user's): the
-    /// only keys the content module may read or write through the core.
+    /// Whether `key` is one under which content progress or event counts are
+    /// stored (any user's): the only keys the content module may read or write
+    /// through the core.
     pub fn is_flow_state_key(&self, key: &str) -> bool {
         key.strip_prefix(self.prefix.as_str())
-            .and_then(|rest| rest.strip_prefix("flows:"))
+            .and_then(|rest| {
+                rest.strip_prefix("flows:")
+                    .or_else(|| rest.strip_prefix("events:"))
+                    .or_else(|| rest.strip_prefix("checklists:"))
+            })
             .is_some_and(|who| who.starts_with("u:") || who.starts_with("a:"))
     }
 
@@ -743,8 +785,12 @@ impl Client {
     }
 
     /// Builds a message for the current user and page and queues it (when
-    /// streaming). Too large a message fails whether streaming or not.
+    /// streaming). Too large a message fails whether streaming or not. Nothing
+    /// at all for a call heard from analytics.js, which sent it (`quiet`).
     fn send(&mut self, now: u64, call: Call<'_>) -> Result<(), Error> {
+        if self.quiet {
+            return Ok(());
+        }
         let message_id = message::message_id(now, &(self.uuid)());
         let text = message::build(
             &message::Envelope {

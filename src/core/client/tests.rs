@@ -61,6 +61,8 @@ pub(super) struct Page {
     pub saved_identity: usize,
     pub adopt_asked: bool,
     pub resync_asked: bool,
+    /// What the client asked to `console.warn`.
+    pub warnings: Vec<&'static str>,
 }
 
 pub(super) fn config(write_key: &str, extra: &[(&str, Raw)]) -> ClientConfig {
@@ -131,6 +133,7 @@ impl Origin {
             saved_identity: 0,
             adopt_asked: false,
             resync_asked: false,
+            warnings: Vec::new(),
         };
         self.run(&mut page);
         page
@@ -180,6 +183,7 @@ impl Origin {
                     Effect::Adopt => p.adopt_asked = true,
                     Effect::Resync => p.resync_asked = true,
                     Effect::ScheduleCommit => commit = true,
+                    Effect::Warn(text) => p.warnings.push(text),
                 }
             }
             if commit {
@@ -609,6 +613,12 @@ fn flow_progress_keys_are_namespaced_like_queue_keys() {
     b.c.identify(T0, "u", &Json::Object(Vec::new())).unwrap();
     assert_eq!(a.c.flow_state_key(), "segflow:v1:staging:WK:flows:u:u");
     assert_eq!(b.c.flow_state_key(), "segflow:v1:OTHER:flows:u:u");
+    assert_eq!(a.c.events_state_key(), "segflow:v1:staging:WK:events:u:u");
+    a.c.reset();
+    assert!(a
+        .c
+        .events_state_key()
+        .starts_with("segflow:v1:staging:WK:events:a:"));
 }
 
 #[test]
@@ -618,6 +628,18 @@ fn the_content_module_may_only_touch_flow_progress_keys() {
     assert!(a.c.is_flow_state_key(&a.c.flow_state_key()), "anonymous");
     a.c.identify(T0, "u", &Json::Object(Vec::new())).unwrap();
     assert!(a.c.is_flow_state_key(&a.c.flow_state_key()), "identified");
+    assert!(
+        a.c.is_flow_state_key(&a.c.events_state_key()),
+        "event counts"
+    );
+    assert!(
+        a.c.is_flow_state_key(&a.c.checklists_state_key()),
+        "checklists"
+    );
+    assert_eq!(
+        a.c.checklists_state_key(),
+        "segflow:v1:staging:WK:checklists:u:u"
+    );
     assert!(a
         .c
         .is_flow_state_key("segflow:v1:staging:WK:flows:u:someone-else"));
@@ -628,6 +650,9 @@ fn the_content_module_may_only_touch_flow_progress_keys() {
         "segflow:v1:staging:OTHER:flows:u:u",
         "segflow:v1:staging:WK:flows:",
         "segflow:v1:staging:WK:flows:x:u",
+        "segflow:v1:staging:WK:events:",
+        "segflow:v1:staging:WK:eventsu:u",
+        "segflow:v1:staging:OTHER:events:u:u",
         "ajs_user_id",
         "",
     ] {

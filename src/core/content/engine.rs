@@ -336,6 +336,8 @@ struct Run {
 pub struct FlowEngine {
     flows: Vec<Flow>,
     seen: Vec<String>,
+    /// Flows the user has completed (for content conditions).
+    completed: Vec<String>,
     run: Option<Run>,
     next_timer: u64,
 }
@@ -366,6 +368,11 @@ impl FlowEngine {
         self.seen.iter().any(|s| s == flow_id)
     }
 
+    /// Whether the user has completed flow `flow_id` at least once.
+    pub fn has_completed(&self, flow_id: &str) -> bool {
+        self.completed.iter().any(|s| s == flow_id)
+    }
+
     /// The per-user state as the text [`Output::Persist`] carries (`None` when
     /// there is nothing to remember).
     pub fn state(&self) -> Option<String> {
@@ -377,6 +384,14 @@ impl FlowEngine {
             ("v".to_string(), num(1)),
             ("seen".to_string(), Json::Array(seen)),
         ];
+        if !self.completed.is_empty() {
+            let done = self
+                .completed
+                .iter()
+                .map(|s| Json::String(s.clone()))
+                .collect();
+            fields.push(("done".to_string(), Json::Array(done)));
+        }
         if let Some(run) = &self.run {
             let f = &run.flow;
             let step = f.steps.get(run.step).map(|s| s.id.as_str()).unwrap_or("");
@@ -449,6 +464,7 @@ impl FlowEngine {
         let mut out = Vec::new();
         self.drop_run(&mut out);
         self.seen.clear();
+        self.completed.clear();
         out
     }
 
@@ -464,6 +480,7 @@ impl FlowEngine {
         let mut out = Vec::new();
         self.drop_run(&mut out);
         self.seen.clear();
+        self.completed.clear();
         let parsed = state
             .and_then(|s| json::parse(s).ok())
             .filter(|v| matches!(v.get("v"), Some(Json::Number(n)) if n.text() == "1"));
@@ -472,6 +489,13 @@ impl FlowEngine {
                 for s in items.iter().filter_map(Json::as_str) {
                     if !self.has_seen(s) {
                         self.seen.push(s.to_string());
+                    }
+                }
+            }
+            if let Some(Json::Array(items)) = v.get("done") {
+                for s in items.iter().filter_map(Json::as_str) {
+                    if !self.has_completed(s) {
+                        self.completed.push(s.to_string());
                     }
                 }
             }
@@ -750,6 +774,9 @@ impl FlowEngine {
         cancel_timers(&mut run, out);
         out.push(Output::Hide);
         if reason == EndReason::Completed {
+            if !self.has_completed(&run.flow.id) {
+                self.completed.push(run.flow.id.clone());
+            }
             out.push(Output::Emit(flow_event(
                 EventKind::FlowCompleted,
                 &run.flow,

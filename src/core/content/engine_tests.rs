@@ -424,7 +424,8 @@ fn full_walk_through_tooltip_to_completion() {
     assert_eq!(h.e.active(), None);
     assert_eq!(
         h.persisted().as_deref(),
-        Some(r#"{"v":1,"seen":["onboarding"]}"#)
+        Some(r#"{"v":1,"seen":["onboarding"],"done":["onboarding"]}"#),
+        "a completed flow is remembered (content conditions ask for it)"
     );
     // Exact attributes of the completion pair.
     let tail: Vec<&Output> = h.log.iter().rev().skip(1).take(2).collect();

@@ -8,10 +8,17 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+pub mod checklist;
+pub mod conditions;
 pub mod engine;
 pub mod markdown;
 pub mod model;
+pub mod regex;
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod checklist_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod conditions_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod engine_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]

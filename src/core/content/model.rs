@@ -12,6 +12,7 @@ use crate::prelude::*;
 
 use crate::core::float;
 
+use super::checklist::{parse_checklist, Checklist};
 use super::markdown::safe_url;
 use super::push_usize;
 use crate::core::error::Error;
@@ -65,10 +66,12 @@ pub const MAX_CONTENT_DEPTH: u32 = json::MAX_DEPTH as u32 - 1;
 pub const MAX_STRING_BYTES: usize = 64 << 10;
 
 /// A parsed, validated content document.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct Content {
     /// The flows, in document order (auto-start rules are tried in this order).
     pub flows: Vec<Flow>,
+    /// The checklists, in document order.
+    pub checklists: Vec<Checklist>,
 }
 
 /// A flow (product tour): a sequence of steps.
@@ -301,7 +304,7 @@ pub fn parse_content(text: &str) -> Result<Content, Error> {
 /// Validates a parsed content document and converts it.
 pub fn from_json(v: &Json) -> Result<Content, Error> {
     let root = Obj::new(v, "")?;
-    root.keys(&["$schema", "version", "flows"])?;
+    root.keys(&["$schema", "version", "flows", "checklists"])?;
     if let Some(s) = root.get("$schema") {
         if s.as_str().is_none() {
             return Err(err(&child("", "$schema"), "expected a string"));
@@ -311,7 +314,7 @@ pub fn from_json(v: &Json) -> Result<Content, Error> {
     if version != SCHEMA_VERSION {
         return Err(err("version", "unsupported schema version (expected 1)"));
     }
-    let flows_json = root.arr_req("flows")?;
+    let flows_json = root.arr_opt("flows")?;
     // Every flow id, for `start_flow` references (validated individually below).
     let flow_ids: Vec<&str> = flows_json
         .iter()
@@ -326,7 +329,22 @@ pub fn from_json(v: &Json) -> Result<Content, Error> {
         }
         flows.push(flow);
     }
-    Ok(Content { flows })
+    let mut checklists: Vec<Checklist> = Vec::new();
+    for (i, c) in root.arr_opt("checklists")?.iter().enumerate() {
+        let path = index("checklists", i);
+        let checklist = parse_checklist(c, &path, &flow_ids)?;
+        if checklists.iter().any(|g| g.id == checklist.id) {
+            return Err(err(&child(&path, "id"), "duplicate checklist id"));
+        }
+        if flow_ids.contains(&checklist.id.as_str()) {
+            return Err(err(
+                &child(&path, "id"),
+                "a flow has this id (start(id) takes both: ids must be unique across flows and checklists)",
+            ));
+        }
+        checklists.push(checklist);
+    }
+    Ok(Content { flows, checklists })
 }
 
 fn parse_flow(v: &Json, path: &str, flow_ids: &[&str]) -> Result<Flow, Error> {
@@ -613,7 +631,7 @@ fn parse_action(v: &Json, path: &str, refs: &Refs) -> Result<Action, Error> {
 }
 
 /// `parent.key` (or `key` at the root).
-fn child(parent: &str, key: &str) -> String {
+pub(super) fn child(parent: &str, key: &str) -> String {
     let mut s = String::with_capacity(parent.len() + key.len() + 1);
     s.push_str(parent);
     if !parent.is_empty() {
@@ -624,7 +642,7 @@ fn child(parent: &str, key: &str) -> String {
 }
 
 /// `parent[i]`.
-fn index(parent: &str, i: usize) -> String {
+pub(super) fn index(parent: &str, i: usize) -> String {
     let mut s = String::with_capacity(parent.len() + 4);
     s.push_str(parent);
     s.push('[');
@@ -634,7 +652,7 @@ fn index(parent: &str, i: usize) -> String {
 }
 
 /// `path: message` as an `invalid_argument` error.
-fn err(path: &str, message: &str) -> Error {
+pub(super) fn err(path: &str, message: &str) -> Error {
     let mut m = String::with_capacity(path.len() + message.len() + 2);
     m.push_str(if path.is_empty() { "content" } else { path });
     m.push_str(": ");
@@ -655,29 +673,29 @@ fn join(items: &[&str]) -> String {
 }
 
 /// An object being converted, with its path for error messages.
-struct Obj<'a> {
+pub(super) struct Obj<'a> {
     fields: &'a [(String, Json)],
     path: &'a str,
 }
 
 impl<'a> Obj<'a> {
-    fn new(v: &'a Json, path: &'a str) -> Result<Self, Error> {
+    pub(super) fn new(v: &'a Json, path: &'a str) -> Result<Self, Error> {
         match v {
             Json::Object(fields) => Ok(Obj { fields, path }),
             _ => Err(err(path, "expected an object")),
         }
     }
 
-    fn get(&self, key: &str) -> Option<&'a Json> {
+    pub(super) fn get(&self, key: &str) -> Option<&'a Json> {
         self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    fn p(&self, key: &str) -> String {
+    pub(super) fn p(&self, key: &str) -> String {
         child(self.path, key)
     }
 
     /// Rejects fields not in `allowed`.
-    fn keys(&self, allowed: &[&str]) -> Result<(), Error> {
+    pub(super) fn keys(&self, allowed: &[&str]) -> Result<(), Error> {
         for (k, _) in self.fields {
             if !allowed.contains(&k.as_str()) {
                 let mut m = String::from("unknown field (expected one of ");
@@ -690,7 +708,7 @@ impl<'a> Obj<'a> {
     }
 
     /// Rejects fields not in `allowed`, naming the `type` that does not take them.
-    fn keys_for_type(&self, allowed: &[&str], ty: &str) -> Result<(), Error> {
+    pub(super) fn keys_for_type(&self, allowed: &[&str], ty: &str) -> Result<(), Error> {
         for (k, _) in self.fields {
             if !allowed.contains(&k.as_str()) {
                 let mut m = String::from("not allowed for type ");
@@ -704,11 +722,11 @@ impl<'a> Obj<'a> {
         Ok(())
     }
 
-    fn req(&self, key: &str) -> Result<&'a Json, Error> {
+    pub(super) fn req(&self, key: &str) -> Result<&'a Json, Error> {
         self.get(key).ok_or_else(|| err(&self.p(key), "required"))
     }
 
-    fn str_req(&self, key: &str) -> Result<&'a str, Error> {
+    pub(super) fn str_req(&self, key: &str) -> Result<&'a str, Error> {
         let s = self
             .req(key)?
             .as_str()
@@ -716,7 +734,7 @@ impl<'a> Obj<'a> {
         self.short(key, s)
     }
 
-    fn str_opt(&self, key: &str) -> Result<Option<&'a str>, Error> {
+    pub(super) fn str_opt(&self, key: &str) -> Result<Option<&'a str>, Error> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
@@ -728,7 +746,7 @@ impl<'a> Obj<'a> {
     }
 
     /// `s` if it is at most [`MAX_STRING_BYTES`] long.
-    fn short(&self, key: &str, s: &'a str) -> Result<&'a str, Error> {
+    pub(super) fn short(&self, key: &str, s: &'a str) -> Result<&'a str, Error> {
         if s.len() > MAX_STRING_BYTES {
             let mut m = String::from("longer than ");
             push_usize(MAX_STRING_BYTES, &mut m);
@@ -739,7 +757,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A required string that is not empty or blank.
-    fn nonempty(&self, key: &str) -> Result<String, Error> {
+    pub(super) fn nonempty(&self, key: &str) -> Result<String, Error> {
         let s = self.str_req(key)?;
         if s.trim().is_empty() {
             return Err(err(&self.p(key), "must not be empty"));
@@ -748,7 +766,7 @@ impl<'a> Obj<'a> {
     }
 
     /// An id: non-empty, no surrounding whitespace.
-    fn id(&self, key: &str) -> Result<String, Error> {
+    pub(super) fn id(&self, key: &str) -> Result<String, Error> {
         let s = self.nonempty(key)?;
         if s.trim() != s {
             return Err(err(&self.p(key), "must not start or end with whitespace"));
@@ -757,7 +775,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A URL that [`safe_url`] accepts, cleaned.
-    fn url(&self, key: &str) -> Result<String, Error> {
+    pub(super) fn url(&self, key: &str) -> Result<String, Error> {
         safe_url(self.str_req(key)?).ok_or_else(|| {
             err(
                 &self.p(key),
@@ -766,7 +784,7 @@ impl<'a> Obj<'a> {
         })
     }
 
-    fn bool_opt(&self, key: &str, default: bool) -> Result<bool, Error> {
+    pub(super) fn bool_opt(&self, key: &str, default: bool) -> Result<bool, Error> {
         match self.get(key) {
             None => Ok(default),
             Some(Json::Bool(b)) => Ok(*b),
@@ -775,7 +793,7 @@ impl<'a> Obj<'a> {
     }
 
     /// An optional whole number from 0 to `max`.
-    fn u64_opt(&self, key: &str, max: u64) -> Result<Option<u64>, Error> {
+    pub(super) fn u64_opt(&self, key: &str, max: u64) -> Result<Option<u64>, Error> {
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
@@ -792,19 +810,19 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn u64_req(&self, key: &str) -> Result<u64, Error> {
+    pub(super) fn u64_req(&self, key: &str) -> Result<u64, Error> {
         self.req(key)?;
         self.u64_opt(key, u64::MAX).map(|n| n.unwrap_or_default())
     }
 
-    fn arr_req(&self, key: &str) -> Result<&'a [Json], Error> {
+    pub(super) fn arr_req(&self, key: &str) -> Result<&'a [Json], Error> {
         match self.req(key)? {
             Json::Array(items) => Ok(items),
             _ => Err(err(&self.p(key), "expected an array")),
         }
     }
 
-    fn arr_opt(&self, key: &str) -> Result<&'a [Json], Error> {
+    pub(super) fn arr_opt(&self, key: &str) -> Result<&'a [Json], Error> {
         match self.get(key) {
             None => Ok(&[]),
             Some(_) => self.arr_req(key),
@@ -812,14 +830,14 @@ impl<'a> Obj<'a> {
     }
 
     /// The position in `allowed` of the required string field `key`.
-    fn one_of(&self, key: &str, allowed: &[&str]) -> Result<usize, Error> {
+    pub(super) fn one_of(&self, key: &str, allowed: &[&str]) -> Result<usize, Error> {
         self.req(key)?;
         self.one_of_opt(key, allowed)?
             .ok_or_else(|| err(&self.p(key), "required"))
     }
 
     /// The position in `allowed` of the optional string field `key`.
-    fn one_of_opt(&self, key: &str, allowed: &[&str]) -> Result<Option<usize>, Error> {
+    pub(super) fn one_of_opt(&self, key: &str, allowed: &[&str]) -> Result<Option<usize>, Error> {
         let Some(v) = self.get(key) else {
             return Ok(None);
         };

@@ -234,6 +234,7 @@ fn run(ops: Vec<Op>) {
                 // A new page: timers and UI are gone; the store survives.
                 let flows = Content {
                     flows: w.e.flows().to_vec(),
+                    checklists: Vec::new(),
                 };
                 w.e = FlowEngine::new();
                 w.timers_set.clear();

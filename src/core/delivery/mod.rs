@@ -584,11 +584,14 @@ impl Delivery {
                 // the halves (not an attempt, no backoff), down to single
                 // messages, so that only the offending ones are dropped.
                 let mut count = 0usize;
+                let age = self.config.max_event_age_ms;
                 for e in self.queue.iter_mut().filter(|e| e.in_flight == Some(id)) {
                     e.in_flight = None;
                     self.waiting += 1;
                     self.waiting_bytes += e.item.json.len();
                     self.split_until = self.split_until.max(e.item.seq);
+                    // Waiting again: it may expire while it waits.
+                    self.next_expiry = self.next_expiry.min(e.item.queued_at.saturating_add(age));
                     count += 1;
                 }
                 if self.split == 0 {

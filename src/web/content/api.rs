@@ -10,8 +10,9 @@ use crate::prelude::*;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::{bridge, flows};
+use super::{bridge, checklists, flows};
 use crate::core::error::{Error, ErrorCode};
+use crate::core::json::{self, Json};
 use crate::web::{error, js_error, object_to_json_at_most};
 
 #[wasm_bindgen(module = "/js/content.js")]
@@ -44,25 +45,48 @@ pub fn content_init(host: JsValue) -> Result<(), JsValue> {
             "segflow: contentInit needs the core module's functions",
         )));
     }
-    bridge::batch(flows::install);
+    bridge::batch(|| {
+        flows::install();
+        checklists::install();
+    });
     Ok(())
 }
 
-/// A note from the core module: `"user"`, `"url"` or `"event:<name>"`.
+/// A note from the core module: `"user"`, `"url"` or `"event:[name, properties]"`.
 #[wasm_bindgen(js_name = contentNotify)]
 pub fn content_notify(note: &str) {
     if !flows::installed() {
         return;
     }
     match note {
-        "user" => flows::user_changed(),
+        "user" => {
+            flows::user_changed();
+            checklists::user_changed();
+        }
         "url" => flows::url_changed(),
         _ => {
-            if let Some(event) = note.strip_prefix("event:") {
-                flows::event_tracked(event);
-            }
+            let Some(text) = note.strip_prefix("event:") else {
+                return;
+            };
+            let Ok(Json::Array(parts)) = json::parse(text) else {
+                return;
+            };
+            let Some(event) = parts.first().and_then(Json::as_str) else {
+                return;
+            };
+            let props = parts.get(1).cloned().unwrap_or(Json::Null);
+            flows::event_tracked(event);
+            checklists::event_tracked(event, &props);
         }
     }
+}
+
+/// Loads parsed content: flows into the flow runner, checklists into the
+/// checklist runner.
+fn load(mut content: crate::core::content::Content) {
+    let lists = core::mem::take(&mut content.checklists);
+    flows::load(content);
+    checklists::load(lists);
 }
 
 /// `loadContent(source)`: an object in the content schema, or the URL of a JSON
@@ -78,7 +102,7 @@ pub fn content_load(source: JsValue) -> Result<Promise, JsValue> {
             let text = wasm_bindgen_futures::JsFuture::from(fetched).await?;
             let text = text.as_string().unwrap_or_default();
             let content = flows::parse(&text).map_err(js_error)?;
-            flows::load(content);
+            load(content);
             Ok(JsValue::UNDEFINED)
         };
         return Ok(wasm_bindgen_futures::future_to_promise(future));
@@ -91,15 +115,15 @@ pub fn content_load(source: JsValue) -> Result<Promise, JsValue> {
     .and_then(|text| flows::parse(&text).map_err(js_error));
     match parsed {
         Ok(content) => {
-            flows::load(content);
+            load(content);
             Ok(Promise::resolve(&JsValue::UNDEFINED))
         }
         Err(e) => Ok(Promise::reject(&e)),
     }
 }
 
-/// `start(flowId, {once})`: starts a flow now (start reason `program`); with
-/// `{ once: true }` only if this user has not started it before.
+/// `start(contentId, {once})`: starts a flow or checklist now (start reason
+/// `program`); with `{ once: true }` only if this user has not started it before.
 #[wasm_bindgen(js_name = contentStart)]
 pub fn content_start(flow_id: JsValue, options: JsValue) -> Result<(), JsValue> {
     started()?;
@@ -107,7 +131,7 @@ pub fn content_start(flow_id: JsValue, options: JsValue) -> Result<(), JsValue> 
         Some(s) if !s.is_empty() => s,
         _ => {
             return Err(js_error(Error::invalid(
-                "segflow: flowId must be a non-empty string",
+                "segflow: contentId must be a non-empty string",
             )))
         }
     };
@@ -126,7 +150,19 @@ pub fn content_start(flow_id: JsValue, options: JsValue) -> Result<(), JsValue> 
             "segflow: options must be an object",
         )));
     };
-    flows::start(&id, once).map_err(js_error)
+    if checklists::has(&id) {
+        checklists::start(&id, once).map_err(js_error)
+    } else {
+        flows::start(&id, once).map_err(js_error)
+    }
+}
+
+/// `endChecklist()`: ends the active checklist (reason `program`).
+#[wasm_bindgen(js_name = contentEndChecklist)]
+pub fn content_end_checklist() -> Result<(), JsValue> {
+    started()?;
+    checklists::end();
+    Ok(())
 }
 
 /// `endAll()`: ends the active flow (reason `program`).

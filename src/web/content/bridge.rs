@@ -24,6 +24,7 @@ use crate::core::json::{self, Json};
 struct Host {
     state_key: Function,
     traits: Function,
+    company: Function,
     get: Function,
     set: Function,
     page_url: Function,
@@ -55,12 +56,21 @@ pub fn install(host: &JsValue) -> bool {
     let parts = (
         f("stateKey"),
         f("traits"),
+        f("company"),
         f("get"),
         f("set"),
         f("pageUrl"),
         f("track"),
     );
-    let (Some(state_key), Some(traits), Some(get), Some(set), Some(page_url), Some(track)) = parts
+    let (
+        Some(state_key),
+        Some(traits),
+        Some(company),
+        Some(get),
+        Some(set),
+        Some(page_url),
+        Some(track),
+    ) = parts
     else {
         return false;
     };
@@ -68,6 +78,7 @@ pub fn install(host: &JsValue) -> bool {
         *h.borrow_mut() = Some(Host {
             state_key,
             traits,
+            company,
             get,
             set,
             page_url,
@@ -93,14 +104,27 @@ fn host_string(pick: fn(&Host) -> &Function, args: &[JsValue]) -> Option<String>
     host_call(pick, args).and_then(|v| v.as_string())
 }
 
-/// The storage key of the current user's flow progress.
+/// The storage key of the current user's content progress.
 pub fn state_key() -> String {
     host_string(|h| &h.state_key, &[]).unwrap_or_default()
+}
+
+/// The storage key of the current user's event counts (`"events"`) or
+/// checklist progress (`"checklists"`).
+pub fn key(kind: &str) -> String {
+    host_string(|h| &h.state_key, &[JsValue::from_str(kind)]).unwrap_or_default()
 }
 
 /// The current user's traits.
 pub fn traits() -> Json {
     host_string(|h| &h.traits, &[])
+        .and_then(|t| json::parse(&t).ok())
+        .unwrap_or(Json::Object(Vec::new()))
+}
+
+/// The current group's (company's) traits.
+pub fn company() -> Json {
+    host_string(|h| &h.company, &[])
         .and_then(|t| json::parse(&t).ok())
         .unwrap_or(Json::Object(Vec::new()))
 }

@@ -83,6 +83,8 @@ pub struct Flows {
     refocus_pending: bool,
     /// How often focus was brought back into the step on screen.
     refocused: u32,
+    /// Runs after every change of flow state ([`set_after`]).
+    after: Option<fn()>,
 }
 
 static FLOWS: Local<RefCell<Option<Flows>>> = Local::new(RefCell::new(None));
@@ -106,6 +108,11 @@ fn navigate(url: String) {
         Some(f) => defer(Deferred::Call(f, JsValue::from_str(&url))),
         None => defer(Deferred::Navigate(resolved)),
     }
+}
+
+/// Navigates for a checklist task, as a flow's `navigate` action does.
+pub fn navigate_to(url: String) {
+    navigate(url);
 }
 
 /// A tooltip's target: the first match that is displayed, else the first match
@@ -151,6 +158,55 @@ fn drain(mut queue: VecDeque<Input>) {
         let outputs = engine(|e, ctx| e.handle(input, ctx)).unwrap_or_default();
         apply(outputs, &mut queue);
     }
+    // What flows did may change what checklists see (a flow seen or completed).
+    if let Some(after) = with_flows(|f| f.after).flatten() {
+        after();
+    }
+}
+
+/// Registers what runs after every change of flow state (the checklists'
+/// refresh), so that this module does not depend on the checklists.
+pub fn set_after(f: fn()) {
+    with_flows(|fl| fl.after = Some(f));
+}
+
+/// Each loaded flow's id with whether this user has seen it, has completed it
+/// and whether it is active (what content conditions look at).
+pub fn statuses() -> Vec<(String, bool, bool, bool)> {
+    engine(|e, _| {
+        let active = e.active().map(|(id, _)| id.to_string());
+        let mut out: Vec<(String, bool, bool, bool)> = e
+            .flows()
+            .iter()
+            .map(|f| {
+                (
+                    f.id.clone(),
+                    e.has_seen(&f.id),
+                    e.has_completed(&f.id),
+                    active.as_deref() == Some(f.id.as_str()),
+                )
+            })
+            .collect();
+        if let Some(a) = active {
+            if !out.iter().any(|s| s.0 == a) {
+                out.push((a, true, false, true));
+            }
+        }
+        out
+    })
+    .unwrap_or_default()
+}
+
+/// Starts flow `flow_id` for a checklist task (start reason `action`).
+pub fn start_for_task(flow_id: &str) {
+    batch(|| {
+        let outputs = engine(|e, ctx| e.start(flow_id, StartReason::Action, false, ctx));
+        if let Some(Ok(outputs)) = outputs {
+            let mut queue = VecDeque::new();
+            apply(outputs, &mut queue);
+            drain(queue);
+        }
+    });
 }
 
 /// The deferred start-up, once: the user's stored progress, then start rules for
@@ -385,6 +441,7 @@ pub fn install() {
         on_resize: None,
         refocus_pending: false,
         refocused: 0,
+        after: None,
     };
     FLOWS.with(|c| *c.borrow_mut() = Some(flows));
     install_hooks();
@@ -545,7 +602,12 @@ fn on_mutation() {
         inputs
     })
     .unwrap_or_default();
-    if !found.is_empty() {
+    if found.is_empty() {
+        // Elements that content conditions watch may have come or gone.
+        if let Some(after) = with_flows(|f| f.after).flatten() {
+            batch(after);
+        }
+    } else {
         batch(|| drain(found.into()));
     }
 }

@@ -10,5 +10,6 @@ use crate::prelude::*;
 
 pub mod api;
 mod bridge;
+mod checklists;
 mod flows;
 mod render;

@@ -165,6 +165,70 @@ fn inlines(doc: &Document, parent: &Element, items: &[Inline]) {
     }
 }
 
+/// Renders Markdown blocks into `parent` (paragraphs and lists, links vetted).
+pub fn nodes(doc: &Document, parent: &Element, items: &[Node]) {
+    for node in items {
+        match node {
+            Node::Paragraph(line) => {
+                if let Some(p) = el(doc, "p", "") {
+                    inlines(doc, &p, line);
+                    let _ = parent.append_child(&p);
+                }
+            }
+            Node::List { ordered, items } => {
+                if let Some(list) = el(doc, if *ordered { "ol" } else { "ul" }, "") {
+                    for item in items {
+                        if let Some(li) = el(doc, "li", "") {
+                            inlines(doc, &li, item);
+                            let _ = list.append_child(&li);
+                        }
+                    }
+                    let _ = parent.append_child(&list);
+                }
+            }
+        }
+    }
+}
+
+/// Renders Markdown as one run of phrasing content for inside a button: blocks
+/// joined by spaces, emphasis kept, links reduced to their text (a link inside a
+/// button could not be used).
+pub fn nodes_inline(doc: &Document, parent: &Element, items: &[Node]) {
+    fn flat(doc: &Document, parent: &Element, items: &[Inline]) {
+        for item in items {
+            match item {
+                Inline::Text(s) => text(doc, parent, s),
+                Inline::Bold(children) | Inline::Italic(children) => {
+                    let tag = if matches!(item, Inline::Bold(_)) {
+                        "strong"
+                    } else {
+                        "em"
+                    };
+                    if let Some(e) = el(doc, tag, "") {
+                        flat(doc, &e, children);
+                        let _ = parent.append_child(&e);
+                    }
+                }
+                Inline::Link { children, .. } => flat(doc, parent, children),
+            }
+        }
+    }
+    let mut first = true;
+    let mut line = |l: &[Inline]| {
+        if !first {
+            text(doc, parent, " ");
+        }
+        first = false;
+        flat(doc, parent, l);
+    };
+    for node in items {
+        match node {
+            Node::Paragraph(l) => line(l),
+            Node::List { items, .. } => items.iter().for_each(|l| line(l)),
+        }
+    }
+}
+
 impl Ui {
     /// Creates the host element (last child of `<body>`) and its shadow root.
     pub fn new(z_index: i32) -> Option<Ui> {
@@ -342,30 +406,13 @@ impl Ui {
                     text(&doc, &h, t);
                     let _ = step.append_child(&h);
                 }
-                ViewBlock::Text(nodes) => {
+                ViewBlock::Text(nodes_) => {
                     let body = el(&doc, "div", "body")?;
                     if !has_body {
                         let _ = body.set_attribute("id", "segflow-body");
                         has_body = true;
                     }
-                    for node in nodes {
-                        match node {
-                            Node::Paragraph(items) => {
-                                let p = el(&doc, "p", "")?;
-                                inlines(&doc, &p, items);
-                                let _ = body.append_child(&p);
-                            }
-                            Node::List { ordered, items } => {
-                                let list = el(&doc, if *ordered { "ol" } else { "ul" }, "")?;
-                                for item in items {
-                                    let li = el(&doc, "li", "")?;
-                                    inlines(&doc, &li, item);
-                                    let _ = list.append_child(&li);
-                                }
-                                let _ = body.append_child(&list);
-                            }
-                        }
-                    }
+                    nodes(&doc, &body, nodes_);
                     let _ = step.append_child(&body);
                 }
                 ViewBlock::Image { src, alt } => {

@@ -1,0 +1,750 @@
+//! Runs the checklist engine in the page: gathers the facts its conditions look
+//! at (the URL, the user's and company's attributes, the event log, flow and
+//! checklist history, watched elements), feeds it widget clicks and timer ticks,
+//! and carries out what it returns (render the widget, persist, emit events,
+//! start flows, navigate, track).
+//!
+//! The widget is a Shadow DOM host of its own (`<segflow-checklist>`), one level
+//! below the flow UI, so a flow step is never hidden behind it. It is built
+//! from buttons, a list and text nodes only: a launcher button (with the count of
+//! open tasks, `aria-expanded`), and a labelled region holding the heading, a
+//! progress bar, the task list (done and blocked tasks say so in words, not only
+//! by their look) and the collapse and dismiss buttons. Focus moves into the
+//! panel when the user opens it and back to the launcher when they close it;
+//! a checklist that appears by itself never takes focus.
+//!
+//! The state lives in a thread-local `RefCell` that is never borrowed while page
+//! code or the flow module runs: flows a task starts are started after the
+//! engine's outputs were carried out.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::web::local::Local;
+use core::cell::RefCell;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Document, Element, HtmlElement, ShadowRoot};
+
+use super::bridge::{self, batch, defer, Deferred};
+use super::flows;
+use super::render::{self, leak};
+use crate::core::catalog::GeneratedEvent;
+use crate::core::content::checklist::{
+    Checklist, ChecklistEndReason, ChecklistEngine, ChecklistInput, ChecklistOutput,
+    ChecklistStartReason, ChecklistView, Env,
+};
+use crate::core::content::conditions::{ContentKind, ContentStatus, EventLog, Facts, Scope};
+use crate::core::error::Error;
+use crate::core::json::{self, Json};
+
+/// Stylesheet of the widget; themed with the same `--segflow-*` properties as flows.
+const CSS: &str = r#"
+:host { all: initial !important; display: block !important; position: fixed !important; top: 0 !important; left: 0 !important; width: 0 !important; height: 0 !important; margin: 0 !important; padding: 0 !important; border: 0 !important; z-index: calc(var(--segflow-z-index, 1234500) - 1) !important; visibility: visible !important; opacity: 1 !important; transform: none !important; pointer-events: none !important; }
+.w { position: fixed; display: flex; flex-direction: column; align-items: flex-end; gap: 10px; pointer-events: none; font: 15px/1.5 var(--segflow-font, ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif); color: var(--segflow-fg, #1f2937); text-align: left; }
+.w.bottom-right { right: 24px; bottom: 24px; flex-direction: column-reverse; } .w.bottom-left { left: 24px; bottom: 24px; flex-direction: column-reverse; align-items: flex-start; }
+.w.top-right { right: 24px; top: 24px; } .w.top-left { left: 24px; top: 24px; align-items: flex-start; }
+.w > * { pointer-events: auto; }
+button { box-sizing: border-box; margin: 0; font: inherit; cursor: pointer; color: inherit; }
+.launcher { display: inline-flex; align-items: center; gap: 8px; padding: 9px 16px; border: 0; border-radius: 999px; background: var(--segflow-accent, #4f46e5); color: var(--segflow-accent-fg, #fff); font-size: 14px; font-weight: 600; box-shadow: 0 4px 14px rgba(17, 24, 39, .25); }
+.count { min-width: 22px; padding: 0 6px; border-radius: 999px; background: rgba(255, 255, 255, .25); font-variant-numeric: tabular-nums; text-align: center; }
+.panel { position: relative; box-sizing: border-box; width: min(var(--segflow-width, 340px), calc(100vw - 32px)); max-height: calc(100vh - 120px); overflow: auto; padding: 18px 20px 16px; background: var(--segflow-bg, #fff); border-radius: var(--segflow-radius, 12px); box-shadow: var(--segflow-shadow, 0 0 0 1px rgba(17, 24, 39, .08), 0 4px 8px -2px rgba(17, 24, 39, .10), 0 20px 44px -8px rgba(17, 24, 39, .32)); }
+.panel.enter { animation: segflow-fade .2s ease-out; }
+h2 { margin: 0 64px 6px 0; font-size: 17px; line-height: 1.35; font-weight: 650; color: var(--segflow-title, #111827); }
+.body { color: var(--segflow-text, #4b5563); margin-bottom: 10px; } p { margin: 0 0 8px; }
+a { color: var(--segflow-link, var(--segflow-accent, #4f46e5)); }
+.bar { height: 8px; border-radius: 4px; background: var(--segflow-track, #e5e7eb); overflow: hidden; margin: 8px 0 4px; }
+.fill { height: 100%; background: var(--segflow-accent, #4f46e5); }
+.done-count { font-size: 13px; color: var(--segflow-muted, #6b7280); margin-bottom: 8px; }
+ol { list-style: none; margin: 0; padding: 0; }
+li { margin: 4px 0; }
+.task { display: flex; width: 100%; gap: 10px; align-items: flex-start; padding: 8px 10px; border: 1px solid var(--segflow-border, #e5e7eb); border-radius: 8px; background: var(--segflow-button-bg, #fff); text-align: left; font-size: 14px; }
+.task:hover { background: var(--segflow-button-hover, #f3f4f6); }
+.task[aria-disabled=true] { cursor: not-allowed; color: var(--segflow-muted, #6b7280); }
+.mark { flex: none; width: 18px; height: 18px; margin-top: 1px; border: 2px solid var(--segflow-border, #9ca3af); border-radius: 50%; box-sizing: border-box; text-align: center; font-size: 11px; line-height: 14px; }
+.is-done .mark { background: var(--segflow-accent, #4f46e5); border-color: var(--segflow-accent, #4f46e5); color: var(--segflow-accent-fg, #fff); }
+.is-done .name { text-decoration: line-through; color: var(--segflow-text, #4b5563); }
+.desc { display: block; font-size: 13px; color: var(--segflow-text, #4b5563); }
+.tools { position: absolute; top: 10px; right: 10px; display: flex; gap: 2px; }
+.tool { width: 32px; height: 32px; padding: 0; border: 0; border-radius: 8px; background: transparent; font-size: 20px; line-height: 32px; color: var(--segflow-muted, #6b7280); }
+.tool:hover { background: var(--segflow-button-hover, #f3f4f6); }
+.sr { position: absolute; width: 1px; height: 1px; margin: -1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+button:focus-visible, a:focus-visible { outline: 3px solid var(--segflow-focus, #b45309); outline-offset: 2px; }
+@media (forced-colors: active) { .panel { border: 2px solid CanvasText; } .fill { background: Highlight; } }
+@keyframes segflow-fade { from { opacity: 0; } to { opacity: 1; } }
+@media (prefers-reduced-motion: reduce) { .panel { animation: none; } }
+"#;
+
+#[wasm_bindgen(module = "/js/content.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = adoptStyles)]
+    fn adopt_styles(root: &ShadowRoot, css: &str) -> bool;
+    #[wasm_bindgen(js_name = query)]
+    fn query(selector: &str) -> Option<Element>;
+}
+
+/// The widget in the page.
+struct Widget {
+    host: HtmlElement,
+    root: ShadowRoot,
+    /// The panel was open in the last render (it fades in only when it opens).
+    was_open: core::cell::Cell<bool>,
+}
+
+/// The checklist side of segflow in this page.
+struct Checklists {
+    engine: ChecklistEngine,
+    log: EventLog,
+    widget: Option<Widget>,
+    state_key: String,
+    events_key: String,
+    /// Watched selectors that match an element now.
+    present: Vec<String>,
+    /// Armed timers: (engine id, page handle).
+    timers: Vec<(u64, i32)>,
+    /// The user's state was restored.
+    restored: bool,
+    /// Content was loaded (nothing is evaluated or restored before).
+    loaded: bool,
+    /// The event log was read from storage for the current user.
+    log_read: bool,
+}
+
+static CHECKLISTS: Local<RefCell<Option<Checklists>>> = Local::new(RefCell::new(None));
+
+fn with<T>(f: impl FnOnce(&mut Checklists) -> T) -> Option<T> {
+    CHECKLISTS.with(|cell| cell.try_borrow_mut().ok()?.as_mut().map(f))
+}
+
+/// The facts conditions look at, gathered before the engine runs.
+struct PageFacts<'a> {
+    url: String,
+    traits: Json,
+    company: Json,
+    log: &'a EventLog,
+    flows: Vec<(String, bool, bool, bool)>,
+    checklists: Vec<(String, bool, bool, bool)>,
+    present: &'a [String],
+    now: u64,
+}
+
+impl Facts for PageFacts<'_> {
+    fn url(&self) -> &str {
+        &self.url
+    }
+    fn attribute(&self, scope: Scope, name: &str) -> Option<&Json> {
+        match scope {
+            Scope::User => self.traits.get(name),
+            Scope::Company => self.company.get(name),
+        }
+    }
+    fn events(&self) -> &EventLog {
+        self.log
+    }
+    fn content(&self, kind: ContentKind, id: &str) -> ContentStatus {
+        let list = match kind {
+            ContentKind::Flow => &self.flows,
+            ContentKind::Checklist => &self.checklists,
+        };
+        let s = list.iter().find(|s| s.0 == id);
+        ContentStatus {
+            seen: s.is_some_and(|s| s.1),
+            completed: s.is_some_and(|s| s.2),
+            active: s.is_some_and(|s| s.3),
+        }
+    }
+    fn element_present(&self, selector: &str) -> bool {
+        self.present.iter().any(|s| s == selector)
+    }
+    fn now_ms(&self) -> u64 {
+        self.now
+    }
+}
+
+fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// Runs `f` with the engine and the page's facts; carries out its outputs.
+fn run(f: impl FnOnce(&mut ChecklistEngine, &Env) -> Vec<ChecklistOutput>) {
+    let flows = flows::statuses();
+    let url = crate::web::href();
+    let traits = bridge::traits();
+    let company = bridge::company();
+    let outputs = with(|c| {
+        let statuses = c
+            .engine
+            .checklists()
+            .iter()
+            .map(|cl| {
+                let (seen, completed, active) = c.engine.status(&cl.id);
+                (cl.id.clone(), seen, completed, active)
+            })
+            .collect();
+        let facts = PageFacts {
+            url,
+            traits: traits.clone(),
+            company,
+            log: &c.log,
+            flows,
+            checklists: statuses,
+            present: &c.present,
+            now: now(),
+        };
+        let env = Env {
+            facts: &facts,
+            traits: &traits,
+        };
+        f(&mut c.engine, &env)
+    })
+    .unwrap_or_default();
+    apply(outputs);
+}
+
+fn apply(outputs: Vec<ChecklistOutput>) {
+    let mut start_flows = Vec::new();
+    for output in outputs {
+        match output {
+            ChecklistOutput::Show(view) => {
+                with(|c| {
+                    if c.widget.is_none() {
+                        c.widget = Widget::new();
+                    }
+                    if let Some(w) = &c.widget {
+                        w.show(&view);
+                    }
+                });
+            }
+            ChecklistOutput::Hide => {
+                let had_focus = with(|c| {
+                    let had = c.widget.as_ref().is_some_and(Widget::has_focus);
+                    if let Some(w) = c.widget.take() {
+                        w.host.remove();
+                    }
+                    had
+                });
+                if had_focus == Some(true) {
+                    if let Some(body) = web_sys::window()
+                        .and_then(|w| w.document())
+                        .and_then(|d| d.body())
+                    {
+                        let _ = body.focus();
+                    }
+                }
+            }
+            ChecklistOutput::Emit(ev) => emit(&ev),
+            ChecklistOutput::StartFlow(id) => start_flows.push(id),
+            ChecklistOutput::Navigate(url) => flows::navigate_to(url),
+            ChecklistOutput::Track(event) => {
+                defer(Deferred::Track(None, event.clone(), String::from("{}")));
+                record(&event, &Json::Object(Vec::new()));
+            }
+            ChecklistOutput::SetTimer { id, ms } => {
+                let cb = Closure::once_into_js(move || {
+                    with(|c| c.timers.retain(|(t, _)| *t != id));
+                    batch(|| run(|e, env| e.handle(ChecklistInput::TimerFired { id }, env)));
+                });
+                let handle = web_sys::window()
+                    .and_then(|w| {
+                        w.set_timeout_with_callback_and_timeout_and_arguments_0(
+                            cb.unchecked_ref(),
+                            ms.min(i32::MAX as u64) as i32,
+                        )
+                        .ok()
+                    })
+                    .unwrap_or(0);
+                with(|c| c.timers.push((id, handle)));
+            }
+            ChecklistOutput::Persist(_) => {
+                if let Some((key, state)) = with(|c| (c.state_key.clone(), c.engine.state())) {
+                    bridge::set(&key, state.as_deref());
+                }
+            }
+        }
+    }
+    for id in start_flows {
+        flows::start_for_task(&id);
+    }
+}
+
+fn emit(event: &GeneratedEvent) {
+    let spec = event.spec();
+    let props = crate::web::generated_properties(event, &bridge::page_url());
+    defer(Deferred::Track(
+        Some(spec.listener),
+        spec.segment_name.to_owned(),
+        props,
+    ));
+}
+
+/// Installs the checklist runner (after the flow runner): it refreshes after
+/// every change of flow state and DOM change.
+pub fn install() {
+    if CHECKLISTS.with(|c| c.borrow().is_some()) {
+        return;
+    }
+    let state = Checklists {
+        engine: ChecklistEngine::new(),
+        log: EventLog::new(),
+        widget: None,
+        state_key: bridge::key("checklists"),
+        events_key: bridge::key("events"),
+        present: Vec::new(),
+        timers: Vec::new(),
+        restored: false,
+        loaded: false,
+        log_read: false,
+    };
+    CHECKLISTS.with(|c| *c.borrow_mut() = Some(state));
+    flows::set_after(refresh);
+}
+
+/// Reads the current user's event log once (per user).
+fn ensure_log() {
+    let key = with(|c| (!c.log_read).then(|| c.events_key.clone())).flatten();
+    if let Some(key) = key {
+        let log = bridge::get(&key)
+            .map(|t| EventLog::from_json(&t))
+            .unwrap_or_default();
+        with(|c| {
+            c.log = log;
+            c.log_read = true;
+        });
+    }
+}
+
+/// Restores the current user's checklist progress once, after content was
+/// loaded.
+fn ensure_restored() {
+    ensure_log();
+    let first = with(|c| c.loaded && !core::mem::replace(&mut c.restored, true)).unwrap_or(false);
+    if !first {
+        return;
+    }
+    let state_key = with(|c| c.state_key.clone()).unwrap_or_default();
+    let state = bridge::get(&state_key);
+    run(|e, env| e.restore(state.as_deref(), env));
+}
+
+/// Adds the content's checklists.
+pub fn load(checklists: Vec<Checklist>) {
+    batch(|| {
+        with(|c| {
+            c.engine.add(checklists);
+            c.loaded = true;
+        });
+        update_presence();
+        // The user's progress is restored once the checklists it names are
+        // loaded, and before start conditions look (a `once` checklist the user
+        // saw on an earlier page must not start again).
+        if with(|c| c.restored) == Some(true) {
+            run(|e, env| e.refresh(env));
+        } else {
+            ensure_restored();
+        }
+    });
+}
+
+/// Re-evaluates after flows, the URL, attributes or the DOM changed.
+pub fn refresh() {
+    if with(|c| c.loaded) != Some(true) {
+        return;
+    }
+    batch(|| {
+        ensure_restored();
+        update_presence();
+        run(|e, env| e.refresh(env));
+    });
+}
+
+/// Recomputes which watched selectors match; whether that changed.
+fn update_presence() -> bool {
+    let selectors: Vec<String> = with(|c| {
+        c.engine
+            .selectors()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default();
+    let present: Vec<String> = selectors
+        .into_iter()
+        .filter(|s| query(s).is_some())
+        .collect();
+    with(|c| {
+        let changed = c.present != present;
+        c.present = present;
+        changed
+    })
+    .unwrap_or(false)
+}
+
+/// The user changed: hide the previous user's checklist, restore the new one's.
+pub fn user_changed() {
+    let state_key = bridge::key("checklists");
+    let events_key = bridge::key("events");
+    let changed = with(|c| {
+        let changed = c.state_key != state_key;
+        c.state_key = state_key;
+        c.events_key = events_key;
+        if changed {
+            c.restored = false;
+            c.log_read = false;
+        }
+        changed
+    });
+    if changed == Some(true) {
+        batch(|| {
+            let out = with(|c| c.engine.reset()).unwrap_or_default();
+            apply(out);
+            ensure_restored();
+        });
+    } else {
+        refresh();
+    }
+}
+
+/// Records an event the app (or a task, or analytics.js) tracked, persists the
+/// log and re-evaluates.
+pub fn event_tracked(event: &str, properties: &Json) {
+    batch(|| {
+        ensure_log();
+        record(event, properties);
+        if with(|c| c.loaded) == Some(true) {
+            ensure_restored();
+            run(|e, env| e.refresh(env));
+        }
+    });
+}
+
+fn record(event: &str, properties: &Json) {
+    let saved = with(|c| {
+        c.log.record(event, properties, now());
+        (c.events_key.clone(), c.log.to_json())
+    });
+    if let Some((key, text)) = saved {
+        bridge::set(&key, Some(&text));
+    }
+}
+
+/// Whether checklist `id` is loaded (what `start(id)` asks first).
+pub fn has(id: &str) -> bool {
+    with(|c| c.engine.checklists().iter().any(|cl| cl.id == id)).unwrap_or(false)
+}
+
+/// `start(checklistId, {once})`.
+pub fn start(id: &str, once: bool) -> Result<(), Error> {
+    batch(|| {
+        ensure_restored();
+        let mut result = Ok(());
+        run(
+            |e, env| match e.start(id, ChecklistStartReason::Program, once, env) {
+                Ok(out) => out,
+                Err(err) => {
+                    result = Err(err);
+                    Vec::new()
+                }
+            },
+        );
+        result
+    })
+}
+
+/// `endChecklist()`: ends the active checklist (reason `program`).
+pub fn end() {
+    batch(|| {
+        ensure_restored();
+        run(|e, env| e.end(ChecklistEndReason::Program, env));
+    });
+}
+
+/// Feeds one widget input.
+fn feed(input: ChecklistInput) {
+    batch(|| run(|e, env| e.handle(input, env)));
+}
+
+fn document() -> Option<Document> {
+    web_sys::window()?.document()
+}
+
+fn el(doc: &Document, tag: &str, class: &str) -> Option<Element> {
+    let e = doc.create_element(tag).ok()?;
+    if !class.is_empty() {
+        e.set_class_name(class);
+    }
+    Some(e)
+}
+
+fn push_count(n: usize, out: &mut String) {
+    json::push_u64(n as u64, out);
+}
+
+impl Widget {
+    fn new() -> Option<Widget> {
+        let doc = document()?;
+        let host: HtmlElement = doc
+            .create_element("segflow-checklist")
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        let root = host
+            .attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))
+            .ok()?;
+        if !adopt_styles(&root, CSS) {
+            let style = el(&doc, "style", "")?;
+            style.set_text_content(Some(CSS));
+            let _ = root.append_child(&style);
+        }
+        let click = leak(Closure::new(|e: web_sys::Event| {
+            let first = e.composed_path().get(0);
+            let Some(target) = first
+                .dyn_ref::<Element>()
+                .and_then(|el| el.closest("[data-cl]").ok().flatten())
+            else {
+                return;
+            };
+            let what = target.get_attribute("data-cl").unwrap_or_default();
+            if what == "toggle" {
+                feed(ChecklistInput::Toggle);
+                focus_after_toggle();
+            } else if what == "dismiss" {
+                feed(ChecklistInput::Dismiss);
+            } else if let Some(task_id) = what.strip_prefix("task:") {
+                feed(ChecklistInput::TaskClicked {
+                    task_id: task_id.to_string(),
+                });
+            }
+        }));
+        let _ = host.add_event_listener_with_callback("click", &click);
+        // Escape inside the open panel collapses it (focus returns to the launcher).
+        let keys = leak(Closure::new(|e: web_sys::Event| {
+            let Some(k) = e.dyn_ref::<web_sys::KeyboardEvent>() else {
+                return;
+            };
+            let open = with(|c| c.engine.active().is_some_and(|(_, open)| open)).unwrap_or(false);
+            if k.key() == "Escape" && open {
+                e.prevent_default();
+                e.stop_propagation();
+                feed(ChecklistInput::Toggle);
+                focus_after_toggle();
+            }
+        }));
+        let _ = host.add_event_listener_with_callback("keydown", &keys);
+        doc.body()?.append_child(&host).ok()?;
+        Some(Widget {
+            host,
+            root,
+            was_open: core::cell::Cell::new(false),
+        })
+    }
+
+    fn has_focus(&self) -> bool {
+        self.root.active_element().is_some()
+    }
+
+    /// Renders `view`, keeping focus on the same control if it was inside.
+    fn show(&self, view: &ChecklistView) -> Option<()> {
+        let doc = document()?;
+        let focused = self
+            .root
+            .active_element()
+            .and_then(|e| e.get_attribute("data-cl"));
+        if !self.host.is_connected() {
+            doc.body()?.append_child(&self.host).ok()?;
+        }
+        let mut class = String::from("w ");
+        class.push_str(view.corner.as_str());
+        let w = el(&doc, "div", &class)?;
+        let total = view.tasks.len();
+        let open_tasks = total - view.done.min(total);
+
+        // The launcher.
+        let launcher = el(&doc, "button", "launcher")?;
+        let _ = launcher.set_attribute("type", "button");
+        let _ = launcher.set_attribute("data-cl", "toggle");
+        let _ = launcher.set_attribute("aria-expanded", if view.open { "true" } else { "false" });
+        let _ = launcher.set_attribute("aria-controls", "segflow-checklist-panel");
+        let name = el(&doc, "span", "")?;
+        name.set_text_content(Some(&view.title));
+        let _ = launcher.append_child(&name);
+        let count = el(&doc, "span", "count")?;
+        let _ = count.set_attribute("aria-hidden", "true");
+        let mut n = String::new();
+        push_count(open_tasks, &mut n);
+        count.set_text_content(Some(&n));
+        let _ = launcher.append_child(&count);
+        let sr = el(&doc, "span", "sr")?;
+        let mut s = String::from(", ");
+        push_count(open_tasks, &mut s);
+        s.push_str(if open_tasks == 1 {
+            " task left"
+        } else {
+            " tasks left"
+        });
+        sr.set_text_content(Some(&s));
+        let _ = launcher.append_child(&sr);
+        let _ = w.append_child(&launcher);
+
+        if view.open {
+            let panel = el(
+                &doc,
+                "section",
+                if self.was_open.get() {
+                    "panel"
+                } else {
+                    "panel enter"
+                },
+            )?;
+            panel.set_id("segflow-checklist-panel");
+            let _ = panel.set_attribute("aria-labelledby", "segflow-checklist-title");
+            let h = el(&doc, "h2", "")?;
+            h.set_id("segflow-checklist-title");
+            h.set_text_content(Some(&view.title));
+            let _ = panel.append_child(&h);
+            let tools = el(&doc, "div", "tools")?;
+            let collapse = el(&doc, "button", "tool")?;
+            let _ = collapse.set_attribute("type", "button");
+            let _ = collapse.set_attribute("data-cl", "toggle");
+            let _ = collapse.set_attribute("aria-label", "Collapse checklist");
+            collapse.set_text_content(Some("\u{2013}"));
+            let _ = tools.append_child(&collapse);
+            if view.dismissible {
+                let dismiss = el(&doc, "button", "tool")?;
+                let _ = dismiss.set_attribute("type", "button");
+                let _ = dismiss.set_attribute("data-cl", "dismiss");
+                let _ = dismiss.set_attribute("aria-label", "Dismiss checklist");
+                dismiss.set_text_content(Some("\u{00d7}"));
+                let _ = tools.append_child(&dismiss);
+            }
+            let _ = panel.append_child(&tools);
+            if !view.text.is_empty() {
+                let body = el(&doc, "div", "body")?;
+                render::nodes(&doc, &body, &view.text);
+                let _ = panel.append_child(&body);
+            }
+            let bar = el(&doc, "div", "bar")?;
+            let _ = bar.set_attribute("role", "progressbar");
+            let _ = bar.set_attribute("aria-label", "Checklist progress");
+            let _ = bar.set_attribute("aria-valuemin", "0");
+            let mut max = String::new();
+            push_count(total, &mut max);
+            let _ = bar.set_attribute("aria-valuemax", &max);
+            let mut now = String::new();
+            push_count(view.done, &mut now);
+            let _ = bar.set_attribute("aria-valuenow", &now);
+            let mut text = now.clone();
+            text.push_str(" of ");
+            text.push_str(&max);
+            text.push_str(" done");
+            let _ = bar.set_attribute("aria-valuetext", &text);
+            let fill = el(&doc, "div", "fill")?;
+            let mut width = String::from("width:");
+            push_count(
+                (view.done * 100).checked_div(total).unwrap_or(0),
+                &mut width,
+            );
+            width.push('%');
+            let _ = fill.set_attribute("style", &width);
+            let _ = bar.append_child(&fill);
+            let _ = panel.append_child(&bar);
+            let done_count = el(&doc, "div", "done-count")?;
+            let _ = done_count.set_attribute("aria-hidden", "true");
+            done_count.set_text_content(Some(&text));
+            let _ = panel.append_child(&done_count);
+            let list = el(&doc, "ol", "")?;
+            for t in &view.tasks {
+                let li = el(&doc, "li", if t.done { "is-done" } else { "" })?;
+                let b = el(&doc, "button", "task")?;
+                let _ = b.set_attribute("type", "button");
+                let mut data = String::from("task:");
+                data.push_str(&t.id);
+                let _ = b.set_attribute("data-cl", &data);
+                if t.blocked {
+                    let _ = b.set_attribute("aria-disabled", "true");
+                }
+                let mark = el(&doc, "span", "mark")?;
+                let _ = mark.set_attribute("aria-hidden", "true");
+                if t.done {
+                    mark.set_text_content(Some("\u{2713}"));
+                }
+                let _ = b.append_child(&mark);
+                let label = el(&doc, "span", "")?;
+                let nm = el(&doc, "span", "name")?;
+                nm.set_text_content(Some(&t.name));
+                let _ = label.append_child(&nm);
+                let state = el(&doc, "span", "sr")?;
+                state.set_text_content(Some(if t.done {
+                    " (done)"
+                } else if t.blocked {
+                    " (locked: finish the tasks before it first)"
+                } else {
+                    " (to do)"
+                }));
+                let _ = label.append_child(&state);
+                if !t.description.is_empty() {
+                    let d = el(&doc, "span", "desc")?;
+                    render::nodes_inline(&doc, &d, &t.description);
+                    let _ = label.append_child(&d);
+                }
+                let _ = b.append_child(&label);
+                let _ = li.append_child(&b);
+                let _ = list.append_child(&li);
+            }
+            let _ = panel.append_child(&list);
+            let _ = w.append_child(&panel);
+        }
+        self.was_open.set(view.open);
+        // Replace what was shown (the stylesheet, when it is an element, stays).
+        let children = self.root.children();
+        let mut i = children.length();
+        while i > 0 {
+            i -= 1;
+            if let Some(c) = children.item(i) {
+                if c.local_name() != "style" {
+                    c.remove();
+                }
+            }
+        }
+        let _ = self.root.append_child(&w);
+        if let Some(f) = focused {
+            let mut sel = String::from("[data-cl=");
+            json::write_string(&f, &mut sel);
+            sel.push(']');
+            if let Ok(Some(e)) = self.root.query_selector(&sel) {
+                if let Ok(h) = e.dyn_into::<HtmlElement>() {
+                    let _ = h.focus();
+                }
+            }
+        }
+        Some(())
+    }
+}
+
+/// After the user opened or closed the panel: focus goes to its first open
+/// task (or its collapse button), or back to the launcher.
+fn focus_after_toggle() {
+    let target = with(|c| {
+        let open = c.engine.active().is_some_and(|(_, open)| open);
+        let w = c.widget.as_ref()?;
+        let sel = if open {
+            ".task:not([aria-disabled=true]), .tool"
+        } else {
+            ".launcher"
+        };
+        let first = if open {
+            w.root
+                .query_selector("li:not(.is-done) .task:not([aria-disabled=true])")
+                .ok()
+                .flatten()
+                .or_else(|| w.root.query_selector(sel).ok().flatten())
+        } else {
+            w.root.query_selector(sel).ok().flatten()
+        };
+        first.and_then(|e| e.dyn_into::<HtmlElement>().ok())
+    })
+    .flatten();
+    if let Some(el) = target {
+        let _ = el.focus();
+    }
+}

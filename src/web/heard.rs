@@ -1,0 +1,66 @@
+//! `__heard(kind, messageJson)`: a call heard from analytics.js by segflow's
+//! destination plugin (`analyticsPlugin()` in `js/loader.js`, which hands over
+//! `JSON.stringify(ctx.event)` through its queue). This shell only parses the
+//! message and carries out what the core decides ([`Client::heard`]): the
+//! identity changes with no message for Segment, a track is told to the content
+//! module, a refused message goes to the `error` listeners. It never throws:
+//! analytics.js would count a throw as the plugin failing.
+//!
+//! [`Client::heard`]: crate::core::client::Client::heard
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use wasm_bindgen::prelude::*;
+
+use super::dispatch::{self, batch};
+use super::driver::{self, call, with_rt};
+use super::host;
+use crate::core::client::Heard;
+use crate::core::error::Error;
+use crate::core::json;
+
+/// Follows a call analytics.js made (see the module docs). `kind` is the plugin
+/// method (`identify`, `track`, `group`, `page`, `alias`), `message` the JSON
+/// text of analytics.js's message. Before `init` it does nothing: `init` reads
+/// the identity analytics.js stored.
+#[wasm_bindgen(js_name = __heard)]
+pub fn heard(kind: JsValue, message: JsValue) {
+    let (Some(kind), Some(text)) = (kind.as_string(), message.as_string()) else {
+        return;
+    };
+    if !driver::is_initialized() {
+        return;
+    }
+    batch(|| {
+        let Ok(message) = json::parse(&text) else {
+            let e = Error::invalid("segflow: the analytics.js message is not JSON");
+            return dispatch::emit("error", super::js_error(e));
+        };
+        let mut out = Heard::Nothing;
+        let followed = call(&mut |c, now| {
+            out = c.heard(now, &kind, &message)?;
+            Ok(())
+        });
+        // The user-changed flag is this call's (the content module hears "user").
+        let _ = driver::user_changed();
+        match (followed, out) {
+            (Err(e), _) => dispatch::emit("error", e),
+            (Ok(()), Heard::Nothing) => {}
+            (Ok(()), Heard::User) => host::notify("user"),
+            (Ok(()), Heard::Event { event, properties }) => host::notify_event(&event, &properties),
+        }
+    });
+}
+
+/// `init({listenToAnalyticsJs: true})`, once `init` succeeded: the loader hands
+/// over its plugin and the `window.analytics` it already registered it on at
+/// `init` (or `undefined`); with the option on, `listenToAnalytics` in
+/// `js/core.js` registers it if the loader could not, now or once the page
+/// assigns `window.analytics`.
+#[wasm_bindgen(js_name = __listen)]
+pub fn listen(plugin: JsValue, registered: JsValue) {
+    if with_rt(|rt| rt.client.config().listen_to_analytics_js).unwrap_or(false) {
+        super::listen_to_analytics(&plugin, &registered);
+    }
+}

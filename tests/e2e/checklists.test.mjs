@@ -1,0 +1,244 @@
+// Checklists in a real browser: the widget in tests/e2e/pages/flows.html completes
+// its tasks from a click, from a finished flow (started by a task) and from an
+// event the app tracks; every checklist event reaches the collector exactly once
+// (counted, and the collector's duplicate count checked); progress survives a
+// reload; the widget is operable by keyboard and axe-core finds no violations in
+// it, collapsed or expanded.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { flush, sleep, startCollector, useBrowser, waitFor, waitReady } from './harness.mjs';
+import { boot, modal, openFlows } from './flows-helpers.mjs';
+
+const T = { timeout: 45_000 };
+
+const CHECKLIST_LISTENERS = [
+  'checklistStarted', 'checklistShown', 'checklistHidden', 'checklistTaskClicked',
+  'checklistTaskCompleted', 'checklistCompleted', 'checklistEnded',
+];
+
+/** A document with a one-step tour and the setup checklist. */
+function doc(extra = {}) {
+  return {
+    version: 1,
+    flows: [{ id: 'tour', name: 'Tour', steps: [modal('s1', [{ label: 'Done', action: { type: 'next' }, primary: true }])] }],
+    checklists: [{
+      id: 'setup',
+      name: 'Set up',
+      version_id: 'cv-1',
+      version_number: 2,
+      title: 'Get started, {{first_name | friend}}',
+      text: 'Three **quick** things.',
+      tasks: [
+        { id: 'click', name: 'Say hello' },
+        {
+          id: 'tour', name: 'Take the tour', action: { type: 'start_flow', flow: 'tour' },
+          complete_when: [{ flow: 'tour', state: 'completed' }],
+        },
+        { id: 'invite', name: 'Invite a teammate', description: 'They get an email.', complete_when: [{ event: 'teammate_invited' }] },
+      ],
+      ...extra,
+    }],
+  };
+}
+
+/** Facts about the widget. */
+function widget(page) {
+  return page.evaluate(() => {
+    const host = document.querySelector('segflow-checklist');
+    const root = host && host.shadowRoot;
+    if (!root) return { shown: false };
+    const launcher = root.querySelector('.launcher');
+    const panel = root.querySelector('.panel');
+    return {
+      shown: !!launcher,
+      expanded: launcher?.getAttribute('aria-expanded'),
+      launcher: launcher?.textContent,
+      open: !!panel,
+      title: root.querySelector('h2')?.textContent ?? null,
+      progress: root.querySelector('[role=progressbar]')?.getAttribute('aria-valuenow') ?? null,
+      tasks: [...root.querySelectorAll('li')].map((li) => ({
+        text: li.textContent,
+        done: li.classList.contains('is-done'),
+        blocked: li.querySelector('.task')?.getAttribute('aria-disabled') === 'true',
+      })),
+      focused: root.activeElement?.getAttribute('data-cl') ?? null,
+    };
+  });
+}
+
+/** Records checklist listener payloads into window.checklistLog. */
+async function listen(page) {
+  await page.evaluate((names) => {
+    window.checklistLog = [];
+    for (const n of names) window.segflow.on(n, (p) => window.checklistLog.push([n, p]));
+  }, CHECKLIST_LISTENERS);
+}
+
+const trace = (page) => page.evaluate(() => window.checklistLog.map(([n, p]) => {
+  const extra = p.checklist_task_id ?? p.checklist_start_reason ?? p.checklist_end_reason;
+  return extra ? `${n}:${extra}` : n;
+}));
+
+const clickTask = (page, id) => page.locator(`segflow-checklist [data-cl="task:${id}"]`).click();
+
+describe('checklists in the browser', () => {
+  const env = useBrowser();
+  let collector;
+  before(async () => { collector = await startCollector(); });
+  after(() => collector?.stop());
+
+  it('completes from a click, a finished flow and a tracked event; each event reaches Segment once; progress survives a reload', T, async (t) => {
+    const writeKey = 'checklists-paths';
+    const { page } = await openFlows(env.browser, t, collector, { writeKey, userId: 'u-cl', traits: { first_name: 'Ada' }, content: doc() });
+    await listen(page);
+    await page.evaluate(() => window.segflow.start('setup'));
+    await waitFor(async () => (await widget(page)).open, { message: 'panel open' });
+    let w = await widget(page);
+    assert.equal(w.title, 'Get started, Ada');
+    assert.equal(w.expanded, 'true');
+    assert.match(w.launcher, /3 tasks left/);
+    assert.deepEqual(w.tasks.map((x) => x.done), [false, false, false]);
+
+    // 1. A click.
+    await clickTask(page, 'click');
+    await waitFor(async () => (await widget(page)).progress === '1', { message: 'one done' });
+    // 2. A flow the task starts, clicked through to its end.
+    await clickTask(page, 'tour');
+    await page.locator('segflow-ui .step button.primary').click();
+    await waitFor(async () => (await widget(page)).progress === '2', { message: 'tour done' });
+    // 3. An event the app tracks.
+    await page.evaluate(() => window.segflow.track('teammate_invited', { via: 'email' }));
+    await waitFor(async () => (await widget(page)).progress === '3', { message: 'all done' });
+    w = await widget(page);
+    assert.deepEqual(w.tasks.map((x) => x.done), [true, true, true]);
+    assert.match(w.launcher, /0 tasks left/);
+
+    const want = [
+      'checklistStarted:program', 'checklistShown',
+      'checklistTaskClicked:click', 'checklistTaskCompleted:click',
+      'checklistTaskClicked:tour', 'checklistTaskCompleted:tour',
+      'checklistTaskCompleted:invite', 'checklistCompleted',
+    ];
+    assert.deepEqual(await trace(page), want);
+    // Listener payloads carry checklist.id as Userflow.js's do.
+    const [, first] = (await page.evaluate(() => window.checklistLog))[0];
+    assert.equal(first.checklist.id, 'setup');
+    assert.equal(first.checklist_version_number, 2);
+
+    // At the collector: each once, as Title Case tracks with the attributes.
+    await flush(page);
+    const names = new Set(CHECKLIST_LISTENERS.map((l) => l.replace(/^./, (c) => c.toUpperCase()).replace(/[A-Z]/g, (c, i) => (i ? ` ${c}` : c))));
+    let stored = [];
+    await waitFor(async () => (stored = (await collector.events({ writeKey, type: 'track' })).filter((e) => names.has(e.event))).length >= want.length, { message: 'checklist events stored' });
+    assert.deepEqual(stored.map((e) => e.event), [
+      'Checklist Started', 'Checklist Shown', 'Checklist Task Clicked', 'Checklist Task Completed',
+      'Checklist Task Clicked', 'Checklist Task Completed', 'Checklist Task Completed', 'Checklist Completed',
+    ]);
+    for (const e of stored) {
+      assert.equal(e.userId, 'u-cl');
+      assert.equal(e.properties.checklist_id, 'setup');
+      assert.equal(e.properties.checklist_name, 'Set up');
+      assert.equal(e.properties.checklist_version_id, 'cv-1');
+      assert.equal(e.properties.checklist, undefined, 'checklist.id is for listeners only');
+    }
+    assert.equal(new Set(stored.map((e) => e.messageId)).size, stored.length);
+    assert.deepEqual(await collector.duplicates({ writeKey }), []);
+
+    // A reload: the same progress, shown again (open), no new start or completion.
+    const progress = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.includes('checklists:')).map((k) => [k, localStorage.getItem(k)]));
+    assert.equal(progress.length, 1, JSON.stringify(progress));
+    await page.reload();
+    await waitReady(page);
+    await boot(page, collector, { writeKey, userId: 'u-cl', traits: { first_name: 'Ada' }, content: doc() });
+    await listen(page);
+    await waitFor(async () => (await widget(page)).open, { message: 'panel back after reload' });
+    w = await widget(page);
+    assert.deepEqual(w.tasks.map((x) => x.done), [true, true, true]);
+    await page.evaluate(() => window.segflow.track('teammate_invited'));
+    await sleep(300);
+    assert.deepEqual(await trace(page), [], 'nothing completes twice');
+    await page.evaluate(() => window.segflow.endChecklist());
+    await waitFor(async () => !(await widget(page)).shown, { message: 'ended' });
+    assert.deepEqual(await trace(page), ['checklistEnded:program']);
+    await flush(page);
+    await sleep(200);
+    const after = (await collector.events({ writeKey, type: 'track' })).filter((e) => names.has(e.event));
+    assert.equal(after.filter((e) => e.event === 'Checklist Completed').length, 1, 'completed once');
+    assert.equal(after.filter((e) => e.event === 'Checklist Ended').length, 1);
+    assert.deepEqual(await collector.duplicates({ writeKey }), []);
+  });
+
+  it('starts by its conditions, keeps ordered tasks blocked, and is operable by keyboard', T, async (t) => {
+    const writeKey = 'checklists-keys';
+    const content = doc({
+      start: [{ all: [{ url: '/flows.html*' }, { user: 'plan', op: 'equals', value: 'pro' }] }],
+      completion_order: 'ordered',
+      initial_display: 'collapsed',
+    });
+    const { page } = await openFlows(env.browser, t, collector, { writeKey, userId: 'u-keys', traits: { plan: 'free' }, content });
+    await listen(page);
+    await sleep(300);
+    assert.equal((await widget(page)).shown, false, 'plan is not pro yet');
+    await page.evaluate(() => window.segflow.updateUser({ plan: 'pro' }));
+    await waitFor(async () => (await widget(page)).shown, { message: 'started by its conditions' });
+    let w = await widget(page);
+    assert.equal(w.open, false, 'collapsed: launcher only');
+    assert.equal(w.expanded, 'false');
+    assert.deepEqual(await trace(page), ['checklistStarted:condition']);
+    // Keyboard: focus the launcher, open with Enter: focus moves to the first open task.
+    await page.locator('segflow-checklist .launcher').focus();
+    await page.keyboard.press('Enter');
+    await waitFor(async () => (await widget(page)).open, { message: 'opened by keyboard' });
+    w = await widget(page);
+    assert.equal(w.focused, 'task:click');
+    assert.deepEqual(w.tasks.map((x) => x.blocked), [false, true, true]);
+    assert.match(w.tasks[1].text, /locked/);
+    // A blocked task ignores clicks (forced: it says it is disabled).
+    await page.locator('segflow-checklist [data-cl="task:tour"]').click({ force: true });
+    await sleep(200);
+    assert.equal(await page.locator('segflow-ui .step').count(), 0, 'no flow from a blocked task');
+    // Space on the first task completes it and unblocks the next.
+    await page.locator('segflow-checklist [data-cl="task:click"]').focus();
+    await page.keyboard.press('Space');
+    await waitFor(async () => (await widget(page)).progress === '1', { message: 'done by keyboard' });
+    w = await widget(page);
+    assert.deepEqual(w.tasks.map((x) => x.blocked), [false, false, true]);
+    // Escape collapses; focus returns to the launcher.
+    await page.keyboard.press('Escape');
+    await waitFor(async () => !(await widget(page)).open, { message: 'collapsed by Escape' });
+    assert.equal((await widget(page)).focused, 'toggle');
+    assert.deepEqual(await trace(page), [
+      'checklistStarted:condition', 'checklistShown', 'checklistTaskClicked:click',
+      'checklistTaskCompleted:click', 'checklistHidden',
+    ]);
+    // Dismiss from the panel.
+    await page.locator('segflow-checklist .launcher').click();
+    await page.locator('segflow-checklist [data-cl=dismiss]').click();
+    await waitFor(async () => !(await widget(page)).shown, { message: 'dismissed' });
+    assert.equal((await trace(page)).at(-1), 'checklistEnded:user_closed');
+  });
+
+  it('has no axe-core violations, collapsed and expanded', T, async (t) => {
+    const writeKey = 'checklists-axe';
+    const { page } = await openFlows(env.browser, t, collector, { writeKey, userId: 'u-axe', content: doc({ completion_order: 'ordered' }) });
+    await page.addScriptTag({ path: new URL('../../node_modules/axe-core/axe.min.js', import.meta.url).pathname });
+    const axe = () => page.evaluate(async () => {
+      const r = await window.axe.run(document.querySelector('segflow-checklist'), { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
+      return { violations: r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), passes: r.passes.length };
+    });
+    await page.evaluate(() => window.segflow.start('setup'));
+    await waitFor(async () => (await widget(page)).open, { message: 'open' });
+    await clickTask(page, 'click');
+    await waitFor(async () => (await widget(page)).progress === '1', { message: 'one done' });
+    await sleep(400); // the panel's fade-in is over
+    let r = await axe();
+    assert.deepEqual(r.violations, [], 'expanded');
+    assert.ok(r.passes > 5, `axe looked inside the shadow root (${r.passes} rules passed)`);
+    await page.locator('segflow-checklist [data-cl=toggle].launcher').click();
+    await waitFor(async () => !(await widget(page)).open, { message: 'collapsed' });
+    r = await axe();
+    assert.deepEqual(r.violations, [], 'collapsed');
+  });
+});
