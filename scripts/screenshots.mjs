@@ -81,7 +81,7 @@ try {
   await page.locator('segflow-checklist .launcher').click();
   await page.waitForFunction(() => !document.querySelector('segflow-checklist')?.shadowRoot?.querySelector('.panel'), null, { timeout: 10_000 });
   await page.mouse.move(995, 5);
-  await page.screenshot({ path: join(ROOT, 'docs/screenshot-checklist-launcher.png'), clip: { x: 0, y: VIEWPORT.height - 120, width: 420, height: 120 } });
+  await page.screenshot({ path: join(ROOT, 'docs/screenshot-checklist-launcher.png'), clip: { x: VIEWPORT.width - 420, y: VIEWPORT.height - 120, width: 420, height: 120 } });
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
   console.log('saved docs/screenshot-modal.png, docs/screenshot-tooltip.png, docs/screenshot-checklist.png and docs/screenshot-checklist-launcher.png');
 } finally {

@@ -93,7 +93,7 @@ describe('demo page', () => {
       assert.equal(e.properties.flow_id, 'onboarding');
       assert.equal(e.properties.flow_version_number, 1);
     }
-    // The getting-started checklist (bottom-left): its tasks completed from the
+    // The getting-started checklist (bottom-right): its tasks completed from the
     // tracked "Report Exported", from the "New project" click (the app tracks
     // "Project Created") and from the tour finishing; the last one from a click.
     const checklist = page.locator('segflow-checklist');

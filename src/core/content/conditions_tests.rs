@@ -1556,8 +1556,18 @@ fn arb_scalar() -> impl Strategy<Value = Json> {
         any::<i64>().prop_map(|n| j(&n.to_string())),
         Just(j("1.50")),
         Just(j("1e3")),
-        prop::sample::select(vec!["", "a", "pro", "é😀", "q\"uote", "back\\slash", "new\nline", "\u{0}", " "])
-            .prop_map(|s| Json::String(s.into())),
+        prop::sample::select(vec![
+            "",
+            "a",
+            "pro",
+            "é😀",
+            "q\"uote",
+            "back\\slash",
+            "new\nline",
+            "\u{0}",
+            " "
+        ])
+        .prop_map(|s| Json::String(s.into())),
         (250usize..260).prop_map(|n| Json::String("y".repeat(n))),
         Just(Json::String("2023-11-10".into())),
     ]
