@@ -35,7 +35,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::conditions::{parse_condition, Condition, ContentKind, Facts};
+use super::conditions::{parse_condition, Condition, Facts};
 use super::markdown::{interpolate, render, Node};
 use super::model::{child, err, index, Corner, Obj};
 use crate::core::catalog::{EventKind, GeneratedEvent};
@@ -788,6 +788,24 @@ impl ChecklistEngine {
         out
     }
 
+    /// Whether an event condition of a loaded checklist names `event`: only
+    /// those events are counted in the user's event log (so that an app that
+    /// tracks a lot does not rewrite a large log on every call).
+    pub fn counts(&self, event: &str) -> bool {
+        let mut names = Vec::new();
+        for c in &self.checklists {
+            for s in &c.start {
+                s.event_names(&mut names);
+            }
+            for t in &c.tasks {
+                for s in &t.conditions {
+                    s.event_names(&mut names);
+                }
+            }
+        }
+        names.contains(&event)
+    }
+
     // ----- internals -----
 
     fn current(&self) -> Option<&Checklist> {
@@ -1049,21 +1067,6 @@ impl ChecklistEngine {
             out.push(ChecklistOutput::Persist(after));
         }
     }
-}
-
-/// Whether content kind `kind` with `id` is referred to; used by the parser to
-/// check references.
-pub fn refers_to(c: &Checklist, kind: ContentKind, id: &str) -> bool {
-    let mut refs = Vec::new();
-    for s in &c.start {
-        s.content_refs(&mut refs);
-    }
-    for t in &c.tasks {
-        for s in &t.conditions {
-            s.content_refs(&mut refs);
-        }
-    }
-    refs.iter().any(|(k, i)| *k == kind && *i == id)
 }
 
 fn num(n: u64) -> Number {

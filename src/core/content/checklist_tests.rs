@@ -619,6 +619,23 @@ fn parse_errors_name_the_path() {
         let e = parse_content(&text).expect_err(lists);
         assert!(e.message.starts_with(want), "{} (want {want})", e.message);
     }
+    // Content conditions must name content of the same document.
+    for (lists, want) in [
+        (
+            r#"[{"id":"c","name":"C","tasks":[{"id":"a","name":"A","complete_when":[{"flow":"nope","state":"completed"}]}]}]"#,
+            r#"checklists[0]: a condition names flow "nope", which is not in the document"#,
+        ),
+        (
+            r#"[{"id":"c","name":"C","start":[{"all":[{"checklist":"gone","state":"completed"}]}],"tasks":[{"id":"a","name":"A"}]}]"#,
+            r#"checklists[0]: a condition names checklist "gone", which is not in the document"#,
+        ),
+    ] {
+        let text = String::from(
+            r#"{"version":1,"flows":[{"id":"tour","name":"Tour","steps":[{"id":"s1","type":"modal"}]}],"checklists":"#,
+        ) + lists
+            + "}";
+        assert_eq!(parse_content(&text).expect_err(lists).message, want);
+    }
     // A document may hold only checklists.
     let only = parse_content(
         r#"{"version":1,"checklists":[{"id":"c","name":"C","tasks":[{"id":"a","name":"A"}]}]}"#,
@@ -626,4 +643,20 @@ fn parse_errors_name_the_path() {
     .unwrap();
     assert_eq!(only.checklists.len(), 1);
     assert!(only.flows.is_empty());
+}
+
+#[test]
+fn only_events_that_conditions_name_are_counted() {
+    let w = world();
+    let mut e = ChecklistEngine::new();
+    assert!(!e.counts("invited"), "nothing loaded: nothing counted");
+    e.load(doc(BASIC), &env(&w));
+    assert!(e.counts("invited"));
+    assert!(!e.counts("page_scrolled"), "no condition names it");
+    let lists = doc(
+        r#"[{"id":"other","name":"O","start":[{"any":[{"event":"signed_up","count":2}]}],"tasks":[{"id":"a","name":"A"}]}]"#,
+    );
+    e.load(lists, &env(&w));
+    assert!(e.counts("signed_up"), "start conditions, nested");
+    assert!(e.counts("invited"), "earlier checklists stay loaded");
 }

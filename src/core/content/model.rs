@@ -13,6 +13,7 @@ use crate::prelude::*;
 use crate::core::float;
 
 use super::checklist::{parse_checklist, Checklist};
+use super::conditions::ContentKind;
 use super::markdown::safe_url;
 use super::push_usize;
 use crate::core::error::Error;
@@ -343,6 +344,34 @@ pub fn from_json(v: &Json) -> Result<Content, Error> {
             ));
         }
         checklists.push(checklist);
+    }
+    // Content conditions name flows and checklists of this document.
+    for (i, c) in checklists.iter().enumerate() {
+        let mut refs = Vec::new();
+        for s in &c.start {
+            s.content_refs(&mut refs);
+        }
+        for t in &c.tasks {
+            for s in &t.conditions {
+                s.content_refs(&mut refs);
+            }
+        }
+        for (kind, id) in refs {
+            let known = match kind {
+                ContentKind::Flow => flow_ids.contains(&id),
+                ContentKind::Checklist => checklists.iter().any(|x| x.id == id),
+            };
+            if !known {
+                let mut m = String::from("a condition names ");
+                m.push_str(match kind {
+                    ContentKind::Flow => "flow ",
+                    ContentKind::Checklist => "checklist ",
+                });
+                json::write_string(id, &mut m);
+                m.push_str(", which is not in the document");
+                return Err(err(&index("checklists", i), &m));
+            }
+        }
     }
     Ok(Content { flows, checklists })
 }

@@ -1095,16 +1095,3 @@ mod tests {
         }
     }
 }
-#[cfg(test)]
-mod tmp_timing {
-    #[test]
-    fn tmp_timing() {
-        let text = "a".repeat(10_000);
-        for p in ["(a*)*b", "^(a|aa)+$b", "(a+)+$x", "(?:a?){30}a{30}b"] {
-            let r = super::Regex::new(p).unwrap();
-            let t = std::time::Instant::now();
-            assert!(!r.is_match(&text));
-            eprintln!("TIMING {p} {:?}", t.elapsed());
-        }
-    }
-}

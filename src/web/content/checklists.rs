@@ -420,9 +420,13 @@ pub fn event_tracked(event: &str, properties: &Json) {
 
 fn record(event: &str, properties: &Json) {
     let saved = with(|c| {
+        if !c.engine.counts(event) {
+            return None;
+        }
         c.log.record(event, properties, now());
-        (c.events_key.clone(), c.log.to_json())
-    });
+        Some((c.events_key.clone(), c.log.to_json()))
+    })
+    .flatten();
     if let Some((key, text)) = saved {
         bridge::set(&key, Some(&text));
     }
