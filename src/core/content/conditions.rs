@@ -48,6 +48,9 @@ pub const MAX_OCCURRENCES: usize = 50;
 pub const MAX_KEPT_PROPERTIES: usize = 20;
 /// Longest string property (and property name) kept, in bytes of UTF-8.
 pub const MAX_KEPT_STRING: usize = 256;
+/// Most bytes the log takes as JSON: past it, the oldest occurrences are
+/// forgotten (totals stay), so that it never crowds the queue out of localStorage.
+pub const MAX_LOG_BYTES: usize = 128 << 10;
 /// Deepest nesting of `all`/`any` (a condition at the top is at depth 0).
 pub const MAX_CONDITION_DEPTH: usize = 32;
 /// Largest `count` of an event condition without `where` and `within_days`.
@@ -827,6 +830,34 @@ impl EventLog {
             at_ms,
             properties: kept_properties(fields.iter()),
         });
+        self.trim();
+    }
+
+    /// Forgets the oldest occurrences while the log is over [`MAX_LOG_BYTES`].
+    fn trim(&mut self) {
+        fn size(o: &Occurrence) -> usize {
+            o.properties
+                .iter()
+                .map(|(k, v)| k.len() + 8 + v.to_json().len())
+                .sum::<usize>()
+                + 24
+        }
+        let mut total: usize = self
+            .records
+            .iter()
+            .map(|r| r.name.len() + 32 + r.kept.iter().map(size).sum::<usize>())
+            .sum();
+        while total > MAX_LOG_BYTES {
+            let oldest = self
+                .records
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.kept.first().map(|o| (o.at_ms, i)))
+                .min();
+            let Some((_, i)) = oldest else { break };
+            let o = self.records[i].kept.remove(0);
+            total = total.saturating_sub(size(&o));
+        }
     }
 
     /// The event names in the log, least recently tracked first.

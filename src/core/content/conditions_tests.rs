@@ -1741,3 +1741,43 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_log_stays_within_its_byte_budget_keeping_totals() {
+    let mut log = EventLog::new();
+    let big = Json::Object(
+        (0..20)
+            .map(|i| {
+                (
+                    format!("property_{i:02}_{}", "k".repeat(200)),
+                    Json::String("v".repeat(250)),
+                )
+            })
+            .collect(),
+    );
+    for n in 0..30u64 {
+        for i in 0..20u64 {
+            log.record(&format!("event-{n}"), &big, n * 1000 + i);
+        }
+    }
+    let text = log.to_json();
+    assert!(text.len() <= MAX_LOG_BYTES, "{} bytes", text.len());
+    assert!(
+        text.len() > MAX_LOG_BYTES / 2,
+        "the budget is used, not wasted: {}",
+        text.len()
+    );
+    // Totals survive; the oldest occurrences went first.
+    assert_eq!(log.count("event-0", &[], None), 20);
+    assert_eq!(log.count("event-29", &[], None), 20);
+    assert_eq!(
+        log.count("event-0", &[], Some(0)),
+        0,
+        "the oldest occurrences were dropped"
+    );
+    assert!(
+        log.count("event-29", &[], Some(0)) > 0,
+        "the newest are kept"
+    );
+    assert_eq!(EventLog::from_json(&text).to_json(), text);
+}
