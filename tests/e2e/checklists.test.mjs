@@ -220,6 +220,26 @@ describe('checklists in the browser', () => {
     assert.equal((await trace(page)).at(-1), 'checklistEnded:user_closed');
   });
 
+  it('a task completes when a watched element appears, and a checklist starts when one is present', T, async (t) => {
+    const writeKey = 'checklists-elements';
+    const content = {
+      version: 1,
+      checklists: [{
+        id: 'els', name: 'Elements', start: [{ element: '#app-ready' }],
+        tasks: [{ id: 'saved', name: 'Save a draft', complete_when: [{ element: '.draft-saved' }] }, { id: 'b', name: 'B' }],
+      }],
+    };
+    const { page } = await openFlows(env.browser, t, collector, { writeKey, userId: 'u-el', content });
+    await listen(page);
+    await sleep(300);
+    assert.equal((await widget(page)).shown, false, 'no #app-ready yet');
+    await page.evaluate(() => { const d = document.createElement('div'); d.id = 'app-ready'; document.body.append(d); });
+    await waitFor(async () => (await widget(page)).shown, { message: 'started when the element appeared' });
+    await page.evaluate(() => { const d = document.createElement('p'); d.className = 'draft-saved'; document.body.append(d); });
+    await waitFor(async () => (await widget(page)).progress === '1', { message: 'completed by the element' });
+    assert.deepEqual(await trace(page), ['checklistStarted:condition', 'checklistShown', 'checklistTaskCompleted:saved']);
+  });
+
   it('has no axe-core violations, collapsed and expanded', T, async (t) => {
     const writeKey = 'checklists-axe';
     const { page } = await openFlows(env.browser, t, collector, { writeKey, userId: 'u-axe', content: doc({ completion_order: 'ordered' }) });

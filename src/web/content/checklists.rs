@@ -297,7 +297,7 @@ pub fn install() {
         log_read: false,
     };
     CHECKLISTS.with(|c| *c.borrow_mut() = Some(state));
-    flows::set_after(refresh);
+    flows::set_after(refresh, dom_changed);
 }
 
 /// Reads the current user's event log once (per user).
@@ -356,6 +356,14 @@ pub fn refresh() {
         update_presence();
         run(|e, env| e.refresh(env));
     });
+}
+
+/// The DOM changed: looks again only if a watched element came or went (the
+/// other facts do not change with the DOM).
+fn dom_changed() {
+    if with(|c| c.loaded) == Some(true) && update_presence() {
+        batch(|| run(|e, env| e.refresh(env)));
+    }
 }
 
 /// Recomputes which watched selectors match; whether that changed.

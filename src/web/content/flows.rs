@@ -85,6 +85,8 @@ pub struct Flows {
     refocused: u32,
     /// Runs after every change of flow state ([`set_after`]).
     after: Option<fn()>,
+    /// Runs after DOM changes ([`set_after`]).
+    after_dom: Option<fn()>,
 }
 
 static FLOWS: Local<RefCell<Option<Flows>>> = Local::new(RefCell::new(None));
@@ -164,10 +166,14 @@ fn drain(mut queue: VecDeque<Input>) {
     }
 }
 
-/// Registers what runs after every change of flow state (the checklists'
-/// refresh), so that this module does not depend on the checklists.
-pub fn set_after(f: fn()) {
-    with_flows(|fl| fl.after = Some(f));
+/// Registers what runs after every change of flow state (`after`: the
+/// checklists' refresh) and after DOM changes (`after_dom`), so that this module
+/// does not depend on the checklists.
+pub fn set_after(after: fn(), after_dom: fn()) {
+    with_flows(|fl| {
+        fl.after = Some(after);
+        fl.after_dom = Some(after_dom);
+    });
 }
 
 /// Each loaded flow's id with whether this user has seen it, has completed it
@@ -442,6 +448,7 @@ pub fn install() {
         refocus_pending: false,
         refocused: 0,
         after: None,
+        after_dom: None,
     };
     FLOWS.with(|c| *c.borrow_mut() = Some(flows));
     install_hooks();
@@ -604,7 +611,7 @@ fn on_mutation() {
     .unwrap_or_default();
     if found.is_empty() {
         // Elements that content conditions watch may have come or gone.
-        if let Some(after) = with_flows(|f| f.after).flatten() {
+        if let Some(after) = with_flows(|f| f.after_dom).flatten() {
             batch(after);
         }
     } else {
