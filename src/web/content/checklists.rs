@@ -25,12 +25,11 @@ use core::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Document, Element, HtmlElement, ShadowRoot};
+use web_sys::{Element, HtmlElement, ShadowRoot};
 
 use super::bridge::{self, batch, defer, Deferred};
-use super::flows;
-use super::render::{self, leak};
-use crate::core::catalog::GeneratedEvent;
+use super::flows::{self, query};
+use super::render::{self, adopt_styles, document, el, leak};
 use crate::core::content::checklist::{
     Checklist, ChecklistEndReason, ChecklistEngine, ChecklistInput, ChecklistOutput,
     ChecklistStartReason, ChecklistView, Env,
@@ -75,14 +74,6 @@ button:focus-visible, a:focus-visible { outline: 3px solid var(--segflow-focus, 
 @keyframes segflow-fade { from { opacity: 0; } to { opacity: 1; } }
 @media (prefers-reduced-motion: reduce) { .panel { animation: none; } }
 "#;
-
-#[wasm_bindgen(module = "/js/content.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = adoptStyles)]
-    fn adopt_styles(root: &ShadowRoot, css: &str) -> bool;
-    #[wasm_bindgen(js_name = query)]
-    fn query(selector: &str) -> Option<Element>;
-}
 
 /// The widget in the page.
 struct Widget {
@@ -233,7 +224,7 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                     }
                 }
             }
-            ChecklistOutput::Emit(ev) => emit(&ev),
+            ChecklistOutput::Emit(ev) => flows::emit(&ev),
             ChecklistOutput::StartFlow(id) => start_flows.push(id),
             ChecklistOutput::Navigate(url) => flows::navigate_to(url),
             ChecklistOutput::Track(event) => {
@@ -245,15 +236,7 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                     with(|c| c.timers.retain(|(t, _)| *t != id));
                     batch(|| run(|e, env| e.handle(ChecklistInput::TimerFired { id }, env)));
                 });
-                let handle = web_sys::window()
-                    .and_then(|w| {
-                        w.set_timeout_with_callback_and_timeout_and_arguments_0(
-                            cb.unchecked_ref(),
-                            ms.min(i32::MAX as u64) as i32,
-                        )
-                        .ok()
-                    })
-                    .unwrap_or(0);
+                let handle = flows::set_timeout(&cb, ms);
                 with(|c| c.timers.push((id, handle)));
             }
             ChecklistOutput::Persist(_) => {
@@ -266,16 +249,6 @@ fn apply(outputs: Vec<ChecklistOutput>) {
     for id in start_flows {
         flows::start_for_task(&id);
     }
-}
-
-fn emit(event: &GeneratedEvent) {
-    let spec = event.spec();
-    let props = crate::web::generated_properties(event, &bridge::page_url());
-    defer(Deferred::Track(
-        Some(spec.listener),
-        spec.segment_name.to_owned(),
-        props,
-    ));
 }
 
 /// Installs the checklist runner (after the flow runner): it refreshes after
@@ -474,18 +447,6 @@ pub fn end() {
 /// Feeds one widget input.
 fn feed(input: ChecklistInput) {
     batch(|| run(|e, env| e.handle(input, env)));
-}
-
-fn document() -> Option<Document> {
-    web_sys::window()?.document()
-}
-
-fn el(doc: &Document, tag: &str, class: &str) -> Option<Element> {
-    let e = doc.create_element(tag).ok()?;
-    if !class.is_empty() {
-        e.set_class_name(class);
-    }
-    Some(e)
 }
 
 fn push_count(n: usize, out: &mut String) {

@@ -49,7 +49,7 @@ extern "C" {
     #[wasm_bindgen(js_name = closestMatches)]
     fn closest_matches(el: &JsValue, selector: &str) -> bool;
     #[wasm_bindgen(js_name = query)]
-    fn query(selector: &str) -> Option<Element>;
+    pub(super) fn query(selector: &str) -> Option<Element>;
     #[wasm_bindgen(js_name = queryVisible)]
     fn query_visible(selector: &str) -> Option<Element>;
     #[wasm_bindgen(js_name = revealTarget)]
@@ -362,7 +362,7 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
     }
 }
 
-fn set_timeout(cb: &JsValue, ms: u64) -> i32 {
+pub(super) fn set_timeout(cb: &JsValue, ms: u64) -> i32 {
     web_sys::window()
         .and_then(|w| {
             w.set_timeout_with_callback_and_timeout_and_arguments_0(
@@ -415,7 +415,7 @@ impl Flows {
 
 /// Sends a generated event through the core: to Segment as a `track` call with
 /// its Title Case name, and to the `on()` listeners.
-fn emit(event: &GeneratedEvent) {
+pub(super) fn emit(event: &GeneratedEvent) {
     let spec = event.spec();
     let props = crate::web::generated_properties(event, &bridge::page_url());
     defer(Deferred::Track(

@@ -69,7 +69,7 @@ button:focus-visible, a:focus-visible, .step:focus-visible { outline: 3px solid 
 #[wasm_bindgen(module = "/js/content.js")]
 extern "C" {
     #[wasm_bindgen(js_name = adoptStyles)]
-    fn adopt_styles(root: &ShadowRoot, css: &str) -> bool;
+    pub(super) fn adopt_styles(root: &ShadowRoot, css: &str) -> bool;
     #[wasm_bindgen(js_name = resolveUrl)]
     fn resolve_url(url: &str) -> Option<String>;
     #[wasm_bindgen(js_name = observeSize)]
@@ -115,11 +115,11 @@ pub struct Ui {
     inert: Vec<Element>,
 }
 
-fn document() -> Option<Document> {
+pub(super) fn document() -> Option<Document> {
     web_sys::window()?.document()
 }
 
-fn el(doc: &Document, tag: &str, class: &str) -> Option<Element> {
+pub(super) fn el(doc: &Document, tag: &str, class: &str) -> Option<Element> {
     let e = doc.create_element(tag).ok()?;
     if !class.is_empty() {
         e.set_class_name(class);
@@ -131,7 +131,9 @@ fn text(doc: &Document, parent: &Element, s: &str) {
     let _ = parent.append_child(&doc.create_text_node(s));
 }
 
-fn inlines(doc: &Document, parent: &Element, items: &[Inline]) {
+/// Renders inline Markdown into `parent`; links become `<a>` (vetted) when
+/// `links`, else only their text (inside a button, a link could not be used).
+fn inlines(doc: &Document, parent: &Element, items: &[Inline], links: bool) {
     for item in items {
         match item {
             Inline::Text(s) => text(doc, parent, s),
@@ -142,11 +144,11 @@ fn inlines(doc: &Document, parent: &Element, items: &[Inline]) {
                     "em"
                 };
                 if let Some(e) = el(doc, tag, "") {
-                    inlines(doc, &e, children);
+                    inlines(doc, &e, children, links);
                     let _ = parent.append_child(&e);
                 }
             }
-            Inline::Link { href, children } => match vet_url(href) {
+            Inline::Link { href, children } => match links.then(|| vet_url(href)).flatten() {
                 Some((resolved, target)) => {
                     if let Some(a) = el(doc, "a", "") {
                         let _ = a.set_attribute("href", &resolved);
@@ -154,12 +156,12 @@ fn inlines(doc: &Document, parent: &Element, items: &[Inline]) {
                             let _ = a.set_attribute("target", "_blank");
                             let _ = a.set_attribute("rel", "noopener noreferrer");
                         }
-                        inlines(doc, &a, children);
+                        inlines(doc, &a, children, links);
                         let _ = parent.append_child(&a);
                     }
                 }
-                // Refused once resolved: the text stays, the link goes.
-                None => inlines(doc, parent, children),
+                // Refused once resolved, or no links wanted: the text stays.
+                None => inlines(doc, parent, children, links),
             },
         }
     }
@@ -171,7 +173,7 @@ pub fn nodes(doc: &Document, parent: &Element, items: &[Node]) {
         match node {
             Node::Paragraph(line) => {
                 if let Some(p) = el(doc, "p", "") {
-                    inlines(doc, &p, line);
+                    inlines(doc, &p, line, true);
                     let _ = parent.append_child(&p);
                 }
             }
@@ -179,7 +181,7 @@ pub fn nodes(doc: &Document, parent: &Element, items: &[Node]) {
                 if let Some(list) = el(doc, if *ordered { "ol" } else { "ul" }, "") {
                     for item in items {
                         if let Some(li) = el(doc, "li", "") {
-                            inlines(doc, &li, item);
+                            inlines(doc, &li, item, true);
                             let _ = list.append_child(&li);
                         }
                     }
@@ -194,32 +196,13 @@ pub fn nodes(doc: &Document, parent: &Element, items: &[Node]) {
 /// joined by spaces, emphasis kept, links reduced to their text (a link inside a
 /// button could not be used).
 pub fn nodes_inline(doc: &Document, parent: &Element, items: &[Node]) {
-    fn flat(doc: &Document, parent: &Element, items: &[Inline]) {
-        for item in items {
-            match item {
-                Inline::Text(s) => text(doc, parent, s),
-                Inline::Bold(children) | Inline::Italic(children) => {
-                    let tag = if matches!(item, Inline::Bold(_)) {
-                        "strong"
-                    } else {
-                        "em"
-                    };
-                    if let Some(e) = el(doc, tag, "") {
-                        flat(doc, &e, children);
-                        let _ = parent.append_child(&e);
-                    }
-                }
-                Inline::Link { children, .. } => flat(doc, parent, children),
-            }
-        }
-    }
     let mut first = true;
     let mut line = |l: &[Inline]| {
         if !first {
             text(doc, parent, " ");
         }
         first = false;
-        flat(doc, parent, l);
+        inlines(doc, parent, l, false);
     };
     for node in items {
         match node {
