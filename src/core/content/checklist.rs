@@ -7,13 +7,9 @@
 //!   time; it may be shown beside an active flow. Starting another one ends the
 //!   active one with reason `replaced`.
 //! - A checklist starts by `start(id)` (reason `program`), or by its start
-//!   conditions (reason `condition`): when the facts change ([`ChecklistEngine::refresh`])
-//!   and no checklist is active, the eligible checklists whose conditions hold
-//!   are considered and the one with the highest `priority` (then the first in
-//!   document order) starts, after its `start_delay_ms` if it has one (the
-//!   conditions are checked again when the delay ends). Eligible: `once` (the
-//!   default) only if never started for this user; `multiple` again after it
-//!   ended, at most once per page load; `unlimited` again after it ended.
+//!   conditions (reason `condition`) when the facts change
+//!   ([`ChecklistEngine::refresh`]) and no checklist is active, with priority,
+//!   frequency and delay as [`super::start`] describes.
 //! - Every started run emits `checklist_started` once and `checklist_ended` once
 //!   (reasons: `user_closed` when dismissed, `completed` when it dismisses itself
 //!   once complete, `program` for `endChecklist()`, `replaced`,
@@ -38,6 +34,8 @@ use crate::prelude::*;
 use super::conditions::{parse_condition, Condition, Facts};
 use super::markdown::{interpolate, render, Node};
 use super::model::{child, err, index, Corner, Obj};
+use super::start::{parse_start_rules, AutoStart, Candidate, Decision, StartRules};
+pub use super::start::{Frequency, FREQUENCIES};
 use crate::core::catalog::{EventKind, GeneratedEvent};
 use crate::core::error::Error;
 use crate::core::json::{self, Json, Number};
@@ -63,8 +61,6 @@ const CHECKLIST_KEYS: &[&str] = &[
 ];
 /// The fields a task may have.
 const TASK_KEYS: &[&str] = &["id", "name", "description", "action", "complete_when"];
-/// `frequency` values.
-pub const FREQUENCIES: &[&str] = &["once", "multiple", "unlimited"];
 /// `initial_display` values.
 pub const INITIAL_DISPLAYS: &[&str] = &["expanded", "collapsed"];
 /// `completion_order` values.
@@ -73,18 +69,6 @@ pub const COMPLETION_ORDERS: &[&str] = &["any", "ordered"];
 pub const TASK_ACTIONS: &[&str] = &["none", "start_flow", "navigate", "track"];
 /// The most tasks a checklist may have.
 pub const MAX_TASKS: usize = 50;
-
-/// How often start conditions may start the same content for one user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Frequency {
-    /// Only if the user has never started it.
-    #[default]
-    Once,
-    /// Again after it ended, at most once per page load.
-    Multiple,
-    /// Again after it ended, any number of times.
-    Unlimited,
-}
 
 /// A checklist from the content document.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,14 +87,9 @@ pub struct Checklist {
     pub text: Option<String>,
     /// The tasks, in order.
     pub tasks: Vec<Task>,
-    /// Start conditions (any of them); empty: only `start()` starts it.
-    pub start: Vec<Condition>,
-    /// How often start conditions may start it.
-    pub frequency: Frequency,
-    /// Higher first when several become eligible at once.
-    pub priority: i64,
-    /// How long the start conditions must have held (checked again at the end).
-    pub start_delay_ms: u64,
+    /// How it starts by itself (`start`, `frequency`, `priority`,
+    /// `start_delay_seconds`; see [`super::start`]).
+    pub start: StartRules,
     /// Open the panel when it starts (else only the launcher shows).
     pub expanded: bool,
     /// Tasks must be done in order.
@@ -182,44 +161,7 @@ pub fn parse_checklist(v: &Json, path: &str, flow_ids: &[&str]) -> Result<Checkl
         }
         tasks.push(task);
     }
-    let start_path = o.p("start");
-    let start = o
-        .arr_opt("start")?
-        .iter()
-        .enumerate()
-        .map(|(i, c)| parse_condition(c, &index(&start_path, i)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let frequency = match o.one_of_opt("frequency", FREQUENCIES)? {
-        Some(1) => Frequency::Multiple,
-        Some(2) => Frequency::Unlimited,
-        _ => Frequency::Once,
-    };
-    let priority = match o.get("priority") {
-        None => 0,
-        Some(Json::Number(n))
-            if crate::core::float::fract(n.to_f64()) == 0.0 && n.to_f64().abs() <= 1e6 =>
-        {
-            n.to_f64() as i64
-        }
-        Some(_) => {
-            return Err(err(
-                &o.p("priority"),
-                "expected a whole number from -1000000 to 1000000",
-            ))
-        }
-    };
-    let delay = match o.get("start_delay_seconds") {
-        None => 0,
-        Some(Json::Number(n)) if n.to_f64() >= 0.0 && n.to_f64() <= 86_400.0 => {
-            crate::core::float::round(n.to_f64() * 1000.0) as u64
-        }
-        Some(_) => {
-            return Err(err(
-                &o.p("start_delay_seconds"),
-                "expected a number of seconds from 0 to 86400",
-            ))
-        }
-    };
+    let start = parse_start_rules(&o, false)?;
     let corner = match o.one_of_opt("corner", super::model::CORNERS)? {
         Some(1) => Corner::BottomLeft,
         Some(2) => Corner::TopRight,
@@ -235,9 +177,6 @@ pub fn parse_checklist(v: &Json, path: &str, flow_ids: &[&str]) -> Result<Checkl
         text: o.str_opt("text")?.map(str::to_string),
         tasks,
         start,
-        frequency,
-        priority,
-        start_delay_ms: delay,
         expanded: o.one_of_opt("initial_display", INITIAL_DISPLAYS)? != Some(1),
         ordered: o.one_of_opt("completion_order", COMPLETION_ORDERS)? == Some(1),
         dismissible: o.bool_opt("dismissible", true)?,
@@ -481,11 +420,8 @@ pub struct ChecklistEngine {
     checklists: Vec<Checklist>,
     progress: Vec<Progress>,
     active: Option<Active>,
-    /// Checklists started by conditions during this page load (`multiple`).
-    started_here: Vec<String>,
-    /// A pending delayed start: (timer id, checklist id).
-    pending: Option<(u64, String)>,
-    next_timer: u64,
+    /// Starting by start conditions.
+    auto: AutoStart,
     /// What was last shown, to avoid re-rendering the same view.
     shown: Option<ChecklistView>,
 }
@@ -582,8 +518,7 @@ impl ChecklistEngine {
         }
         self.shown = None;
         self.progress.clear();
-        self.started_here.clear();
-        self.pending = None;
+        self.auto.reset();
         out
     }
 
@@ -647,10 +582,7 @@ impl ChecklistEngine {
                     title: None,
                     text: None,
                     tasks: Vec::new(),
-                    start: Vec::new(),
-                    frequency: Frequency::Once,
-                    priority: 0,
-                    start_delay_ms: 0,
+                    start: StartRules::default(),
                     expanded: false,
                     ordered: false,
                     dismissible: true,
@@ -735,22 +667,8 @@ impl ChecklistEngine {
             }
             ChecklistInput::TaskClicked { task_id } => self.click(&task_id, &mut out),
             ChecklistInput::TimerFired { id } => {
-                if let Some((t, cid)) = self.pending.take() {
-                    if t == id && self.active.is_none() {
-                        let holds = self.eligible(&cid)
-                            && self
-                                .checklists
-                                .iter()
-                                .find(|c| c.id == cid)
-                                .is_some_and(|c| c.start.iter().any(|s| s.eval(env.facts)));
-                        if holds {
-                            self.started_here.push(cid.clone());
-                            self.begin(&cid, ChecklistStartReason::Condition, &mut out);
-                        }
-                    } else if t != id {
-                        self.pending = Some((t, cid));
-                    }
-                }
+                // The settling below starts it if its conditions still hold.
+                self.auto.timer_fired(id);
             }
         }
         self.settle(env, &mut out);
@@ -774,7 +692,7 @@ impl ChecklistEngine {
     pub fn selectors(&self) -> Vec<&str> {
         let mut out = Vec::new();
         for c in &self.checklists {
-            for s in &c.start {
+            for s in &c.start.conditions {
                 s.selectors(&mut out);
             }
             for t in &c.tasks {
@@ -794,7 +712,7 @@ impl ChecklistEngine {
     pub fn counts(&self, event: &str) -> bool {
         let mut names = Vec::new();
         for c in &self.checklists {
-            for s in &c.start {
+            for s in &c.start.conditions {
                 s.event_names(&mut names);
             }
             for t in &c.tasks {
@@ -846,7 +764,7 @@ impl ChecklistEngine {
             return;
         };
         let open = c.expanded;
-        self.pending = None;
+        self.auto.started(id);
         self.progress_mut(id).started = true;
         self.active = Some(Active {
             id: id.to_string(),
@@ -925,7 +843,7 @@ impl ChecklistEngine {
     /// Completes what holds, starts what may start, and shows the result.
     fn settle(&mut self, env: &Env, out: &mut Vec<ChecklistOutput>) {
         self.evaluate_tasks(env, out);
-        if self.active.is_none() && self.pending.is_none() && self.auto_start(env, out) {
+        if self.auto_start(env, out) {
             // The new checklist's tasks may already hold.
             self.evaluate_tasks(env, out);
         }
@@ -970,50 +888,30 @@ impl ChecklistEngine {
         }
     }
 
-    /// Whether the frequency lets checklist `id` start by its conditions now.
-    fn eligible(&self, id: &str) -> bool {
-        let Some(c) = self.checklists.iter().find(|c| c.id == id) else {
-            return false;
-        };
-        let started = self.status(id).0;
-        match c.frequency {
-            Frequency::Once => !started,
-            Frequency::Multiple => !self.started_here.iter().any(|s| s == id),
-            Frequency::Unlimited => true,
-        }
-    }
-
-    /// Starts (or schedules, with a delay) the best eligible checklist whose
-    /// start conditions hold; whether one started now.
+    /// Starts (or schedules, with a delay) the checklist the start conditions
+    /// pick (see [`super::start`]); whether one started now.
     fn auto_start(&mut self, env: &Env, out: &mut Vec<ChecklistOutput>) -> bool {
-        let mut best: Option<&Checklist> = None;
-        for c in &self.checklists {
-            if c.start.is_empty() || !self.eligible(&c.id) {
-                continue;
+        let candidates: Vec<Candidate> = self
+            .checklists
+            .iter()
+            .map(|c| Candidate {
+                id: &c.id,
+                rules: &c.start,
+                seen: self.progress.iter().any(|p| p.id == c.id && p.started),
+            })
+            .collect();
+        let active = self.active.as_ref().map(|a| a.id.as_str());
+        match self.auto.decide(&candidates, active, env.facts) {
+            Some(Decision::Start { id, .. }) => {
+                self.begin(&id, ChecklistStartReason::Condition, out);
+                true
             }
-            if best.is_some_and(|b| b.priority >= c.priority) {
-                continue;
+            Some(Decision::Schedule { timer, ms }) => {
+                out.push(ChecklistOutput::SetTimer { id: timer, ms });
+                false
             }
-            if c.start.iter().any(|s| s.eval(env.facts)) {
-                best = Some(c);
-            }
+            None => false,
         }
-        let Some(c) = best else {
-            return false;
-        };
-        let (id, delay) = (c.id.clone(), c.start_delay_ms);
-        if delay > 0 {
-            self.next_timer += 1;
-            self.pending = Some((self.next_timer, id));
-            out.push(ChecklistOutput::SetTimer {
-                id: self.next_timer,
-                ms: delay,
-            });
-            return false;
-        }
-        self.started_here.push(id.clone());
-        self.begin(&id, ChecklistStartReason::Condition, out);
-        true
     }
 
     /// Shows the active checklist (or hides the widget) if the view changed.

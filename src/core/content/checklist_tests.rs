@@ -490,8 +490,10 @@ fn start_conditions_priority_frequency_and_delay() {
     w.url = "https://app.example/dashboard/2".into();
     assert!(events(&e.refresh(&env(&w))).is_empty(), "both seen");
 
-    // multiple: again after it ended, once per page load; unlimited: every time.
-    for (freq, restarts) in [("multiple", 0), ("unlimited", 3)] {
+    // multiple: again after it ended, once per page load; unlimited: again
+    // after it ended, each time the conditions hold anew (never straight after
+    // it ended while they still hold, which would bring it back at once).
+    for (freq, restarts) in [("once", 0), ("multiple", 0), ("unlimited", 3)] {
         let lists = doc(&format!(
             r#"[{{"id":"c","name":"C","frequency":"{freq}","start":[{{"event":"go"}}],"tasks":[{{"id":"a","name":"A"}}]}}]"#
         ));
@@ -503,11 +505,25 @@ fn start_conditions_priority_frequency_and_delay() {
         e.refresh(&env(&w));
         assert_eq!(e.active().map(|a| a.0), Some("c"), "{freq}");
         let mut n = 0;
-        for _ in 0..3 {
+        for round in 0..3 {
             let out = e.handle(ChecklistInput::Dismiss, &env(&w));
+            assert!(
+                !events(&out)
+                    .iter()
+                    .any(|e| e.starts_with("checklist_started")),
+                "{freq}: no restart while the same occasion holds"
+            );
+            assert!(events(&e.refresh(&env(&w))).is_empty(), "{freq}");
+            // A new occasion: the event again, or another page.
+            if round % 2 == 0 {
+                w.log.record("go", &Json::Object(Vec::new()), w.now);
+            } else {
+                w.url = format!("https://app.example/page/{round}");
+            }
+            let out = e.refresh(&env(&w));
             if events(&out)
                 .iter()
-                .any(|e| e.starts_with("checklist_started"))
+                .any(|e| e == "checklist_started:condition")
             {
                 n += 1;
             }

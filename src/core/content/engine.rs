@@ -4,7 +4,8 @@
 //! # The shell's loop
 //! - After loading content: [`FlowEngine::load`]; after identifying a user:
 //!   [`FlowEngine::restore`] with what the engine last asked to persist for that
-//!   user, then [`Input::UrlChanged`] once for the current page (start rules).
+//!   user, then [`Input::UrlChanged`] once for the current page, then
+//!   [`FlowEngine::refresh`] (start conditions), as after every other call.
 //! - `start(id, {once})`: [`FlowEngine::start`]; `endAll()`: [`FlowEngine::end_all`];
 //!   `reset()`: [`FlowEngine::reset`].
 //! - Clicks, keys, target lookups, URL changes, the app's `track()` calls and timer
@@ -32,20 +33,22 @@
 //! - Triggers are live while their step is displayed and fire at most once per
 //!   visit; the first matching one wins. `url_matches` is checked on
 //!   [`Input::UrlChanged`] (not when the step appears).
-//! - Start rules are checked on [`Input::UrlChanged`] and [`Input::EventTracked`]
-//!   when no flow is active; the first flow (in content order) whose rule matches
-//!   and that the user has not seen (or that has `repeat`) starts.
+//! - Start conditions are looked at by [`FlowEngine::refresh`], which the shell
+//!   calls with the page's [`Facts`] after every change of what they look at;
+//!   while no flow is active, the flow [`super::start`]'s rules pick starts
+//!   (priority, frequency, delay).
 //! - After every call that changes the per-user state (seen flows, active flow
 //!   and step), the outputs end with [`Output::Persist`].
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use super::conditions::Facts;
 use super::markdown::{interpolate, render, Node};
 use super::model::{
-    Action, Block, Condition, Content, Corner, Flow, OnTargetMissing, Placement, StartRule,
-    StepKind,
+    Action, Block, Condition, Content, Corner, Flow, OnTargetMissing, Placement, StepKind,
 };
+use super::start::{AutoStart, Candidate, Cause, Decision};
 use super::url_matches;
 use crate::core::catalog::{EventKind, GeneratedEvent};
 use crate::core::error::Error;
@@ -56,10 +59,12 @@ use crate::core::json::{self, Json, Number};
 pub enum StartReason {
     /// `start()` from the page.
     Program,
-    /// A `url` start rule matched.
+    /// A `url` start condition held.
     Url,
-    /// An `event` start rule matched.
+    /// An `event` start condition held.
     Event,
+    /// Another start condition held.
+    Condition,
     /// Another flow's `start_flow` action.
     Action,
     /// Resumed after a reload ([`FlowEngine::restore`]); never in `flow_started`.
@@ -73,6 +78,7 @@ impl StartReason {
             StartReason::Program => "program",
             StartReason::Url => "url",
             StartReason::Event => "event",
+            StartReason::Condition => "condition",
             StartReason::Action => "action",
             StartReason::Session => "session",
         }
@@ -340,6 +346,8 @@ pub struct FlowEngine {
     completed: Vec<String>,
     run: Option<Run>,
     next_timer: u64,
+    /// Starting by start conditions.
+    auto: AutoStart,
 }
 
 impl FlowEngine {
@@ -465,6 +473,7 @@ impl FlowEngine {
         self.drop_run(&mut out);
         self.seen.clear();
         self.completed.clear();
+        self.auto.reset();
         out
     }
 
@@ -481,6 +490,7 @@ impl FlowEngine {
         self.drop_run(&mut out);
         self.seen.clear();
         self.completed.clear();
+        self.auto.reset();
         let parsed = state
             .and_then(|s| json::parse(s).ok())
             .filter(|v| matches!(v.get("v"), Some(Json::Number(n)) if n.text() == "1"));
@@ -612,17 +622,11 @@ impl FlowEngine {
                     &mut out,
                 );
             }
+            // Start conditions look at the URL and events in [`FlowEngine::refresh`].
             Input::UrlChanged => {
                 if was_active {
                     self.fire_first(
                         |c| matches!(c, Condition::UrlMatches(p) if url_matches(p, ctx.url)),
-                        ctx,
-                        &mut out,
-                    );
-                } else {
-                    self.auto_start(
-                        |r| matches!(r, StartRule::Url(p) if url_matches(p, ctx.url)),
-                        StartReason::Url,
                         ctx,
                         &mut out,
                     );
@@ -635,14 +639,10 @@ impl FlowEngine {
                         ctx,
                         &mut out,
                     );
-                } else {
-                    self.auto_start(
-                        |r| matches!(r, StartRule::Event(e) if *e == event),
-                        StartReason::Event,
-                        ctx,
-                        &mut out,
-                    );
                 }
+            }
+            Input::TimerFired { id } if self.auto.timer_fired(id) => {
+                // A delayed start is due: the next refresh decides.
             }
             Input::TimerFired { id } => {
                 let hit = self.run.as_mut().and_then(|r| {
@@ -656,6 +656,66 @@ impl FlowEngine {
         }
         self.persist(before, &mut out);
         out
+    }
+
+    /// Looks at the flows' start conditions with the current facts (call it
+    /// after every change of what they look at): while no flow is active, starts
+    /// the one they pick, or schedules its delay (see [`super::start`]). Its start
+    /// reason is `url` or `event` when the condition that held is a bare `url` or
+    /// `event` condition, else `condition`.
+    pub fn refresh(&mut self, facts: &dyn Facts, ctx: &Ctx) -> Vec<Output> {
+        let before = self.state();
+        let mut out = Vec::new();
+        let candidates: Vec<Candidate> = self
+            .flows
+            .iter()
+            .filter(|f| !f.steps.is_empty())
+            .map(|f| Candidate {
+                id: &f.id,
+                rules: &f.start,
+                seen: self.seen.contains(&f.id),
+            })
+            .collect();
+        let active = self.run.as_ref().map(|r| r.flow.id.as_str());
+        match self.auto.decide(&candidates, active, facts) {
+            Some(Decision::Start { id, cause }) => {
+                let reason = match cause {
+                    Cause::Url => StartReason::Url,
+                    Cause::Event => StartReason::Event,
+                    Cause::Other => StartReason::Condition,
+                };
+                if let Some(f) = self.flows.iter().find(|f| f.id == id).cloned() {
+                    self.begin(f, reason, ctx, &mut out);
+                }
+            }
+            Some(Decision::Schedule { timer, ms }) => out.push(Output::SetTimer { id: timer, ms }),
+            None => {}
+        }
+        self.persist(before, &mut out);
+        out
+    }
+
+    /// Every selector the flows' start conditions watch (element conditions).
+    pub fn selectors(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for f in &self.flows {
+            for c in &f.start.conditions {
+                c.selectors(&mut out);
+            }
+        }
+        out
+    }
+
+    /// Whether a flow's start condition names `event` (such events are counted
+    /// in the user's event log).
+    pub fn counts(&self, event: &str) -> bool {
+        let mut names = Vec::new();
+        for f in &self.flows {
+            for c in &f.start.conditions {
+                c.event_names(&mut names);
+            }
+        }
+        names.contains(&event)
     }
 
     // ----- internals -----
@@ -718,8 +778,7 @@ impl FlowEngine {
                     version_number,
                     show_progress: false,
                     dismissible: true,
-                    start: Vec::new(),
-                    repeat: false,
+                    start: Default::default(),
                     steps: Vec::new(),
                 };
                 (flow, Some(EndReason::ContentNotFound))
@@ -755,6 +814,7 @@ impl FlowEngine {
         if !self.has_seen(&flow.id) {
             self.seen.push(flow.id.clone());
         }
+        self.auto.started(&flow.id);
         self.run = Some(Run {
             flow,
             step: 0,
@@ -962,28 +1022,6 @@ impl FlowEngine {
             }
             Action::Navigate(url) => out.push(Output::Navigate { url }),
             Action::Track(event) => out.push(Output::Track { event }),
-        }
-    }
-
-    /// Starts the first eligible flow with a start rule satisfying `pred`.
-    fn auto_start(
-        &mut self,
-        pred: impl Fn(&StartRule) -> bool,
-        reason: StartReason,
-        ctx: &Ctx,
-        out: &mut Vec<Output>,
-    ) {
-        let flow = self
-            .flows
-            .iter()
-            .find(|f| {
-                !f.steps.is_empty()
-                    && (f.repeat || !self.seen.contains(&f.id))
-                    && f.start.iter().any(&pred)
-            })
-            .cloned();
-        if let Some(f) = flow {
-            self.begin(f, reason, ctx, out);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Example-based tests of the flow engine: every action, trigger, resume, replace
 //! and timeout path, with the exact events and outputs.
 
+use super::conditions::{ContentKind, ContentStatus, EventLog, Facts, Scope};
 use super::engine::*;
 use super::markdown::{Inline, Node};
 use super::model::*;
@@ -77,6 +78,53 @@ struct H {
     traits: Json,
     url: String,
     log: Vec<Output>,
+    /// What the user tracked (as the shell's event log).
+    events: EventLog,
+    /// Elements present in the page.
+    present: Vec<String>,
+    now: u64,
+}
+
+/// The facts the harness hands to [`FlowEngine::refresh`], as the shell gathers them.
+struct HFacts<'a> {
+    url: &'a str,
+    traits: &'a Json,
+    events: &'a EventLog,
+    flows: Vec<(String, ContentStatus)>,
+    present: &'a [String],
+    now: u64,
+}
+
+impl Facts for HFacts<'_> {
+    fn url(&self) -> &str {
+        self.url
+    }
+    fn attribute(&self, scope: Scope, name: &str) -> Option<&Json> {
+        match scope {
+            Scope::User => self.traits.get(name),
+            Scope::Company => None,
+        }
+    }
+    fn events(&self) -> &EventLog {
+        self.events
+    }
+    fn content(&self, kind: ContentKind, id: &str) -> ContentStatus {
+        match kind {
+            ContentKind::Flow => self
+                .flows
+                .iter()
+                .find(|f| f.0 == id)
+                .map(|f| f.1.clone())
+                .unwrap_or_default(),
+            ContentKind::Checklist => ContentStatus::default(),
+        }
+    }
+    fn element_present(&self, selector: &str) -> bool {
+        self.present.iter().any(|s| s == selector)
+    }
+    fn now_ms(&self) -> u64 {
+        self.now
+    }
 }
 
 impl H {
@@ -90,6 +138,9 @@ impl H {
             traits: parse(r#"{"name":"Ada"}"#).unwrap(),
             url: "https://app.example/home".into(),
             log: Vec::new(),
+            events: EventLog::new(),
+            present: Vec::new(),
+            now: 1_700_000_000_000,
         };
         let out = h.e.load(
             content,
@@ -116,15 +167,65 @@ impl H {
         (self.traits.clone(), self.url.clone())
     }
 
+    /// Feeds `input`, then refreshes start conditions, as the shell does after
+    /// every input (a tracked event is recorded in the log first).
     fn handle(&mut self, input: Input) -> Vec<Output> {
+        if let Input::EventTracked { event } = &input {
+            if self.e.counts(event) {
+                self.events.record(event, &Json::Null, self.now);
+            }
+        }
         let (traits, url) = self.ctx_parts();
-        let out = self.e.handle(
+        let mut out = self.e.handle(
             input,
             &Ctx {
                 traits: &traits,
                 url: &url,
             },
         );
+        out.extend(self.refresh_only());
+        self.record(out)
+    }
+
+    /// [`FlowEngine::refresh`] with the harness's facts (outputs not recorded).
+    fn refresh_only(&mut self) -> Vec<Output> {
+        let (traits, url) = self.ctx_parts();
+        let active = self.e.active().map(|(id, _)| id.to_string());
+        let flows = self
+            .e
+            .flows()
+            .iter()
+            .map(|f| {
+                (
+                    f.id.clone(),
+                    ContentStatus {
+                        seen: self.e.has_seen(&f.id),
+                        completed: self.e.has_completed(&f.id),
+                        active: active.as_deref() == Some(&f.id),
+                    },
+                )
+            })
+            .collect();
+        let facts = HFacts {
+            url: &url,
+            traits: &traits,
+            events: &self.events,
+            flows,
+            present: &self.present,
+            now: self.now,
+        };
+        self.e.refresh(
+            &facts,
+            &Ctx {
+                traits: &traits,
+                url: &url,
+            },
+        )
+    }
+
+    /// Refreshes start conditions; records and returns the outputs.
+    fn refresh(&mut self) -> Vec<Output> {
+        let out = self.refresh_only();
         self.record(out)
     }
 
@@ -796,42 +897,203 @@ fn auto_start_rules() {
             "show onboarding/welcome modal"
         ]
     );
-    // While a flow is active, start rules are not checked.
+    // While a flow is active, no other flow starts by its conditions...
     assert!(h
         .handle(Input::EventTracked {
             event: "signed_up".into()
         })
         .is_empty());
-    h.handle(Input::Dismiss);
-    // Seen: no second auto-start.
-    assert!(h.go("https://app.example/dashboard").is_empty());
+    // ...but once it ends, one whose conditions hold does (the event was
+    // tracked, so `{"event": "signed_up"}` holds).
+    let out = sum(&h.handle(Input::Dismiss));
+    assert_eq!(out[..2], ["hide", "flow_ended onboarding user_closed"]);
     assert_eq!(
-        sum(&h.handle(Input::EventTracked {
-            event: "signed_up".into()
-        }))[0],
-        "flow_started tips event"
+        started(&h.log[h.log.len() - out.len()..]),
+        ["flow_started tips event"]
     );
     assert_eq!(h.e.start_reason(), Some(StartReason::Event));
-    // `start()` ignores the seen rule (no `once`).
     h.e.end_all(EndReason::Program);
+    // Seen (frequency once): neither starts again.
+    assert!(h.go("https://app.example/dashboard/2").is_empty());
+    assert!(h
+        .handle(Input::EventTracked {
+            event: "signed_up".into()
+        })
+        .is_empty());
+    // `start()` ignores the seen rule (no `once`).
     assert_eq!(
         sum(&h.start("onboarding"))[0],
         "flow_started onboarding program"
     );
 }
 
+/// A one-step modal flow with these extra fields.
+fn flow(id: &str, extra: &str) -> String {
+    format!(r#"{{"id":"{id}","name":"{id}"{extra},"steps":[{{"id":"s","type":"modal"}}]}}"#)
+}
+
+fn flows(items: &[String]) -> H {
+    let text = format!(r#"{{"version":1,"flows":[{}]}}"#, items.join(","));
+    H::with(parse_content(&text).unwrap_or_else(|e| panic!("{}", e.message)))
+}
+
+fn started(out: &[Output]) -> Vec<String> {
+    sum(out)
+        .into_iter()
+        .filter(|s| s.starts_with("flow_started"))
+        .collect()
+}
+
 #[test]
 fn repeat_flows_auto_start_again() {
-    let mut h = H::with(
-        parse_content(
-            r#"{"version":1,"flows":[{"id":"r","name":"R","repeat":true,"start":[{"url":"/a"}],
-              "steps":[{"id":"s","type":"modal"}]}]}"#,
-        )
-        .unwrap(),
+    // `repeat: true` is the older spelling of `frequency: "unlimited"`.
+    for extra in [r#","repeat":true"#, r#","frequency":"unlimited""#] {
+        let mut h = flows(&[flow("r", &format!(r#","start":[{{"url":"/a*"}}]{extra}"#))]);
+        assert_eq!(started(&h.go("/a")), ["flow_started r url"]);
+        // Ended while its condition still holds: it does not come straight back.
+        assert!(started(&h.handle(Input::Dismiss)).is_empty());
+        assert!(started(&h.refresh()).is_empty());
+        // Another page is a new occasion; so is leaving and coming back.
+        assert_eq!(started(&h.go("/a/2")), ["flow_started r url"]);
+        h.handle(Input::Dismiss);
+        assert!(started(&h.go("/b")).is_empty());
+        assert_eq!(started(&h.go("/a/2")), ["flow_started r url"]);
+        // A navigation inside the flow is not an occasion once it ends.
+        h.go("/a/3");
+        assert!(started(&h.handle(Input::Dismiss)).is_empty());
+    }
+    // Unlimited with an event: each new occurrence starts it again.
+    let mut h = flows(&[flow(
+        "e",
+        r#","frequency":"unlimited","start":[{"event":"go"}]"#,
+    )]);
+    for _ in 0..3 {
+        let out = h.handle(Input::EventTracked { event: "go".into() });
+        assert_eq!(started(&out), ["flow_started e event"]);
+        assert!(started(&h.handle(Input::Dismiss)).is_empty());
+    }
+}
+
+#[test]
+fn flow_frequency_once_and_multiple() {
+    let mut h = flows(&[
+        flow("o", r#","start":[{"event":"go"}]"#),
+        flow(
+            "m",
+            r#","frequency":"multiple","start":[{"event":"again"}]"#,
+        ),
+    ]);
+    assert_eq!(
+        started(&h.handle(Input::EventTracked { event: "go".into() })),
+        ["flow_started o event"]
     );
-    assert_eq!(sum(&h.go("/a"))[0], "flow_started r url");
     h.handle(Input::Dismiss);
-    assert_eq!(sum(&h.go("/a"))[0], "flow_started r url");
+    assert!(started(&h.handle(Input::EventTracked { event: "go".into() })).is_empty());
+    // `multiple`: once per page load by its conditions...
+    assert_eq!(
+        started(&h.handle(Input::EventTracked {
+            event: "again".into()
+        })),
+        ["flow_started m event"]
+    );
+    h.handle(Input::Dismiss);
+    assert!(started(&h.handle(Input::EventTracked {
+        event: "again".into()
+    }))
+    .is_empty());
+    // ...and again on the next page load, though the user has seen it.
+    let state = h.persisted();
+    let mut h2 = flows(&[
+        flow("o", r#","start":[{"event":"go"}]"#),
+        flow(
+            "m",
+            r#","frequency":"multiple","start":[{"event":"again"}]"#,
+        ),
+    ]);
+    h2.events = h.events.clone();
+    h2.restore(state.as_deref());
+    assert!(h2.e.has_seen("m") && h2.e.has_seen("o"));
+    assert_eq!(started(&h2.refresh()), ["flow_started m event"]);
+}
+
+#[test]
+fn flow_priority_conditions_and_reasons() {
+    let mut h = flows(&[
+        flow("low", r#","start":[{"url":"/app*"}]"#),
+        flow("high", r#","priority":5,"start":[{"url":"/app*"}]"#),
+        flow(
+            "pro",
+            r#","priority":9,"start":[{"all":[{"url":"/app*"},{"user":"plan","op":"equals","value":"pro"}]}]"#,
+        ),
+        flow("el", r##","priority":-1,"start":[{"element":"#banner"}]"##),
+    ]);
+    assert_eq!(h.e.selectors(), ["#banner"]);
+    assert!(!h.e.counts("nothing"));
+    // Equal conditions: the higher priority wins; the document order breaks ties.
+    assert_eq!(started(&h.go("/app")), ["flow_started high url"]);
+    // Once it ends, the next one whose conditions hold starts.
+    assert_eq!(started(&h.handle(Input::Dismiss)), ["flow_started low url"]);
+    assert!(started(&h.handle(Input::Dismiss)).is_empty());
+    // A trait change makes `pro` hold: reason `condition` (not a bare url rule).
+    h.traits = parse(r#"{"plan":"pro"}"#).unwrap();
+    assert_eq!(started(&h.refresh()), ["flow_started pro condition"]);
+    assert_eq!(h.e.start_reason(), Some(StartReason::Condition));
+    h.handle(Input::Dismiss);
+    // An element condition.
+    assert!(started(&h.refresh()).is_empty());
+    h.present.push("#banner".into());
+    assert_eq!(started(&h.refresh()), ["flow_started el condition"]);
+}
+
+#[test]
+fn flow_start_delay_checks_again_when_it_ends() {
+    let text = flow(
+        "d",
+        r#","start_delay_seconds":1.5,"start":[{"url":"/app*"}]"#,
+    );
+    let mut h = flows(std::slice::from_ref(&text));
+    let out = h.go("/app");
+    let timer = out
+        .iter()
+        .find_map(|o| match o {
+            Output::SetTimer { id, ms: 1500 } => Some(*id),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(started(&out).is_empty());
+    // Still waiting: refreshes do not start it early or schedule it twice.
+    let out = h.refresh();
+    assert!(out.is_empty(), "{out:?}");
+    // When the delay ends and the condition still holds: it starts.
+    assert_eq!(
+        started(&h.handle(Input::TimerFired { id: timer })),
+        ["flow_started d url"]
+    );
+    // When it no longer holds: it does not.
+    let mut h = flows(std::slice::from_ref(&text));
+    let out = h.go("/app");
+    let Some(Output::SetTimer { id, .. }) = out
+        .into_iter()
+        .find(|o| matches!(o, Output::SetTimer { .. }))
+    else {
+        panic!()
+    };
+    h.url = "/elsewhere".into();
+    let out = h.handle(Input::TimerFired { id });
+    assert!(started(&out).is_empty(), "{out:?}");
+    assert!(h.e.active().is_none() && !h.e.has_seen("d"));
+    // A program start during the delay wins; the delayed start is dropped.
+    let mut h = flows(&[text]);
+    let out = h.go("/app");
+    let Some(Output::SetTimer { id, .. }) = out
+        .into_iter()
+        .find(|o| matches!(o, Output::SetTimer { .. }))
+    else {
+        panic!()
+    };
+    h.start("d");
+    h.handle(Input::Dismiss);
+    assert!(started(&h.handle(Input::TimerFired { id })).is_empty());
 }
 
 #[test]

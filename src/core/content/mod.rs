@@ -14,6 +14,7 @@ pub mod engine;
 pub mod markdown;
 pub mod model;
 pub mod regex;
+pub mod start;
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod checklist_tests;
@@ -25,6 +26,8 @@ mod engine_tests;
 mod model_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod proptests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod start_tests;
 
 pub use engine::{Ctx, EndReason, FlowEngine, Input, Output, StartReason, StepView};
 pub use model::{parse_content, Content};

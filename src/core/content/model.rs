@@ -13,9 +13,10 @@ use crate::prelude::*;
 use crate::core::float;
 
 use super::checklist::{parse_checklist, Checklist};
-use super::conditions::ContentKind;
+use super::conditions::{Condition as Cond, ContentKind};
 use super::markdown::safe_url;
 use super::push_usize;
+use super::start::{parse_start_rules, StartRules};
 use crate::core::error::Error;
 use crate::core::json::{self, Json};
 
@@ -49,8 +50,6 @@ pub const PLACEMENTS: &[&str] = &["top", "bottom", "left", "right"];
 pub const CORNERS: &[&str] = &["bottom-right", "bottom-left", "top-right", "top-left"];
 /// Accepted values of a tooltip's `on_target_missing`.
 pub const ON_TARGET_MISSING: &[&str] = &["end", "bubble"];
-/// The keys of a start rule (exactly one per rule).
-pub const START_RULE_KEYS: &[&str] = &["url", "event"];
 /// Default of `target_timeout_ms`: how long a tooltip waits for its target.
 pub const DEFAULT_TARGET_TIMEOUT_MS: u64 = 6000;
 /// Largest accepted `target_timeout_ms` and `wait` duration (one day).
@@ -76,7 +75,7 @@ pub struct Content {
 }
 
 /// A flow (product tour): a sequence of steps.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Flow {
     /// Unique, non-empty id; what `start(id)` takes.
     pub id: String,
@@ -90,21 +89,11 @@ pub struct Flow {
     pub show_progress: bool,
     /// The user may close it with × or Escape (default true).
     pub dismissible: bool,
-    /// Auto-start rules; empty: only started by `start()` or a `start_flow` action.
-    pub start: Vec<StartRule>,
-    /// Auto-start again even if the user has seen it (default false: at most once).
-    pub repeat: bool,
+    /// How it starts by itself (start conditions, frequency, priority, delay; see
+    /// [`super::start`]); no conditions: only `start()` or an action starts it.
+    pub start: StartRules,
     /// The steps, at least one, ids unique within the flow.
     pub steps: Vec<Step>,
-}
-
-/// When a flow starts by itself (if no flow is active and the user has not seen it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StartRule {
-    /// The page's path and search match this glob (`*` = any characters).
-    Url(String),
-    /// The app tracked this event.
-    Event(String),
 }
 
 /// One step of a flow.
@@ -346,15 +335,21 @@ pub fn from_json(v: &Json) -> Result<Content, Error> {
         checklists.push(checklist);
     }
     // Content conditions name flows and checklists of this document.
+    let mut owners: Vec<(String, Vec<&Cond>)> = Vec::new();
+    for (i, f) in flows.iter().enumerate() {
+        owners.push((index("flows", i), f.start.conditions.iter().collect()));
+    }
     for (i, c) in checklists.iter().enumerate() {
-        let mut refs = Vec::new();
-        for s in &c.start {
-            s.content_refs(&mut refs);
-        }
+        let mut all: Vec<&Cond> = c.start.conditions.iter().collect();
         for t in &c.tasks {
-            for s in &t.conditions {
-                s.content_refs(&mut refs);
-            }
+            all.extend(t.conditions.iter());
+        }
+        owners.push((index("checklists", i), all));
+    }
+    for (path, conditions) in owners {
+        let mut refs = Vec::new();
+        for s in conditions {
+            s.content_refs(&mut refs);
         }
         for (kind, id) in refs {
             let known = match kind {
@@ -369,7 +364,7 @@ pub fn from_json(v: &Json) -> Result<Content, Error> {
                 });
                 json::write_string(id, &mut m);
                 m.push_str(", which is not in the document");
-                return Err(err(&index("checklists", i), &m));
+                return Err(err(&path, &m));
             }
         }
     }
@@ -387,6 +382,9 @@ fn parse_flow(v: &Json, path: &str, flow_ids: &[&str]) -> Result<Flow, Error> {
         "dismissible",
         "start",
         "repeat",
+        "frequency",
+        "priority",
+        "start_delay_seconds",
         "steps",
     ])?;
     let id = o.id("id")?;
@@ -395,11 +393,7 @@ fn parse_flow(v: &Json, path: &str, flow_ids: &[&str]) -> Result<Flow, Error> {
     let version_number = o.u64_opt("version_number", u64::MAX)?;
     let show_progress = o.bool_opt("show_progress", false)?;
     let dismissible = o.bool_opt("dismissible", true)?;
-    let repeat = o.bool_opt("repeat", false)?;
-    let mut start = Vec::new();
-    for (i, r) in o.arr_opt("start")?.iter().enumerate() {
-        start.push(parse_start_rule(r, &index(&child(path, "start"), i))?);
-    }
+    let start = parse_start_rules(&o, true)?;
     let steps_json = o.arr_req("steps")?;
     let steps_path = child(path, "steps");
     if steps_json.is_empty() {
@@ -430,19 +424,8 @@ fn parse_flow(v: &Json, path: &str, flow_ids: &[&str]) -> Result<Flow, Error> {
         show_progress,
         dismissible,
         start,
-        repeat,
         steps,
     })
-}
-
-fn parse_start_rule(v: &Json, path: &str) -> Result<StartRule, Error> {
-    let o = Obj::new(v, path)?;
-    o.keys(START_RULE_KEYS)?;
-    match (o.get("url").is_some(), o.get("event").is_some()) {
-        (true, false) => Ok(StartRule::Url(o.nonempty("url")?)),
-        (false, true) => Ok(StartRule::Event(o.nonempty("event")?)),
-        _ => Err(err(path, "expected exactly one of url, event")),
-    }
 }
 
 /// Ids references may point to.

@@ -31,8 +31,13 @@ fn sample_parses_with_defaults() {
     let f = &c.flows[0];
     assert_eq!(f.version_id.as_deref(), Some("v-123"));
     assert_eq!(f.version_number, Some(3));
-    assert!(f.show_progress && f.dismissible && !f.repeat);
-    assert_eq!(f.start, vec![StartRule::Url("/dashboard*".into())]);
+    assert!(f.show_progress && f.dismissible);
+    assert_eq!(
+        f.start.conditions,
+        vec![super::conditions::Condition::Url("/dashboard*".into())]
+    );
+    assert_eq!(f.start.frequency, super::start::Frequency::Once);
+    assert_eq!((f.start.priority, f.start.delay_ms), (0, 0));
     assert_eq!(f.steps[0].name.as_deref(), Some("Welcome"));
     assert_eq!(
         f.steps[1].kind,
@@ -149,13 +154,18 @@ fn json_schema_agrees_with_the_parser() {
     assert_eq!(enum_of(&defs["placement"]), strs(PLACEMENTS));
     assert_eq!(enum_of(&defs["corner"]), strs(CORNERS));
     assert_eq!(enum_of(&defs["on_target_missing"]), strs(ON_TARGET_MISSING));
-    let rules: Vec<String> = defs["start_rule"]["oneOf"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["required"][0].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(rules, strs(START_RULE_KEYS));
+    // Flows and checklists start by the same conditions and options.
+    for def in ["flow", "checklist"] {
+        let p = &defs[def]["properties"];
+        assert_eq!(p["start"]["items"]["$ref"], "#/$defs/start_condition");
+        assert_eq!(
+            enum_of(&p["frequency"]),
+            strs(super::start::FREQUENCIES),
+            "{def}"
+        );
+        assert_eq!(p["priority"]["maximum"], 1_000_000);
+        assert_eq!(p["start_delay_seconds"]["maximum"], 86_400);
+    }
     assert_eq!(
         defs["tooltip_step"]["properties"]["target_timeout_ms"]["default"],
         DEFAULT_TARGET_TIMEOUT_MS
@@ -212,10 +222,14 @@ fn errors_name_the_json_path() {
         (r#"{"version":1,"flows":[{"id":"f","name":"F","version_number":-1,"steps":[]}]}"#.into(), "flows[0].version_number: expected a whole number"),
         (r#"{"version":1,"flows":[{"id":"f","name":"F","version_number":1.5,"steps":[]}]}"#.into(), "flows[0].version_number: expected a whole number"),
         (r#"{"version":1,"flows":[{"id":"f","name":"F","dismissible":"yes","steps":[]}]}"#.into(), "flows[0].dismissible: expected true or false"),
-        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{}],"steps":[]}]}"#.into(), "flows[0].start[0]: expected exactly one of url, event"),
-        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"url":"/a","event":"b"}],"steps":[]}]}"#.into(), "flows[0].start[0]: expected exactly one of url, event"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{}],"steps":[]}]}"#.into(), "flows[0].start[0]: expected exactly one of all, any, url, user, company, event, flow, checklist, element"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"url":"/a","event":"b"}],"steps":[]}]}"#.into(), "flows[0].start[0]: expected exactly one of all, any, url, user, company, event, flow, checklist, element; found url and event"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","repeat":true,"frequency":"once","steps":[{"id":"s","type":"modal"}]}]}"#.into(), "flows[0].repeat: give frequency or repeat, not both"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","priority":1.5,"steps":[{"id":"s","type":"modal"}]}]}"#.into(), "flows[0].priority: expected a whole number"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","start_delay_seconds":-1,"steps":[{"id":"s","type":"modal"}]}]}"#.into(), "flows[0].start_delay_seconds: expected a number of seconds"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"checklist":"nope","state":"seen"}],"steps":[{"id":"s","type":"modal"}]}]}"#.into(), "flows[0]: a condition names checklist \"nope\", which is not in the document"),
         (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"url":""}],"steps":[]}]}"#.into(), "flows[0].start[0].url: must not be empty"),
-        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"path":"/"}],"steps":[]}]}"#.into(), "flows[0].start[0].path: unknown field (expected one of url, event)"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"path":"/"}],"steps":[]}]}"#.into(), "flows[0].start[0]: expected exactly one of all, any, url, user, company, event, flow, checklist, element"),
         (r#"{"version":1,"flows":[{"id":"f","name":"F","steps":[{"id":"a","type":"modal"}]},{"id":"f","name":"G","steps":[{"id":"a","type":"modal"}]}]}"#.into(), "flows[1].id: duplicate flow id"),
         (with_step(r#"{"id":"a","type":"modal"},{"id":"a","type":"modal"}"#), "flows[0].steps[1].id: duplicate step id in this flow"),
         (with_step(r#"{"id":"a","type":"popup"}"#), "flows[0].steps[0].type: expected one of modal, tooltip, bubble, hidden"),

@@ -10,7 +10,7 @@ use crate::prelude::*;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::{bridge, checklists, flows};
+use super::{bridge, checklists, facts, flows};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::json::{self, Json};
 use crate::web::{error, js_error, object_to_json_at_most};
@@ -59,10 +59,15 @@ pub fn content_notify(note: &str) {
         return;
     }
     match note {
-        "user" => {
+        "user" => bridge::batch(|| {
+            // Switch everything to the new user before anything is evaluated.
+            facts::hold(true);
+            facts::user_changed();
             flows::user_changed();
             checklists::user_changed();
-        }
+            facts::hold(false);
+            checklists::refresh();
+        }),
         "url" => flows::url_changed(),
         _ => {
             let Some(text) = note.strip_prefix("event:") else {
@@ -75,8 +80,10 @@ pub fn content_notify(note: &str) {
                 return;
             };
             let props = parts.get(1).cloned().unwrap_or(Json::Null);
+            // Counted first, so that the conditions the next two look at see it.
+            facts::record(event, &props);
             flows::event_tracked(event);
-            checklists::event_tracked(event, &props);
+            checklists::event_tracked();
         }
     }
 }
@@ -85,8 +92,8 @@ pub fn content_notify(note: &str) {
 /// checklist runner.
 fn load(mut content: crate::core::content::Content) {
     let lists = core::mem::take(&mut content.checklists);
+    checklists::add(lists);
     flows::load(content);
-    checklists::load(lists);
 }
 
 /// `loadContent(source)`: an object in the content schema, or the URL of a JSON

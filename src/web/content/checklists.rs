@@ -28,13 +28,13 @@ use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlElement, ShadowRoot};
 
 use super::bridge::{self, batch, defer, Deferred};
-use super::flows::{self, query};
+use super::facts::{self, Status};
+use super::flows;
 use super::render::{self, adopt_styles, document, el, leak};
 use crate::core::content::checklist::{
     Checklist, ChecklistEndReason, ChecklistEngine, ChecklistInput, ChecklistOutput,
     ChecklistStartReason, ChecklistView, Env,
 };
-use crate::core::content::conditions::{ContentKind, ContentStatus, EventLog, Facts, Scope};
 use crate::core::error::Error;
 use crate::core::json::{self, Json};
 
@@ -86,20 +86,14 @@ struct Widget {
 /// The checklist side of segflow in this page.
 struct Checklists {
     engine: ChecklistEngine,
-    log: EventLog,
     widget: Option<Widget>,
     state_key: String,
-    events_key: String,
-    /// Watched selectors that match an element now.
-    present: Vec<String>,
     /// Armed timers: (engine id, page handle).
     timers: Vec<(u64, i32)>,
     /// The user's state was restored.
     restored: bool,
     /// Content was loaded (nothing is evaluated or restored before).
     loaded: bool,
-    /// The event log was read from storage for the current user.
-    log_read: bool,
 }
 
 static CHECKLISTS: Local<RefCell<Option<Checklists>>> = Local::new(RefCell::new(None));
@@ -108,87 +102,35 @@ fn with<T>(f: impl FnOnce(&mut Checklists) -> T) -> Option<T> {
     CHECKLISTS.with(|cell| cell.try_borrow_mut().ok()?.as_mut().map(f))
 }
 
-/// The facts conditions look at, gathered before the engine runs.
-struct PageFacts<'a> {
-    url: String,
-    traits: Json,
-    company: Json,
-    log: &'a EventLog,
-    flows: Vec<(String, bool, bool, bool)>,
-    checklists: Vec<(String, bool, bool, bool)>,
-    present: &'a [String],
-    now: u64,
-}
-
-impl Facts for PageFacts<'_> {
-    fn url(&self) -> &str {
-        &self.url
-    }
-    fn attribute(&self, scope: Scope, name: &str) -> Option<&Json> {
-        match scope {
-            Scope::User => self.traits.get(name),
-            Scope::Company => self.company.get(name),
-        }
-    }
-    fn events(&self) -> &EventLog {
-        self.log
-    }
-    fn content(&self, kind: ContentKind, id: &str) -> ContentStatus {
-        let list = match kind {
-            ContentKind::Flow => &self.flows,
-            ContentKind::Checklist => &self.checklists,
-        };
-        let s = list.iter().find(|s| s.0 == id);
-        ContentStatus {
-            seen: s.is_some_and(|s| s.1),
-            completed: s.is_some_and(|s| s.2),
-            active: s.is_some_and(|s| s.3),
-        }
-    }
-    fn element_present(&self, selector: &str) -> bool {
-        self.present.iter().any(|s| s == selector)
-    }
-    fn now_ms(&self) -> u64 {
-        self.now
-    }
-}
-
-fn now() -> u64 {
-    js_sys::Date::now() as u64
-}
-
-/// Runs `f` with the engine and the page's facts; carries out its outputs.
-fn run(f: impl FnOnce(&mut ChecklistEngine, &Env) -> Vec<ChecklistOutput>) {
-    let flows = flows::statuses();
-    let url = crate::web::href();
-    let traits = bridge::traits();
-    let company = bridge::company();
-    let outputs = with(|c| {
-        let statuses = c
-            .engine
+/// Each loaded checklist's id with whether this user has started it, has
+/// completed it and whether it is active (what content conditions look at).
+pub fn statuses() -> Vec<Status> {
+    with(|c| {
+        c.engine
             .checklists()
             .iter()
             .map(|cl| {
                 let (seen, completed, active) = c.engine.status(&cl.id);
                 (cl.id.clone(), seen, completed, active)
             })
-            .collect();
-        let facts = PageFacts {
-            url,
-            traits: traits.clone(),
-            company,
-            log: &c.log,
-            flows,
-            checklists: statuses,
-            present: &c.present,
-            now: now(),
-        };
-        let env = Env {
-            facts: &facts,
-            traits: &traits,
-        };
-        f(&mut c.engine, &env)
+            .collect()
     })
+    .unwrap_or_default()
+}
+
+/// Whether a loaded checklist's condition names `event` (it is then counted).
+pub fn counts(event: &str) -> bool {
+    with(|c| c.engine.counts(event)).unwrap_or(false)
+}
+
+/// Runs `f` with the engine and the page's facts; carries out its outputs.
+fn run(f: impl FnOnce(&mut ChecklistEngine, &Env) -> Vec<ChecklistOutput>) {
+    let flows = flows::statuses();
+    let checklists = statuses();
+    let outputs = facts::with_facts(flows, checklists, |facts, traits| {
+        with(|c| f(&mut c.engine, &Env { facts, traits }))
+    })
+    .flatten()
     .unwrap_or_default();
     apply(outputs);
 }
@@ -229,7 +171,7 @@ fn apply(outputs: Vec<ChecklistOutput>) {
             ChecklistOutput::Navigate(url) => flows::navigate_to(url),
             ChecklistOutput::Track(event) => {
                 defer(Deferred::Track(None, event.clone(), String::from("{}")));
-                record(&event, &Json::Object(Vec::new()));
+                facts::record(&event, &Json::Object(Vec::new()));
             }
             ChecklistOutput::SetTimer { id, ms } => {
                 let cb = Closure::once_into_js(move || {
@@ -259,38 +201,20 @@ pub fn install() {
     }
     let state = Checklists {
         engine: ChecklistEngine::new(),
-        log: EventLog::new(),
         widget: None,
         state_key: bridge::key("checklists"),
-        events_key: bridge::key("events"),
-        present: Vec::new(),
         timers: Vec::new(),
         restored: false,
         loaded: false,
-        log_read: false,
     };
     CHECKLISTS.with(|c| *c.borrow_mut() = Some(state));
     flows::set_after(refresh, dom_changed);
-}
-
-/// Reads the current user's event log once (per user).
-fn ensure_log() {
-    let key = with(|c| (!c.log_read).then(|| c.events_key.clone())).flatten();
-    if let Some(key) = key {
-        let log = bridge::get(&key)
-            .map(|t| EventLog::from_json(&t))
-            .unwrap_or_default();
-        with(|c| {
-            c.log = log;
-            c.log_read = true;
-        });
-    }
+    facts::set_counter(counted);
 }
 
 /// Restores the current user's checklist progress once, after content was
 /// loaded.
 fn ensure_restored() {
-    ensure_log();
     let first = with(|c| c.loaded && !core::mem::replace(&mut c.restored, true)).unwrap_or(false);
     if !first {
         return;
@@ -300,78 +224,74 @@ fn ensure_restored() {
     run(|e, env| e.restore(state.as_deref(), env));
 }
 
-/// Adds the content's checklists.
-pub fn load(checklists: Vec<Checklist>) {
-    batch(|| {
-        with(|c| {
-            c.engine.add(checklists);
-            c.loaded = true;
-        });
-        update_presence();
-        // The user's progress is restored once the checklists it names are
-        // loaded, and before start conditions look (a `once` checklist the user
-        // saw on an earlier page must not start again).
-        if with(|c| c.restored) == Some(true) {
-            run(|e, env| e.refresh(env));
-        } else {
-            ensure_restored();
-        }
+/// Adds the content's checklists without evaluating anything yet: the flow
+/// runner's load that follows refreshes both (so that neither looks at the
+/// other's history before both are loaded and restored).
+pub fn add(checklists: Vec<Checklist>) {
+    with(|c| {
+        c.engine.add(checklists);
+        c.loaded = true;
     });
 }
 
-/// Re-evaluates after flows, the URL, attributes or the DOM changed.
+/// Re-evaluates after flows, the URL, attributes or the DOM changed: the
+/// checklists' conditions, then the flows' start conditions.
 pub fn refresh() {
-    if with(|c| c.loaded) != Some(true) {
+    // Before the flows' boot restored the user's flow history, nothing is
+    // evaluated (the boot refreshes).
+    if !flows::booted() || facts::held() {
         return;
     }
     batch(|| {
-        ensure_restored();
         update_presence();
-        run(|e, env| e.refresh(env));
+        if with(|c| c.loaded) == Some(true) {
+            ensure_restored();
+            run(|e, env| e.refresh(env));
+        }
+        flows::refresh_conditions(statuses());
     });
 }
 
 /// The DOM changed: looks again only if a watched element came or went (the
 /// other facts do not change with the DOM).
 fn dom_changed() {
-    if with(|c| c.loaded) == Some(true) && update_presence() {
-        batch(|| run(|e, env| e.refresh(env)));
+    if update_presence() {
+        refresh();
     }
 }
 
-/// Recomputes which watched selectors match; whether that changed.
+/// Recomputes which watched selectors (of flows and checklists) match; whether
+/// that changed.
 fn update_presence() -> bool {
-    let selectors: Vec<String> = with(|c| {
-        c.engine
-            .selectors()
-            .into_iter()
-            .map(str::to_string)
-            .collect()
-    })
-    .unwrap_or_default();
-    let present: Vec<String> = selectors
-        .into_iter()
-        .filter(|s| query(s).is_some())
-        .collect();
-    with(|c| {
-        let changed = c.present != present;
-        c.present = present;
-        changed
-    })
-    .unwrap_or(false)
+    let mut selectors = flows::selectors();
+    selectors.extend(
+        with(|c| {
+            c.engine
+                .selectors()
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default(),
+    );
+    selectors.sort_unstable();
+    selectors.dedup();
+    facts::update_presence(selectors)
+}
+
+/// Whether a loaded flow's or checklist's condition names `event`.
+pub fn counted(event: &str) -> bool {
+    counts(event) || flows::counts(event)
 }
 
 /// The user changed: hide the previous user's checklist, restore the new one's.
 pub fn user_changed() {
     let state_key = bridge::key("checklists");
-    let events_key = bridge::key("events");
     let changed = with(|c| {
         let changed = c.state_key != state_key;
         c.state_key = state_key;
-        c.events_key = events_key;
         if changed {
             c.restored = false;
-            c.log_read = false;
         }
         changed
     });
@@ -386,31 +306,10 @@ pub fn user_changed() {
     }
 }
 
-/// Records an event the app (or a task, or analytics.js) tracked, persists the
-/// log and re-evaluates.
-pub fn event_tracked(event: &str, properties: &Json) {
-    batch(|| {
-        ensure_log();
-        record(event, properties);
-        if with(|c| c.loaded) == Some(true) {
-            ensure_restored();
-            run(|e, env| e.refresh(env));
-        }
-    });
-}
-
-fn record(event: &str, properties: &Json) {
-    let saved = with(|c| {
-        if !c.engine.counts(event) {
-            return None;
-        }
-        c.log.record(event, properties, now());
-        Some((c.events_key.clone(), c.log.to_json()))
-    })
-    .flatten();
-    if let Some((key, text)) = saved {
-        bridge::set(&key, Some(&text));
-    }
+/// The app (or analytics.js) tracked an event, already recorded in the facts:
+/// re-evaluates.
+pub fn event_tracked() {
+    refresh();
 }
 
 /// Whether checklist `id` is loaded (what `start(id)` asks first).

@@ -230,8 +230,44 @@ pub fn installed() -> bool {
     FLOWS.with(|c| c.try_borrow().map(|f| f.is_some()).unwrap_or(true))
 }
 
-fn booted() -> bool {
+/// Whether the deferred start-up ran (the user's flow history is restored).
+pub fn booted() -> bool {
     with_flows(|f| f.booted).unwrap_or(false)
+}
+
+/// Every selector the flows' start conditions watch.
+pub fn selectors() -> Vec<String> {
+    engine(|e, _| e.selectors().into_iter().map(str::to_string).collect()).unwrap_or_default()
+}
+
+/// Whether a flow's start condition names `event`.
+pub fn counts(event: &str) -> bool {
+    engine(|e, _| e.counts(event)).unwrap_or(false)
+}
+
+/// Looks at the flows' start conditions with the page's facts (`checklists`:
+/// the checklists' history) and carries out what the engine decides. Runs after
+/// every change of flow state, through the checklists' refresh ([`set_after`]);
+/// a flow that starts here changes the state again, whose refresh then finds
+/// a flow active and stops.
+pub fn refresh_conditions(checklists: Vec<super::facts::Status>) {
+    if !booted() || super::facts::held() {
+        return;
+    }
+    batch(|| {
+        let flows = statuses();
+        let outputs = super::facts::with_facts(flows, checklists, |facts, _| {
+            engine(|e, ctx| e.refresh(facts, ctx))
+        })
+        .flatten()
+        .unwrap_or_default();
+        if outputs.is_empty() {
+            return;
+        }
+        let mut queue = VecDeque::new();
+        apply(outputs, &mut queue);
+        drain(queue);
+    });
 }
 
 /// Carries out outputs; inputs they trigger at once go to `queue`.
@@ -348,6 +384,7 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
             Output::Navigate { url } => navigate(url),
             Output::Track { event } => {
                 defer(Deferred::Track(None, event.clone(), String::from("{}")));
+                super::facts::record(&event, &Json::Object(Vec::new()));
                 queue.push_back(Input::EventTracked { event });
             }
             Output::Persist(_) => {

@@ -11,5 +11,6 @@ use crate::prelude::*;
 pub mod api;
 mod bridge;
 mod checklists;
+mod facts;
 mod flows;
 mod render;
