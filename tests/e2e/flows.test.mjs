@@ -524,7 +524,7 @@ describe('flows in the browser', () => {
     assert.equal(new URL(page.url()).search, '?from=flow', 'without a custom navigate: a page load');
   });
 
-  it('starts flows by URL rules (on load and on SPA navigation) and by event rules, once unless repeat', T, async (t) => {
+  it('starts flows by URL and event conditions (on load, on SPA navigation, after another flow ends), once unless repeat', T, async (t) => {
     const writeKey = 'flows-rules';
     const doc = content(
       flow('on-load', [bubble('l1', null, [{ label: 'OK', action: { type: 'end' } }])], { start: [{ url: '/flows.html' }] }),
@@ -533,20 +533,22 @@ describe('flows in the browser', () => {
     );
     const { page } = await open(t, { writeKey, userId: 'u-rules', content: doc });
     await shown(page, 'l1');
-    // Rules do not start a flow while another runs.
+    // No flow starts by its conditions while another runs...
     await page.evaluate(() => window.segflow.track('signed_up'));
     await sleep(100);
     assert.equal((await ui(page)).stepId, 'l1');
+    // ...but once it ends, the one whose condition now holds does.
     await clickButton(page, 'OK');
-    await gone(page);
-    await page.click('#spa-link');
-    await shown(page, 's1');
-    await clickButton(page, 'OK');
-    await page.evaluate(() => window.segflow.track('signed_up'));
     await shown(page, 'e1');
     await clickButton(page, 'OK');
     await gone(page);
-    // Seen flows do not start again; `repeat` ones do.
+    // `repeat` (frequency unlimited) does not bring it straight back, nor does
+    // another page (its condition does not look at the URL).
+    await page.click('#spa-link');
+    await shown(page, 's1');
+    await clickButton(page, 'OK');
+    await gone(page);
+    // Seen flows do not start again; the event again starts the `repeat` one.
     await page.evaluate(() => { window.app.navigate('/elsewhere'); window.app.navigate('/app/settings/x'); });
     await sleep(100);
     assert.equal((await ui(page)).shown, false);
@@ -554,12 +556,64 @@ describe('flows in the browser', () => {
     await shown(page, 'e1');
     const trace = await flowTrace(page);
     assert.deepEqual(trace.filter((e) => e.startsWith('flowStarted')), [
-      'flowStarted:on-load:url', 'flowStarted:on-settings:url', 'flowStarted:on-signup:event', 'flowStarted:on-signup:event',
+      'flowStarted:on-load:url', 'flowStarted:on-signup:event', 'flowStarted:on-settings:url', 'flowStarted:on-signup:event',
     ]);
     const events = await generatedAtCollector(page, collector, writeKey, { expect: trace.length });
     assert.deepEqual(collectorTrace(events).filter((e) => e.startsWith('Flow Started')), [
-      'Flow Started:on-load:url', 'Flow Started:on-settings:url', 'Flow Started:on-signup:event', 'Flow Started:on-signup:event',
+      'Flow Started:on-load:url', 'Flow Started:on-signup:event', 'Flow Started:on-settings:url', 'Flow Started:on-signup:event',
     ]);
+    const dups = await (await fetch(`${collector.url}/api/duplicates?writeKey=${writeKey}`)).json();
+    assert.deepEqual(dups.duplicates, [], 'each generated event stored once, none resent');
+  });
+
+  it('starts flows by general start conditions: traits, elements, priority and a delay checked again', T, async (t) => {
+    const writeKey = 'flows-conditions';
+    const doc = content(
+      flow('low', [bubble('low1', null, [{ label: 'OK', action: { type: 'end' } }])], {
+        start: [{ user: 'plan', op: 'equals', value: 'pro' }],
+      }),
+      flow('high', [bubble('high1', null, [{ label: 'OK', action: { type: 'end' } }])], {
+        priority: 10, start: [{ all: [{ user: 'plan', op: 'equals', value: 'pro' }, { user: 'seats', op: 'greater_than', value: 3 }] }],
+      }),
+      flow('banner', [bubble('b1', null, [{ label: 'OK', action: { type: 'end' } }])], {
+        start_delay_seconds: 0.4, start: [{ element: '#promo-banner' }],
+      }),
+    );
+    const { page } = await open(t, { writeKey, userId: 'u-cond', traits: { plan: 'free' }, content: doc });
+    await sleep(150);
+    assert.equal((await ui(page)).shown, false, 'no condition holds yet');
+    // A trait change: both `low` and `high` hold; the higher priority starts.
+    await page.evaluate(() => window.segflow.updateUser({ plan: 'pro', seats: 5 }));
+    await shown(page, 'high1');
+    await clickButton(page, 'OK');
+    await shown(page, 'low1');
+    await clickButton(page, 'OK');
+    await gone(page);
+    // An element that comes and goes before its delay ends: nothing starts.
+    await page.evaluate(() => { const d = document.createElement('div'); d.id = 'promo-banner'; document.body.append(d); });
+    await sleep(100);
+    await page.evaluate(() => document.getElementById('promo-banner').remove());
+    await sleep(600);
+    assert.equal((await ui(page)).shown, false, 'checked again when the delay ends');
+    // One that stays: it starts once the delay has passed.
+    const t0 = Date.now();
+    await page.evaluate(() => { const d = document.createElement('div'); d.id = 'promo-banner'; document.body.append(d); });
+    await shown(page, 'b1');
+    assert.ok(Date.now() - t0 >= 350, `started after its delay (${Date.now() - t0} ms)`);
+    const trace = await flowTrace(page);
+    assert.deepEqual(trace.filter((e) => e.startsWith('flowStarted')), [
+      'flowStarted:high:condition', 'flowStarted:low:condition', 'flowStarted:banner:condition',
+    ]);
+    await clickButton(page, 'OK');
+    await flush(page);
+    // A reload: seen flows (frequency once) stay seen though all conditions hold.
+    await page.reload();
+    await page.waitForFunction(() => window.ready);
+    await page.evaluate(() => { const d = document.createElement('div'); d.id = 'promo-banner'; document.body.append(d); });
+    await boot(page, collector, { writeKey, userId: 'u-cond', traits: { plan: 'pro', seats: 5 }, content: doc });
+    await sleep(700);
+    assert.equal((await ui(page)).shown, false, 'no flow starts again after a reload');
+    assert.deepEqual(await flowTrace(page), []);
   });
 
   it('emits page_viewed on load and on pushState, popstate and hashchange, unless setPageTrackingDisabled(true)', T, async (t) => {

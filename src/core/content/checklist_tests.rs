@@ -495,7 +495,7 @@ fn start_conditions_priority_frequency_and_delay() {
     // it ended while they still hold, which would bring it back at once).
     for (freq, restarts) in [("once", 0), ("multiple", 0), ("unlimited", 3)] {
         let lists = doc(&format!(
-            r#"[{{"id":"c","name":"C","frequency":"{freq}","start":[{{"event":"go"}}],"tasks":[{{"id":"a","name":"A"}}]}}]"#
+            r#"[{{"id":"c","name":"C","frequency":"{freq}","start":[{{"all":[{{"url":"*"}},{{"event":"go"}}]}}],"tasks":[{{"id":"a","name":"A"}}]}}]"#
         ));
         let mut w = world();
         let mut e = ChecklistEngine::new();

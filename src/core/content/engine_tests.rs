@@ -967,10 +967,12 @@ fn repeat_flows_auto_start_again() {
         "e",
         r#","frequency":"unlimited","start":[{"event":"go"}]"#,
     )]);
-    for _ in 0..3 {
+    for i in 0..3 {
         let out = h.handle(Input::EventTracked { event: "go".into() });
         assert_eq!(started(&out), ["flow_started e event"]);
         assert!(started(&h.handle(Input::Dismiss)).is_empty());
+        // Another page is no occasion: the condition does not look at the URL.
+        assert!(started(&h.go(&format!("/page/{i}"))).is_empty());
     }
 }
 

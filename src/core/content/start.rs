@@ -13,9 +13,10 @@
 //! - `frequency`: `once` (the default) only if the user never started it (in any
 //!   way); `multiple` again after it ended, at most once per page load by its
 //!   conditions; `unlimited` again after it ended, each time its conditions hold
-//!   *anew*: once they stopped holding, on another page (path or search changed),
-//!   or after an event they name was tracked again. Without that edge, content
-//!   that ended while its conditions still hold would start again at once.
+//!   *anew*: once they stopped holding, on another page (path or search changed)
+//!   when they look at the URL, or after an event they name was tracked again.
+//!   Without that edge, content that ended while its conditions still hold
+//!   would start again at once.
 //! - `start_delay_seconds`: the conditions must still hold when the delay ends
 //!   (and nothing else of its kind may have started); if they do not, it does
 //!   not start, and the next candidate is looked at. While it waits, content of
@@ -199,7 +200,17 @@ pub struct AutoStart {
     next_timer: u64,
 }
 
-/// The page (path and search) and the total of the events `rules` name.
+/// Whether `c` looks at the URL.
+fn looks_at_url(c: &Condition) -> bool {
+    match c {
+        Condition::Url(_) => true,
+        Condition::All(cs) | Condition::Any(cs) => cs.iter().any(looks_at_url),
+        _ => false,
+    }
+}
+
+/// What makes an occasion for `rules`: the page (path and search) if they look
+/// at the URL, and the total of the events they name.
 fn occasion(rules: &StartRules, facts: &dyn Facts) -> (String, u64) {
     let mut names = Vec::new();
     for c in &rules.conditions {
@@ -211,7 +222,12 @@ fn occasion(rules: &StartRules, facts: &dyn Facts) -> (String, u64) {
         .iter()
         .map(|n| facts.events().count(n, &[], None))
         .fold(0u64, u64::saturating_add);
-    (path_and_search(facts.url()).to_string(), total)
+    let page = if rules.conditions.iter().any(looks_at_url) {
+        path_and_search(facts.url()).to_string()
+    } else {
+        String::new()
+    };
+    (page, total)
 }
 
 /// The first condition of `rules` that holds, as a [`Cause`].

@@ -255,7 +255,9 @@ proptest! {
             if active == Some(2) {
                 snap = Some((p.url.clone(), events));
             } else if let Some((url, _)) = &snap {
-                if *url != p.url || !p.flag {
+                // Its condition looks at a trait only: the page is no occasion.
+                let _ = url;
+                if !p.flag {
                     fresh = true;
                 }
             }
