@@ -669,3 +669,27 @@ async fn stop_does_not_wait_forever_for_a_hung_upstream() {
     proxy.stop().await;
     upstream.stop().await;
 }
+
+#[tokio::test]
+async fn the_debugger_shows_the_forwarding_state() {
+    let pair = Pair::start(FaultConfig::default(), fast).await;
+    let r = client()
+        .get(format!("{}/debugger", pair.proxy_url))
+        .send()
+        .await
+        .expect("GET");
+    let page = r.text().await.expect("page");
+    for needle in [
+        "id=\"forward\"",
+        "s.forward",
+        "\"pending\"",
+        "\"nextAttemptAt\"",
+        "lastError",
+        "recentPermanentFailures",
+    ] {
+        assert!(page.contains(needle), "{needle}");
+    }
+    // Without --forward, /api/stats has no forward object (the panel stays hidden).
+    assert!(stats(&pair.up_url).await.get("forward").is_none());
+    assert!(stats(&pair.proxy_url).await["forward"].is_object());
+}
