@@ -1,5 +1,5 @@
 # segflow: two commands do everything. See README.md.
-.PHONY: demo test setup pkg collector bench size clean
+.PHONY: demo test setup pkg collector bench size clean loadtest
 
 # Build the npm package (pkg/), start the collector with the demo page, print the URL.
 demo:
@@ -25,6 +25,12 @@ bench:
 # Where the bytes go: both wasm modules, by source module, and twiggy's top items.
 size:
 	bash scripts/size.sh
+
+# One forwarding collector in front of another on loopback: 200 clients, 60 s, a
+# restart mid-way; prints events/s, p99 latency, spool size; checks exactly once.
+# Shorter: make loadtest ARGS="--clients 20 --secs 5".
+loadtest:
+	bash scripts/loadtest.sh $(ARGS)
 
 clean:
 	rm -rf pkg target node_modules

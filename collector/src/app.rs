@@ -66,6 +66,10 @@ pub(crate) struct AppState {
     pub stats: Stats,
     pub events: broadcast::Sender<Arc<StreamEvent>>,
     pub shutdown: watch::Receiver<bool>,
+    /// The forwarder when `--forward` is set.
+    pub forward: Option<Arc<crate::forward::Forwarder>>,
+    /// `--trust-proxy`: `context.ip` from `X-Forwarded-For`.
+    pub trust_proxy: bool,
     id_counter: AtomicU64,
     id_salt: u64,
 }
@@ -91,6 +95,8 @@ impl AppState {
             stats: Stats::default(),
             events,
             shutdown,
+            forward: None,
+            trust_proxy: false,
             id_counter: AtomicU64::new(0),
             id_salt,
         }
@@ -428,7 +434,9 @@ async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
         received_at,
         write_key,
         environment,
-        peer_ip: conn.map(|c| c.peer.ip().to_string()),
+        peer_ip: conn.map(|c| {
+            crate::clientip::client_ip(c.peer.ip(), &parts.headers, app.trust_proxy).to_string()
+        }),
     };
     let validated = ingest::validate_all(envelope, &ctx, || app.generate_message_id(received_ms));
     for rejection in &validated.rejected {
@@ -479,6 +487,9 @@ async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
     };
 
     let accepted = outcome.ids.iter().filter(|id| id.is_some()).count();
+    if let (Some(forward), true) = (&app.forward, accepted > 0) {
+        forward.wake();
+    }
     if app.events.receiver_count() > 0 {
         for (row, id) in rows.into_iter().zip(&outcome.ids) {
             let Some(id) = *id else { continue };
@@ -624,7 +635,7 @@ async fn stats(State(app): State<Arc<AppState>>) -> Response {
         .into_iter()
         .map(|(env, n)| (env, Value::from(n)))
         .collect();
-    Json(json!({
+    let mut body = json!({
         "accepted": counts.accepted,
         "duplicates": counts.duplicates,
         "rejected": rejected,
@@ -632,8 +643,11 @@ async fn stats(State(app): State<Arc<AppState>>) -> Response {
         "preflights": app.stats.preflights(),
         "faults": faults,
         "environments": by_environment,
-    }))
-    .into_response()
+    });
+    if let (Some(forward), Value::Object(map)) = (&app.forward, &mut body) {
+        map.insert("forward".into(), forward.stats().await);
+    }
+    Json(body).into_response()
 }
 
 /// Query of `GET /api/duplicates`; an empty `writeKey` counts as absent.

@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::forward::ForwardConfig;
+
 /// The environment label given to a write key configured without one.
 pub const DEFAULT_ENVIRONMENT: &str = "default";
 
@@ -36,6 +38,11 @@ pub struct Config {
     pub static_mounts: Vec<StaticMount>,
     /// Fault injection for the ingestion endpoints (all off by default).
     pub faults: FaultConfig,
+    /// First-party proxy: forward stored messages upstream (off by default).
+    pub forward: Option<ForwardConfig>,
+    /// Take `context.ip` from `X-Forwarded-For` as `--trust-proxy` describes
+    /// (off by default: the peer address).
+    pub trust_proxy: bool,
 }
 
 impl Config {
@@ -49,7 +56,28 @@ impl Config {
             write_keys: Vec::new(),
             static_mounts: Vec::new(),
             faults: FaultConfig::default(),
+            forward: None,
+            trust_proxy: false,
         }
+    }
+
+    /// Forwards stored messages to `upstream` (e.g. `https://api.segment.io` or
+    /// another collector's URL) with the default [`ForwardConfig`].
+    pub fn with_forward(self, upstream: impl Into<String>) -> Self {
+        self.with_forward_config(ForwardConfig::new(upstream))
+    }
+
+    /// Forwards stored messages as `forward` says (backoff, timeouts, batch sizes).
+    pub fn with_forward_config(mut self, forward: ForwardConfig) -> Self {
+        self.forward = Some(forward);
+        self
+    }
+
+    /// Takes the client IP from `X-Forwarded-For` (see the README's rule) when
+    /// `trust` is true.
+    pub fn with_trust_proxy(mut self, trust: bool) -> Self {
+        self.trust_proxy = trust;
+        self
     }
 
     /// Sets the host to bind.
@@ -95,6 +123,9 @@ impl Config {
     /// Checks the values that cannot be checked by their types alone.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.faults.validate()?;
+        if let Some(forward) = &self.forward {
+            forward.validate()?;
+        }
         for key in &self.write_keys {
             if key.key.is_empty() {
                 return Err(ConfigError("a write key must not be empty".into()));

@@ -23,14 +23,17 @@
 #![deny(missing_docs)]
 
 mod app;
+mod clientip;
 mod config;
 mod faults;
+mod forward;
 mod ingest;
 mod server;
 mod store;
 mod timefmt;
 
 pub use config::{Config, ConfigError, FaultConfig, StaticMount, WriteKey, DEFAULT_ENVIRONMENT};
+pub use forward::{ForwardConfig, DEFAULT_FORWARD_BATCH_BYTES, DEFAULT_FORWARD_BATCH_MESSAGES};
 pub use ingest::{
     MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_CHARS, MAX_REQUEST_BYTES, MESSAGE_TYPES,
 };

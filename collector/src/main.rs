@@ -3,9 +3,12 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
-use segflow_collector::{startup_line, Config, FaultConfig, Server, StaticMount, WriteKey};
+use segflow_collector::{
+    startup_line, Config, FaultConfig, ForwardConfig, Server, StaticMount, WriteKey,
+};
 
 /// A local Segment-compatible HTTP tracking API server that stores events in SQLite.
 #[derive(Debug, Parser)]
@@ -66,6 +69,24 @@ struct Cli {
     /// nothing. Repeatable or comma-separated (--hang-nth 3,40).
     #[arg(long = "hang-nth", value_name = "N", value_delimiter = ',')]
     hang_nth: Vec<u64>,
+    /// First-party proxy: forward stored messages in batches to this upstream
+    /// (Segment's API base, e.g. https://api.segment.io, or another collector).
+    #[arg(long, value_name = "URL")]
+    forward: Option<String>,
+    /// Forwarding retry backoff: first delay and cap in milliseconds (BASE or
+    /// BASE,CAP).
+    #[arg(long, value_name = "BASE[,CAP]", value_delimiter = ',', num_args = 1..=2, default_values_t = [500, 60_000])]
+    forward_backoff_ms: Vec<u64>,
+    /// Largest Retry-After honoured when forwarding, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    forward_retry_after_cap: u64,
+    /// Time allowed for one forwarded request, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    forward_timeout_ms: u64,
+    /// Take the client IP (context.ip) from X-Forwarded-For when the peer is a
+    /// trusted (loopback or private) address; see the README for the rule.
+    #[arg(long)]
+    trust_proxy: bool,
 }
 
 impl Cli {
@@ -78,6 +99,14 @@ impl Cli {
             });
         }
         static_mounts.extend(self.statics);
+        let forward = self.forward.map(|upstream| {
+            let base = self.forward_backoff_ms.first().copied().unwrap_or(500);
+            let cap = self.forward_backoff_ms.get(1).copied().unwrap_or(60_000);
+            ForwardConfig::new(upstream)
+                .with_backoff(Duration::from_millis(base), Duration::from_millis(cap))
+                .with_retry_after_cap(Duration::from_secs(self.forward_retry_after_cap))
+                .with_request_timeout(Duration::from_millis(self.forward_timeout_ms))
+        });
         Config {
             host: self.host,
             port: self.port,
@@ -94,6 +123,8 @@ impl Cli {
                 seed: self.seed,
                 hang_nth: self.hang_nth,
             },
+            forward,
+            trust_proxy: self.trust_proxy,
         }
     }
 }

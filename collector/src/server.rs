@@ -36,6 +36,7 @@ pub struct Server {
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    forward_task: Option<JoinHandle<()>>,
 }
 
 /// Why a server could not start.
@@ -92,19 +93,37 @@ impl Server {
                 .map(|k| (k.key.clone(), k.environment.clone()))
                 .collect::<HashMap<_, _>>()
         });
+        let forwarder = match config.forward.clone() {
+            Some(forward) => {
+                let db_path = config.db_path.clone();
+                let opened =
+                    tokio::task::spawn_blocking(move || crate::forward::open(forward, &db_path))
+                        .await
+                        .map_err(|e| StartError::Database(e.to_string()))?
+                        .map_err(StartError::Database)?;
+                Some(opened)
+            }
+            None => None,
+        };
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let state = Arc::new(AppState::new(
+        let mut app_state = AppState::new(
             store,
             keys,
             Faults::new(config.faults.clone()),
             shutdown_rx.clone(),
-        ));
+        );
+        app_state.forward = forwarder.clone();
+        app_state.trust_proxy = config.trust_proxy;
+        let state = Arc::new(app_state);
+        let forward_task =
+            forwarder.map(|forwarder| tokio::spawn(forwarder.run(shutdown_rx.clone())));
         let router = app::router(state.clone(), &config.static_mounts);
         let task = tokio::spawn(accept_loop(listener, router, state, shutdown_rx));
         Ok(Server {
             addr,
             shutdown,
             task: Some(task),
+            forward_task,
         })
     }
 
@@ -120,10 +139,16 @@ impl Server {
 
     /// Stops accepting, lets open requests finish (up to 2 s; event streams end at
     /// once), closes every connection and waits until all is done. Everything
-    /// acknowledged before is already committed to the database.
+    /// acknowledged before is already committed to the database. With forwarding,
+    /// also waits for the forwarded batch in flight (up to 5 s more).
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
         if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        // The forwarder finishes the batch in flight (for at most a few seconds)
+        // and records its outcome before the database is let go.
+        if let Some(task) = self.forward_task.take() {
             let _ = task.await;
         }
     }
