@@ -81,7 +81,7 @@ export interface FlowEvent extends GeneratedEventBase { flow_id: string; flow_na
 /** Properties of step events. */
 export interface FlowStepEvent extends FlowEvent { flow_step_id: string; flow_step_name: string | null; flow_step_number: number; flow_step_progress: number }
 /** Why a flow started. */
-export type FlowStartReason = "program" | "url" | "event" | "action" | "session";
+export type FlowStartReason = "program" | "url" | "event" | "condition" | "action" | "session";
 /** Why a flow ended. */
 export type FlowEndReason = "user_closed" | "action" | "replaced" | "tooltip_target_missing" | "program" | "step_not_found" | "content_not_found" | "completed";
 /** Events `on` and `off` take, with their payloads. */
@@ -132,7 +132,7 @@ export interface ChecklistTask { id: string; name: string; description?: string;
 /** Flow and checklist content: see docs/CONTENT.md and docs/content-schema.json. */
 export interface Content { version: 1; flows?: Flow[]; checklists?: Checklist[] }
 /** One flow. */
-export interface Flow { id: string; name: string; version_id?: string; version_number?: number; show_progress?: boolean; dismissible?: boolean; repeat?: boolean; start?: ({ url: string } | { event: string })[]; steps: Step[] }
+export interface Flow { id: string; name: string; version_id?: string; version_number?: number; show_progress?: boolean; dismissible?: boolean; start?: Condition[]; frequency?: "once" | "multiple" | "unlimited"; /** Older spelling of `frequency: "unlimited"`; not with `frequency`. */ repeat?: boolean; priority?: number; start_delay_seconds?: number; steps: Step[] }
 /** A flow step. */
 export interface Step { id: string; name?: string; type: "modal" | "tooltip" | "bubble" | "hidden"; target?: string; placement?: "top" | "bottom" | "left" | "right"; target_timeout_ms?: number; on_target_missing?: "end" | "bubble"; corner?: "bottom-right" | "bottom-left" | "top-right" | "top-left"; blocks?: Block[]; triggers?: Trigger[] }
 /** A step content block. */
@@ -290,7 +290,7 @@ export function setStreaming(on: boolean): void;
 export function start(contentId: string, options?: { once?: boolean }): Promise<void>;
 
 /**
- * Records an event. Flows whose triggers or start rules wait for it react too.
+ * Records an event. Flows whose triggers or start conditions wait for it react too.
  */
 export function track(event: string, properties?: Properties): void;
 

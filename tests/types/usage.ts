@@ -52,6 +52,16 @@ export async function correctUsage(): Promise<void> {
     }],
   };
   void segflow.loadContent(checklists);
+  const flows: segflow.Content = {
+    version: 1,
+    flows: [{
+      id: 'tour', name: 'Tour', frequency: 'unlimited', priority: 5, start_delay_seconds: 1.5,
+      start: [{ any: [{ url: '/app*' }, { event: 'signed_up', count: 2 }, { element: '#new' }] }],
+      steps: [{ id: 's', type: 'modal' }],
+    }],
+  };
+  void segflow.loadContent(flows);
+  segflow.on('flowStarted', (e) => { const r: segflow.FlowStartReason = e.flow_start_reason; if (r === 'condition') { /* a general start condition */ } });
   segflow.endChecklist();
   segflow.reset();
 }
@@ -85,6 +95,9 @@ export function wrongUsage(): void {
   segflow.flush().then((n: number) => n);
   // @ts-expect-error setStreaming takes a boolean
   segflow.setStreaming('off');
+  // @ts-expect-error a flow's frequency is once, multiple or unlimited
+  const badFlow: segflow.Flow = { id: 'f', name: 'F', frequency: 'always', steps: [{ id: 's', type: 'modal' }] };
+  void badFlow;
   // @ts-expect-error checklist tasks need a name
   const bad: segflow.Checklist = { id: 'x', name: 'X', tasks: [{ id: 't' }] };
   void bad;
