@@ -5,6 +5,8 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+pub use crate::core::content::model::Corner;
+
 /// A rectangle in viewport coordinates (CSS pixels).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rect {
@@ -125,6 +127,52 @@ pub fn place(
     Placement { side, x, y, arrow }
 }
 
+/// Where a widget of `width` × `height` kept `margin` from the viewport's edges
+/// (`vw` × `vh`) sits in `corner`.
+pub fn corner_rect(corner: Corner, width: f64, height: f64, vw: f64, vh: f64, margin: f64) -> Rect {
+    let left = matches!(corner, Corner::BottomLeft | Corner::TopLeft);
+    let top = matches!(corner, Corner::TopLeft | Corner::TopRight);
+    Rect {
+        x: if left { margin } else { vw - margin - width },
+        y: if top { margin } else { vh - margin - height },
+        width,
+        height,
+    }
+}
+
+fn overlaps(a: Rect, b: Rect) -> bool {
+    a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height
+}
+
+/// The corner a widget (the checklist) should sit in so that it covers none of
+/// `avoid` (a flow's tooltip, its target, a bubble): `preferred` when it is
+/// clear, else the first clear one of the other corner on the same edge, the
+/// corner on the other edge and the opposite corner; `preferred` when none is.
+pub fn clear_corner(
+    preferred: Corner,
+    width: f64,
+    height: f64,
+    vw: f64,
+    vh: f64,
+    margin: f64,
+    avoid: &[Rect],
+) -> Corner {
+    use Corner::*;
+    let order = match preferred {
+        BottomRight => [BottomRight, BottomLeft, TopRight, TopLeft],
+        BottomLeft => [BottomLeft, BottomRight, TopLeft, TopRight],
+        TopRight => [TopRight, TopLeft, BottomRight, BottomLeft],
+        TopLeft => [TopLeft, TopRight, BottomLeft, BottomRight],
+    };
+    order
+        .into_iter()
+        .find(|&c| {
+            let r = corner_rect(c, width, height, vw, vh, margin);
+            !avoid.iter().any(|&a| overlaps(r, a))
+        })
+        .unwrap_or(preferred)
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -132,6 +180,77 @@ mod tests {
 
     const VW: f64 = 1000.0;
     const VH: f64 = 800.0;
+
+    #[test]
+    fn the_checklist_moves_off_what_a_flow_shows() {
+        use Corner::*;
+        let r = |x, y, width, height| Rect {
+            x,
+            y,
+            width,
+            height,
+        };
+        let (w, h, m) = (300.0, 400.0, 24.0);
+        // Nothing to avoid: where the content put it.
+        assert_eq!(clear_corner(BottomRight, w, h, VW, VH, m, &[]), BottomRight);
+        assert_eq!(
+            corner_rect(BottomRight, w, h, VW, VH, m),
+            r(676.0, 376.0, 300.0, 400.0)
+        );
+        // A target in the bottom-right: the same edge's other corner.
+        let target = r(900.0, 700.0, 80.0, 30.0);
+        assert_eq!(
+            clear_corner(BottomRight, w, h, VW, VH, m, &[target]),
+            BottomLeft
+        );
+        // A tooltip across the bottom: the top edge, same side first.
+        let wide = r(0.0, 600.0, 1000.0, 100.0);
+        assert_eq!(
+            clear_corner(BottomRight, w, h, VW, VH, m, &[wide]),
+            TopRight
+        );
+        assert_eq!(
+            clear_corner(TopLeft, w, h, VW, VH, m, &[r(30.0, 30.0, 5.0, 5.0)]),
+            TopRight
+        );
+        // Touching edges do not overlap.
+        assert_eq!(
+            clear_corner(BottomRight, w, h, VW, VH, m, &[r(0.0, 0.0, 676.0, 800.0)]),
+            BottomRight
+        );
+        // Covered everywhere: stays.
+        let all = r(0.0, 0.0, VW, VH);
+        assert_eq!(
+            clear_corner(BottomLeft, w, h, VW, VH, m, &[all]),
+            BottomLeft
+        );
+    }
+
+    proptest! {
+        /// The chosen corner is clear of every obstacle whenever some corner is.
+        #[test]
+        fn a_clear_corner_is_found_when_there_is_one(
+            obstacles in prop::collection::vec((0.0..VW, 0.0..VH, 1.0..400.0f64, 1.0..400.0f64), 0..4),
+            pref in 0usize..4,
+        ) {
+            use Corner::*;
+            let corners = [BottomRight, BottomLeft, TopRight, TopLeft];
+            let avoid: Vec<Rect> = obstacles.iter().map(|&(x, y, width, height)| Rect { x, y, width, height }).collect();
+            let got = clear_corner(corners[pref], 280.0, 300.0, VW, VH, 24.0, &avoid);
+            let clear = |c| {
+                let r = corner_rect(c, 280.0, 300.0, VW, VH, 24.0);
+                !avoid.iter().any(|&a| overlaps(r, a))
+            };
+            if corners.iter().any(|&c| clear(c)) {
+                prop_assert!(clear(got));
+            } else {
+                prop_assert_eq!(got, corners[pref]);
+            }
+            if clear(corners[pref]) {
+                prop_assert_eq!(got, corners[pref]);
+            }
+        }
+    }
 
     fn r(x: f64, y: f64, w: f64, h: f64) -> Rect {
         Rect {

@@ -240,6 +240,48 @@ describe('checklists in the browser', () => {
     assert.deepEqual(await trace(page), ['checklistStarted:condition', 'checklistShown', 'checklistTaskCompleted:saved']);
   });
 
+  it('moves off an active flow\'s tooltip and its target, and back once the flow ends', T, async (t) => {
+    const writeKey = 'checklists-avoid';
+    const content = {
+      version: 1,
+      flows: [{
+        id: 'tip', name: 'Tip', steps: [{
+          id: 't1', type: 'tooltip', target: '#corner-button', placement: 'top',
+          blocks: [{ type: 'text', markdown: 'Over here.' }, { type: 'button', label: 'Got it', action: { type: 'end' } }],
+        }],
+      }],
+      checklists: [{ id: 'side', name: 'Side', corner: 'bottom-right', tasks: [{ id: 'a', name: 'A' }, { id: 'b', name: 'B' }] }],
+    };
+    const { page } = await openFlows(env.browser, t, collector, { writeKey, userId: 'u-avoid', content });
+    // A button in the bottom-right corner, where the checklist sits.
+    await page.evaluate(() => {
+      const b = document.createElement('button');
+      b.id = 'corner-button';
+      b.textContent = 'Corner';
+      b.style.cssText = 'position:fixed;right:40px;bottom:40px;width:120px;height:40px';
+      document.body.append(b);
+    });
+    await page.evaluate(() => window.segflow.start('side'));
+    await waitFor(async () => (await widget(page)).open, { message: 'panel open' });
+    const geometry = () => page.evaluate(() => {
+      const w = document.querySelector('segflow-checklist').shadowRoot.querySelector('.w');
+      const r = (el) => { const b = el.getBoundingClientRect(); return { x: b.x, y: b.y, right: b.right, bottom: b.bottom }; };
+      const step = document.querySelector('segflow-ui')?.shadowRoot?.querySelector('.step');
+      return { corner: w.className, widget: r(w), target: r(document.getElementById('corner-button')), step: step ? r(step) : null };
+    });
+    const overlap = (a, b) => a.x < b.right && b.x < a.right && a.y < b.bottom && b.y < a.bottom;
+    let g = await geometry();
+    assert.equal(g.corner, 'w bottom-right');
+    assert.ok(overlap(g.widget, g.target), 'the set-up covers the target: the test would see a missing move');
+    await page.evaluate(() => window.segflow.start('tip'));
+    await waitFor(async () => (g = await geometry()).step && !g.corner.includes('bottom-right'), { message: 'the checklist moved' });
+    assert.equal(g.corner, 'w bottom-left');
+    assert.ok(!overlap(g.widget, g.target), 'clear of the target');
+    assert.ok(!overlap(g.widget, g.step), 'clear of the tooltip');
+    await page.locator('segflow-ui .step button', { hasText: 'Got it' }).click();
+    await waitFor(async () => (await geometry()).corner === 'w bottom-right', { message: 'back in its corner' });
+  });
+
   it('has no axe-core violations, collapsed and expanded', T, async (t) => {
     const writeKey = 'checklists-axe';
     const { page } = await openFlows(env.browser, t, collector, { writeKey, userId: 'u-axe', content: doc({ completion_order: 'ordered' }) });

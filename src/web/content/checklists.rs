@@ -35,8 +35,10 @@ use crate::core::content::checklist::{
     Checklist, ChecklistEndReason, ChecklistEngine, ChecklistInput, ChecklistOutput,
     ChecklistStartReason, ChecklistView, Env,
 };
+use crate::core::content::model::Corner;
 use crate::core::error::Error;
 use crate::core::json::{self, Json};
+use crate::core::placement;
 
 /// Stylesheet of the widget; themed with the same `--segflow-*` properties as flows.
 const CSS: &str = r#"
@@ -75,12 +77,17 @@ button:focus-visible, a:focus-visible { outline: 3px solid var(--segflow-focus, 
 @media (prefers-reduced-motion: reduce) { .panel { animation: none; } }
 "#;
 
+/// The widget's distance from the viewport's edges (as the stylesheet's 24px).
+const MARGIN: f64 = 24.0;
+
 /// The widget in the page.
 struct Widget {
     host: HtmlElement,
     root: ShadowRoot,
     /// The panel was open in the last render (it fades in only when it opens).
     was_open: core::cell::Cell<bool>,
+    /// The corner the content asks for.
+    corner: core::cell::Cell<Corner>,
 }
 
 /// The checklist side of segflow in this page.
@@ -237,6 +244,12 @@ pub fn add(checklists: Vec<Checklist>) {
 /// Re-evaluates after flows, the URL, attributes or the DOM changed: the
 /// checklists' conditions, then the flows' start conditions.
 pub fn refresh() {
+    // The flow on screen may have moved: keep clear of it.
+    with(|c| {
+        if let Some(w) = &c.widget {
+            w.place();
+        }
+    });
     // Before the flows' boot restored the user's flow history, nothing is
     // evaluated (the boot refreshes).
     if !flows::booted() || facts::held() {
@@ -408,11 +421,38 @@ impl Widget {
             host,
             root,
             was_open: core::cell::Cell::new(false),
+            corner: core::cell::Cell::new(Corner::BottomRight),
         })
     }
 
     fn has_focus(&self) -> bool {
         self.root.active_element().is_some()
+    }
+
+    /// Moves the widget to the corner [`placement::clear_corner`] picks, so that
+    /// it covers neither the flow step on screen nor its tooltip target.
+    fn place(&self) {
+        let (Ok(Some(w)), Some(window)) = (self.root.query_selector(".w"), web_sys::window())
+        else {
+            return;
+        };
+        let r = w.get_bounding_client_rect();
+        let size = |v: Result<JsValue, JsValue>| v.ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+        let (vw, vh) = (size(window.inner_width()), size(window.inner_height()));
+        let corner = placement::clear_corner(
+            self.corner.get(),
+            r.width(),
+            r.height(),
+            vw,
+            vh,
+            MARGIN,
+            &flows::obstacles(),
+        );
+        let mut class = String::from("w ");
+        class.push_str(corner.as_str());
+        if w.class_name() != class {
+            w.set_class_name(&class);
+        }
     }
 
     /// Renders `view`, keeping focus on the same control if it was inside.
@@ -579,6 +619,8 @@ impl Widget {
             }
         }
         let _ = self.root.append_child(&w);
+        self.corner.set(view.corner);
+        self.place();
         if let Some(f) = focused {
             let mut sel = String::from("[data-cl=");
             json::write_string(&f, &mut sel);

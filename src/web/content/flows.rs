@@ -230,6 +230,20 @@ pub fn installed() -> bool {
     FLOWS.with(|c| c.try_borrow().map(|f| f.is_some()).unwrap_or(true))
 }
 
+/// What the checklist must not cover: the step on screen (unless it is a modal,
+/// whose backdrop covers everything) and its tooltip target.
+pub fn obstacles() -> Vec<crate::core::placement::Rect> {
+    let selector = with_flows(|f| f.ui.as_ref().and_then(|u| u.target.clone())).flatten();
+    let target = selector.and_then(|s| find_target(&s));
+    let mut out = with_flows(|f| f.ui.as_ref().map(|u| u.obstacles()))
+        .flatten()
+        .unwrap_or_default();
+    if let Some(t) = target {
+        out.push(super::render::rect_of(&t));
+    }
+    out
+}
+
 /// Whether the deferred start-up ran (the user's flow history is restored).
 pub fn booted() -> bool {
     with_flows(|f| f.booted).unwrap_or(false)

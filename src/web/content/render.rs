@@ -527,6 +527,17 @@ impl Ui {
         let _ = list.remove_1("hidden");
     }
 
+    /// The step on screen, unless it is a modal or hidden (the checklist keeps
+    /// clear of it).
+    pub fn obstacles(&self) -> Vec<Rect> {
+        match &self.step {
+            Some(step) if !self.modal && !step.class_list().contains("hidden") => {
+                vec![rect_of(step)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Where focus goes in the step: its primary button, else its first button, else
     /// the dialog itself. (Focus it outside any borrow: focusing runs page handlers.)
     pub fn focus_target(&self) -> Option<HtmlElement> {
@@ -574,6 +585,17 @@ fn px(v: f64) -> String {
     let mut s = (crate::core::float::round(v) as i64).to_string();
     s.push_str("px");
     s
+}
+
+/// An element's bounding rectangle in viewport coordinates.
+pub fn rect_of(el: &Element) -> Rect {
+    let r = el.get_bounding_client_rect();
+    Rect {
+        x: r.x(),
+        y: r.y(),
+        width: r.width(),
+        height: r.height(),
+    }
 }
 
 /// Hands the closure to JS for the life of the page. `Fn`, not `FnMut`: a handler
