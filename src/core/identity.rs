@@ -234,6 +234,50 @@ pub struct Identity {
     pub user_traits: Json,
     /// Resolved group traits (a JSON object).
     pub group_traits: Json,
+    /// The identity signature of `user_id` the app passed to `identify` (hex
+    /// HMAC-SHA256 of the user id, lower case), for the collector to check.
+    pub signature: Option<String>,
+}
+
+/// Where the shell keeps the identity signature (segflow's own key, beside
+/// analytics.js's `ajs_*`): `[userId, signature]` as JSON.
+pub const SIGNATURE_KEY: &str = "segflow_user_signature";
+
+/// What to store under [`SIGNATURE_KEY`] for `id` (`None`: remove it).
+pub fn encode_stored_signature(id: &Identity) -> Option<String> {
+    let (user, sig) = (id.user_id.as_ref()?, id.signature.as_ref()?);
+    let mut v = String::from("[");
+    crate::core::json::write_string(user, &mut v);
+    v.push(',');
+    crate::core::json::write_string(sig, &mut v);
+    v.push(']');
+    Some(v)
+}
+
+/// The signature stored by [`encode_stored_signature`], if it is a valid one
+/// and for `user_id` (a stored signature of another user is ignored).
+pub fn decode_stored_signature(text: &str, user_id: Option<&str>) -> Option<String> {
+    let Ok(Json::Array(parts)) = crate::core::json::parse(text) else {
+        return None;
+    };
+    match parts.as_slice() {
+        [Json::String(u), Json::String(s)] if Some(u.as_str()) == user_id => {
+            validate_signature(s).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Validates an identity signature: the 64 hex digits of an HMAC-SHA256;
+/// returns it in lower case.
+pub fn validate_signature(signature: &str) -> Result<String, Error> {
+    if signature.len() == 64 && signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(signature.to_ascii_lowercase())
+    } else {
+        Err(Error::invalid(
+            "segflow: signature must be the 64 hex digits of HMAC-SHA256(userId) computed by your server",
+        ))
+    }
 }
 
 /// What an identity change means for the shell: which ids to persist again.
@@ -254,6 +298,7 @@ impl Identity {
             group_id: None,
             user_traits: Json::Object(Vec::new()),
             group_traits: Json::Object(Vec::new()),
+            signature: None,
         }
     }
 
@@ -278,6 +323,7 @@ impl Identity {
             self.anonymous_id = new_anonymous_id();
             self.group_id = None;
             self.group_traits = Json::Object(Vec::new());
+            self.signature = None;
         }
         self.user_id = Some(user_id.to_owned());
         self.user_traits = traits;
@@ -329,6 +375,23 @@ mod tests {
 
     fn j(s: &str) -> Json {
         parse(s).unwrap()
+    }
+
+    #[test]
+    fn stored_signatures_are_for_their_user_only() {
+        let mut id = Identity::new("anon".into());
+        assert_eq!(encode_stored_signature(&id), None);
+        id.user_id = Some("u\"1".into());
+        id.signature = Some("ab".repeat(32));
+        let text = encode_stored_signature(&id).unwrap();
+        assert_eq!(
+            decode_stored_signature(&text, Some("u\"1")),
+            id.signature
+        );
+        assert_eq!(decode_stored_signature(&text, Some("u2")), None);
+        assert_eq!(decode_stored_signature(&text, None), None);
+        assert_eq!(decode_stored_signature("[\"u\",\"zz\"]", Some("u")), None);
+        assert_eq!(decode_stored_signature("garbage", Some("u")), None);
     }
 
     #[test]

@@ -253,6 +253,9 @@ pub struct Envelope<'a> {
     pub context: &'a str,
     /// The `integrations` object (JSON text).
     pub integrations: &'a str,
+    /// The user's identity signature, sent as `segflowSignature` (only with a
+    /// `user_id`).
+    pub signature: Option<&'a str>,
 }
 
 /// A message id in analytics-next's shape: `segflow-<epochMillis>-<uuid>` (< 100 chars).
@@ -314,6 +317,10 @@ pub fn build(env: &Envelope<'_>, call: Call<'_>) -> String {
     if let Some(user_id) = env.user_id {
         out.push(',');
         field(&mut out, "userId", user_id);
+        if let Some(sig) = env.signature {
+            out.push(',');
+            field(&mut out, "segflowSignature", sig);
+        }
     }
     out.push(',');
     field(&mut out, "anonymousId", env.anonymous_id);
@@ -461,6 +468,7 @@ mod tests {
                 anonymous_id: "20bb654a-b6d0-4c84-ba06-c9f9b2ef9c86",
                 context: &ctx,
                 integrations: "{}",
+                signature: None,
             },
             Call::Track {
                 event: "Flow Started",
@@ -500,6 +508,7 @@ mod tests {
             anonymous_id: "a\"b",
             context: &ctx,
             integrations: r#"{"All":true}"#,
+            signature: Some("ab12"),
         };
         let cases = [
             (
@@ -533,7 +542,15 @@ mod tests {
             assert!(v.get(key).is_some(), "{kind} has {key}");
             assert_eq!(v["anonymousId"], "a\"b");
             assert!(v.get("userId").is_none());
+            assert!(v.get("segflowSignature").is_none(), "only with a user id");
         }
+        let signed = Envelope {
+            user_id: Some("u1"),
+            ..env
+        };
+        let v: Value = serde_json::from_str(&build(&signed, Call::Alias { previous_id: "x" })).unwrap();
+        assert_eq!(v["segflowSignature"], "ab12");
+        assert_eq!(v["userId"], "u1");
     }
 
     #[test]

@@ -188,9 +188,9 @@ pub fn identify(
     ready()?;
     let user_id = id_arg(&user_id, "userId")?;
     let changes = traits_arg(&traits, "traits")?;
-    optional_string(&options, "signature")?;
+    let signature = optional_string(&options, "signature")?;
     batch(|| {
-        call(&mut |c, now| c.identify(now, &user_id, &changes))?;
+        call(&mut |c, now| c.identify_signed(now, &user_id, &changes, signature.as_deref()))?;
         // The user or their traits changed: content conditions look again.
         driver::user_changed();
         host::notify("user");

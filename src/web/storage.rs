@@ -9,7 +9,10 @@ use web_sys::{HtmlDocument, Storage};
 
 use crate::core::client::Storage as ClientStorage;
 use crate::core::cookie;
-use crate::core::identity::{decode_stored_id, decode_stored_traits, Identity};
+use crate::core::identity::{
+    decode_stored_id, decode_stored_signature, decode_stored_traits, encode_stored_signature,
+    Identity, SIGNATURE_KEY,
+};
 use crate::core::json::{write_string, Json};
 
 /// Key/value storage: localStorage when it works, memory otherwise.
@@ -182,6 +185,9 @@ impl Store {
         id.user_id = user;
         id.group_id = group;
         id.user_traits = decode_stored_traits(self.get("ajs_user_traits").as_deref());
+        id.signature = self
+            .get(SIGNATURE_KEY)
+            .and_then(|t| decode_stored_signature(&t, id.user_id.as_deref()));
         id.group_traits = decode_stored_traits(self.get("ajs_group_properties").as_deref());
         if fresh {
             self.save_identity(&id);
@@ -212,6 +218,13 @@ impl Store {
         self.save_id("ajs_group_id", id.group_id.as_deref());
         self.save_traits("ajs_user_traits", &id.user_traits);
         self.save_traits("ajs_group_properties", &id.group_traits);
+        // segflow's own: the identity signature with the user id it is for.
+        match encode_stored_signature(id) {
+            Some(v) => {
+                self.set(SIGNATURE_KEY, &v);
+            }
+            None => self.remove(SIGNATURE_KEY),
+        }
     }
 
     fn save_traits(&mut self, key: &str, traits: &Json) {

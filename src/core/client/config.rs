@@ -51,6 +51,38 @@ pub struct ClientConfig {
     pub listen_to_analytics_js: bool,
     /// Queue, batching, retry and timeout settings.
     pub delivery: DeliveryConfig,
+    /// Messages of a user identified with a `signature` carry it as
+    /// `segflowSignature` (for a segflow collector in front of Segment, which
+    /// checks and removes it); off when `apiHost` is Segment's own API, which
+    /// would store it.
+    pub send_signature: bool,
+    /// `{stateHost}/state`: where the user's server-side state is read
+    /// (`init({stateHost})`, a segflow collector's `/v1`), if anywhere.
+    pub state_url: Option<String>,
+}
+
+/// Whether `host` (an http(s) URL without the scheme) is Segment's own API.
+fn is_segment_host(rest: &str) -> bool {
+    let host = rest.split(['/', ':', '?']).next().unwrap_or("");
+    let host = host.to_ascii_lowercase();
+    ["segment.io", "segment.com", "segmentapis.com"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&(String::from(".") + d)))
+}
+
+/// Validates an http(s) base URL option (`apiHost`, `stateHost`): trimmed,
+/// without a trailing `/`; with what follows the scheme.
+fn base_url<'a>(key: &str, value: &'a str) -> Result<(&'a str, &'a str), Error> {
+    let url = value.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') => Ok((url, r)),
+        _ => Err(Error::invalid(
+            String::from("segflow: ") + key + " must be an http(s) URL such as https://api.segment.io/v1",
+        )),
+    }
 }
 
 /// The default Segment endpoint.
@@ -123,15 +155,12 @@ impl ClientConfig {
             ));
         }
         let api_host = string(&get, "apiHost")?.unwrap_or_else(|| DEFAULT_API_HOST.to_owned());
-        let api_host = api_host.trim().trim_end_matches('/');
-        let rest = api_host
-            .strip_prefix("https://")
-            .or_else(|| api_host.strip_prefix("http://"));
-        if !rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) {
-            return Err(Error::invalid(
-                "segflow: apiHost must be an http(s) URL such as https://api.segment.io/v1",
-            ));
-        }
+        let (api_host, rest) = base_url("apiHost", &api_host)?;
+        let send_signature = !is_segment_host(rest);
+        let state_url = match string(&get, "stateHost")? {
+            Some(h) => Some(String::from(base_url("stateHost", &h)?.0) + "/state"),
+            None => None,
+        };
         let d = DeliveryConfig::default();
         let count = |key: &str, default: usize, max: f64| -> Result<usize, Error> {
             let mut what = String::from("a number from 1 to ");
@@ -172,6 +201,8 @@ impl ClientConfig {
                 ..d
             },
             write_key,
+            send_signature,
+            state_url,
             environment,
             basic_auth,
             company_property,
@@ -243,6 +274,23 @@ mod tests {
     }
 
     #[test]
+    fn signatures_are_not_sent_to_segment_itself() {
+        for (host, send) in [
+            ("https://api.segment.io/v1", false),
+            ("https://events.eu1.segmentapis.com/v1", false),
+            ("https://API.Segment.IO:443/v1", false),
+            ("https://segment.io.evil.example/v1", true),
+            ("https://notsegment.io/v1", true),
+            ("http://127.0.0.1:8787/v1", true),
+        ] {
+            let c = with(&[key(), ("apiHost", Raw::Str(host.into()))]).unwrap();
+            assert_eq!(c.send_signature, send, "{host}");
+        }
+        let c = with(&[key()]).unwrap();
+        assert!(!c.send_signature && c.state_url.is_none(), "defaults");
+    }
+
+    #[test]
     fn every_option_is_read() {
         let c = with(&[
             key(),
@@ -259,9 +307,15 @@ mod tests {
             ("stream", Raw::Bool(false)),
             ("pageTracking", Raw::Bool(false)),
             ("listenToAnalyticsJs", Raw::Bool(true)),
+            ("stateHost", Raw::Str(" https://events.example.com/v1/ ".into())),
         ])
         .unwrap();
         assert_eq!(c.batch_url, "http://127.0.0.1:9/v1/batch");
+        assert_eq!(
+            c.state_url.as_deref(),
+            Some("https://events.example.com/v1/state")
+        );
+        assert!(c.send_signature, "a collector in front of Segment");
         assert!(c.basic_auth && !c.stream && !c.page_tracking);
         assert!(c.listen_to_analytics_js);
         assert_eq!(c.delivery.flush_at, 5);
@@ -280,6 +334,8 @@ mod tests {
             ("writeKey", Raw::Str("  ".into()), "writeKey"),
             ("writeKey", Raw::Num(1.0), "writeKey"),
             ("apiHost", Raw::Str("ftp://x".into()), "apiHost"),
+            ("stateHost", Raw::Str("events.example.com".into()), "stateHost"),
+            ("stateHost", Raw::Num(1.0), "stateHost"),
             ("apiHost", Raw::Str("https://".into()), "apiHost"),
             ("apiHost", Raw::Num(1.0), "apiHost"),
             ("flushAt", Raw::Num(0.0), "flushAt"),

@@ -53,7 +53,7 @@ pub use tabs::Read;
 
 use crate::core::delivery::{Delivery, DropReason, EnqueueError, Item, Outcome, Report, Transmit};
 use crate::core::error::{Error, ErrorCode};
-use crate::core::identity::{apply_changes, Identity};
+use crate::core::identity::{apply_changes, validate_signature, Identity};
 use crate::core::journal::{self, Journal, Write};
 use crate::core::json::{self, Json};
 use crate::core::message::{self, Call, ClientInfo, PageInfo};
@@ -443,8 +443,27 @@ impl Client {
     /// `identify(userId, traits)`. A different user id starts a new anonymous id
     /// and forgets the previous user's traits and group.
     pub fn identify(&mut self, now: u64, user_id: &str, changes: &Json) -> Result<(), Error> {
+        self.identify_signed(now, user_id, changes, None)
+    }
+
+    /// `identify(userId, traits, {signature})`: the signature (hex HMAC-SHA256
+    /// of the user id, computed by the app's server) is kept for this user and
+    /// sent with every message of theirs (see `ClientConfig::send_signature`);
+    /// without one, the same user keeps the one given before, another user has
+    /// none.
+    pub fn identify_signed(
+        &mut self,
+        now: u64,
+        user_id: &str,
+        changes: &Json,
+        signature: Option<&str>,
+    ) -> Result<(), Error> {
+        let signature = signature.map(validate_signature).transpose()?;
         let mut next = self.identity.clone();
         next.identify(user_id, changes, &mut self.uuid)?;
+        if signature.is_some() {
+            next.signature = signature;
+        }
         let traits = next.user_traits.to_json();
         self.transact(now, next, Msg::Identify { traits })
     }
@@ -764,9 +783,13 @@ impl Client {
 
     /// Changes the identity and sends the message that says so, or changes
     /// nothing when the message cannot be sent (too large).
-    fn transact(&mut self, now: u64, next: Identity, msg: Msg) -> Result<(), Error> {
+    fn transact(&mut self, now: u64, mut next: Identity, msg: Msg) -> Result<(), Error> {
         let switched = next.user_id != self.identity.user_id
             || next.anonymous_id != self.identity.anonymous_id;
+        // A signature is for one user id (an alias moves on to another).
+        if next.user_id != self.identity.user_id && next.signature == self.identity.signature {
+            next.signature = None;
+        }
         let previous = core::mem::replace(&mut self.identity, next);
         let sent = match &msg {
             Msg::Identify { traits } => self.send(now, Call::Identify { traits }),
@@ -800,6 +823,11 @@ impl Client {
                 anonymous_id: &self.identity.anonymous_id,
                 context: &self.context,
                 integrations: &self.config.integrations,
+                signature: self
+                    .identity
+                    .signature
+                    .as_deref()
+                    .filter(|_| self.config.send_signature),
             },
             call,
         );

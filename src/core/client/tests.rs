@@ -604,6 +604,60 @@ fn identity_changes_are_one_transaction() {
     );
 }
 
+/// The `segflowSignature` of each queued message, in order.
+fn signatures(p: &Page) -> Vec<Option<String>> {
+    p.c.delivery()
+        .items()
+        .map(|i| {
+            let v: Value = serde_json::from_str(&i.json).unwrap();
+            v["segflowSignature"].as_str().map(str::to_string)
+        })
+        .collect()
+}
+
+#[test]
+fn a_signed_identify_signs_every_message_of_that_user() {
+    let sig = "A".repeat(64);
+    let lower = "a".repeat(64);
+    let mut o = Origin::default();
+    let host = ("apiHost", Raw::Str("http://127.0.0.1:9/v1".into()));
+    let mut p = o.open(0, quiet(&[host.clone()]), T0);
+    let none = Json::Object(Vec::new());
+    // Bad signatures are refused before anything changes.
+    for bad in ["", "abc", &"g".repeat(64), &"a".repeat(65)] {
+        let e = p.c.identify_signed(T0, "u1", &none, Some(bad)).unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_argument", "{bad:?}");
+        assert!(e.message.contains("64 hex digits"), "{}", e.message);
+    }
+    assert!(p.c.identity().user_id.is_none());
+    p.c.track(T0, "before", "{}").unwrap();
+    p.c.identify_signed(T0, "u1", &none, Some(&sig)).unwrap();
+    p.c.track(T0, "a", "{}").unwrap();
+    // The same user again without one keeps it.
+    p.c.identify(T0, "u1", &none).unwrap();
+    p.c.track(T0, "b", "{}").unwrap();
+    assert_eq!(p.c.identity().signature.as_deref(), Some(lower.as_str()));
+    // Another user without one: none; alias: none (it was for the old id).
+    p.c.identify(T0, "u2", &none).unwrap();
+    p.c.identify_signed(T0, "u3", &none, Some(&lower)).unwrap();
+    p.c.alias(T0, "u4", None).unwrap();
+    p.c.track(T0, "c", "{}").unwrap();
+    let l = Some(lower.clone());
+    assert_eq!(
+        signatures(&p),
+        [None, l.clone(), l.clone(), l.clone(), l.clone(), None, l, None, None],
+        "track, identify, track, identify, track, identify u2, identify u3, alias, track"
+    );
+    p.c.reset();
+    assert!(p.c.identity().signature.is_none());
+    // To Segment's own API: never sent.
+    let mut o = Origin::default();
+    let mut p = o.open(0, quiet(&[]), T0);
+    p.c.identify_signed(T0, "u1", &none, Some(&sig)).unwrap();
+    assert_eq!(signatures(&p), [None]);
+    assert!(p.c.identity().signature.is_some(), "kept (for stateHost)");
+}
+
 #[test]
 fn flow_progress_keys_are_namespaced_like_queue_keys() {
     let mut o = Origin::default();
