@@ -384,10 +384,7 @@ mod tests {
         id.user_id = Some("u\"1".into());
         id.signature = Some("ab".repeat(32));
         let text = encode_stored_signature(&id).unwrap();
-        assert_eq!(
-            decode_stored_signature(&text, Some("u\"1")),
-            id.signature
-        );
+        assert_eq!(decode_stored_signature(&text, Some("u\"1")), id.signature);
         assert_eq!(decode_stored_signature(&text, Some("u2")), None);
         assert_eq!(decode_stored_signature(&text, None), None);
         assert_eq!(decode_stored_signature("[\"u\",\"zz\"]", Some("u")), None);

@@ -548,7 +548,8 @@ mod tests {
             user_id: Some("u1"),
             ..env
         };
-        let v: Value = serde_json::from_str(&build(&signed, Call::Alias { previous_id: "x" })).unwrap();
+        let v: Value =
+            serde_json::from_str(&build(&signed, Call::Alias { previous_id: "x" })).unwrap();
         assert_eq!(v["segflowSignature"], "ab12");
         assert_eq!(v["userId"], "u1");
     }

@@ -80,7 +80,9 @@ fn base_url<'a>(key: &str, value: &'a str) -> Result<(&'a str, &'a str), Error> 
     match rest {
         Some(r) if !r.is_empty() && !r.starts_with('/') => Ok((url, r)),
         _ => Err(Error::invalid(
-            String::from("segflow: ") + key + " must be an http(s) URL such as https://api.segment.io/v1",
+            String::from("segflow: ")
+                + key
+                + " must be an http(s) URL such as https://api.segment.io/v1",
         )),
     }
 }
@@ -307,7 +309,10 @@ mod tests {
             ("stream", Raw::Bool(false)),
             ("pageTracking", Raw::Bool(false)),
             ("listenToAnalyticsJs", Raw::Bool(true)),
-            ("stateHost", Raw::Str(" https://events.example.com/v1/ ".into())),
+            (
+                "stateHost",
+                Raw::Str(" https://events.example.com/v1/ ".into()),
+            ),
         ])
         .unwrap();
         assert_eq!(c.batch_url, "http://127.0.0.1:9/v1/batch");
@@ -334,7 +339,11 @@ mod tests {
             ("writeKey", Raw::Str("  ".into()), "writeKey"),
             ("writeKey", Raw::Num(1.0), "writeKey"),
             ("apiHost", Raw::Str("ftp://x".into()), "apiHost"),
-            ("stateHost", Raw::Str("events.example.com".into()), "stateHost"),
+            (
+                "stateHost",
+                Raw::Str("events.example.com".into()),
+                "stateHost",
+            ),
             ("stateHost", Raw::Num(1.0), "stateHost"),
             ("apiHost", Raw::Str("https://".into()), "apiHost"),
             ("apiHost", Raw::Num(1.0), "apiHost"),

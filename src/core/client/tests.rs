@@ -620,8 +620,11 @@ fn a_signed_identify_signs_every_message_of_that_user() {
     let sig = "A".repeat(64);
     let lower = "a".repeat(64);
     let mut o = Origin::default();
-    let host = ("apiHost", Raw::Str("http://127.0.0.1:9/v1".into()));
-    let mut p = o.open(0, quiet(&[host.clone()]), T0);
+    let mut p = o.open(
+        0,
+        quiet(&[("apiHost", Raw::Str("http://127.0.0.1:9/v1".into()))]),
+        T0,
+    );
     let none = Json::Object(Vec::new());
     // Bad signatures are refused before anything changes.
     for bad in ["", "abc", &"g".repeat(64), &"a".repeat(65)] {
@@ -645,7 +648,17 @@ fn a_signed_identify_signs_every_message_of_that_user() {
     let l = Some(lower.clone());
     assert_eq!(
         signatures(&p),
-        [None, l.clone(), l.clone(), l.clone(), l.clone(), None, l, None, None],
+        [
+            None,
+            l.clone(),
+            l.clone(),
+            l.clone(),
+            l.clone(),
+            None,
+            l,
+            None,
+            None
+        ],
         "track, identify, track, identify, track, identify u2, identify u3, alias, track"
     );
     p.c.reset();
