@@ -24,6 +24,15 @@ export function fetchText(url) {
   }, (err) => { throw codedError('content_unavailable', `segflow: GET ${url} failed: ${err && err.message}`); });
 }
 
+/// GETs a segflow collector's `/v1/state` for the signed-in user (the signature in
+/// `X-Segflow-Signature`, no cookies) and calls `done(text)` with the answer; a
+/// failure is a console warning (the next page load tries again).
+export function fetchState(url, signature, done) {
+  fetch(url, { headers: { 'X-Segflow-Signature': signature }, credentials: 'omit' })
+    .then((res) => (res.ok ? res.text() : Promise.reject(new Error(`answered ${res.status}`))))
+    .then(done, (err) => console.warn(`segflow: stateHost: GET ${url} failed: ${err && err.message}`));
+}
+
 /// Scrolls `el` into the middle of the viewport when it is not fully visible (at
 /// once, so the tooltip can be placed right after).
 export function revealTarget(el) {

@@ -57,6 +57,13 @@ export interface InitOptions {
    * has `register` (the snippet's stub or analytics-next). Default false.
    */
   listenToAnalyticsJs?: boolean;
+  /**
+   * A segflow collector's `/v1` (e.g. `https://events.example.com/v1`): once the user
+   * is identified with a `signature`, their attributes and events the app's back end
+   * sent to Segment (the collector's webhook) are read from `{stateHost}/state`, and
+   * start conditions and checklist tasks see them beside the page's own.
+   */
+  stateHost?: string;
 }
 /** What `user()` returns. */
 export interface UserState {
@@ -213,7 +220,11 @@ export function flush(): Promise<FlushResult>;
 export function group(companyId: string | number, traits?: Traits, options?: { membership?: Traits; signature?: string }): void;
 
 /**
- * Identifies the signed-in user with the same user id Segment uses.
+ * Identifies the signed-in user with the same user id Segment uses. `signature`:
+ * the 64 hex digits of HMAC-SHA256(userId) with the environment's identity secret,
+ * computed by your server; it is sent with every message of this user (as
+ * `segflowSignature`, which a segflow collector checks and removes; never to
+ * Segment's own API) and unlocks `stateHost`.
  */
 export function identify(userId: string | number, traits?: Traits, options?: { signature?: string }): void;
 

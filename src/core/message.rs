@@ -82,6 +82,21 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// Encodes `s` as a query-string component, as `encodeURIComponent` does
+/// (letters, digits and `-_.!~*'()` stay; every other byte is `%XX`).
+pub fn encode_component(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+}
+
 /// Decodes a query-string component (`+` is a space, `%XX` escapes; bad escapes kept).
 pub fn decode_component(s: &str) -> String {
     let b = s.as_bytes();
@@ -496,6 +511,21 @@ mod tests {
         assert_eq!(ours["context"]["library"]["name"], "segflow");
         assert!(ours.get("sentAt").is_none());
         assert!(ours.get("traits").is_none());
+    }
+
+    #[test]
+    fn components_encode_as_encode_uri_component_and_decode_back() {
+        for (raw, enc) in [
+            ("abc-_.!~*'()", "abc-_.!~*'()"),
+            ("a b&c=d/e?f#g+h", "a%20b%26c%3Dd%2Fe%3Ff%23g%2Bh"),
+            ("é€", "%C3%A9%E2%82%AC"),
+            ("%", "%25"),
+        ] {
+            let mut out = String::new();
+            encode_component(raw, &mut out);
+            assert_eq!(out, enc);
+            assert_eq!(decode_component(&out), raw);
+        }
     }
 
     #[test]

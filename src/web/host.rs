@@ -6,7 +6,7 @@
 //! | function | what it does |
 //! |---|---|
 //! | `__contentHook(fn)` | the core calls `fn(note)` at the end of a batch, like page code, with `"user"` (the user, their traits or their group changed: reload progress and attributes), `"url"` (the page navigated) or `"event:[name, properties]"` (the app tracked `name`; the JSON array after `event:`) |
-//! | `__stateKey(kind?)` | the storage key of the current user's flow progress, with `"checklists"` of their checklist progress, with `"events"` of their event counts |
+//! | `__stateKey(kind?)` | the storage key of the current user's flow progress, with `"checklists"` of their checklist progress, with `"events"` of their event counts; with `"state"`, how to read the user's server-side state (`init({stateHost})`): `URL\nsignature\nuserId`, or `""` when there is none to read |
 //! | `__traits()` | the current user's traits, as JSON text |
 //! | `__company()` | the current group's (company's) traits, as JSON text |
 //! | `__get(key)` / `__set(key, value \| null)` | read, write or remove flow progress (only keys of [`Client::is_flow_state_key`]) |
@@ -99,6 +99,10 @@ pub fn state_key(kind: Option<String>) -> Result<String, JsValue> {
     with_rt(|rt| match kind.as_deref() {
         Some("events") => rt.client.events_state_key(),
         Some("checklists") => rt.client.checklists_state_key(),
+        Some("state") => match (rt.client.state_request(), &rt.client.identity().user_id) {
+            (Some((url, sig)), Some(user)) => url + "\n" + &sig + "\n" + user,
+            _ => String::new(),
+        },
         _ => rt.client.flow_state_key(),
     })
 }

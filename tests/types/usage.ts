@@ -61,6 +61,8 @@ export async function correctUsage(): Promise<void> {
     }],
   };
   void segflow.loadContent(flows);
+  segflow.init({ writeKey: 'k', apiHost: 'https://events.example.com/v1', stateHost: 'https://events.example.com/v1' });
+  segflow.identify('u1', { plan: 'pro' }, { signature: 'a'.repeat(64) });
   segflow.on('flowStarted', (e) => { const r: segflow.FlowStartReason = e.flow_start_reason; if (r === 'condition') { /* a general start condition */ } });
   segflow.endChecklist();
   segflow.reset();
@@ -95,6 +97,8 @@ export function wrongUsage(): void {
   segflow.flush().then((n: number) => n);
   // @ts-expect-error setStreaming takes a boolean
   segflow.setStreaming('off');
+  // @ts-expect-error stateHost is a URL string
+  segflow.init({ writeKey: 'k', stateHost: true });
   // @ts-expect-error a flow's frequency is once, multiple or unlimited
   const badFlow: segflow.Flow = { id: 'f', name: 'F', frequency: 'always', steps: [{ id: 's', type: 'modal' }] };
   void badFlow;

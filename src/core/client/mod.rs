@@ -383,6 +383,20 @@ impl Client {
         self.user_key("events:")
     }
 
+    /// How to read the current user's server-side state (`init({stateHost})`):
+    /// the URL (`{stateHost}/state?writeKey=…&userId=…`) and the signature to
+    /// present, once a user is identified with a signature; else `None`.
+    pub fn state_request(&self) -> Option<(String, String)> {
+        let base = self.config.state_url.as_ref()?;
+        let user = self.identity.user_id.as_ref()?;
+        let sig = self.identity.signature.as_ref()?;
+        let mut url = base.clone() + "?writeKey=";
+        message::encode_component(&self.config.write_key, &mut url);
+        url.push_str("&userId=");
+        message::encode_component(user, &mut url);
+        Some((url, sig.clone()))
+    }
+
     /// Where the current user's checklist progress is stored:
     /// `<prefix>checklists:u:<userId>`, or `<prefix>checklists:a:<anonymousId>`.
     pub fn checklists_state_key(&self) -> String {

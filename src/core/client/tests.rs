@@ -661,8 +661,26 @@ fn a_signed_identify_signs_every_message_of_that_user() {
         ],
         "track, identify, track, identify, track, identify u2, identify u3, alias, track"
     );
+    assert_eq!(p.c.state_request(), None, "no stateHost");
     p.c.reset();
     assert!(p.c.identity().signature.is_none());
+    // With a stateHost: where the signed user's state is read.
+    let mut o2 = Origin::default();
+    let mut q = o2.open(
+        0,
+        quiet(&[("stateHost", Raw::Str("https://e.example/v1".into()))]),
+        T0,
+    );
+    q.c.identify(T0, "u 1", &none).unwrap();
+    assert_eq!(q.c.state_request(), None, "unsigned: nothing to present");
+    q.c.identify_signed(T0, "u 1", &none, Some(&sig)).unwrap();
+    assert_eq!(
+        q.c.state_request(),
+        Some((
+            "https://e.example/v1/state?writeKey=WK&userId=u%201".to_string(),
+            lower.clone()
+        ))
+    );
     // To Segment's own API: never sent.
     let mut o = Origin::default();
     let mut p = o.open(0, quiet(&[]), T0);

@@ -950,16 +950,24 @@ impl EventLog {
     /// what is read is held to the log's bounds (the most recent names and
     /// occurrences win). Never panics.
     pub fn from_json(text: &str) -> EventLog {
-        let mut log = EventLog::new();
+        let log = EventLog::new();
         let Ok(v) = json::parse(text) else {
             return log;
         };
         if v.get("v").and_then(as_u64) != Some(1) {
             return log;
         }
-        let Some(Json::Array(items)) = v.get("events") else {
-            return log;
-        };
+        match v.get("events") {
+            Some(Json::Array(items)) => EventLog::from_events(items),
+            _ => log,
+        }
+    }
+
+    /// The log from the items of its `events` array (the shape
+    /// [`EventLog::to_json`] writes and `/v1/state` answers with), with the
+    /// same tolerance as [`EventLog::from_json`].
+    pub fn from_events(items: &[Json]) -> EventLog {
+        let mut log = EventLog::new();
         // Most recent last: read backwards, so that the most recent win.
         for item in items.iter().rev() {
             if log.records.len() >= MAX_EVENT_NAMES {
@@ -998,6 +1006,69 @@ impl EventLog {
         }
         log.records.reverse();
         log
+    }
+
+    /// This log and `other` together (the page's and the server's): per name
+    /// the totals add up and the occurrences merge by time (the latest
+    /// [`MAX_OCCURRENCES`] kept); the names tracked most recently win past
+    /// [`MAX_EVENT_NAMES`], and the byte bound holds.
+    pub fn merged(&self, other: &EventLog) -> EventLog {
+        let mut records: Vec<Record> = self.records.clone();
+        for r in &other.records {
+            match records.iter_mut().find(|x| x.name == r.name) {
+                Some(x) => {
+                    x.total = x.total.saturating_add(r.total);
+                    x.kept.extend(r.kept.iter().cloned());
+                    x.kept.sort_by_key(|o| o.at_ms);
+                    let extra = x.kept.len().saturating_sub(MAX_OCCURRENCES);
+                    x.kept.drain(..extra);
+                }
+                None => records.push(r.clone()),
+            }
+        }
+        let last = |r: &Record| r.kept.last().map_or(0, |o| o.at_ms);
+        records.sort_by_key(last);
+        let extra = records.len().saturating_sub(MAX_EVENT_NAMES);
+        records.drain(..extra);
+        let mut log = EventLog { records };
+        log.trim();
+        log
+    }
+}
+
+/// What a segflow collector's `GET /v1/state` says of the user: attributes and
+/// events the app's back end sent to Segment (through the Webhooks
+/// destination), which conditions see beside the page's own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerState {
+    /// The user's traits (an object).
+    pub traits: Json,
+    /// The company's traits (an object; empty when the user has none).
+    pub company: Json,
+    /// Their events.
+    pub events: EventLog,
+}
+
+impl ServerState {
+    /// Reads the answer of `/v1/state` for `user_id`: `None` when it is not
+    /// JSON of that shape or is about another user.
+    pub fn parse(text: &str, user_id: &str) -> Option<ServerState> {
+        let v = json::parse(text).ok()?;
+        if v.get("userId").and_then(Json::as_str) != Some(user_id) {
+            return None;
+        }
+        let object = |x: Option<&Json>| match x {
+            Some(o @ Json::Object(_)) => o.clone(),
+            _ => Json::Object(Vec::new()),
+        };
+        Some(ServerState {
+            traits: object(v.get("traits")),
+            company: object(v.get("company").and_then(|c| c.get("traits"))),
+            events: match v.get("events") {
+                Some(Json::Array(items)) => EventLog::from_events(items),
+                _ => EventLog::new(),
+            },
+        })
     }
 }
 

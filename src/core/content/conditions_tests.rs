@@ -1781,3 +1781,60 @@ fn the_log_stays_within_its_byte_budget_keeping_totals() {
     );
     assert_eq!(EventLog::from_json(&text).to_json(), text);
 }
+
+#[test]
+fn server_state_is_read_for_its_user_and_merged_with_the_page_log() {
+    let text = r#"{"userId":"u1","traits":{"plan":"pro","seats":4},
+      "company":{"id":"c1","traits":{"tier":"gold"}},
+      "events":[["Report Exported",3,[[1000,{"format":"csv"}],[3000,{"format":"pdf"}]]],
+                ["Server Only",1,[[2000,{}]]]]}"#;
+    assert_eq!(ServerState::parse(text, "u2"), None, "another user's");
+    assert_eq!(ServerState::parse("nope", "u1"), None);
+    let s = ServerState::parse(text, "u1").unwrap();
+    assert_eq!(s.traits.get("plan").and_then(Json::as_str), Some("pro"));
+    assert_eq!(s.company.get("tier").and_then(Json::as_str), Some("gold"));
+    assert_eq!(s.events.count("Report Exported", &[], None), 3);
+    // No company: an empty object.
+    let bare = ServerState::parse(r#"{"userId":"u1","company":null}"#, "u1").unwrap();
+    assert_eq!(bare.company, Json::Object(Vec::new()));
+    assert_eq!(bare.events, EventLog::new());
+
+    let mut page = EventLog::new();
+    page.record(
+        "Report Exported",
+        &json::parse(r#"{"format":"pdf"}"#).unwrap(),
+        2000,
+    );
+    page.record("Page Only", &Json::Null, 4000);
+    let m = page.merged(&s.events);
+    assert_eq!(m.count("Report Exported", &[], None), 4, "totals add up");
+    assert_eq!(m.count("Server Only", &[], None), 1);
+    assert_eq!(m.count("Page Only", &[], None), 1);
+    let pdf = vec![(
+        "format".to_string(),
+        Test::Equals(Json::String("pdf".into())),
+    )];
+    assert_eq!(
+        m.count("Report Exported", &pdf, None),
+        2,
+        "occurrences of both"
+    );
+    assert_eq!(m.count("Report Exported", &[], Some(1500)), 2, "by time");
+    // Bounds hold: 50 occurrences per name, 100 names, the most recent kept.
+    let mut a = EventLog::new();
+    let mut b = EventLog::new();
+    for i in 0..60u64 {
+        a.record("x", &Json::Null, i * 2);
+        b.record("x", &Json::Null, i * 2 + 1);
+    }
+    let m = a.merged(&b);
+    assert_eq!(m.count("x", &[], None), 120);
+    assert_eq!(m.count("x", &[], Some(0)), MAX_OCCURRENCES as u64);
+    assert_eq!(m.count("x", &[], Some(70)), 50, "the latest 50: 70..=119");
+    for i in 0..100u64 {
+        b.record(&format!("n{i}"), &Json::Null, 1000 + i);
+    }
+    let m = a.merged(&b);
+    assert_eq!(m.names().count(), MAX_EVENT_NAMES);
+    assert!(!m.names().any(|n| n == "x"), "x is the least recent name");
+}

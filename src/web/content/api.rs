@@ -48,6 +48,7 @@ pub fn content_init(host: JsValue) -> Result<(), JsValue> {
     bridge::batch(|| {
         flows::install();
         checklists::install();
+        facts::load_server_state(checklists::refresh);
     });
     Ok(())
 }
@@ -66,6 +67,7 @@ pub fn content_notify(note: &str) {
             flows::user_changed();
             checklists::user_changed();
             facts::hold(false);
+            facts::load_server_state(checklists::refresh);
             checklists::refresh();
         }),
         "url" => flows::url_changed(),

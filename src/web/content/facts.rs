@@ -16,8 +16,11 @@ use core::cell::RefCell;
 
 use super::bridge;
 use super::flows::query;
-use crate::core::content::conditions::{ContentKind, ContentStatus, EventLog, Facts, Scope};
+use crate::core::content::conditions::{
+    ContentKind, ContentStatus, EventLog, Facts, Scope, ServerState,
+};
 use crate::core::json::Json;
+use wasm_bindgen::prelude::*;
 
 /// One flow's or checklist's id with whether the user has seen it, has
 /// completed it and whether it is active.
@@ -35,6 +38,11 @@ struct Store {
     counter: Option<fn(&str) -> bool>,
     /// Evaluations wait ([`hold`]).
     held: bool,
+    /// The user's server-side state (`init({stateHost})`): the request it
+    /// answers (`URL\nsignature\nuserId`) and, once read, what it says.
+    server: Option<(String, Option<ServerState>)>,
+    /// `log` merged with the server's events, while there are some.
+    merged: Option<EventLog>,
 }
 
 static STORE: Local<RefCell<Option<Store>>> = Local::new(RefCell::new(None));
@@ -50,6 +58,8 @@ fn with<T>(f: impl FnOnce(&mut Store) -> T) -> Option<T> {
                 present: Vec::new(),
                 counter: None,
                 held: false,
+                server: None,
+                merged: None,
             });
         }
         guard.as_mut().map(f)
@@ -70,7 +80,8 @@ fn ensure_log() {
     }
 }
 
-/// The user may have changed: the log follows the current user's key.
+/// The user may have changed: the log follows the current user's key (and the
+/// server-side state is read again for a new user, [`load_server_state`]).
 pub fn user_changed() {
     let key = bridge::key("events");
     with(|s| {
@@ -78,6 +89,7 @@ pub fn user_changed() {
             s.key = key;
             s.read = false;
             s.log = EventLog::new();
+            s.merge();
         }
     });
 }
@@ -110,6 +122,7 @@ pub fn record(event: &str, properties: &Json) {
     ensure_log();
     let saved = with(|s| {
         s.log.record(event, properties, now());
+        s.merge();
         (s.key.clone(), s.log.to_json())
     });
     if let Some((key, text)) = saved {
@@ -131,6 +144,62 @@ pub fn update_presence(selectors: Vec<String>) -> bool {
     .unwrap_or(false)
 }
 
+#[wasm_bindgen(module = "/js/content.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = fetchState)]
+    fn fetch_state(url: &str, signature: &str, done: &JsValue);
+}
+
+impl Store {
+    /// Recomputes the merged log.
+    fn merge(&mut self) {
+        self.merged = match &self.server {
+            Some((_, Some(state))) => Some(self.log.merged(&state.events)),
+            _ => None,
+        };
+    }
+}
+
+/// Reads the current user's server-side state when there is one to read
+/// (`init({stateHost})` and an identify with a signature) and it was not read
+/// for this user yet; forgets another user's. `loaded` runs once it is in.
+pub fn load_server_state(loaded: fn()) {
+    let request = bridge::key("state");
+    let fresh = with(|s| {
+        if s.server.as_ref().map(|(r, _)| r.as_str()) == Some(request.as_str()) {
+            return false;
+        }
+        s.server = (!request.is_empty()).then(|| (request.clone(), None));
+        s.merge();
+        !request.is_empty()
+    });
+    if fresh != Some(true) {
+        return;
+    }
+    let mut parts = request.splitn(3, '\n');
+    let (Some(url), Some(sig), Some(user)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    let user = user.to_string();
+    let asked = request.clone();
+    let done = Closure::once_into_js(move |text: String| {
+        let state = ServerState::parse(&text, &user);
+        let applied = with(|s| match &mut s.server {
+            // Only the answer to the current request counts.
+            Some((r, slot)) if *r == asked && state.is_some() => {
+                *slot = state;
+                s.merge();
+                true
+            }
+            _ => false,
+        });
+        if applied == Some(true) {
+            loaded();
+        }
+    });
+    fetch_state(url, sig, &done);
+}
+
 fn now() -> u64 {
     js_sys::Date::now() as u64
 }
@@ -140,6 +209,7 @@ struct PageFacts<'a> {
     url: String,
     traits: &'a Json,
     company: Json,
+    server: Option<&'a ServerState>,
     log: &'a EventLog,
     flows: Vec<Status>,
     checklists: Vec<Status>,
@@ -152,10 +222,18 @@ impl Facts for PageFacts<'_> {
         &self.url
     }
     fn attribute(&self, scope: Scope, name: &str) -> Option<&Json> {
-        match scope {
+        // The page's own attributes first, then what the back end sent.
+        let page = match scope {
             Scope::User => self.traits.get(name),
             Scope::Company => self.company.get(name),
-        }
+        };
+        page.or_else(|| {
+            let s = self.server?;
+            match scope {
+                Scope::User => s.traits.get(name),
+                Scope::Company => s.company.get(name),
+            }
+        })
     }
     fn events(&self) -> &EventLog {
         self.log
@@ -194,11 +272,16 @@ pub fn with_facts<T>(
     STORE.with(|cell| {
         let guard = cell.try_borrow().ok()?;
         let store = guard.as_ref()?;
+        let server = match &store.server {
+            Some((_, Some(state))) => Some(state),
+            _ => None,
+        };
         let facts = PageFacts {
             url,
             traits: &traits,
             company,
-            log: &store.log,
+            server,
+            log: store.merged.as_ref().unwrap_or(&store.log),
             flows,
             checklists,
             present: &store.present,
