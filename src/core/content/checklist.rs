@@ -701,8 +701,7 @@ impl ChecklistEngine {
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
+        super::dedup(&mut out);
         out
     }
 

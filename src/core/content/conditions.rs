@@ -1019,7 +1019,7 @@ impl EventLog {
                 Some(x) => {
                     x.total = x.total.saturating_add(r.total);
                     x.kept.extend(r.kept.iter().cloned());
-                    x.kept.sort_by_key(|o| o.at_ms);
+                    super::sort_by_key(&mut x.kept, |o| o.at_ms);
                     let extra = x.kept.len().saturating_sub(MAX_OCCURRENCES);
                     x.kept.drain(..extra);
                 }
@@ -1027,7 +1027,7 @@ impl EventLog {
             }
         }
         let last = |r: &Record| r.kept.last().map_or(0, |o| o.at_ms);
-        records.sort_by_key(last);
+        super::sort_by_key(&mut records, last);
         let extra = records.len().saturating_sub(MAX_EVENT_NAMES);
         records.drain(..extra);
         let mut log = EventLog { records };

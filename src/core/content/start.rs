@@ -216,8 +216,7 @@ fn occasion(rules: &StartRules, facts: &dyn Facts) -> (String, u64) {
     for c in &rules.conditions {
         c.event_names(&mut names);
     }
-    names.sort_unstable();
-    names.dedup();
+    super::dedup(&mut names);
     let total = names
         .iter()
         .map(|n| facts.events().count(n, &[], None))

@@ -287,8 +287,7 @@ fn update_presence() -> bool {
         })
         .unwrap_or_default(),
     );
-    selectors.sort_unstable();
-    selectors.dedup();
+    crate::core::content::dedup(&mut selectors);
     facts::update_presence(selectors)
 }
 
