@@ -36,6 +36,11 @@ pub struct Config {
     pub static_mounts: Vec<StaticMount>,
     /// Fault injection for the ingestion endpoints (all off by default).
     pub faults: FaultConfig,
+    /// Identity verification, webhook secrets, the admin token (all off by
+    /// default).
+    pub security: crate::access::SecurityConfig,
+    /// Connection, header and timing limits.
+    pub limits: crate::limits::Limits,
 }
 
 impl Config {
@@ -49,6 +54,8 @@ impl Config {
             write_keys: Vec::new(),
             static_mounts: Vec::new(),
             faults: FaultConfig::default(),
+            security: Default::default(),
+            limits: Default::default(),
         }
     }
 
@@ -95,6 +102,9 @@ impl Config {
     /// Checks the values that cannot be checked by their types alone.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.faults.validate()?;
+        let keys: Vec<&str> = self.write_keys.iter().map(|k| k.key.as_str()).collect();
+        self.security.validate(&keys)?;
+        self.limits.validate()?;
         for key in &self.write_keys {
             if key.key.is_empty() {
                 return Err(ConfigError("a write key must not be empty".into()));

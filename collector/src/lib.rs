@@ -22,19 +22,28 @@
 //! ```
 #![deny(missing_docs)]
 
+mod access;
 mod app;
 mod config;
 mod faults;
+mod identity;
 mod ingest;
+mod limits;
+mod profiles;
 mod server;
 mod store;
 mod timefmt;
+mod webhook;
 
 pub use config::{Config, ConfigError, FaultConfig, StaticMount, WriteKey, DEFAULT_ENVIRONMENT};
 pub use ingest::{
     MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_CHARS, MAX_REQUEST_BYTES, MESSAGE_TYPES,
 };
 pub use server::{Server, StartError};
+
+pub use access::SecurityConfig;
+pub use identity::{identity_signature, KeyedValue, SIGNATURE_FIELD};
+pub use limits::{Limits, MIN_HEADER_BYTES};
 
 /// The line the binary prints on stdout once it listens, e.g.
 /// `segflow-collector listening on http://127.0.0.1:8787`.
