@@ -183,6 +183,10 @@ async fn debugger() -> Response {
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The page may be opened with ?token=: never leak it in a Referer.
+    response
+        .headers_mut()
+        .insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     response
 }
 

@@ -301,7 +301,10 @@ async fn debugger_page_and_health() {
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
     for needle in [
         "<!doctype html>",
-        "EventSource(\"/api/stream\")",
+        // The stream URL gains ?token= when the page was opened with one.
+        "EventSource(\"/api/stream\"",
+        "\"?token=\" + encodeURIComponent(token)",
+        "\"Bearer \" + token",
         "/api/events",
         "<style>",
         "<script>",
