@@ -5,8 +5,12 @@
 //! stores every accepted message in SQLite before answering, and lets tests and
 //! people read them back (`/api/events`, `/api/stats`, the live `/debugger` page).
 //! Faults (errors, rate limiting, latency, dropped or never-answered requests) can
-//! be injected to exercise a client's delivery logic. See `collector/README.md` for
-//! the HTTP contract.
+//! be injected to exercise a client's delivery logic. It is also the destination
+//! half of the Segment integration (`POST /webhook/{writeKey}` feeding a
+//! per-environment user and company store that the SDK reads with `GET /v1/state`),
+//! verifies users' identity signatures, gates the read side behind an admin token
+//! and bounds connections and slow clients. See `collector/README.md` for the HTTP
+//! contract.
 //!
 //! Start one in-process (e.g. from a test):
 //!

@@ -304,8 +304,7 @@ pub(crate) async fn webhook(State(app): State<Arc<AppState>>, req: Request) -> R
         Ok(parsed) => parsed,
         Err((code, message)) => return bad(code, message),
     };
-    let message_id = message_id
-        .unwrap_or_else(|| format!("segflow-webhook-{}", app.generate_message_id(received_ms)));
+    let message_id = message_id.unwrap_or_else(|| app.generate_message_id(received_ms));
     let Some(profiles) = extras.profiles.clone() else {
         return storage_error("the profile store is not open");
     };
