@@ -32,6 +32,10 @@ pub struct Limits {
 
 /// Smallest accepted [`Limits::max_header_bytes`] (hyper's minimum read buffer).
 pub const MIN_HEADER_BYTES: usize = 8192;
+/// Largest accepted [`Limits::max_header_bytes`] (1 MiB).
+pub const MAX_HEADER_BYTES: usize = 1 << 20;
+/// Largest accepted [`Limits::max_connections`].
+pub const MAX_CONNECTIONS: usize = 1 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -46,14 +50,19 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Checks that the limits are usable (non-zero, header limit at least 8 KiB).
+    /// Checks that the limits are usable: 1 to [`MAX_CONNECTIONS`] connections, a
+    /// head limit within [`MIN_HEADER_BYTES`]..=[`MAX_HEADER_BYTES`], non-zero
+    /// timeouts.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_connections == 0 {
-            return Err(ConfigError("--max-connections must be at least 1".into()));
-        }
-        if self.max_header_bytes < MIN_HEADER_BYTES {
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
             return Err(ConfigError(format!(
-                "--max-header-bytes must be at least {MIN_HEADER_BYTES}, got {}",
+                "--max-connections must be between 1 and {MAX_CONNECTIONS}, got {}",
+                self.max_connections
+            )));
+        }
+        if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&self.max_header_bytes) {
+            return Err(ConfigError(format!(
+                "--max-header-bytes must be between {MIN_HEADER_BYTES} and {MAX_HEADER_BYTES}, got {}",
                 self.max_header_bytes
             )));
         }
@@ -98,5 +107,27 @@ impl Config {
     pub fn with_max_header_bytes(mut self, bytes: usize) -> Self {
         self.limits.max_header_bytes = bytes;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds() {
+        assert!(Limits::default().validate().is_ok());
+        let with = |f: fn(&mut Limits)| {
+            let mut l = Limits::default();
+            f(&mut l);
+            l.validate()
+        };
+        assert!(with(|l| l.max_connections = 0).is_err());
+        assert!(with(|l| l.max_connections = usize::MAX).is_err());
+        assert!(with(|l| l.max_connections = MAX_CONNECTIONS).is_ok());
+        assert!(with(|l| l.max_header_bytes = MIN_HEADER_BYTES - 1).is_err());
+        assert!(with(|l| l.max_header_bytes = usize::MAX).is_err());
+        assert!(with(|l| l.max_header_bytes = MAX_HEADER_BYTES).is_ok());
+        assert!(with(|l| l.header_timeout = Duration::ZERO).is_err());
     }
 }

@@ -262,7 +262,12 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_header_size(limits.max_header_bytes)
-        .max_buf_size(limits.max_header_bytes.max(crate::limits::MIN_HEADER_BYTES) + 8192)
+        .max_buf_size(
+            limits
+                .max_header_bytes
+                .max(crate::limits::MIN_HEADER_BYTES)
+                .saturating_add(8192),
+        )
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
