@@ -232,3 +232,37 @@ async fn limits_are_checked_at_start() {
         assert!(err.to_string().contains(needle), "{err}");
     }
 }
+
+/// The binary refuses unusable limits and keyed settings at start, on stderr.
+#[tokio::test]
+async fn cli_refuses_bad_limits_and_settings() {
+    let bin = env!("CARGO_BIN_EXE_segflow-collector");
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--header-timeout", "0"], "header-timeout"),
+        (&["--body-timeout", "0"], "body-timeout"),
+        (&["--max-connections", "0"], "max-connections"),
+        (&["--max-header-bytes", "100"], "max-header-bytes"),
+        (
+            &["--write-key", "WK", "--webhook-secret", "NOPE=x"],
+            "webhook-secret",
+        ),
+        (
+            &["--write-key", "WK", "--company-event-property", "WK="],
+            "company-event-property",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = tokio::process::Command::new(bin)
+            .args(["--port", "0", "--db"])
+            .arg(dir.path().join("x.db"))
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}

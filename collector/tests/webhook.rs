@@ -165,6 +165,10 @@ async fn webhook_refusals() {
     )
     .await;
     assert_eq!((r.status, r.error()), (405, "method_not_allowed"));
+    // The request size limit applies here too.
+    let big = json!({"type": "identify", "userId": "u", "traits": {"pad": "x".repeat(600 * 1024)}});
+    let r = hook(&ts, KEY, &big.to_string(), None).await;
+    assert_eq!((r.status, r.error()), (400, "request_too_large"));
     let s = state(&ts, KEY, "u", None).await;
     assert_eq!(s.json["traits"], json!({}), "nothing applied: {}", s.text);
     assert_eq!(s.json["events"], json!([]));
