@@ -35,8 +35,6 @@ use crate::timefmt;
 /// oversize bodies are read and discarded first so that the client reliably sees
 /// the 400 answer instead of a reset connection.
 const DRAIN_CAP: usize = 4 * 1024 * 1024;
-/// Time allowed to receive a whole request body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default and largest `limit` of `/api/events`.
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 10_000;
@@ -72,6 +70,8 @@ pub(crate) struct AppState {
     pub trust_proxy: bool,
     id_counter: AtomicU64,
     id_salt: u64,
+    /// Security settings, limits and the profile store (see `webhook`).
+    pub extras: crate::webhook::Extras,
 }
 
 impl AppState {
@@ -99,11 +99,18 @@ impl AppState {
             trust_proxy: false,
             id_counter: AtomicU64::new(0),
             id_salt,
+            extras: crate::webhook::Extras::default(),
         }
     }
 
+    /// Sets the security settings, limits and profile store.
+    pub fn with_extras(mut self, extras: crate::webhook::Extras) -> Self {
+        self.extras = extras;
+        self
+    }
+
     /// The environment of an accepted key; `None` when the key is not accepted.
-    fn environment_of(&self, key: &str) -> Option<String> {
+    pub(crate) fn environment_of(&self, key: &str) -> Option<String> {
         match &self.keys {
             None => Some(DEFAULT_ENVIRONMENT.to_string()),
             Some(keys) => keys.get(key).cloned(),
@@ -111,7 +118,7 @@ impl AppState {
     }
 
     /// A fresh messageId for a message that came without one.
-    fn generate_message_id(&self, received_ms: i64) -> String {
+    pub(crate) fn generate_message_id(&self, received_ms: i64) -> String {
         let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
         let suffix = SplitMix64::new(self.id_salt ^ n).next_u64();
         format!("segflow-{received_ms}-{n}-{suffix:016x}")
@@ -134,6 +141,8 @@ pub(crate) fn router(state: Arc<AppState>, statics: &[StaticMount]) -> Router {
         )
         .route("/debugger", get(debugger).fallback(method_not_allowed))
         .route("/health", get(health).fallback(method_not_allowed))
+        .route("/v1/state", any(crate::webhook::state))
+        .route("/webhook/{write_key}", any(crate::webhook::webhook))
         .with_state(state);
     let mut root = None;
     for mount in statics {
@@ -180,11 +189,15 @@ async fn debugger() -> Response {
     response
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The page may be opened with ?token=: never leak it in a Referer.
+    response
+        .headers_mut()
+        .insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     response
 }
 
 /// Why a body could not be read.
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge,
     Timeout,
     Broken,
@@ -192,7 +205,11 @@ enum BodyError {
 
 /// Reads a request body of at most [`MAX_REQUEST_BYTES`], checking the declared
 /// `Content-Length` first and the bytes actually received as they arrive.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, BodyError> {
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    timeout: Duration,
+) -> Result<Vec<u8>, BodyError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -200,12 +217,12 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, BodyError
     if let Some(len) = declared {
         if len > MAX_REQUEST_BYTES as u64 {
             if len <= DRAIN_CAP as u64 {
-                let _ = tokio::time::timeout(BODY_TIMEOUT, drain(body, 0)).await;
+                let _ = tokio::time::timeout(timeout, drain(body, 0)).await;
             }
             return Err(BodyError::TooLarge);
         }
     }
-    tokio::time::timeout(BODY_TIMEOUT, collect_limited(body))
+    tokio::time::timeout(timeout, collect_limited(body))
         .await
         .unwrap_or(Err(BodyError::Timeout))
 }
@@ -310,7 +327,7 @@ async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
 
     let (parts, body) = req.into_parts();
     let conn = parts.extensions.get::<ConnInfo>().cloned();
-    let body = read_body(&parts.headers, body).await;
+    let body = read_body(&parts.headers, body, app.extras.limits.body_timeout).await;
 
     if let Some(fault) = app.faults.decide() {
         app.stats.fault(fault);
@@ -427,6 +444,16 @@ async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
         Ok(envelope) => envelope,
         Err(e) => return reject(StatusCode::BAD_REQUEST, e.code, e.message),
     };
+    if let Some(secret) =
+        crate::access::SecurityConfig::lookup(&app.extras.security.identity_secrets, &write_key)
+    {
+        if let Err(e) = crate::identity::check_messages(secret, &envelope.messages) {
+            app.stats.rejected(e.code, 1);
+            let body =
+                json!({"success": false, "error": e.code, "message": e.message, "index": e.index});
+            return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+        }
+    }
 
     let received_at = timefmt::now();
     let received_ms = received_at.timestamp_millis();

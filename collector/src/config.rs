@@ -43,6 +43,11 @@ pub struct Config {
     /// Take `context.ip` from `X-Forwarded-For` as `--trust-proxy` describes
     /// (off by default: the peer address).
     pub trust_proxy: bool,
+    /// Identity verification, webhook secrets, the admin token (all off by
+    /// default).
+    pub security: crate::access::SecurityConfig,
+    /// Connection, header and timing limits.
+    pub limits: crate::limits::Limits,
 }
 
 impl Config {
@@ -58,6 +63,8 @@ impl Config {
             faults: FaultConfig::default(),
             forward: None,
             trust_proxy: false,
+            security: Default::default(),
+            limits: Default::default(),
         }
     }
 
@@ -126,6 +133,9 @@ impl Config {
         if let Some(forward) = &self.forward {
             forward.validate()?;
         }
+        let keys: Vec<&str> = self.write_keys.iter().map(|k| k.key.as_str()).collect();
+        self.security.validate(&keys)?;
+        self.limits.validate()?;
         for key in &self.write_keys {
             if key.key.is_empty() {
                 return Err(ConfigError("a write key must not be empty".into()));

@@ -318,6 +318,8 @@ fn normalize(
         return Err(invalid("not_an_object", "a message must be a JSON object"));
     };
     map.remove("writeKey");
+    // Never stored, read back or forwarded, with or without a secret.
+    map.remove(crate::identity::SIGNATURE_FIELD);
 
     let kind = match (map.get("type"), envelope.implied_type) {
         (None | Some(Value::Null), Some(implied)) => implied,

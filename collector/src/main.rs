@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use segflow_collector::{
-    startup_line, Config, FaultConfig, ForwardConfig, Server, StaticMount, WriteKey,
+    startup_line, Config, FaultConfig, ForwardConfig, KeyedValue, Limits, SecurityConfig, Server,
+    StaticMount, WriteKey,
 };
 
 /// A local Segment-compatible HTTP tracking API server that stores events in SQLite.
@@ -87,10 +88,53 @@ struct Cli {
     /// trusted (loopback or private) address; see the README for the rule.
     #[arg(long)]
     trust_proxy: bool,
+    /// Identity verification for a write key: WRITE_KEY=SECRET (the write key must
+    /// also be given with --write-key; the split is at the '=' whose left part is
+    /// a configured key). Every message with a userId must carry segflowSignature
+    /// = hex HMAC-SHA256(SECRET, userId). Repeatable.
+    #[arg(long = "identity-secret", value_name = "WRITE_KEY=SECRET")]
+    identity_secrets: Vec<String>,
+    /// Shared secret of POST /webhook/WRITE_KEY: X-Signature must be the hex
+    /// HMAC-SHA1 of the body. WRITE_KEY=SECRET, split like --identity-secret.
+    #[arg(long = "webhook-secret", value_name = "WRITE_KEY=SECRET")]
+    webhook_secrets: Vec<String>,
+    /// Webhook track events whose properties carry PROP are attached to that
+    /// company too: WRITE_KEY=PROP (e.g. WK=company_id).
+    #[arg(long = "company-event-property", value_name = "WRITE_KEY=PROP")]
+    company_event_properties: Vec<String>,
+    /// Admin token of the read side (/api/*, /debugger): Authorization: Bearer T
+    /// or ?token=T. Generated and printed to stderr when binding a non-loopback
+    /// address without one.
+    #[arg(long = "admin-token", value_name = "T")]
+    admin_token: Option<String>,
+    /// DEVELOPMENT ONLY: GET /v1/state answers for write keys without an identity
+    /// secret, to anyone.
+    #[arg(long = "dev-state")]
+    dev_state: bool,
+    /// Most connections served at once; more wait up to 2 s, then are closed.
+    #[arg(long = "max-connections", value_name = "N", default_value_t = 1024)]
+    max_connections: usize,
+    /// Largest request head (request line + headers) in bytes; larger: 431.
+    #[arg(long = "max-header-bytes", value_name = "BYTES", default_value_t = 32 * 1024)]
+    max_header_bytes: usize,
+    /// Seconds allowed for a request head, from when the collector waits for it
+    /// (also the idle keep-alive timeout).
+    #[arg(long = "header-timeout", value_name = "SECS", default_value_t = 10.0)]
+    header_timeout: f64,
+    /// Seconds allowed for a request body (then 408).
+    #[arg(long = "body-timeout", value_name = "SECS", default_value_t = 30.0)]
+    body_timeout: f64,
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("--{flag} must be a positive number of seconds, got {value}"))
 }
 
 impl Cli {
-    fn into_config(self) -> Config {
+    fn into_config(self) -> Result<Config, String> {
         let mut static_mounts = Vec::new();
         if let Some(dir) = self.static_dir {
             static_mounts.push(StaticMount {
@@ -107,7 +151,30 @@ impl Cli {
                 .with_retry_after_cap(Duration::from_secs(self.forward_retry_after_cap))
                 .with_request_timeout(Duration::from_millis(self.forward_timeout_ms))
         });
-        Config {
+        let keys: Vec<&str> = self.write_keys.iter().map(|k| k.key.as_str()).collect();
+        let resolve = |list: &[String], flag: &str| -> Result<Vec<KeyedValue>, String> {
+            list.iter()
+                .map(|text| KeyedValue::resolve(text, &keys, flag).map_err(|e| e.to_string()))
+                .collect()
+        };
+        let security = SecurityConfig {
+            identity_secrets: resolve(&self.identity_secrets, "identity-secret")?,
+            webhook_secrets: resolve(&self.webhook_secrets, "webhook-secret")?,
+            company_event_properties: resolve(
+                &self.company_event_properties,
+                "company-event-property",
+            )?,
+            admin_token: self.admin_token,
+            dev_state: self.dev_state,
+        };
+        let limits = Limits {
+            max_connections: self.max_connections,
+            max_header_bytes: self.max_header_bytes,
+            header_timeout: seconds("header-timeout", self.header_timeout)?,
+            body_timeout: seconds("body-timeout", self.body_timeout)?,
+            ..Limits::default()
+        };
+        Ok(Config {
             host: self.host,
             port: self.port,
             db_path: self.db,
@@ -125,7 +192,9 @@ impl Cli {
             },
             forward,
             trust_proxy: self.trust_proxy,
-        }
+            security,
+            limits,
+        })
     }
 }
 
@@ -153,7 +222,14 @@ async fn wait_for_signal() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Cli::parse().into_config();
+    let config = match Cli::parse().into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("segflow-collector: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let token_given = config.security.admin_token.is_some();
     let server = match Server::start(config).await {
         Ok(server) => server,
         Err(e) => {
@@ -169,6 +245,12 @@ async fn main() -> ExitCode {
         eprintln!("segflow-collector: cannot write the startup line to stdout");
     }
     drop(stdout);
+    if let (false, Some(token)) = (token_given, server.admin_token()) {
+        eprintln!(
+            "segflow-collector: listening beyond loopback; the read side (/api/*, /debugger) needs this generated admin token: Authorization: Bearer {token} (or {}/debugger?token={token})",
+            startup_line(server.addr()).trim_start_matches("segflow-collector listening on ")
+        );
+    }
     wait_for_signal().await;
     server.stop().await;
     ExitCode::SUCCESS

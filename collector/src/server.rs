@@ -6,26 +6,30 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::header::ORIGIN;
-use axum::http::{Method, Request};
-use axum::response::Response;
+use axum::http::{Method, Request, StatusCode};
+use axum::response::{IntoResponse as _, Response};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt as _;
 
+use crate::access::{self, AdminGate, CorsPolicy};
 use crate::app::{self, AppState, ConnInfo};
 use crate::config::{Config, ConfigError};
 use crate::faults::Faults;
+use crate::profiles::Profiles;
 use crate::store::Store;
+use crate::webhook::Extras;
 
 /// How long [`Server::stop`] lets open connections finish before closing them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -34,6 +38,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    admin_token: Option<String>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     forward_task: Option<JoinHandle<()>>,
@@ -85,6 +90,28 @@ impl Server {
             .await
             .map_err(StartError::Bind)?;
         let addr = listener.local_addr().map_err(StartError::Bind)?;
+        let profiles_path = config.db_path.clone();
+        let profiles = tokio::task::spawn_blocking(move || Profiles::open(&profiles_path))
+            .await
+            .map_err(|e| StartError::Database(e.to_string()))?
+            .map_err(|e| StartError::Database(format!("{}: {e}", config.db_path.display())))?;
+        let gate = match &config.security.admin_token {
+            Some(token) => AdminGate::Token(token.clone()),
+            None if addr.ip().is_loopback() => AdminGate::LoopbackHost,
+            None => AdminGate::Token(
+                access::generate_token().map_err(|e| StartError::Config(ConfigError(e)))?,
+            ),
+        };
+        let admin_token = match &gate {
+            AdminGate::Token(token) => Some(token.clone()),
+            AdminGate::LoopbackHost => None,
+        };
+        let extras = Extras {
+            security: config.security.clone(),
+            limits: config.limits.clone(),
+            gate,
+            profiles: Some(profiles),
+        };
 
         let keys = (!config.write_keys.is_empty()).then(|| {
             config
@@ -111,7 +138,8 @@ impl Server {
             keys,
             Faults::new(config.faults.clone()),
             shutdown_rx.clone(),
-        );
+        )
+        .with_extras(extras);
         app_state.forward = forwarder.clone();
         app_state.trust_proxy = config.trust_proxy;
         let state = Arc::new(app_state);
@@ -121,6 +149,7 @@ impl Server {
         let task = tokio::spawn(accept_loop(listener, router, state, shutdown_rx));
         Ok(Server {
             addr,
+            admin_token,
             shutdown,
             task: Some(task),
             forward_task,
@@ -130,6 +159,14 @@ impl Server {
     /// The address the server listens on (with the real port when started on 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The admin token the read side requires: the configured one, or the one
+    /// generated at start when the collector binds a non-loopback address without
+    /// one. `None` when it listens on loopback only without a token (then the read
+    /// side requires a loopback `Host` instead).
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
     }
 
     /// `http://<addr>`, the base URL of the server.
@@ -168,18 +205,45 @@ async fn accept_loop(
 ) {
     let conn_shutdown = shutdown.clone();
     let mut conns = JoinSet::new();
+    let limits = state.extras.limits.clone();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let waiting = Arc::new(AtomicUsize::new(0));
     loop {
         tokio::select! {
             _ = stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    conns.spawn(serve_connection(
-                        stream,
-                        peer,
-                        router.clone(),
-                        state.clone(),
-                        conn_shutdown.clone(),
-                    ));
+                    let permit = match slots.clone().try_acquire_owned() {
+                        Ok(permit) => Some(permit),
+                        // Over the limit and as many already waiting: closed at once.
+                        Err(_) if waiting.load(Ordering::Relaxed) >= limits.max_connections => {
+                            drop(stream);
+                            continue;
+                        }
+                        Err(_) => None,
+                    };
+                    let (router, state, slots, waiting) =
+                        (router.clone(), state.clone(), slots.clone(), waiting.clone());
+                    let mut stop = conn_shutdown.clone();
+                    let queue_timeout = limits.queue_timeout;
+                    conns.spawn(async move {
+                        let permit = match permit {
+                            Some(permit) => permit,
+                            None => {
+                                waiting.fetch_add(1, Ordering::Relaxed);
+                                let got = tokio::select! {
+                                    got = tokio::time::timeout(queue_timeout, slots.acquire_owned()) => got.ok().and_then(Result::ok),
+                                    _ = stopped(&mut stop) => None,
+                                };
+                                waiting.fetch_sub(1, Ordering::Relaxed);
+                                // No slot in time: closed without an answer.
+                                let Some(permit) = got else { return };
+                                permit
+                            }
+                        };
+                        serve_connection(stream, peer, router, state, stop).await;
+                        drop(permit);
+                    });
                 }
                 // Out of file descriptors and the like: back off a little.
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -203,6 +267,7 @@ async fn serve_connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let state_limits = state.extras.limits.clone();
     let kill = Arc::new(Notify::new());
     let info = ConnInfo {
         peer,
@@ -215,9 +280,17 @@ async fn serve_connection(
         req.extensions_mut().insert(info.clone());
         async move { Ok::<_, Infallible>(handle(router, &state, req).await) }
     });
+    let limits = &state_limits;
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(limits.header_timeout)
+        .max_header_size(limits.max_header_bytes)
+        .max_buf_size(
+            limits
+                .max_header_bytes
+                .max(crate::limits::MIN_HEADER_BYTES)
+                .saturating_add(8192),
+        )
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -235,17 +308,46 @@ async fn serve_connection(
 
 /// Answers (and counts) CORS preflights, routes everything else and adds the CORS
 /// headers to every answer (errors included).
+///
+/// Each path has its CORS policy ([`access::cors_policy`]): credentials only on
+/// ingestion, any origin without credentials on `/v1/state` and public content,
+/// nothing on the read side and the webhook. The read side is gated first
+/// ([`access::check_admin`]).
 async fn handle(router: Router, state: &AppState, req: Request<Body>) -> Response {
+    let policy = access::cors_policy(req.uri().path());
     if req.method() == Method::OPTIONS {
         state.stats.preflight();
-        return app::preflight_response(req.headers());
+        return match policy {
+            CorsPolicy::Ingestion => app::preflight_response(req.headers()),
+            CorsPolicy::State => {
+                let mut response = StatusCode::NO_CONTENT.into_response();
+                access::add_state_preflight(response.headers_mut());
+                response
+            }
+            CorsPolicy::Public => {
+                let mut response = StatusCode::NO_CONTENT.into_response();
+                access::add_public_cors(response.headers_mut());
+                response
+            }
+            CorsPolicy::None => StatusCode::NO_CONTENT.into_response(),
+        };
+    }
+    if access::is_read_side(req.uri().path()) {
+        if let Some(refused) = access::check_admin(&state.extras.gate, req.headers(), req.uri()) {
+            return refused;
+        }
     }
     let origin = req.headers().get(ORIGIN).cloned();
     let mut response = match router.oneshot(req).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
-    app::add_cors_headers(response.headers_mut(), origin.as_ref());
+    match policy {
+        CorsPolicy::Ingestion => app::add_cors_headers(response.headers_mut(), origin.as_ref()),
+        CorsPolicy::State => access::add_state_cors(response.headers_mut()),
+        CorsPolicy::Public => access::add_public_cors(response.headers_mut()),
+        CorsPolicy::None => {}
+    }
     response
 }
 

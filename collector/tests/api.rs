@@ -51,7 +51,7 @@ async fn cors_preflight_and_headers_on_every_answer() {
         "a preflight is not an ingestion request"
     );
 
-    // Real answers carry the headers too: success, 400, 401, 404 and /api/*.
+    // Real ingestion answers carry the headers too: success, 400, 401, 404.
     let send = |method: reqwest::Method, path: &str, body: Option<Value>, key: Option<&str>| {
         let mut req = ts
             .client
@@ -105,18 +105,6 @@ async fn cors_preflight_and_headers_on_every_answer() {
                 .await
                 .unwrap(),
         ),
-        (
-            200,
-            send(reqwest::Method::GET, "/api/events", None, None)
-                .await
-                .unwrap(),
-        ),
-        (
-            200,
-            send(reqwest::Method::GET, "/api/stats", None, None)
-                .await
-                .unwrap(),
-        ),
     ];
     for (status, response) in answers {
         assert_eq!(response.status().as_u16(), status, "{}", response.url());
@@ -134,8 +122,37 @@ async fn cors_preflight_and_headers_on_every_answer() {
             .contains("Retry-After"));
     }
     // Without an Origin (curl, servers): a plain wildcard.
-    let r = ts.get("/api/stats").await;
+    let r = ts.post("/v1/t", &track("u", "E", "c3"), Some(KEY)).await;
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+
+    // The read side is not readable cross-origin (it used to carry the same
+    // headers): no CORS header at all, with or without an Origin, and its
+    // preflights allow nothing.
+    for path in ["/api/events", "/api/stats", "/api/duplicates", "/debugger"] {
+        let response = send(reqwest::Method::GET, path, None, None).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let cors: Vec<_> = response
+            .headers()
+            .keys()
+            .filter(|k| k.as_str().starts_with("access-control-"))
+            .collect();
+        assert!(cors.is_empty(), "{path}: {cors:?}");
+        let preflight = ts
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", ts.url))
+            .header("origin", ORIGIN)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await
+            .unwrap();
+        let cors: Vec<_> = preflight
+            .headers()
+            .keys()
+            .filter(|k| k.as_str().starts_with("access-control-"))
+            .collect();
+        assert!(cors.is_empty(), "preflight {path}: {cors:?}");
+    }
 }
 
 #[tokio::test]
@@ -284,7 +301,10 @@ async fn debugger_page_and_health() {
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
     for needle in [
         "<!doctype html>",
-        "EventSource(\"/api/stream\")",
+        // The stream URL gains ?token= when the page was opened with one.
+        "EventSource(\"/api/stream\"",
+        "\"?token=\" + encodeURIComponent(token)",
+        "\"Bearer \" + token",
         "/api/events",
         "<style>",
         "<script>",
@@ -337,7 +357,11 @@ async fn stream_delivers_stored_events_live() {
         .to_str()
         .unwrap()
         .starts_with("text/event-stream"));
-    assert_eq!(stream.headers()["access-control-allow-origin"], ORIGIN);
+    // The read side carries no CORS headers (it used to echo the origin).
+    assert!(stream
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
 
     // A rejected message and a duplicate are not streamed; a stored one is.
     ts.post(
