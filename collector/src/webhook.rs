@@ -154,6 +154,18 @@ fn parse_message(
                 traits: object_field(map, "traits", "invalid_traits")?,
             }
         }
+        // segflow's own tracks, handed back by a Webhooks destination on a source
+        // segflow also sends to: the browser counted them already.
+        "track"
+            if map
+                .get("context")
+                .and_then(|c| c.get("library"))
+                .and_then(|l| l.get("name"))
+                .and_then(Value::as_str)
+                == Some("segflow") =>
+        {
+            Change::Page { user }
+        }
         "track" => {
             let name = match map.get("event") {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),

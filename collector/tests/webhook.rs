@@ -490,3 +490,26 @@ async fn state_events_follow_the_sdk_log_bounds() {
         assert!(!p.contains_key("long"));
     }
 }
+
+#[tokio::test]
+async fn the_pages_own_events_coming_back_from_segment_are_not_counted_twice() {
+    // Segment's Webhooks destination on a source that segflow also sends to would
+    // hand segflow's own tracks back; the browser counted those already.
+    let ts = TestServer::start(|c| c.with_dev_state(true)).await;
+    send(
+        &ts,
+        json!({"type": "track", "userId": "u", "messageId": "own", "event": "Report Exported",
+               "context": {"library": {"name": "segflow", "version": "0.1.0"}}}),
+    )
+    .await;
+    send(
+        &ts,
+        json!({"type": "track", "userId": "u", "messageId": "backend", "event": "Report Exported",
+               "context": {"library": {"name": "analytics-node", "version": "2"}}}),
+    )
+    .await;
+    let r = state(&ts, KEY, "u", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["events"][0][0], "Report Exported");
+    assert_eq!(r.json["events"][0][1], 1, "only the back end's: {}", r.text);
+}
