@@ -60,10 +60,19 @@ pub fn domain_candidates(host: &str) -> Vec<String> {
     if !host.contains('.') || is_ip {
         return Vec::new();
     }
-    let labels: Vec<&str> = host.split('.').collect();
-    (2..=labels.len())
-        .map(|n| labels[labels.len() - n..].join("."))
-        .collect()
+    // Each suffix that starts after a dot, shortest (two labels) first. (`get`,
+    // not indexing: a `str` index pulls in `core::fmt`'s panic message, 3.7 KB
+    // gzipped measured on the core module.)
+    let mut out: Vec<String> = host
+        .bytes()
+        .enumerate()
+        .filter(|&(_, b)| b == b'.')
+        .filter_map(|(i, _)| host.get(i + 1..).map(str::to_string))
+        .collect();
+    out.pop(); // the last label alone (`com`)
+    out.reverse();
+    out.push(host.to_string());
+    out
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -412,10 +412,16 @@ pub fn flush() -> Result<Promise, JsValue> {
 
 fn listener_args(name: &JsValue, f: &JsValue) -> Result<(String, Function), JsValue> {
     let name = name.as_string().filter(|n| known_event(n)).ok_or_else(|| {
-        let mut names = DELIVERY_EVENTS.join(", ");
-        for spec in crate::core::catalog::CATALOG {
-            names.push_str(", ");
-            names.push_str(spec.listener);
+        let mut names = String::new();
+        let all = DELIVERY_EVENTS
+            .iter()
+            .copied()
+            .chain(crate::core::catalog::CATALOG.iter().map(|s| s.listener));
+        for (i, n) in all.enumerate() {
+            if i > 0 {
+                names.push_str(", ");
+            }
+            names.push_str(n);
         }
         js_error(Error::invalid(
             String::from("segflow: unknown event; expected one of: ") + &names,

@@ -382,8 +382,8 @@ impl Test {
             // `Json`'s equality compares numbers by value.
             Test::Equals(x) => v == x,
             Test::NotEquals(x) => v != x,
-            Test::Contains(x) => text().is_some_and(|t| t.contains(x.as_str())),
-            Test::NotContains(x) => !text().is_some_and(|t| t.contains(x.as_str())),
+            Test::Contains(x) => text().is_some_and(|t| super::find_str(t, x).is_some()),
+            Test::NotContains(x) => text().is_none_or(|t| super::find_str(t, x).is_none()),
             Test::StartsWith(x) => text().is_some_and(|t| t.starts_with(x.as_str())),
             Test::EndsWith(x) => text().is_some_and(|t| t.ends_with(x.as_str())),
             Test::Matches(re) => text().is_some_and(|t| re.is_match(t)),

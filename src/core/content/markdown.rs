@@ -169,13 +169,13 @@ pub fn interpolate(text: &str, traits: &Json) -> String {
     let mut out = String::with_capacity(text.len());
     let mut room = MAX_INTERPOLATED_BYTES;
     let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        match after.find("}}") {
+    while let Some(start) = super::find_str(rest, "{{") {
+        let after = super::from(rest, start + 2);
+        match super::find_str(after, "}}") {
             Some(end) => {
-                out.push_str(&rest[..start]);
-                push_placeholder(&after[..end], traits, &mut out, &mut room);
-                rest = &after[end + 2..];
+                out.push_str(super::sub(rest, 0, start));
+                push_placeholder(super::sub(after, 0, end), traits, &mut out, &mut room);
+                rest = super::from(after, end + 2);
             }
             None => break,
         }
@@ -188,7 +188,10 @@ pub fn interpolate(text: &str, traits: &Json) -> String {
 /// if it fits in `room` (see [`MAX_INTERPOLATED_BYTES`]), which it then uses up.
 fn push_placeholder(inner: &str, traits: &Json, out: &mut String, room: &mut usize) {
     let (name, default) = match inner.find('|') {
-        Some(i) => (inner[..i].trim(), inner[i + 1..].trim()),
+        Some(i) => (
+            super::sub(inner, 0, i).trim(),
+            super::from(inner, i + 1).trim(),
+        ),
         None => (inner.trim(), ""),
     };
     let value = match traits.get(name) {
@@ -287,7 +290,7 @@ fn list_item(t: &str) -> Option<(bool, &str)> {
     }
     let digits = t.bytes().take_while(u8::is_ascii_digit).count();
     if (1..=9).contains(&digits) {
-        if let Some(rest) = t[digits..].strip_prefix(". ") {
+        if let Some(rest) = super::from(t, digits).strip_prefix(". ") {
             return Some((true, rest.trim_start()));
         }
     }
@@ -497,15 +500,20 @@ fn inlines(
     while i < b.len() {
         match b[i] {
             b'\\' if b.get(i + 1).is_some_and(u8::is_ascii_punctuation) => {
-                acc.text.push_str(&s[lit..i]);
+                acc.text.push_str(super::sub(s, lit, i));
                 acc.text.push(b[i + 1] as char);
                 i += 2;
                 lit = i;
             }
             b'{' if b.get(i + 1) == Some(&b'{') => match marks.close_from(i + 2) {
                 Some(end) => {
-                    acc.text.push_str(&s[lit..i]);
-                    push_placeholder(&s[i + 2..end], traits, &mut acc.text, &mut budget.room);
+                    acc.text.push_str(super::sub(s, lit, i));
+                    push_placeholder(
+                        super::sub(s, i + 2, end),
+                        traits,
+                        &mut acc.text,
+                        &mut budget.room,
+                    );
                     i = end + 2;
                     lit = i;
                 }
@@ -521,9 +529,15 @@ fn inlines(
                     .flatten()
                 {
                     Some(end) => {
-                        acc.text.push_str(&s[lit..i]);
+                        acc.text.push_str(super::sub(s, lit, i));
                         budget.markup -= 1;
-                        let inner = inlines(&s[i + width..end], traits, depth + 1, in_link, budget);
+                        let inner = inlines(
+                            super::sub(s, i + width, end),
+                            traits,
+                            depth + 1,
+                            in_link,
+                            budget,
+                        );
                         acc.push(if double {
                             Inline::Bold(inner)
                         } else {
@@ -538,10 +552,16 @@ fn inlines(
             b'[' if !in_link && depth < MAX_DEPTH && budget.markup > 0 => match marks.link_at(b, i)
             {
                 Some((text_end, url_start, url_end)) => {
-                    acc.text.push_str(&s[lit..i]);
+                    acc.text.push_str(super::sub(s, lit, i));
                     budget.markup -= 1;
-                    let children = inlines(&s[i + 1..text_end], traits, depth + 1, true, budget);
-                    match safe_url(&s[url_start..url_end]) {
+                    let children = inlines(
+                        super::sub(s, i + 1, text_end),
+                        traits,
+                        depth + 1,
+                        true,
+                        budget,
+                    );
+                    match safe_url(super::sub(s, url_start, url_end)) {
                         Some(href) => acc.push(Inline::Link { href, children }),
                         None => acc.extend(children),
                     }
@@ -553,7 +573,7 @@ fn inlines(
             _ => i += 1,
         }
     }
-    acc.text.push_str(&s[lit..]);
+    acc.text.push_str(super::from(s, lit));
     acc.finish()
 }
 

@@ -1,6 +1,8 @@
 //! Onboarding content: the versioned schema ([`model`]), the safe Markdown subset
-//! and `{{attribute}}` interpolation ([`markdown`]) and the flow state machine
-//! ([`engine`]). All pure: the shell renders what the engine returns and feeds
+//! and `{{attribute}}` interpolation ([`markdown`]), the flow and checklist state
+//! machines ([`engine`], [`checklist`]), the conditions they start and complete by
+//! ([`conditions`], with [`regex`]) and the auto-start rules both share
+//! ([`start`]). All pure: the shell renders what the engine returns and feeds
 //! back clicks, target lookups, URL changes, tracked events and timer ticks.
 //!
 //! The schema is documented in `docs/CONTENT.md` and `docs/content-schema.json`.
@@ -37,16 +39,16 @@ pub use model::{parse_content, Content};
 /// text without `://` is taken as already relative (`/a?b#c` → `/a?b`).
 pub fn path_and_search(url: &str) -> &str {
     let url = match url.find('#') {
-        Some(i) => &url[..i],
+        Some(i) => sub(url, 0, i),
         None => url,
     };
-    match url.find("://") {
+    match find_str(url, "://") {
         Some(i) => {
-            let rest = &url[i + 3..];
+            let rest = from(url, i + 3);
             match rest.find(['/', '?']) {
-                Some(j) if rest.as_bytes()[j] == b'/' => &rest[j..],
+                Some(j) if rest.as_bytes().get(j) == Some(&b'/') => from(rest, j),
                 // `https://x.y?q` has an empty path: match it as `/`-less search.
-                Some(j) => &rest[j..],
+                Some(j) => from(rest, j),
                 None => "/",
             }
         }
@@ -89,6 +91,54 @@ pub fn url_matches(pattern: &str, url: &str) -> bool {
     glob_match(pattern, path_and_search(url))
 }
 
+/// Where `needle` first occurs in `hay` (a byte offset), in linear time
+/// (Knuth–Morris–Pratt). Written here rather than `str::find` / `contains` with
+/// a `&str` pattern, whose searcher pulls in `core`'s two-way search and the
+/// slice-error message (about 3.3 KB of wasm, measured with twiggy).
+pub(crate) fn find_str(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.is_empty() {
+        return Some(0);
+    }
+    let mut fail = vec![0usize; n.len()];
+    let mut k = 0;
+    for i in 1..n.len() {
+        while k > 0 && n[i] != n[k] {
+            k = fail[k - 1];
+        }
+        if n[i] == n[k] {
+            k += 1;
+        }
+        fail[i] = k;
+    }
+    let mut k = 0;
+    for (i, &b) in h.iter().enumerate() {
+        while k > 0 && b != n[k] {
+            k = fail[k - 1];
+        }
+        if b == n[k] {
+            k += 1;
+        }
+        if k == n.len() {
+            return Some(i + 1 - n.len());
+        }
+    }
+    None
+}
+
+/// `s[a..b]`, or `""` when that is out of range or not on char boundaries (the
+/// callers pass boundaries they found). `str` indexing would pull in
+/// `core::fmt`'s slice-error message: a few KB of wasm (measured: 3.7 KB
+/// gzipped when one indexing site entered the core module).
+pub(crate) fn sub(s: &str, a: usize, b: usize) -> &str {
+    s.get(a..b).unwrap_or("")
+}
+
+/// `s[a..]`, or `""` (see [`sub`]).
+pub(crate) fn from(s: &str, a: usize) -> &str {
+    s.get(a..).unwrap_or("")
+}
+
 /// Sorts `v` by `key`, stably, by insertion: the lists it sorts are short
 /// (event names, occurrences), and each `core` sort instantiation costs
 /// about 2 KB of wasm (measured with twiggy), this one about 100 bytes.
@@ -123,6 +173,26 @@ pub(crate) fn push_usize(n: usize, out: &mut String) {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// `find_str` agrees with `str::find` (on a small alphabet, so that
+        /// partial matches and overlaps are frequent).
+        #[test]
+        fn find_str_agrees_with_std(hay in "[abé]{0,40}", needle in "[abé]{0,5}") {
+            proptest::prop_assert_eq!(find_str(&hay, &needle), hay.find(needle.as_str()));
+        }
+    }
+
+    #[test]
+    fn find_str_is_linear_on_adversarial_input() {
+        let hay = "a".repeat(200_000) + "b";
+        let needle = "a".repeat(50_000) + "b";
+        let t = std::time::Instant::now();
+        assert_eq!(find_str(&hay, &needle), Some(150_000));
+        assert_eq!(find_str(&hay, "ab"), Some(199_999));
+        assert_eq!(find_str("", "x"), None);
+        assert!(t.elapsed().as_millis() < 500, "{:?}", t.elapsed());
+    }
 
     #[test]
     fn small_sorts_are_stable_and_dedup_keeps_first() {
