@@ -36,10 +36,16 @@ cleanup() { [ -n "${COLLECTOR_PID:-}" ] && kill "$COLLECTOR_PID" 2>/dev/null; rm
 trap cleanup EXIT
 
 step "browser tests (wasm-bindgen-test in headless Chromium)"
-start_collector "$tmp/collector.log" --db "$tmp/browser.db" --write-key browser-test-key
+# The test page reads /api/events back from another origin: the runner gets a
+# free port we choose, and only that origin may read the collector's read side.
+runner_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+export WASM_BINDGEN_TEST_ADDRESS="127.0.0.1:$runner_port"
+start_collector "$tmp/collector.log" --db "$tmp/browser.db" --write-key browser-test-key \
+  --read-origin "http://127.0.0.1:$runner_port"
 export SEGFLOW_COLLECTOR_URL="$COLLECTOR_URL"
 CHROMEDRIVER=$(command -v chromedriver) wasm-pack test --headless --chrome --mode no-install . --test web
 kill "$COLLECTOR_PID"; COLLECTOR_PID=
+unset WASM_BINDGEN_TEST_ADDRESS
 
 step "TypeScript types and end-to-end tests (built package, collector, Chromium)"
 bash scripts/build-pkg.sh

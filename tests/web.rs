@@ -2,7 +2,8 @@
 //!
 //! `scripts/test.sh` starts a `segflow-collector` on a free loopback port and passes its
 //! URL at build time in `SEGFLOW_COLLECTOR_URL`; these tests send to it from wasm and
-//! read what it stored back from `/api/events`.
+//! read what it stored back from `/api/events` (the collector lets exactly the test
+//! runner's origin read it: `--read-origin`, with the runner on a port chosen there).
 #![cfg(all(target_arch = "wasm32", feature = "analytics"))]
 
 use js_sys::{Object, Reflect};

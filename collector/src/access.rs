@@ -32,6 +32,10 @@ pub struct SecurityConfig {
     /// Development only: `GET /v1/state` answers for write keys without an
     /// identity secret, to anyone (off by default).
     pub dev_state: bool,
+    /// Origins (`scheme://host[:port]`, exactly) whose pages may read the read
+    /// side cross-origin, without credentials: the admin token (or loopback
+    /// `Host`) is still required. None by default.
+    pub read_origins: Vec<String>,
 }
 
 impl Config {
@@ -89,6 +93,43 @@ impl Config {
         self.security.dev_state = on;
         self
     }
+
+    /// Lets pages of `origin` (e.g. an internal dashboard, or a test runner on
+    /// a known port) read the read side cross-origin (`--read-origin`).
+    pub fn with_read_origin(mut self, origin: impl Into<String>) -> Self {
+        self.security
+            .read_origins
+            .push(origin.into().trim_end_matches('/').to_string());
+        self
+    }
+}
+
+/// The request's `Origin` when it is one of `allowed` (the read side's
+/// cross-origin readers).
+pub(crate) fn read_origin<'a>(
+    allowed: &[String],
+    headers: &'a HeaderMap,
+) -> Option<&'a HeaderValue> {
+    let origin = headers.get(axum::http::header::ORIGIN)?;
+    let text = origin.to_str().ok()?;
+    allowed.iter().any(|a| a == text).then_some(origin)
+}
+
+/// Adds the read side's CORS headers for an allowed origin (no credentials).
+pub(crate) fn add_read_cors(headers: &mut HeaderMap, origin: &HeaderValue, preflight: bool) {
+    headers.insert("access-control-allow-origin", origin.clone());
+    headers.insert("vary", HeaderValue::from_static("Origin"));
+    if preflight {
+        headers.insert(
+            "access-control-allow-methods",
+            HeaderValue::from_static("GET, OPTIONS"),
+        );
+        headers.insert(
+            "access-control-allow-headers",
+            HeaderValue::from_static("Authorization"),
+        );
+        headers.insert("access-control-max-age", HeaderValue::from_static("600"));
+    }
 }
 
 impl SecurityConfig {
@@ -124,6 +165,16 @@ impl SecurityConfig {
         }
         if self.admin_token.as_deref() == Some("") {
             return Err(ConfigError("--admin-token must not be empty".into()));
+        }
+        for origin in &self.read_origins {
+            let rest = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            if !rest.is_some_and(|r| !r.is_empty() && !r.contains(['/', '?', '#', '*', ' '])) {
+                return Err(ConfigError(format!(
+                    "--read-origin must be an origin such as https://dashboard.example.com or http://127.0.0.1:8080 (scheme, host, optional port; no path, no wildcard), got {origin:?}"
+                )));
+            }
         }
         Ok(())
     }
@@ -351,6 +402,24 @@ mod tests {
         assert_eq!(cors_policy("/webhook/WK"), CorsPolicy::None);
         assert_eq!(cors_policy("/health"), CorsPolicy::Public);
         assert_eq!(cors_policy("/pkg/x.js"), CorsPolicy::Public);
+    }
+
+    #[test]
+    fn read_origins_must_be_origins() {
+        for (origin, ok) in [
+            ("http://127.0.0.1:8080", true),
+            ("https://dash.example.com", true),
+            ("*", false),
+            ("https://*.example.com", false),
+            ("https://a.example/path", false),
+            ("dash.example.com", false),
+        ] {
+            let c = SecurityConfig {
+                read_origins: vec![origin.into()],
+                ..SecurityConfig::default()
+            };
+            assert_eq!(c.validate(&[]).is_ok(), ok, "{origin}");
+        }
     }
 
     #[test]

@@ -111,6 +111,11 @@ struct Cli {
     /// secret, to anyone.
     #[arg(long = "dev-state")]
     dev_state: bool,
+    /// An origin (scheme://host[:port]) whose pages may read the read side
+    /// cross-origin, without credentials (the admin token, or a loopback Host,
+    /// is still required). Repeatable.
+    #[arg(long = "read-origin", value_name = "ORIGIN")]
+    read_origins: Vec<String>,
     /// Most connections served at once; more wait up to 2 s, then are closed.
     #[arg(long = "max-connections", value_name = "N", default_value_t = 1024)]
     max_connections: usize,
@@ -166,6 +171,11 @@ impl Cli {
             )?,
             admin_token: self.admin_token,
             dev_state: self.dev_state,
+            read_origins: self
+                .read_origins
+                .iter()
+                .map(|o| o.trim_end_matches('/').to_string())
+                .collect(),
         };
         let limits = Limits {
             max_connections: self.max_connections,

@@ -329,7 +329,18 @@ async fn handle(router: Router, state: &AppState, req: Request<Body>) -> Respons
                 access::add_public_cors(response.headers_mut());
                 response
             }
-            CorsPolicy::None => StatusCode::NO_CONTENT.into_response(),
+            CorsPolicy::None => {
+                let mut response = StatusCode::NO_CONTENT.into_response();
+                let listed = access::is_read_side(req.uri().path())
+                    .then(|| {
+                        access::read_origin(&state.extras.security.read_origins, req.headers())
+                    })
+                    .flatten();
+                if let Some(origin) = listed {
+                    access::add_read_cors(response.headers_mut(), origin, true);
+                }
+                response
+            }
         };
     }
     if access::is_read_side(req.uri().path()) {
@@ -338,6 +349,9 @@ async fn handle(router: Router, state: &AppState, req: Request<Body>) -> Respons
         }
     }
     let origin = req.headers().get(ORIGIN).cloned();
+    let reader = access::is_read_side(req.uri().path())
+        .then(|| access::read_origin(&state.extras.security.read_origins, req.headers()).cloned())
+        .flatten();
     let mut response = match router.oneshot(req).await {
         Ok(response) => response,
         Err(never) => match never {},
@@ -346,7 +360,11 @@ async fn handle(router: Router, state: &AppState, req: Request<Body>) -> Respons
         CorsPolicy::Ingestion => app::add_cors_headers(response.headers_mut(), origin.as_ref()),
         CorsPolicy::State => access::add_state_cors(response.headers_mut()),
         CorsPolicy::Public => access::add_public_cors(response.headers_mut()),
-        CorsPolicy::None => {}
+        CorsPolicy::None => {
+            if let Some(origin) = &reader {
+                access::add_read_cors(response.headers_mut(), origin, false);
+            }
+        }
     }
     response
 }

@@ -219,3 +219,78 @@ async fn cli_prints_a_generated_token_to_stderr() {
         .unwrap();
     assert!(!out.status.success(), "an empty token is refused");
 }
+
+#[tokio::test]
+async fn only_listed_read_origins_may_read_the_read_side_cross_origin() {
+    let allowed = "http://127.0.0.1:4567";
+    let ts = TestServer::start(|c| c.with_read_origin(allowed).with_admin_token("T")).await;
+    for (origin, ok) in [
+        (allowed, true),
+        ("http://127.0.0.1:4568", false),
+        ("https://evil.example", false),
+    ] {
+        let pre = ts
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}/api/events", ts.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await
+            .unwrap();
+        let allow = pre
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(
+            allow.as_deref(),
+            ok.then_some(origin),
+            "preflight from {origin}"
+        );
+        if ok {
+            let h = pre
+                .headers()
+                .get("access-control-allow-headers")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_ascii_lowercase();
+            assert!(h.contains("authorization"), "{h}");
+            assert!(
+                pre.headers()
+                    .get("access-control-allow-credentials")
+                    .is_none(),
+                "never with credentials"
+            );
+        }
+        let r = ts
+            .client
+            .get(format!("{}/api/stats", ts.url))
+            .header("origin", origin)
+            .header("authorization", "Bearer T")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let allow = r
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(allow.as_deref(), ok.then_some(origin), "answer to {origin}");
+        if ok {
+            assert_eq!(
+                r.headers().get("vary").map(|v| v.to_str().unwrap()),
+                Some("Origin")
+            );
+        }
+    }
+    // The token is still required from a listed origin.
+    let r = ts
+        .client
+        .get(format!("{}/api/stats", ts.url))
+        .header("origin", allowed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}

@@ -1047,6 +1047,16 @@ fn flow_priority_conditions_and_reasons() {
     assert_eq!(started(&h.refresh()), ["flow_started el condition"]);
 }
 
+/// The id of the delay timer `out` sets (of `ms` milliseconds).
+fn delay_timer(out: &[Output], ms: u64) -> u64 {
+    out.iter()
+        .find_map(|o| match o {
+            Output::SetTimer { id, ms: m } if *m == ms => Some(*id),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {ms} ms timer in {out:?}"))
+}
+
 #[test]
 fn flow_start_delay_checks_again_when_it_ends() {
     let text = flow(
@@ -1055,13 +1065,7 @@ fn flow_start_delay_checks_again_when_it_ends() {
     );
     let mut h = flows(std::slice::from_ref(&text));
     let out = h.go("/app");
-    let timer = out
-        .iter()
-        .find_map(|o| match o {
-            Output::SetTimer { id, ms: 1500 } => Some(*id),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("{out:?}"));
+    let timer = delay_timer(&out, 1500);
     assert!(started(&out).is_empty());
     // Still waiting: refreshes do not start it early or schedule it twice.
     let out = h.refresh();
@@ -1073,26 +1077,14 @@ fn flow_start_delay_checks_again_when_it_ends() {
     );
     // When it no longer holds: it does not.
     let mut h = flows(std::slice::from_ref(&text));
-    let out = h.go("/app");
-    let Some(Output::SetTimer { id, .. }) = out
-        .into_iter()
-        .find(|o| matches!(o, Output::SetTimer { .. }))
-    else {
-        panic!()
-    };
+    let id = delay_timer(&h.go("/app"), 1500);
     h.url = "/elsewhere".into();
     let out = h.handle(Input::TimerFired { id });
     assert!(started(&out).is_empty(), "{out:?}");
     assert!(h.e.active().is_none() && !h.e.has_seen("d"));
     // A program start during the delay wins; the delayed start is dropped.
     let mut h = flows(&[text]);
-    let out = h.go("/app");
-    let Some(Output::SetTimer { id, .. }) = out
-        .into_iter()
-        .find(|o| matches!(o, Output::SetTimer { .. }))
-    else {
-        panic!()
-    };
+    let id = delay_timer(&h.go("/app"), 1500);
     h.start("d");
     h.handle(Input::Dismiss);
     assert!(started(&h.handle(Input::TimerFired { id })).is_empty());
