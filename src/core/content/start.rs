@@ -17,6 +17,9 @@
 //!   when they look at the URL, or after an event they name was tracked again.
 //!   Without that edge, content that ended while its conditions still hold
 //!   would start again at once.
+//! - A piece of content starts by its conditions at most
+//!   [`MAX_STARTS_PER_BURST`] times within [`BURST_MS`]: one that ends and
+//!   meets its conditions again at once would otherwise loop.
 //! - `start_delay_seconds`: the conditions must still hold when the delay ends
 //!   (and nothing else of its kind may have started); if they do not, it does
 //!   not start, and the next candidate is looked at. While it waits, content of
@@ -38,6 +41,13 @@ pub const FREQUENCIES: &[&str] = &["once", "multiple", "unlimited"];
 pub const MAX_START_DELAY_SECONDS: f64 = 86_400.0;
 /// Largest `priority` magnitude.
 pub const MAX_PRIORITY: f64 = 1e6;
+/// At most this many starts by conditions of one piece of content within
+/// [`BURST_MS`]: content that ends and meets its own conditions again at once
+/// (an `unlimited` flow that tracks the event it starts on, and completes by
+/// itself) would otherwise start again in a loop and hang the page.
+pub const MAX_STARTS_PER_BURST: usize = 10;
+/// The window of [`MAX_STARTS_PER_BURST`], in milliseconds.
+pub const BURST_MS: u64 = 1000;
 /// Delay timers count from here, so that they never share an id with the flow
 /// engine's trigger timers.
 const TIMER_BASE: u64 = 1 << 40;
@@ -198,6 +208,8 @@ pub struct AutoStart {
     spent: Vec<Spent>,
     pending: Option<Pending>,
     next_timer: u64,
+    /// Recent starts by conditions: (id, when), within [`BURST_MS`].
+    recent: Vec<(String, u64)>,
 }
 
 /// Whether `c` looks at the URL.
@@ -286,6 +298,9 @@ impl AutoStart {
     }
 
     fn eligible(&self, c: &Candidate) -> bool {
+        if self.recent.iter().filter(|(id, _)| id == c.id).count() >= MAX_STARTS_PER_BURST {
+            return false;
+        }
         match c.rules.frequency {
             Frequency::Once => !c.seen,
             Frequency::Multiple => !self.started_here.iter().any(|s| s == c.id),
@@ -304,6 +319,9 @@ impl AutoStart {
         facts: &dyn Facts,
     ) -> Option<Decision> {
         let busy = active.is_some();
+        let now = facts.now_ms();
+        self.recent
+            .retain(|(_, at)| now.saturating_sub(*at) < BURST_MS && *at <= now);
         // Re-arm `unlimited` content whose occasion passed. While it is active,
         // its occasion follows the page (a navigation inside a flow is not a
         // new occasion).
@@ -334,6 +352,7 @@ impl AutoStart {
                 .and_then(|c| holds(c.rules, facts));
             if let Some(cause) = again {
                 self.started_here.push(id.clone());
+                self.recent.push((id.clone(), now));
                 return Some(Decision::Start { id, cause });
             }
         }
@@ -377,6 +396,7 @@ impl AutoStart {
             });
         }
         self.started_here.push(c.id.to_string());
+        self.recent.push((c.id.to_string(), now));
         Some(Decision::Start {
             id: c.id.to_string(),
             cause,

@@ -11,6 +11,7 @@ struct Page {
     url: String,
     log: EventLog,
     flag: bool,
+    now: u64,
 }
 
 impl Facts for Page {
@@ -30,7 +31,7 @@ impl Facts for Page {
         false
     }
     fn now_ms(&self) -> u64 {
-        1_700_000_000_000
+        self.now
     }
 }
 
@@ -51,6 +52,7 @@ fn page(url: &str) -> Page {
         url: url.into(),
         log: EventLog::new(),
         flag: false,
+        now: 1_700_000_000_000,
     }
 }
 
@@ -175,6 +177,41 @@ fn a_delay_is_scheduled_once_and_checked_again() {
     };
     s.reset();
     assert!(!s.timer_fired(timer));
+}
+
+#[test]
+fn content_that_restarts_itself_at_once_cannot_loop() {
+    // An unlimited flow that starts on an event, tracks it and ends by itself:
+    // every end is a new occasion.
+    let r = rules(&[r#"{"event":"go"}"#], Frequency::Unlimited, 0, 0);
+    let cands = [Candidate {
+        id: "loop",
+        rules: &r,
+        seen: false,
+    }];
+    let mut p = page("/");
+    p.log.record("go", &Json::Null, 1);
+    let mut s = AutoStart::new();
+    let mut starts = 0;
+    for _ in 0..1000 {
+        if start_id(s.decide(&cands, None, &p)).is_some() {
+            starts += 1;
+            s.started("loop");
+            assert_eq!(s.decide(&cands, Some("loop"), &p), None);
+            // It tracks its event and ends: a new occasion.
+            p.log.record("go", &Json::Null, 1);
+        }
+    }
+    assert_eq!(
+        starts, MAX_STARTS_PER_BURST,
+        "bounded within the burst window"
+    );
+    // A second later (the page's clock), it may start again.
+    p.now = 1_700_000_000_000 + BURST_MS;
+    assert_eq!(
+        start_id(s.decide(&cands, None, &p)).as_deref(),
+        Some("loop")
+    );
 }
 
 #[derive(Clone, Debug)]
