@@ -3,78 +3,22 @@
 //! persistence across reloads, and the exact events in order.
 
 use super::checklist::*;
-use super::conditions::{ContentKind, ContentStatus, EventLog, Facts, Scope};
+use super::conditions::ContentKind;
 use super::model::parse_content;
+use super::test_world::{status, World};
 use crate::core::catalog::EventKind;
 use crate::core::json::{self, Json};
 
-/// A page and user that tests set up by hand.
-struct World {
-    url: String,
-    traits: Json,
-    company: Json,
-    log: EventLog,
-    flows: Vec<(String, ContentStatus)>,
-    present: Vec<String>,
-    now: u64,
-}
-
-impl Facts for World {
-    fn url(&self) -> &str {
-        &self.url
-    }
-    fn attribute(&self, scope: Scope, name: &str) -> Option<&Json> {
-        match scope {
-            Scope::User => self.traits.get(name),
-            Scope::Company => self.company.get(name),
-        }
-    }
-    fn events(&self) -> &EventLog {
-        &self.log
-    }
-    fn content(&self, kind: ContentKind, id: &str) -> ContentStatus {
-        match kind {
-            ContentKind::Flow => self
-                .flows
-                .iter()
-                .find(|f| f.0 == id)
-                .map(|f| f.1.clone())
-                .unwrap_or(ContentStatus {
-                    seen: false,
-                    completed: false,
-                    active: false,
-                }),
-            ContentKind::Checklist => ContentStatus {
-                seen: false,
-                completed: false,
-                active: false,
-            },
-        }
-    }
-    fn element_present(&self, selector: &str) -> bool {
-        self.present.iter().any(|s| s == selector)
-    }
-    fn now_ms(&self) -> u64 {
-        self.now
-    }
-}
-
 fn world() -> World {
-    World {
-        url: "https://app.example/dashboard".into(),
-        traits: json::parse(r#"{"first_name":"Ada","plan":"free"}"#).unwrap(),
-        company: Json::Object(Vec::new()),
-        now: 1_700_000_000_000,
-        log: EventLog::new(),
-        flows: Vec::new(),
-        present: Vec::new(),
-    }
+    let mut w = World::new("https://app.example/dashboard", 1_700_000_000_000);
+    w.user = json::parse(r#"{"first_name":"Ada","plan":"free"}"#).unwrap();
+    w
 }
 
 fn env(w: &World) -> Env<'_> {
     Env {
         facts: w,
-        traits: &w.traits,
+        traits: &w.user,
     }
 }
 
@@ -184,14 +128,8 @@ fn every_task_completion_path_with_the_exact_events() {
     assert_eq!(events(&out), ["checklist_task_clicked:tour"]);
     assert!(out.contains(&ChecklistOutput::StartFlow("tour".into())));
     // The flow completes.
-    w.flows.push((
-        "tour".into(),
-        ContentStatus {
-            seen: true,
-            completed: true,
-            active: false,
-        },
-    ));
+    w.content
+        .push((ContentKind::Flow, "tour".into(), status(true, true, false)));
     let out = e.refresh(&env(&w));
     assert_eq!(events(&out), ["checklist_task_completed:tour"]);
     // An event is tracked.
@@ -199,7 +137,7 @@ fn every_task_completion_path_with_the_exact_events() {
     let out = e.refresh(&env(&w));
     assert_eq!(events(&out), ["checklist_task_completed:event"]);
     // An attribute changes: the last task, then the checklist completes.
-    w.traits = json::parse(r#"{"first_name":"Ada","plan":"pro"}"#).unwrap();
+    w.user = json::parse(r#"{"first_name":"Ada","plan":"pro"}"#).unwrap();
     let out = e.refresh(&env(&w));
     assert_eq!(
         events(&out),
@@ -207,7 +145,7 @@ fn every_task_completion_path_with_the_exact_events() {
     );
     assert_eq!(shown(&out).unwrap().done, 4);
     // Nothing more happens; completed tasks stay completed.
-    w.traits = json::parse(r#"{"plan":"free"}"#).unwrap();
+    w.user = json::parse(r#"{"plan":"free"}"#).unwrap();
     let out = e.refresh(&env(&w));
     assert!(events(&out).is_empty());
     assert!(e.is_done("setup", "pro"));
@@ -536,7 +474,7 @@ fn start_conditions_priority_frequency_and_delay() {
         r##"[{"id":"c","name":"C","start_delay_seconds":2,"start":[{"element":"#app"}],"tasks":[{"id":"a","name":"A"}]}]"##,
     );
     let mut w = world();
-    w.present.push("#app".into());
+    w.elements.push("#app".into());
     let mut e = ChecklistEngine::new();
     let out = e.load(lists.clone(), &env(&w));
     assert_eq!(e.selectors(), ["#app"]);
@@ -554,7 +492,7 @@ fn start_conditions_priority_frequency_and_delay() {
     let Some(ChecklistOutput::SetTimer { id, .. }) = out.first().cloned() else {
         panic!("{out:?}")
     };
-    w.present.clear();
+    w.elements.clear();
     let out = e.handle(ChecklistInput::TimerFired { id }, &env(&w));
     assert!(events(&out).is_empty(), "gone when the delay ended");
     assert!(e.active().is_none());

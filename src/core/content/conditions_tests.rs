@@ -4,6 +4,7 @@
 //! message, and the event log's bounds, eviction order and persistence.
 
 use super::conditions::*;
+use super::test_world::{status, World};
 use crate::core::error::ErrorCode;
 use crate::core::json::{self, Json, Number};
 use proptest::prelude::*;
@@ -11,55 +12,8 @@ use proptest::prelude::*;
 const NOW: u64 = 1_700_000_000_000; // 2023-11-14T22:13:20Z
 const DAY: u64 = 86_400_000;
 
-/// A page, user and company that tests set up by hand.
-struct World {
-    url: String,
-    user: Json,
-    company: Json,
-    log: EventLog,
-    content: Vec<(ContentKind, &'static str, ContentStatus)>,
-    elements: Vec<&'static str>,
-    now: u64,
-}
-
-impl Facts for World {
-    fn url(&self) -> &str {
-        &self.url
-    }
-    fn attribute(&self, scope: Scope, name: &str) -> Option<&Json> {
-        match scope {
-            Scope::User => self.user.get(name),
-            Scope::Company => self.company.get(name),
-        }
-    }
-    fn events(&self) -> &EventLog {
-        &self.log
-    }
-    fn content(&self, kind: ContentKind, id: &str) -> ContentStatus {
-        self.content
-            .iter()
-            .find(|(k, i, _)| *k == kind && *i == id)
-            .map(|(_, _, s)| s.clone())
-            .unwrap_or_default()
-    }
-    fn element_present(&self, selector: &str) -> bool {
-        self.elements.contains(&selector)
-    }
-    fn now_ms(&self) -> u64 {
-        self.now
-    }
-}
-
 fn world() -> World {
-    World {
-        url: "https://app.example/dashboard?tab=home#top".into(),
-        user: Json::Object(Vec::new()),
-        company: Json::Object(Vec::new()),
-        log: EventLog::new(),
-        content: Vec::new(),
-        elements: Vec::new(),
-        now: NOW,
-    }
+    World::new("https://app.example/dashboard?tab=home#top", NOW)
 }
 
 fn j(text: &str) -> Json {
@@ -717,14 +671,13 @@ fn url_conditions_match_path_and_search() {
 #[test]
 fn content_conditions_cover_every_state() {
     let mut w = world();
-    let status = |seen, completed, active| ContentStatus {
-        seen,
-        completed,
-        active,
-    };
     w.content = vec![
-        (ContentKind::Flow, "tour", status(true, false, true)),
-        (ContentKind::Checklist, "setup", status(true, true, false)),
+        (ContentKind::Flow, "tour".into(), status(true, false, true)),
+        (
+            ContentKind::Checklist,
+            "setup".into(),
+            status(true, true, false),
+        ),
     ];
     let expect = [
         ("flow", "tour", [true, false, false, true, true, false]),
@@ -749,7 +702,7 @@ fn content_conditions_cover_every_state() {
 fn element_conditions_ask_the_page() {
     let mut w = world();
     assert!(!holds(r##"{"element":"#save"}"##, &w));
-    w.elements = vec!["#save", ".banner > a"];
+    w.elements = vec!["#save".into(), ".banner > a".into()];
     assert!(holds(r##"{"element":"#save"}"##, &w));
     assert!(holds(r#"{"element":".banner > a"}"#, &w));
     assert!(!holds(r#"{"element":".banner"}"#, &w));

@@ -1,10 +1,11 @@
 //! Example-based tests of the flow engine: every action, trigger, resume, replace
 //! and timeout path, with the exact events and outputs.
 
-use super::conditions::{ContentKind, ContentStatus, EventLog, Facts, Scope};
+use super::conditions::{ContentKind, EventLog};
 use super::engine::*;
 use super::markdown::{Inline, Node};
 use super::model::*;
+use super::test_world::{status, World};
 use crate::core::catalog::{EventKind, GeneratedEvent};
 use crate::core::error::ErrorCode;
 use crate::core::json::{parse, Json, Number};
@@ -85,48 +86,6 @@ struct H {
     now: u64,
 }
 
-/// The facts the harness hands to [`FlowEngine::refresh`], as the shell gathers them.
-struct HFacts<'a> {
-    url: &'a str,
-    traits: &'a Json,
-    events: &'a EventLog,
-    flows: Vec<(String, ContentStatus)>,
-    present: &'a [String],
-    now: u64,
-}
-
-impl Facts for HFacts<'_> {
-    fn url(&self) -> &str {
-        self.url
-    }
-    fn attribute(&self, scope: Scope, name: &str) -> Option<&Json> {
-        match scope {
-            Scope::User => self.traits.get(name),
-            Scope::Company => None,
-        }
-    }
-    fn events(&self) -> &EventLog {
-        self.events
-    }
-    fn content(&self, kind: ContentKind, id: &str) -> ContentStatus {
-        match kind {
-            ContentKind::Flow => self
-                .flows
-                .iter()
-                .find(|f| f.0 == id)
-                .map(|f| f.1.clone())
-                .unwrap_or_default(),
-            ContentKind::Checklist => ContentStatus::default(),
-        }
-    }
-    fn element_present(&self, selector: &str) -> bool {
-        self.present.iter().any(|s| s == selector)
-    }
-    fn now_ms(&self) -> u64 {
-        self.now
-    }
-}
-
 impl H {
     fn new() -> Self {
         Self::with(sample())
@@ -191,29 +150,21 @@ impl H {
     fn refresh_only(&mut self) -> Vec<Output> {
         let (traits, url) = self.ctx_parts();
         let active = self.e.active().map(|(id, _)| id.to_string());
-        let flows = self
+        let mut facts = World::new(&url, self.now);
+        facts.user = traits.clone();
+        facts.log = self.events.clone();
+        facts.elements = self.present.clone();
+        facts.content = self
             .e
             .flows()
             .iter()
             .map(|f| {
-                (
-                    f.id.clone(),
-                    ContentStatus {
-                        seen: self.e.has_seen(&f.id),
-                        completed: self.e.has_completed(&f.id),
-                        active: active.as_deref() == Some(&f.id),
-                    },
-                )
+                let id = f.id.clone();
+                let active = active.as_deref() == Some(&f.id);
+                let s = status(self.e.has_seen(&id), self.e.has_completed(&id), active);
+                (ContentKind::Flow, id, s)
             })
             .collect();
-        let facts = HFacts {
-            url: &url,
-            traits: &traits,
-            events: &self.events,
-            flows,
-            present: &self.present,
-            now: self.now,
-        };
         self.e.refresh(
             &facts,
             &Ctx {

@@ -30,6 +30,8 @@ mod model_tests;
 mod proptests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod start_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod test_world;
 
 pub use engine::{Ctx, EndReason, FlowEngine, Input, Output, StartReason, StepView};
 pub use model::{parse_content, Content};

@@ -2,38 +2,11 @@
 //! engines share, and a property test over random sequences of page changes,
 //! starts and ends.
 
-use super::conditions::{parse_condition, ContentKind, ContentStatus, EventLog, Facts, Scope};
+use super::conditions::parse_condition;
 use super::start::*;
+use super::test_world::World;
 use crate::core::json::{parse, Json};
 use proptest::prelude::*;
-
-struct Page {
-    url: String,
-    log: EventLog,
-    flag: bool,
-    now: u64,
-}
-
-impl Facts for Page {
-    fn url(&self) -> &str {
-        &self.url
-    }
-    fn attribute(&self, _: Scope, name: &str) -> Option<&Json> {
-        (name == "flag" && self.flag).then_some(&Json::Bool(true))
-    }
-    fn events(&self) -> &EventLog {
-        &self.log
-    }
-    fn content(&self, _: ContentKind, _: &str) -> ContentStatus {
-        ContentStatus::default()
-    }
-    fn element_present(&self, _: &str) -> bool {
-        false
-    }
-    fn now_ms(&self) -> u64 {
-        self.now
-    }
-}
 
 fn rules(conditions: &[&str], frequency: Frequency, priority: i64, delay_ms: u64) -> StartRules {
     StartRules {
@@ -47,13 +20,17 @@ fn rules(conditions: &[&str], frequency: Frequency, priority: i64, delay_ms: u64
     }
 }
 
-fn page(url: &str) -> Page {
-    Page {
-        url: url.into(),
-        log: EventLog::new(),
-        flag: false,
-        now: 1_700_000_000_000,
-    }
+fn page(url: &str) -> World {
+    World::new(url, 1_700_000_000_000)
+}
+
+/// Sets the user trait `flag` the tests' attribute conditions look at.
+fn set_flag(p: &mut World, on: bool) {
+    p.user = parse(if on { r#"{"flag":true}"# } else { "{}" }).unwrap();
+}
+
+fn flag(p: &World) -> bool {
+    p.user.get("flag") == Some(&Json::Bool(true))
 }
 
 fn start_id(d: Option<Decision>) -> Option<String> {
@@ -122,7 +99,7 @@ fn causes_name_the_condition_that_held() {
         seen: false,
     }];
     let mut p = page("/");
-    p.flag = true;
+    set_flag(&mut p, true);
     let mut s = AutoStart::new();
     assert_eq!(
         s.decide(&cands, None, &p),
@@ -270,7 +247,7 @@ proptest! {
             match op {
                 Op::Navigate(n) => p.url = format!("/p{n}"),
                 Op::Track => p.log.record("go", &Json::Null, 1),
-                Op::Flag(f) => p.flag = f,
+                Op::Flag(f) => set_flag(&mut p, f),
                 Op::End => active = None,
                 Op::Program(i) => {
                     let i = i as usize;
@@ -294,7 +271,7 @@ proptest! {
             } else if let Some((url, _)) = &snap {
                 // Its condition looks at a trait only: the page is no occasion.
                 let _ = url;
-                if !p.flag {
+                if !flag(&p) {
                     fresh = true;
                 }
             }

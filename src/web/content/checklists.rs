@@ -30,7 +30,7 @@ use web_sys::{Element, HtmlElement, ShadowRoot};
 use super::bridge::{self, batch, defer, Deferred};
 use super::facts::{self, Status};
 use super::flows;
-use super::render::{self, adopt_styles, document, el, leak};
+use super::render::{self, document, el, leak};
 use crate::core::content::checklist::{
     Checklist, ChecklistEndReason, ChecklistEngine, ChecklistInput, ChecklistOutput,
     ChecklistStartReason, ChecklistView, Env,
@@ -244,6 +244,20 @@ pub fn add(checklists: Vec<Checklist>) {
 /// Re-evaluates after flows, the URL, attributes or the DOM changed: the
 /// checklists' conditions, then the flows' start conditions.
 pub fn refresh() {
+    update_presence();
+    evaluate();
+}
+
+/// The DOM changed: looks again only if a watched element came or went (the
+/// other facts do not change with the DOM).
+fn dom_changed() {
+    if update_presence() {
+        evaluate();
+    }
+}
+
+/// [`refresh`] once the watched elements are known.
+fn evaluate() {
     // The flow on screen may have moved: keep clear of it.
     with(|c| {
         if let Some(w) = &c.widget {
@@ -256,21 +270,12 @@ pub fn refresh() {
         return;
     }
     batch(|| {
-        update_presence();
         if with(|c| c.loaded) == Some(true) {
             ensure_restored();
             run(|e, env| e.refresh(env));
         }
         flows::refresh_conditions(statuses());
     });
-}
-
-/// The DOM changed: looks again only if a watched element came or went (the
-/// other facts do not change with the DOM).
-fn dom_changed() {
-    if update_presence() {
-        refresh();
-    }
 }
 
 /// Recomputes which watched selectors (of flows and checklists) match; whether
@@ -367,19 +372,7 @@ fn push_count(n: usize, out: &mut String) {
 impl Widget {
     fn new() -> Option<Widget> {
         let doc = document()?;
-        let host: HtmlElement = doc
-            .create_element("segflow-checklist")
-            .ok()?
-            .dyn_into()
-            .ok()?;
-        let root = host
-            .attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))
-            .ok()?;
-        if !adopt_styles(&root, CSS) {
-            let style = el(&doc, "style", "")?;
-            style.set_text_content(Some(CSS));
-            let _ = root.append_child(&style);
-        }
+        let (host, root) = render::shadow_host(&doc, "segflow-checklist", CSS)?;
         let click = leak(Closure::new(|e: web_sys::Event| {
             let first = e.composed_path().get(0);
             let Some(target) = first

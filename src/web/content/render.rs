@@ -212,21 +212,32 @@ pub fn nodes_inline(doc: &Document, parent: &Element, items: &[Node]) {
     }
 }
 
+/// A `<tag>` host element (not yet in the page) with an open shadow root
+/// styled by `css`. A constructed stylesheet works under a strict
+/// Content-Security-Policy (`style-src 'self'`); the `<style>` element is for
+/// browsers without them.
+pub(super) fn shadow_host(
+    doc: &Document,
+    tag: &str,
+    css: &str,
+) -> Option<(HtmlElement, ShadowRoot)> {
+    let host: HtmlElement = doc.create_element(tag).ok()?.dyn_into().ok()?;
+    let root = host
+        .attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))
+        .ok()?;
+    if !adopt_styles(&root, css) {
+        let style = el(doc, "style", "")?;
+        style.set_text_content(Some(css));
+        let _ = root.append_child(&style);
+    }
+    Some((host, root))
+}
+
 impl Ui {
     /// Creates the host element (last child of `<body>`) and its shadow root.
     pub fn new(z_index: i32) -> Option<Ui> {
         let doc = document()?;
-        let host: HtmlElement = doc.create_element("segflow-ui").ok()?.dyn_into().ok()?;
-        let root = host
-            .attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))
-            .ok()?;
-        // A constructed stylesheet works under a strict Content-Security-Policy
-        // (`style-src 'self'`); the `<style>` element is for browsers without them.
-        if !adopt_styles(&root, CSS) {
-            let style = el(&doc, "style", "")?;
-            style.set_text_content(Some(CSS));
-            let _ = root.append_child(&style);
-        }
+        let (host, root) = shadow_host(&doc, "segflow-ui", CSS)?;
         let layer = el(&doc, "div", "layer")?;
         let _ = root.append_child(&layer);
         let announce = el(&doc, "div", "announce")?;
