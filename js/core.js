@@ -1,14 +1,60 @@
-// Helpers the core module's shell calls (requests, the cross-tab lock, navigation).
+// Helpers the core module's shell calls (requests, the cross-tab lock, timers, page
+// events, navigation). Everything asynchronous comes back to the module through the
+// one function it hands over with `bind`: `wake(kind, a, b, c)`, with the kinds of
+// src/web/wake.rs. They carry what happened; the module decides what it means.
 
-/// Calls `fn(acquired)` exactly once: with `true` while holding an exclusive lock
-/// named `name` across this origin's tabs (the Web Locks API where present, else a
-/// short lease in localStorage), or with `false` when the lock could not be had.
-export function withLock(name, fn) {
+let wake = () => {};
+
+/// Calls the module's callback; an exception never reaches the page.
+function fire(kind, a = 0, b = 0, c = 0) {
+  try { wake(kind, a, b, c); } catch (err) { console.error('segflow:', err); }
+}
+
+/// The module's one callback (see the top of this file).
+export function bind(f) {
+  wake = f;
+}
+
+let timer;
+
+/// Arms the one timer to fire `wake(0)` in `delay` ms, replacing any armed one;
+/// a negative delay only clears it.
+export function setTimer(delay) {
+  clearTimeout(timer);
+  if (delay >= 0) timer = setTimeout(() => fire(0), delay);
+}
+
+/// Calls `wake(kind)` in a microtask (after the current script, before rendering).
+export function microtask(kind) {
+  queueMicrotask(() => fire(kind));
+}
+
+/// Watches the page for the module: `online`/`offline` (`wake(6, 1 or 0)`), the
+/// page lifecycle (`wake(7, type, persisted, hidden)`, type 0 `pagehide`, 1
+/// `pageshow`, 2 `visibilitychange`, 3 `resume`), navigations (`wake(8)`, see
+/// `watchNavigation`) and a heartbeat every `heartbeatMs` (`wake(9)`).
+export function watchPage(heartbeatMs) {
+  addEventListener('online', () => fire(6, 1));
+  addEventListener('offline', () => fire(6, 0));
+  const types = ['pagehide', 'pageshow', 'visibilitychange', 'resume'];
+  const page = (e) => fire(7, types.indexOf(e.type), e.persisted ? 1 : 0, document.visibilityState == 'hidden' ? 1 : 0);
+  addEventListener('pagehide', page);
+  addEventListener('pageshow', page);
+  document.addEventListener('visibilitychange', page);
+  document.addEventListener('resume', page);
+  watchNavigation(() => fire(8));
+  setInterval(() => fire(9), heartbeatMs);
+}
+
+/// Calls `wake(kind, acquired)` exactly once: with 1 while holding an exclusive
+/// lock named `name` across this origin's tabs (the Web Locks API where present,
+/// else a short lease in localStorage), or with 0 when the lock could not be had.
+export function withLock(name, kind) {
   let called = false;
   const run = (acquired) => {
     if (called) return;
     called = true;
-    try { fn(acquired); } catch (err) { console.error('segflow:', err); }
+    fire(kind, acquired ? 1 : 0);
   };
   if (typeof navigator !== 'undefined' && navigator.locks && navigator.locks.request) {
     try {
@@ -35,6 +81,69 @@ export function withLock(name, fn) {
     run(true);
   } finally {
     try { if (localStorage.getItem(key) === me) localStorage.removeItem(key); } catch (_) { /* ignore */ }
+  }
+}
+
+// localStorage (area 0) and sessionStorage (area 1); a throw (storage disabled,
+// full, sandboxed) reads as nothing.
+const area = (a) => (a ? sessionStorage : localStorage);
+
+/// The value under `key`, or undefined.
+export function storeGet(a, key) {
+  try { return area(a).getItem(key) ?? undefined; } catch (_) { return undefined; }
+}
+
+/// Stores `value` under `key`; false if the browser refused.
+export function storeSet(a, key, value) {
+  try { area(a).setItem(key, value); return true; } catch (_) { return false; }
+}
+
+/// Removes `key`.
+export function storeRemove(a, key) {
+  try { area(a).removeItem(key); } catch (_) { /* unavailable */ }
+}
+
+/// localStorage's keys that start with `prefix`.
+export function storeKeys(prefix) {
+  const out = [];
+  try {
+    for (let i = 0; i < localStorage.length; i++) {
+      const k = localStorage.key(i);
+      if (k !== null && k.startsWith(prefix)) out.push(k);
+    }
+  } catch (_) { /* unavailable */ }
+  return out;
+}
+
+/// `document.cookie`, or with `assignment`, sets one cookie.
+export function cookie(assignment) {
+  try {
+    if (assignment === undefined) return document.cookie;
+    document.cookie = assignment;
+  } catch (_) { /* sandboxed */ }
+  return '';
+}
+
+/// What the core module reads of the browser at start: the user agent, the
+/// language, `location.hostname` (for the cookie domain) and whether it is online
+/// ('1' or '0').
+export function browser() {
+  return [String(navigator.userAgent), navigator.language || '', location.hostname, navigator.onLine === false ? '0' : '1'];
+}
+
+/// The page a call is made on: `document.URL`, referrer, the canonical link's
+/// absolute `href` ('' when there is none) and title, separated by NUL characters.
+export function page() {
+  const link = document.querySelector("link[rel='canonical'][href]");
+  return [document.URL, document.referrer, (link && link.href) || '', document.title].join('\0');
+}
+
+/// Fills `bytes` from `crypto.getRandomValues` (`Math.random` where it is missing).
+export function randomBytes(bytes) {
+  try {
+    crypto.getRandomValues(bytes);
+  } catch (_) {
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.random() * 256;
   }
 }
 
@@ -69,9 +178,10 @@ export function applyFilter(fn, value) {
 // Requests in flight by id, so the client can abort one whose deadline passed.
 const inflight = new Map();
 
-/// POSTs `body` to `url` as request `id`. Resolves to `[status, retryAfterMs]`
-/// (-1 when absent; status 0 for an opaque answer, which the client counts as a
-/// network error); rejects on a network error or an abort. By default the request
+/// POSTs `body` to `url` as request `id`, and answers with `wake(3, id, status,
+/// retryAfterMs)`: `retryAfterMs` -1 when absent, status 0 for an opaque answer
+/// (which the client counts as a network error), -1 for a network error or an
+/// abort. By default the request
 /// is CORS-simple (`text/plain`, the write key in the body, no Authorization
 /// header), so no preflight precedes it; `auth` adds `Authorization` (option
 /// `basicAuth`) for proxies that want it. `keepalive` requests outlive the page.
@@ -101,8 +211,12 @@ export function post(id, url, body, auth, keepalive) {
         if (!Number.isNaN(at)) ms = Math.max(0, at - Date.now());
       }
     }
-    return [res.status, ms];
-  }).finally(() => { inflight.delete(id); });
+    inflight.delete(id);
+    fire(3, id, res.status, ms);
+  }, () => {
+    inflight.delete(id);
+    fire(3, id, -1, -1);
+  });
 }
 
 /// Aborts request `id` if it is still in flight.
@@ -122,7 +236,7 @@ export function base64(text) {
 /// Calls `onChange()` after every single-page-app navigation: `history.pushState` and
 /// `replaceState` (wrapped once, keeping their arguments, `this` and return value, so
 /// the host router is unaffected), `popstate` and `hashchange`.
-export function watchNavigation(onChange) {
+function watchNavigation(onChange) {
   const notify = () => { try { onChange(); } catch (err) { console.error('segflow:', err); } };
   const h = window.history;
   if (!h.__segflowPatched) {

@@ -83,6 +83,23 @@ export function codedError(code, message) {
   return err;
 }
 
+/// `console.warn('segflow: ...')`, or with `err`, `console.error(message, err)`.
+export function warn(message, err) {
+  if (err === undefined) console.warn(message);
+  else console.error(message, err);
+}
+
+/// `location.href` ('' where there is none).
+export function href() {
+  try { return location.href; } catch (_) { return ''; }
+}
+
+/// What every generated event says of the page: `navigator.language`, then
+/// `innerWidth` and `innerHeight`, one per line.
+export function pageFacts() {
+  return `${navigator.language || ''}\n${innerWidth | 0}\n${innerHeight | 0}`;
+}
+
 /// Calls `fn()` in a microtask (after the current script, before rendering).
 export function afterMicrotask(fn) {
   Promise.resolve().then(() => fn()).catch((err) => console.error('segflow:', err));

@@ -69,14 +69,14 @@ fn run(d: Deferred) {
             for (n, f) in &listeners {
                 if n == name {
                     if let Err(e) = f.call1(&JsValue::UNDEFINED, &payload) {
-                        web_sys::console::error_2(&"segflow: a listener threw".into(), &e);
+                        super::warn("segflow: a listener threw", Some(e));
                     }
                 }
             }
         }
         Deferred::Call(f, arg) => {
             if let Err(e) = f.call1(&JsValue::UNDEFINED, &arg) {
-                web_sys::console::error_2(&"segflow: a callback threw".into(), &e);
+                super::warn("segflow: a callback threw", Some(e));
             }
         }
         Deferred::Resolve(waiter, value) => {

@@ -13,9 +13,8 @@ use crate::prelude::*;
 use crate::web::local::Local;
 use core::cell::{Cell, RefCell};
 
-use js_sys::{Array, Function, Object, Reflect};
+use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use super::dispatch::{self, Deferred};
 use super::storage::Store;
@@ -32,8 +31,8 @@ pub struct Runtime {
     pub store: Store,
     /// `Basic ...` for regular requests, when `basicAuth` is on.
     auth: Option<String>,
-    /// The armed timer: handle and the time it fires.
-    timer: Option<(i32, u64)>,
+    /// When the armed timer fires (`js/core.js` holds the one timer).
+    timer: Option<u64>,
     storage_warned: bool,
 }
 
@@ -50,10 +49,8 @@ struct Later {
 }
 
 static RT: Local<RefCell<Option<Runtime>>> = Local::new(RefCell::new(None));
-/// The callback of the one timer.
-type TimerCallback = Closure<dyn Fn()>;
-static TIMER: Local<RefCell<Option<TimerCallback>>> = Local::new(RefCell::new(None));
-static COMMIT: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None));
+/// The start-up's effects, carried out by [`started`] in a microtask.
+static START: Local<RefCell<Option<Later>>> = Local::new(RefCell::new(None));
 static ADOPTING: Local<Cell<bool>> = Local::new(Cell::new(false));
 static RESYNCING: Local<Cell<bool>> = Local::new(Cell::new(false));
 static USER_CHANGED: Local<Cell<bool>> = Local::new(Cell::new(false));
@@ -137,9 +134,9 @@ pub fn page_url() -> String {
     url
 }
 
-/// Installs the runtime: its client, the timer and commit callbacks. The
-/// effects of the start-up (restored events to send, drops to report) are
-/// carried out in a microtask, so listeners added right after `init` hear them.
+/// Installs the runtime and its client. The effects of the start-up (restored
+/// events to send, drops to report) are carried out in a microtask
+/// ([`started`]), so listeners added right after `init` hear them.
 pub fn install(client: Client, store: Store) {
     let auth = if client.config().basic_auth {
         super::base64(&(client.config().write_key.clone() + ":"))
@@ -159,36 +156,42 @@ pub fn install(client: Client, store: Store) {
             storage_warned: false,
         })
     });
-    TIMER.with(|t| {
-        let Ok(mut t) = t.try_borrow_mut() else {
-            return;
-        };
-        *t = Some(Closure::new(|| {
-            let _ = with_rt(|rt| rt.timer = None);
-            dispatch::batch(|| {
-                let _ = call(&mut |c, now| {
-                    c.wake(now);
-                    Ok(())
-                });
-            });
-        }))
-    });
-    let commit = Closure::<dyn Fn()>::new(|| {
-        dispatch::batch(|| {
-            let _ = call(&mut |c, _| {
-                c.commit();
-                Ok(())
-            });
-        });
-    });
-    COMMIT.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            *c = Some(commit.into_js_value().unchecked_into());
+    let later = with_rt(|rt| rt.execute(now_ms())).unwrap_or_default();
+    START.with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            *s = Some(later);
         }
     });
-    let later = with_rt(|rt| rt.execute(now_ms())).unwrap_or_default();
-    let start = Closure::once_into_js(move || dispatch::batch(|| carry_out(later)));
-    super::after_microtask(&start);
+    super::microtask(super::wake::START);
+}
+
+/// The microtask after `init`: carries out the start-up's effects.
+pub fn started() {
+    let later = START.with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.take()));
+    if let Some(later) = later {
+        dispatch::batch(|| carry_out(later));
+    }
+}
+
+/// The one timer fired: the client wakes up.
+pub fn timer_fired() {
+    let _ = with_rt(|rt| rt.timer = None);
+    input(|c, now| c.wake(now));
+}
+
+/// The commit microtask ran.
+pub fn commit() {
+    input(|c, _| c.commit());
+}
+
+/// One input to the client that cannot fail, as a batch of its own.
+pub fn input(f: fn(&mut Client, u64)) {
+    dispatch::batch(|| {
+        let _ = call(&mut |c, now| {
+            f(c, now);
+            Ok(())
+        });
+    });
 }
 
 impl Runtime {
@@ -201,9 +204,9 @@ impl Runtime {
                 Effect::Store { key, value } => {
                     if !self.store.set(&key, &value) && !self.storage_warned {
                         self.storage_warned = true;
-                        web_sys::console::warn_1(
-                            &"segflow: localStorage is full; new events are kept in memory until sent"
-                                .into(),
+                        super::warn(
+                            "segflow: localStorage is full; new events are kept in memory until sent",
+                            None,
                         );
                     }
                 }
@@ -218,7 +221,7 @@ impl Runtime {
                 Effect::Adopt => later.adopt = true,
                 Effect::Resync => later.resync = true,
                 Effect::ScheduleCommit => later.commit = true,
-                Effect::Warn(text) => web_sys::console::warn_1(&JsValue::from_str(text)),
+                Effect::Warn(text) => super::warn(text, None),
             }
         }
         self.schedule(now);
@@ -228,27 +231,14 @@ impl Runtime {
     /// Arms the one timer for the client's next wake-up (or none).
     fn schedule(&mut self, now: u64) {
         let next = self.client.next_wakeup(now);
-        if let (Some(at), Some((_, t))) = (next, self.timer) {
-            if at == t {
-                return;
-            }
+        if next == self.timer {
+            return;
         }
-        if let (Some((handle, _)), Some(w)) = (self.timer.take(), web_sys::window()) {
-            w.clear_timeout_with_handle(handle);
-        }
-        let Some(at) = next else { return };
-        let delay = at.saturating_sub(now).min(i32::MAX as u64) as i32;
-        let handle = TIMER.with(|t| {
-            let t = t.try_borrow().ok()?;
-            let cb = t.as_ref()?;
-            web_sys::window()?
-                .set_timeout_with_callback_and_timeout_and_arguments_0(
-                    cb.as_ref().unchecked_ref(),
-                    delay,
-                )
-                .ok()
-        });
-        self.timer = handle.map(|h| (h, at));
+        self.timer = next;
+        // -1 clears the timer.
+        super::set_timer(next.map_or(-1.0, |at| {
+            at.saturating_sub(now).min(i32::MAX as u64) as f64
+        }));
     }
 }
 
@@ -263,19 +253,13 @@ fn ids_array(ids: &[String]) -> Array {
 /// Carries out what may reach page code or the network.
 fn carry_out(later: Later) {
     if later.commit {
-        COMMIT.with(|c| {
-            if let (Ok(f), Some(w)) = (c.try_borrow(), web_sys::window()) {
-                if let Some(f) = f.as_ref() {
-                    w.queue_microtask(f);
-                }
-            }
-        });
+        super::microtask(super::wake::COMMIT);
     }
     for id in later.aborts {
         super::abort_request(id as f64);
     }
     for t in later.sends {
-        wasm_bindgen_futures::spawn_local(transmit(t));
+        transmit(t);
     }
     if later.adopt {
         under_lock(false);
@@ -333,61 +317,64 @@ fn under_lock(resync: bool) {
         busy.with(|a| a.set(false));
         return;
     };
-    let f = Closure::once_into_js(move |acquired: JsValue| {
-        let busy = if resync { &RESYNCING } else { &ADOPTING };
-        busy.with(|a| a.set(false));
-        // Without the lock a resync still runs (it only reads, and must not hold
-        // sending up); an adoption waits for the next heartbeat.
-        if !resync && acquired.as_bool() != Some(true) {
-            return;
-        }
-        dispatch::batch(|| {
-            let later = with_rt(|rt| {
-                let now = now_ms();
-                if resync {
-                    rt.client.resync(now, &rt.store);
-                } else {
-                    rt.client.adopt(now, &mut rt.store);
-                }
-                rt.execute(now)
-            });
-            if let Ok(later) = later {
-                carry_out(later);
-            }
-        });
-    });
-    match f.dyn_ref::<Function>() {
-        Some(f) => super::with_lock(&name, f),
-        None => busy.with(|a| a.set(false)),
-    }
+    let kind = if resync {
+        super::wake::RESYNC_LOCK
+    } else {
+        super::wake::ADOPT_LOCK
+    };
+    super::with_lock(&name, kind);
 }
 
-/// Sends one request and hands its answer to the client.
-async fn transmit(t: Transmit) {
+/// The answer to [`under_lock`]: the lock is held for as long as this runs
+/// (`acquired`), or could not be had.
+pub fn locked(resync: bool, acquired: bool) {
+    let busy = if resync { &RESYNCING } else { &ADOPTING };
+    busy.with(|a| a.set(false));
+    // Without the lock a resync still runs (it only reads, and must not hold
+    // sending up); an adoption waits for the next heartbeat.
+    if !resync && !acquired {
+        return;
+    }
+    dispatch::batch(|| {
+        let later = with_rt(|rt| {
+            let now = now_ms();
+            if resync {
+                rt.client.resync(now, &rt.store);
+            } else {
+                rt.client.adopt(now, &mut rt.store);
+            }
+            rt.execute(now)
+        });
+        if let Ok(later) = later {
+            carry_out(later);
+        }
+    });
+}
+
+/// Sends one request; `js/core.js` answers with [`response`].
+fn transmit(t: Transmit) {
     let Ok((url, auth)) = with_rt(|rt| (rt.client.config().batch_url.clone(), rt.auth.clone()))
     else {
         return;
     };
-    let sent = super::post(t.id as f64, &url, &t.body, auth, t.keepalive);
-    let outcome = match JsFuture::from(sent).await {
-        Ok(v) => {
-            let arr = Array::from(&v);
-            let status = arr.get(0).as_f64().unwrap_or(0.0);
-            let ra = arr.get(1).as_f64().unwrap_or(-1.0);
-            Outcome::Status {
-                code: if (0.0..=999.0).contains(&status) {
-                    status as u16
-                } else {
-                    0
-                },
-                retry_after_ms: (ra >= 0.0).then_some(ra as u64),
-            }
+    super::post(t.id as f64, &url, &t.body, auth, t.keepalive);
+}
+
+/// The answer to request `id`: its HTTP status and `Retry-After` in ms (-1 when
+/// absent), or a status of -1 for a network error or an abort.
+pub fn response(id: f64, status: f64, retry_after_ms: f64) {
+    let outcome = if status < 0.0 {
+        Outcome::NetworkError
+    } else {
+        Outcome::Status {
+            code: if status <= 999.0 { status as u16 } else { 0 },
+            retry_after_ms: (retry_after_ms >= 0.0).then_some(retry_after_ms as u64),
         }
-        Err(_) => Outcome::NetworkError,
     };
+    let id = id as u64;
     dispatch::batch(|| {
         let _ = call(&mut |c, now| {
-            c.handle_response(now, t.id, outcome);
+            c.handle_response(now, id, outcome);
             Ok(())
         });
     });

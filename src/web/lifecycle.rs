@@ -10,12 +10,12 @@ use crate::prelude::*;
 use crate::web::local::Local;
 use core::cell::RefCell;
 
-use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
 use super::dispatch;
-use super::driver::{self, call};
+use super::driver::{self, input};
 use super::storage::Store;
+use super::wake;
 use super::{now_ms, random_bytes};
 use crate::core::catalog::{EventKind, GeneratedEvent};
 use crate::core::client::{Client, ClientConfig, Hide, Start, HEARTBEAT_MS};
@@ -69,26 +69,21 @@ fn on_navigation() {
     });
 }
 
-fn online() -> bool {
-    web_sys::window().is_none_or(|w| w.navigator().on_line())
-}
-
 /// Starts the client from what storage holds (identity, this tab's id in
 /// sessionStorage, stored events) and installs the page hooks.
 pub fn start(config: ClientConfig) {
     let tracking = config.page_tracking;
-    let mut store = Store::open();
+    let mut browser = super::browser().into_iter();
+    let mut next = || browser.next().unwrap_or_default();
+    let (user_agent, locale, hostname, online) = (next(), next(), next(), next());
+    let mut store = Store::open(&hostname);
     let identity = store.load_identity(super::uuid);
     let prefix = config.storage_prefix();
     let session_tab = store.session_get(&config.session_key());
     let keys = store.keys_with_prefix(&prefix);
-    let nav = web_sys::window().map(|w| w.navigator());
     let client_info = ClientInfo {
-        user_agent: nav
-            .as_ref()
-            .and_then(|n| n.user_agent().ok())
-            .unwrap_or_default(),
-        locale: nav.as_ref().and_then(|n| n.language()).unwrap_or_default(),
+        user_agent,
+        locale,
         timezone: super::time_zone().unwrap_or_default(),
         user_agent_data: super::user_agent_data_json(),
     };
@@ -102,13 +97,13 @@ pub fn start(config: ClientConfig) {
             keys,
             client_info,
             seed,
-            online: online(),
+            online: online != "0",
         },
         &mut |k| store.get(k),
         Box::new(super::uuid),
     );
-    driver::install(client, store);
     install_hooks();
+    driver::install(client, store);
     PAGES.with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
             p.tracking = tracking;
@@ -120,61 +115,43 @@ pub fn start(config: ClientConfig) {
     }
 }
 
-fn input(f: fn(&mut Client, u64)) {
-    dispatch::batch(|| {
-        let _ = call(&mut |c, now| {
-            f(c, now);
-            Ok(())
-        });
-    });
-}
-
-/// A page callback kept for the life of the page. `Fn`, not `FnMut`: the page
-/// may cause the same event again while it runs (a listener that navigates), and
-/// wasm-bindgen refuses to re-enter an `FnMut` closure with an exception.
-fn hook(f: impl Fn(JsValue) + 'static) -> js_sys::Function {
-    Closure::<dyn Fn(JsValue)>::new(f)
-        .into_js_value()
-        .unchecked_into()
-}
-
-fn install_hooks() {
-    let Some(window) = web_sys::window() else {
-        return;
-    };
-    let on = hook(|_| input(|c, now| c.set_online(now, true)));
-    let off = hook(|_| input(|c, now| c.set_online(now, false)));
-    let _ = window.add_event_listener_with_callback("online", &on);
-    let _ = window.add_event_listener_with_callback("offline", &off);
-    let visibility = hook(|e: JsValue| {
-        let kind = Reflect::get(&e, &"type".into())
-            .ok()
-            .and_then(|t| t.as_string())
-            .unwrap_or_default();
-        let hidden = web_sys::window()
-            .and_then(|w| w.document())
-            .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden);
-        let persisted = Reflect::get(&e, &"persisted".into())
-            .ok()
-            .and_then(|p| p.as_bool())
-            .unwrap_or(false);
-        match kind.as_str() {
-            "pagehide" if persisted => input(|c, now| c.page_hidden(now, Hide::Cached)),
-            "pagehide" => input(|c, now| c.page_hidden(now, Hide::Unloaded)),
-            "freeze" => {}
-            _ if hidden && kind != "resume" => input(|c, now| c.page_hidden(now, Hide::Hidden)),
-            _ => input(|c, now| c.page_shown(now)),
-        }
-    });
-    let _ = window.add_event_listener_with_callback("pagehide", &visibility);
-    let _ = window.add_event_listener_with_callback("pageshow", &visibility);
-    if let Some(doc) = window.document() {
-        let _ = doc.add_event_listener_with_callback("visibilitychange", &visibility);
-        // Page Lifecycle: a frozen page is resumed (its heartbeat may be stale).
-        let _ = doc.add_event_listener_with_callback("resume", &visibility);
+/// Every callback from `js/core.js` (see [`wake`]). Never throws.
+fn on_wake(kind: u32, a: f64, b: f64, c: f64) {
+    match kind {
+        wake::TIMER => driver::timer_fired(),
+        wake::COMMIT => driver::commit(),
+        wake::START => driver::started(),
+        wake::RESPONSE => driver::response(a, b, c),
+        wake::ADOPT_LOCK => driver::locked(false, a == 1.0),
+        wake::RESYNC_LOCK => driver::locked(true, a == 1.0),
+        wake::ONLINE if a == 1.0 => input(|c, now| c.set_online(now, true)),
+        wake::ONLINE => input(|c, now| c.set_online(now, false)),
+        wake::PAGE => page_event(a as u32, b == 1.0, c == 1.0),
+        wake::NAVIGATION => on_navigation(),
+        wake::HEARTBEAT => input(|c, now| c.heartbeat(now)),
+        _ => {}
     }
-    super::watch_navigation(&hook(|_| on_navigation()));
-    let beat = hook(|_| input(|c, now| c.heartbeat(now)));
-    let _ =
-        window.set_interval_with_callback_and_timeout_and_arguments_0(&beat, HEARTBEAT_MS as i32);
+}
+
+/// A page lifecycle event (see [`wake::PAGE`]) as the client's input.
+fn page_event(kind: u32, persisted: bool, hidden: bool) {
+    match kind {
+        0 if persisted => input(|c, now| c.page_hidden(now, Hide::Cached)),
+        0 => input(|c, now| c.page_hidden(now, Hide::Unloaded)),
+        // `resume`: a frozen page is back (its heartbeat may be stale).
+        3 => input(|c, now| c.page_shown(now)),
+        _ if hidden => input(|c, now| c.page_hidden(now, Hide::Hidden)),
+        _ => input(|c, now| c.page_shown(now)),
+    }
+}
+
+/// Hands `js/core.js` the one callback and has it watch the page: online and
+/// offline, the page lifecycle, navigations and the heartbeat. The callback is
+/// `Fn`, not `FnMut`: the page may cause the same event again while it runs (a
+/// listener that navigates), and wasm-bindgen refuses to re-enter an `FnMut`
+/// closure with an exception.
+fn install_hooks() {
+    let f = Closure::<dyn Fn(u32, f64, f64, f64)>::new(on_wake).into_js_value();
+    super::bind(f.unchecked_ref());
+    super::watch_page(HEARTBEAT_MS as f64);
 }

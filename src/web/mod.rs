@@ -1,4 +1,5 @@
-//! The browser shell: carries out what the core decides, with web-sys calls.
+//! The browser shell: carries out what the core decides, through small JS helpers
+//! (`js/core.js`, `js/glue.js`) and, in the content module, web-sys.
 //!
 //! It is built as two wasm modules from this one crate (see `scripts/build-pkg.sh`
 //! and `js/loader.js`, which loads them and carries calls between them):
@@ -45,6 +46,8 @@ mod local;
 mod page;
 #[cfg(feature = "analytics")]
 mod storage;
+#[cfg(feature = "analytics")]
+mod wake;
 
 #[cfg(feature = "analytics")]
 pub use api::*;
@@ -61,6 +64,13 @@ extern "C" {
     fn object_to_json_at_most(value: &JsValue, name: &str, depth: u32) -> Result<String, JsValue>;
     #[wasm_bindgen(js_name = codedError)]
     fn coded_error(code: &str, message: &str) -> JsValue;
+    /// `console.warn(message)`, or with `err`, `console.error(message, err)`.
+    fn warn(message: &str, err: Option<JsValue>);
+    #[wasm_bindgen(js_name = href)]
+    fn location_href() -> String;
+    #[wasm_bindgen(js_name = pageFacts)]
+    fn page_facts() -> String;
+    #[cfg(feature = "content")]
     #[wasm_bindgen(js_name = afterMicrotask)]
     fn after_microtask(f: &JsValue);
 }
@@ -68,8 +78,28 @@ extern "C" {
 #[cfg(feature = "analytics")]
 #[wasm_bindgen(module = "/js/core.js")]
 extern "C" {
+    fn bind(wake: &js_sys::Function);
+    #[wasm_bindgen(js_name = watchPage)]
+    fn watch_page(heartbeat_ms: f64);
+    #[wasm_bindgen(js_name = setTimer)]
+    fn set_timer(delay_ms: f64);
+    fn microtask(kind: u32);
     #[wasm_bindgen(js_name = withLock)]
-    fn with_lock(name: &str, f: &js_sys::Function);
+    fn with_lock(name: &str, kind: u32);
+    #[wasm_bindgen(js_name = storeGet)]
+    fn store_get(area: u32, key: &str) -> Option<String>;
+    #[wasm_bindgen(js_name = storeSet)]
+    fn store_set(area: u32, key: &str, value: &str) -> bool;
+    #[wasm_bindgen(js_name = storeRemove)]
+    fn store_remove(area: u32, key: &str);
+    #[wasm_bindgen(js_name = storeKeys)]
+    fn store_keys(prefix: &str) -> Vec<String>;
+    fn cookie(assignment: Option<String>) -> String;
+    fn browser() -> Vec<String>;
+    #[wasm_bindgen(js_name = page)]
+    fn page_now() -> String;
+    #[wasm_bindgen(js_name = randomBytes)]
+    fn fill_random(bytes: &mut [u8]);
     #[wasm_bindgen(js_name = userAgentDataJson)]
     fn user_agent_data_json() -> Option<String>;
     #[wasm_bindgen(js_name = timeZone)]
@@ -77,19 +107,11 @@ extern "C" {
     #[wasm_bindgen(js_name = applyFilter)]
     fn apply_filter(f: &js_sys::Function, value: &str) -> String;
     #[wasm_bindgen(js_name = post)]
-    fn post(
-        id: f64,
-        url: &str,
-        body: &str,
-        auth: Option<String>,
-        keepalive: bool,
-    ) -> js_sys::Promise;
+    fn post(id: f64, url: &str, body: &str, auth: Option<String>, keepalive: bool);
     #[wasm_bindgen(js_name = abortRequest)]
     fn abort_request(id: f64);
     #[wasm_bindgen(js_name = base64)]
     fn base64(text: &str) -> Option<String>;
-    #[wasm_bindgen(js_name = watchNavigation)]
-    fn watch_navigation(on_change: &js_sys::Function);
     #[wasm_bindgen(js_name = claimKept)]
     fn claim_kept(api: &JsValue, names: &JsValue, write_key: &str);
     #[wasm_bindgen(js_name = listenToAnalytics)]
@@ -125,15 +147,7 @@ fn now_ms() -> u64 {
 /// 16 random bytes from `crypto.getRandomValues`, falling back to `Math.random`.
 fn random_bytes() -> [u8; 16] {
     let mut bytes = [0u8; 16];
-    let ok = web_sys::window()
-        .and_then(|w| w.crypto().ok())
-        .map(|c| c.get_random_values_with_u8_array(&mut bytes).is_ok())
-        .unwrap_or(false);
-    if !ok {
-        for b in bytes.iter_mut() {
-            *b = (js_sys::Math::random() * 256.0) as u8;
-        }
-    }
+    fill_random(&mut bytes);
     bytes
 }
 
@@ -145,34 +159,24 @@ fn uuid() -> String {
 
 /// The page's URL as the browser has it (before any URL filter).
 fn href() -> String {
-    web_sys::window()
-        .and_then(|w| w.location().href().ok())
-        .unwrap_or_default()
+    location_href()
 }
 
 /// The properties of a generated event (`catalog::event_properties`): its own
 /// attributes and the page facts every generated event carries, with `page_url`
 /// as the core's URL filter gave it.
 fn generated_properties(event: &crate::core::catalog::GeneratedEvent, page_url: &str) -> String {
-    let (locale, width, height) = web_sys::window()
-        .map(|w| {
-            (
-                w.navigator().language().unwrap_or_default(),
-                w.inner_width().ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
-                w.inner_height()
-                    .ok()
-                    .and_then(|v| v.as_f64())
-                    .unwrap_or(0.0),
-            )
-        })
-        .unwrap_or_default();
+    let facts = page_facts();
+    let mut lines = facts.split('\n');
+    let locale = lines.next().unwrap_or_default();
+    let mut number = || lines.next().and_then(|n| n.parse().ok()).unwrap_or(0);
     crate::core::catalog::event_properties(
         event,
         &crate::core::catalog::PageFacts {
             page_url,
-            viewport_width: width as u32,
-            viewport_height: height as u32,
-            locale_code: &locale,
+            viewport_width: number(),
+            viewport_height: number(),
+            locale_code: locale,
         },
     )
 }

@@ -11,12 +11,12 @@ use crate::prelude::*;
 use crate::web::local::Local;
 use core::cell::{Cell, RefCell};
 
-use js_sys::{Function, Reflect};
+use js_sys::Function;
 
 use crate::core::message::PageInfo;
 
 static FILTER: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None));
-/// The raw URL, title and referrer the last [`changed`] saw.
+/// The raw URL, referrer, canonical link and title the last [`changed`] saw.
 static SEEN: Local<RefCell<String>> = Local::new(RefCell::new(String::new()));
 static FILTERING: Local<Cell<bool>> = Local::new(Cell::new(false));
 
@@ -36,33 +36,23 @@ fn filter(value: String) -> String {
     }
 }
 
-/// The page, when its URL, title or referrer changed since the last call
+/// The page, when its URL, referrer, canonical link or title changed since the last call
 /// (`None`: unchanged, or asked from inside the URL filter).
 pub fn changed() -> Option<PageInfo> {
     if FILTERING.with(|f| f.get()) {
         return None;
     }
-    let doc = web_sys::window().and_then(|w| w.document())?;
-    let href = doc.url().unwrap_or_default();
-    let title = doc.title();
-    let referrer = doc.referrer();
-    let mut key = String::with_capacity(href.len() + title.len() + referrer.len() + 2);
-    key.push_str(&href);
-    key.push('\u{0}');
-    key.push_str(&title);
-    key.push('\u{0}');
-    key.push_str(&referrer);
+    // URL, referrer, the canonical link (absolute, as the browser resolved it)
+    // and the title, NUL-separated: serialized URLs have no NUL, so only the
+    // title, last, may hold one.
+    let key = super::page_now();
     if SEEN.with(|s| s.try_borrow().is_ok_and(|s| *s == key)) {
         return None;
     }
-    // The canonical link, resolved to an absolute URL by the browser.
-    let canonical = doc
-        .query_selector("link[rel='canonical'][href]")
-        .ok()
-        .flatten()
-        .and_then(|l| Reflect::get(&l, &"href".into()).ok())
-        .and_then(|h| h.as_string())
-        .filter(|h| !h.is_empty());
+    let mut parts = key.splitn(4, '\u{0}').map(String::from);
+    let mut next = || parts.next().unwrap_or_default();
+    let (href, referrer, canonical, title) = (next(), next(), next(), next());
+    let canonical = (!canonical.is_empty()).then_some(canonical);
     FILTERING.with(|f| f.set(true));
     let page = PageInfo {
         url: filter(href),

@@ -4,9 +4,6 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use wasm_bindgen::JsCast;
-use web_sys::{HtmlDocument, Storage};
-
 use crate::core::client::Storage as ClientStorage;
 use crate::core::cookie;
 use crate::core::identity::{
@@ -15,131 +12,102 @@ use crate::core::identity::{
 };
 use crate::core::json::{write_string, Json};
 
+/// `js/core.js`'s storage areas.
+const LOCAL: u32 = 0;
+const SESSION: u32 = 1;
+
 /// Key/value storage: localStorage when it works, memory otherwise.
 pub struct Store {
-    local: Option<Storage>,
+    /// Whether localStorage works (else `memory` holds what it would).
+    local: bool,
     /// The fallback: few keys (identity, a heartbeat, queue chunks), so a list will do.
     memory: Vec<(String, String)>,
-    doc: Option<HtmlDocument>,
     cookie_domain: Option<String>,
 }
 
 impl Store {
-    /// Opens localStorage (probing that writes work) and finds the cookie domain.
-    pub fn open() -> Store {
-        let window = web_sys::window();
-        let local = window
-            .as_ref()
-            .and_then(|w| w.local_storage().ok().flatten())
-            .filter(|s| {
-                let probe = "segflow:probe";
-                let ok = s.set_item(probe, "1").is_ok();
-                let _ = s.remove_item(probe);
-                ok
-            });
-        if local.is_none() {
-            web_sys::console::warn_1(
-                &"segflow: localStorage is unavailable; queued events are kept in memory only"
-                    .into(),
+    /// Opens localStorage (probing that writes work) and finds the cookie domain
+    /// for the page's `hostname`.
+    pub fn open(hostname: &str) -> Store {
+        let probe = "segflow:probe";
+        let local = super::store_set(LOCAL, probe, "1");
+        super::store_remove(LOCAL, probe);
+        if !local {
+            super::warn(
+                "segflow: localStorage is unavailable; queued events are kept in memory only",
+                None,
             );
         }
-        let doc = window
-            .and_then(|w| w.document())
-            .and_then(|d| d.dyn_into::<HtmlDocument>().ok());
         let mut store = Store {
             local,
             memory: Vec::new(),
-            doc,
             cookie_domain: None,
         };
-        store.cookie_domain = store.probe_cookie_domain();
+        store.cookie_domain = store.probe_cookie_domain(hostname);
         store
     }
 
     /// Reads a key.
     pub fn get(&self, key: &str) -> Option<String> {
-        match &self.local {
-            Some(s) => s.get_item(key).ok().flatten(),
-            None => self
-                .memory
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone()),
+        if self.local {
+            return super::store_get(LOCAL, key);
         }
+        self.memory
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     }
 
     /// Writes a key; returns false when storage refused (quota), never throws.
     pub fn set(&mut self, key: &str, value: &str) -> bool {
-        match &self.local {
-            Some(s) => s.set_item(key, value).is_ok(),
-            None => {
-                match self.memory.iter_mut().find(|(k, _)| k == key) {
-                    Some(slot) => slot.1 = value.to_owned(),
-                    None => self.memory.push((key.to_owned(), value.to_owned())),
-                }
-                true
-            }
+        if self.local {
+            return super::store_set(LOCAL, key, value);
         }
+        match self.memory.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.to_owned(),
+            None => self.memory.push((key.to_owned(), value.to_owned())),
+        }
+        true
     }
 
     /// Removes a key.
     pub fn remove(&mut self, key: &str) {
-        match &self.local {
-            Some(s) => {
-                let _ = s.remove_item(key);
-            }
-            None => self.memory.retain(|(k, _)| k != key),
+        if self.local {
+            super::store_remove(LOCAL, key)
+        } else {
+            self.memory.retain(|(k, _)| k != key)
         }
     }
 
     /// Every key that starts with `prefix`.
     pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
-        match &self.local {
-            Some(s) => {
-                let n = s.length().unwrap_or(0);
-                (0..n)
-                    .filter_map(|i| s.key(i).ok().flatten())
-                    .filter(|k| k.starts_with(prefix))
-                    .collect()
-            }
-            None => self
-                .memory
-                .iter()
-                .filter(|(k, _)| k.starts_with(prefix))
-                .map(|(k, _)| k.clone())
-                .collect(),
+        if self.local {
+            return super::store_keys(prefix);
         }
+        self.memory
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Reads a sessionStorage key (`None` also when sessionStorage is unavailable).
     pub fn session_get(&self, key: &str) -> Option<String> {
-        let s = web_sys::window()?.session_storage().ok()??;
-        s.get_item(key).ok().flatten()
+        super::store_get(SESSION, key)
     }
 
     /// Writes a sessionStorage key, ignoring failures (a new tab id next load).
     pub fn session_set(&self, key: &str, value: &str) {
-        if let Some(s) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
-            let _ = s.set_item(key, value);
-        }
-    }
-
-    fn cookies(&self) -> String {
-        self.doc
-            .as_ref()
-            .and_then(|d| d.cookie().ok())
-            .unwrap_or_default()
+        super::store_set(SESSION, key, value);
     }
 
     /// Reads a cookie (decoding `%XX` escapes).
     pub fn cookie(&self, name: &str) -> Option<String> {
-        cookie::read(&self.cookies(), name)
+        cookie::read(&super::cookie(None), name)
     }
 
     fn write_cookie(&self, name: &str, value: &str, max_age: u32, domain: Option<&str>) {
-        if let Some(doc) = &self.doc {
-            let _ = doc.set_cookie(&cookie::assignment(name, value, max_age, domain));
-        }
+        super::cookie(Some(cookie::assignment(name, value, max_age, domain)));
     }
 
     /// Sets a cookie for a year on the highest domain the page may set.
@@ -155,9 +123,8 @@ impl Store {
     /// The highest domain a cookie can be set on (`example.com` for
     /// `app.eu.example.com`), found as analytics.js does: by setting a test cookie on
     /// each candidate, top first. None for IP addresses and single-label hosts.
-    fn probe_cookie_domain(&self) -> Option<String> {
-        let host = web_sys::window()?.location().hostname().ok()?;
-        for candidate in cookie::domain_candidates(&host) {
+    fn probe_cookie_domain(&self, host: &str) -> Option<String> {
+        for candidate in cookie::domain_candidates(host) {
             self.write_cookie("segflow_tld_probe", "1", 60, Some(&candidate));
             if self.cookie("segflow_tld_probe").is_some() {
                 self.write_cookie("segflow_tld_probe", "", 0, Some(&candidate));

@@ -171,7 +171,7 @@ fn run(d: Deferred) {
         }
         Deferred::Call(f, arg) => {
             if let Err(e) = f.call1(&JsValue::UNDEFINED, &arg) {
-                web_sys::console::error_2(&"segflow: a callback threw".into(), &e);
+                crate::web::warn("segflow: a callback threw", Some(e));
             }
         }
         Deferred::Navigate(url) => {
