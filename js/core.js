@@ -219,6 +219,21 @@ export function post(id, url, body, auth, keepalive) {
   });
 }
 
+// `flush()` promises waiting to be settled, by the client's waiter id.
+const waiters = new Map();
+
+/// A `flush()` promise that `settle(id, value)` resolves.
+export function waiter(id) {
+  return new Promise((resolve) => waiters.set(id, resolve));
+}
+
+/// Resolves the `flush()` promise `id` with `value`.
+export function settle(id, value) {
+  const resolve = waiters.get(id);
+  waiters.delete(id);
+  if (resolve) resolve(value);
+}
+
 /// Aborts request `id` if it is still in flight.
 export function abortRequest(id) {
   const controller = inflight.get(id);

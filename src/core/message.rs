@@ -116,7 +116,31 @@ pub fn decode_component(s: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    utf8_lossy(&out)
+}
+
+/// `String::from_utf8_lossy`: each invalid sequence becomes one U+FFFD. Written
+/// with `str::from_utf8`, which the module has anyway, because std's version
+/// brings its own UTF-8 chunk iterator (about 1 KB of wasm).
+fn utf8_lossy(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match core::str::from_utf8(bytes) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let good = e.valid_up_to();
+                out.push_str(
+                    core::str::from_utf8(bytes.get(..good).unwrap_or_default()).unwrap_or_default(),
+                );
+                out.push('\u{FFFD}');
+                let bad = e.error_len().map_or(bytes.len(), |n| good + n);
+                bytes = bytes.get(bad..).unwrap_or_default();
+            }
+        }
+    }
 }
 
 /// The `context.campaign` fields from `utm_*` parameters of a query string, in
@@ -402,6 +426,33 @@ pub fn properties_from_text(text: &str) -> Result<String, Error> {
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
+    proptest::proptest! {
+        #[test]
+        // Text with a few bytes overwritten or cut: valid runs, broken and
+        // truncated sequences.
+        fn utf8_lossy_is_std_from_utf8_lossy(
+            text in "\\PC{0,12}",
+            edits in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..4),
+            cut in proptest::prelude::any::<usize>(),
+        ) {
+            let mut bytes = text.into_bytes();
+            for (at, b) in edits {
+                if !bytes.is_empty() {
+                    let n = bytes.len();
+                    bytes[at % n] = b;
+                }
+            }
+            bytes.truncate(cut % (bytes.len() + 1));
+            proptest::prop_assert_eq!(super::utf8_lossy(&bytes), String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+
+    #[test]
+    fn utf8_lossy_replaces_each_bad_sequence_once() {
+        assert_eq!(super::utf8_lossy(b"a\xffb\xe2\x82"), "a\u{FFFD}b\u{FFFD}");
+        assert_eq!(super::utf8_lossy("é€".as_bytes()), "é€");
+    }
+
     use super::*;
 
     #[test]

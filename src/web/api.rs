@@ -404,9 +404,7 @@ pub fn flush() -> Result<Promise, JsValue> {
             waiter = c.flush(now);
             Ok(())
         })?;
-        Ok(Promise::new(&mut |resolve, _reject| {
-            dispatch::add_waiter(waiter, resolve)
-        }))
+        Ok(super::waiter(waiter as f64))
     })
 }
 

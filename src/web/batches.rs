@@ -8,12 +8,13 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use alloc::collections::VecDeque;
 use core::cell::{Cell, RefCell};
 
 /// The queue of work of kind `T`, and how deep batches are nested.
 pub struct Batches<T> {
-    queue: RefCell<VecDeque<T>>,
+    /// In order; a `Vec` taken whole by [`Batches::leave`] rather than a
+    /// `VecDeque` (whose code costs about 1 KB of wasm per module).
+    queue: RefCell<Vec<T>>,
     depth: Cell<u32>,
 }
 
@@ -21,7 +22,7 @@ impl<T> Batches<T> {
     /// No batch running, nothing queued.
     pub const fn new() -> Self {
         Batches {
-            queue: RefCell::new(VecDeque::new()),
+            queue: RefCell::new(Vec::new()),
             depth: Cell::new(0),
         }
     }
@@ -42,13 +43,19 @@ impl<T> Batches<T> {
     #[inline(never)]
     fn leave(&self, run: fn(T)) {
         if self.depth.get() == 1 {
-            while let Some(next) = self
-                .queue
-                .try_borrow_mut()
-                .ok()
-                .and_then(|mut q| q.pop_front())
-            {
-                run(next);
+            // What runs now queues behind what is taken: first in, first out.
+            loop {
+                let work = self
+                    .queue
+                    .try_borrow_mut()
+                    .map(|mut q| core::mem::take(&mut *q))
+                    .unwrap_or_default();
+                if work.is_empty() {
+                    break;
+                }
+                for next in work {
+                    run(next);
+                }
             }
         }
         self.depth.set(self.depth.get().saturating_sub(1));
@@ -59,7 +66,7 @@ impl<T> Batches<T> {
     #[inline(never)]
     pub fn defer(&self, run: fn(T), work: T) {
         if let Ok(mut q) = self.queue.try_borrow_mut() {
-            q.push_back(work);
+            q.push(work);
         }
         if self.depth.get() == 0 {
             self.batch(run, || {});

@@ -27,24 +27,13 @@ pub enum Deferred {
     Emit(Emit),
     /// Call `f(arg)` (a promise's resolve function, the custom navigate function).
     Call(Function, JsValue),
-    /// Settle `flush()` promise `waiter` (see [`add_waiter`]) with this value.
+    /// Settle `flush()` promise `waiter` (made by `waiter` in `js/core.js`)
+    /// with this value.
     Resolve(u64, JsValue),
 }
 
 static LISTENERS: Local<RefCell<Vec<(String, Function)>>> = Local::new(RefCell::new(Vec::new()));
 static BATCHES: Local<Batches<Deferred>> = Local::new(Batches::new());
-static WAITERS: Local<RefCell<Vec<(u64, Function)>>> = Local::new(RefCell::new(Vec::new()));
-
-/// Registers a `flush()` promise's resolve function under the client's waiter
-/// id (before the end of the batch that asked for it).
-pub fn add_waiter(waiter: u64, resolve: Function) {
-    WAITERS.with(|w| {
-        if let Ok(mut w) = w.try_borrow_mut() {
-            w.push((waiter, resolve));
-        }
-    });
-}
-
 /// Runs `f` as a batch (see the module docs).
 pub fn batch<T>(f: impl FnOnce() -> T) -> T {
     BATCHES.with(|b| b.batch(run, f))
@@ -79,16 +68,7 @@ fn run(d: Deferred) {
                 super::warn("segflow: a callback threw", Some(e));
             }
         }
-        Deferred::Resolve(waiter, value) => {
-            let resolve = WAITERS.with(|w| {
-                let mut w = w.try_borrow_mut().ok()?;
-                let i = w.iter().position(|(id, _)| *id == waiter)?;
-                Some(w.swap_remove(i).1)
-            });
-            if let Some(f) = resolve {
-                let _ = f.call1(&JsValue::UNDEFINED, &value);
-            }
-        }
+        Deferred::Resolve(waiter, value) => super::settle(waiter as f64, &value),
     }
 }
 

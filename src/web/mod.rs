@@ -98,6 +98,8 @@ extern "C" {
     fn browser() -> Vec<String>;
     #[wasm_bindgen(js_name = page)]
     fn page_now() -> String;
+    fn waiter(id: f64) -> js_sys::Promise;
+    fn settle(id: f64, value: &JsValue);
     #[wasm_bindgen(js_name = randomBytes)]
     fn fill_random(bytes: &mut [u8]);
     #[wasm_bindgen(js_name = userAgentDataJson)]
