@@ -181,7 +181,15 @@ const toContent = (name, wants, isPromise) => (...args) => {
 // wait for it) and returns `ctx`. It never throws: analytics.js would count that as
 // the plugin failing. One object, so registering it again is the same plugin (and
 // the core ignores a message it heard already).
-const plugin = { name: 'segflow', type: 'destination', version: '0.1.0', isLoaded: () => true, load: async () => {} };
+// analytics-next hands `load` itself: its `reset()` (sign-out) is heard as one too,
+// once per analytics instance however often the plugin is registered.
+let resets;
+const plugin = {
+  name: 'segflow', type: 'destination', version: '0.1.0', isLoaded: () => true,
+  load: async (_, a) => {
+    try { if (a != resets) a.on('reset', () => to('__heard')('reset', '{}')), resets = a; } catch (_) { /* not analytics-next */ }
+  },
+};
 for (const kind of ['identify', 'track', 'group', 'page', 'alias']) {
   plugin[kind] = (ctx) => {
     try { to('__heard')(kind, JSON.stringify(ctx.event)); } catch (_) { /* never into analytics.js */ }

@@ -277,6 +277,45 @@ describe('hearing analytics.js (analytics-next) on the page', () => {
     assert.deepEqual(await page.evaluate(() => window.segflow.user().traits), { from: 'stub' });
   });
 
+  it('analytics.reset() signs segflow out too: no user, traits or group, and one new anonymous id both share', T, async (t) => {
+    const page = await open(t);
+    const before = await page.evaluate(async ({ seg, ajs }) => {
+      window.segflow.init(seg);
+      await window.segflow.default();
+      await window.loadAnalytics(ajs);
+      window.analytics = window.ajs;
+      await new Promise((r) => setTimeout(r, 0));
+      await window.ajs.identify('signed-in', { plan: 'pro' });
+      await window.ajs.group('co-1', { size: 3 });
+      return window.segflow.user();
+    }, { seg: SEGFLOW({ listenToAnalyticsJs: true }), ajs: AJS() });
+    assert.equal(before.userId, 'signed-in');
+    assert.equal(before.groupId, 'co-1');
+    const after = await page.evaluate(async () => {
+      window.ajs.reset();
+      await new Promise((r) => setTimeout(r, 0));
+      const state = window.segflow.user();
+      // analytics.js makes its next anonymous id on demand: it reads the one segflow stored.
+      return { ...state, ajsAnonymousId: window.ajs.user().anonymousId(), ajsUserId: window.ajs.user().id() };
+    });
+    assert.equal(after.userId, null, 'segflow forgot the user');
+    assert.deepEqual(after.traits, {});
+    assert.equal(after.groupId, null);
+    assert.deepEqual(after.groupTraits, {});
+    assert.notEqual(after.anonymousId, before.anonymousId, 'a new anonymous id');
+    assert.equal(after.ajsUserId, null);
+    assert.equal(after.ajsAnonymousId, after.anonymousId, 'the same anonymous id in both');
+    // A second reset in analytics.js makes one more new id, heard once.
+    const again = await page.evaluate(async () => {
+      const a = window.segflow.user().anonymousId;
+      window.ajs.reset();
+      await new Promise((r) => setTimeout(r, 0));
+      return [a, window.segflow.user().anonymousId, window.ajs.user().anonymousId()];
+    });
+    assert.notEqual(again[1], again[0]);
+    assert.equal(again[2], again[1]);
+  });
+
   it('a plugin registered twice (explicitly and by listenToAnalyticsJs) hears each call once', T, async (t) => {
     const page = await open(t);
     await page.evaluate(async ({ seg, ajs }) => {

@@ -9,6 +9,7 @@
 //! | a different user than segflow's identified one | segflow follows the latest identify, as above, and warns once per page ([`Effect::Warn`] with [`USER_SWITCH_WARNING`]) |
 //! | `group` | takes the group id and traits as [`Client::group`] does |
 //! | `alias` | the user id becomes the current user, as [`Client::alias`] does |
+//! | `reset` (analytics.js's `reset()`, heard through its `reset` event) | the visitor signs out as with [`Client::reset`]: no user, traits or group, and a new anonymous id, which analytics.js then reads from storage, so both keep sharing one |
 //! | `track` | nothing changes; the shell tells the content module ([`Heard::Event`]), which counts events for its conditions |
 //! | `page`, anything else | nothing |
 //!
@@ -108,6 +109,11 @@ impl Client {
             "alias" => {
                 let user_id = id("userId")?.unwrap_or("");
                 self.quietly(&mut |c| c.alias(now, user_id, None))
+            }
+            // analytics.js's `reset()` (its `reset` event; the message is `{}`).
+            "reset" => {
+                self.reset();
+                Ok(Heard::User)
             }
             "track" => match message.get("event").and_then(Json::as_str) {
                 Some(event) if !event.is_empty() => Ok(Heard::Event {

@@ -360,3 +360,47 @@ fn only_the_last_heard_message_ids_are_remembered() {
     o.run(&mut p);
     nothing_queued(&o, &p);
 }
+
+#[test]
+fn a_heard_reset_signs_out_with_a_new_anonymous_id_and_queues_nothing() {
+    let mut o = Origin::default();
+    let mut p = eager(&mut o);
+    hear(
+        &mut o,
+        &mut p,
+        "identify",
+        r#"{"type":"identify","messageId":"ajs-r1","userId":"u1","anonymousId":"anon-1","traits":{"plan":"pro"}}"#,
+    )
+    .expect("identify heard");
+    hear(
+        &mut o,
+        &mut p,
+        "group",
+        r#"{"type":"group","messageId":"ajs-r2","groupId":"co","traits":{"size":3}}"#,
+    )
+    .expect("group heard");
+    let (saved, changes) = (p.saved_identity, p.user_changes);
+    assert_eq!(hear(&mut o, &mut p, "reset", "{}"), Ok(Heard::User));
+    nothing_queued(&o, &p);
+    let id = p.c.identity();
+    assert_eq!(id.user_id, None);
+    assert_eq!(id.user_traits.to_json(), "{}");
+    assert_eq!(id.group_id, None);
+    assert_eq!(id.group_traits.to_json(), "{}");
+    assert_ne!(id.anonymous_id, "anon-1", "a new anonymous id");
+    assert!(!p.c.is_identified());
+    assert_eq!(
+        p.saved_identity,
+        saved + 1,
+        "persisted for analytics.js to read"
+    );
+    assert_eq!(
+        p.user_changes,
+        changes + 1,
+        "the content module leaves u1's progress"
+    );
+    let first = p.c.identity().anonymous_id.clone();
+    // Each reset is a sign-out of its own (they carry no messageId).
+    hear(&mut o, &mut p, "reset", "{}").expect("reset heard");
+    assert_ne!(p.c.identity().anonymous_id, first);
+}
