@@ -106,8 +106,8 @@ function drain() {
 function loadCore() {
   if (!browser || coreLoad) return coreLoad || Promise.resolve();
   coreLoad = import('./segflow_core.js').then(async (m) => (await m.default(), m)).then((m) => {
-    core = m;
-    m.__contentHook((note) => {
+    core = m.api;
+    core.__contentHook((note) => {
       if (content) content.contentNotify(note);
       else if (contentLoad && !contentFailed && note[0] == 'e' && later.length < MAX_KEPT) later.push(['contentNotify', [note]]);
     });

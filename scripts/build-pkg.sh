@@ -34,6 +34,8 @@ module() { # module <out-name> <feature>
 module segflow_core analytics
 module segflow_content content
 node scripts/shorten-imports.mjs "$work" segflow_core segflow_content
+# The core module's API object (js/core-api.js) goes at the end of its glue.
+cat js/core-api.js >> "$work/segflow_core.js"
 
 # The package, assembled beside pkg/ and then put in its place (so that a test
 # reading pkg/ meanwhile never sees half of it): minified JS (export names are

@@ -63,10 +63,7 @@ fn ready() -> Result<(), JsValue> {
 }
 
 /// Starts segflow. Must come before every other call.
-#[wasm_bindgen]
-pub fn init(
-    #[wasm_bindgen(unchecked_param_type = "InitOptions")] options: JsValue,
-) -> Result<(), JsValue> {
+pub fn init(options: JsValue) -> Result<(), JsValue> {
     if driver::is_initialized() {
         return Err(error(
             ErrorCode::AlreadyInitialized,
@@ -110,7 +107,6 @@ pub fn init(
 }
 
 /// Turns the automatic `page_viewed` event off (`true`) or back on (`false`).
-#[wasm_bindgen(js_name = setPageTrackingDisabled)]
 pub fn set_page_tracking_disabled(disabled: bool) -> Result<(), JsValue> {
     ready()?;
     lifecycle::set_page_tracking(!disabled);
@@ -179,12 +175,7 @@ fn membership_arg(options: &JsValue) -> Result<Option<Json>, JsValue> {
 }
 
 /// Identifies the signed-in user with the same user id Segment uses.
-#[wasm_bindgen]
-pub fn identify(
-    #[wasm_bindgen(js_name = userId, unchecked_param_type = "string | number")] user_id: JsValue,
-    #[wasm_bindgen(unchecked_optional_param_type = "Traits")] traits: JsValue,
-    #[wasm_bindgen(unchecked_optional_param_type = "{ signature?: string }")] options: JsValue,
-) -> Result<(), JsValue> {
+pub fn identify(user_id: JsValue, traits: JsValue, options: JsValue) -> Result<(), JsValue> {
     ready()?;
     let user_id = id_arg(&user_id, "userId")?;
     let changes = traits_arg(&traits, "traits")?;
@@ -199,10 +190,7 @@ pub fn identify(
 }
 
 /// Identifies a signed-out visitor by the anonymous id alone.
-#[wasm_bindgen(js_name = identifyAnonymous)]
-pub fn identify_anonymous(
-    #[wasm_bindgen(unchecked_optional_param_type = "Traits")] traits: JsValue,
-) -> Result<(), JsValue> {
+pub fn identify_anonymous(traits: JsValue) -> Result<(), JsValue> {
     ready()?;
     let changes = traits_arg(&traits, "traits")?;
     batch(|| {
@@ -213,10 +201,7 @@ pub fn identify_anonymous(
 }
 
 /// Changes the current user's traits (sent as an identify call).
-#[wasm_bindgen(js_name = updateUser)]
-pub fn update_user(
-    #[wasm_bindgen(unchecked_param_type = "Traits")] traits: JsValue,
-) -> Result<(), JsValue> {
+pub fn update_user(traits: JsValue) -> Result<(), JsValue> {
     ready()?;
     let changes = traits_arg(&traits, "traits")?;
     batch(|| {
@@ -227,14 +212,7 @@ pub fn update_user(
 }
 
 /// Associates the user with a group (company).
-#[wasm_bindgen]
-pub fn group(
-    #[wasm_bindgen(js_name = companyId, unchecked_param_type = "string | number")]
-    company_id: JsValue,
-    #[wasm_bindgen(unchecked_optional_param_type = "Traits")] traits: JsValue,
-    #[wasm_bindgen(unchecked_optional_param_type = "{ membership?: Traits; signature?: string }")]
-    options: JsValue,
-) -> Result<(), JsValue> {
+pub fn group(company_id: JsValue, traits: JsValue, options: JsValue) -> Result<(), JsValue> {
     ready()?;
     let group_id = id_arg(&company_id, "groupId")?;
     let changes = traits_arg(&traits, "traits")?;
@@ -248,12 +226,7 @@ pub fn group(
 }
 
 /// Changes the active group's traits (sent as a group call).
-#[wasm_bindgen(js_name = updateGroup)]
-pub fn update_group(
-    #[wasm_bindgen(unchecked_param_type = "Traits")] traits: JsValue,
-    #[wasm_bindgen(unchecked_optional_param_type = "{ membership?: Traits; signature?: string }")]
-    options: JsValue,
-) -> Result<(), JsValue> {
+pub fn update_group(traits: JsValue, options: JsValue) -> Result<(), JsValue> {
     ready()?;
     let changes = traits_arg(&traits, "traits")?;
     let membership = membership_arg(&options)?;
@@ -274,11 +247,7 @@ fn event_name(value: &JsValue, what: &str) -> Result<String, JsValue> {
 }
 
 /// Records an event. Flows whose triggers or start rules wait for it react too.
-#[wasm_bindgen]
-pub fn track(
-    #[wasm_bindgen(unchecked_param_type = "string")] event: JsValue,
-    #[wasm_bindgen(unchecked_optional_param_type = "Properties")] properties: JsValue,
-) -> Result<(), JsValue> {
+pub fn track(event: JsValue, properties: JsValue) -> Result<(), JsValue> {
     ready()?;
     let event = event_name(&event, "event")?;
     let props = object_to_json(&properties, "properties")?;
@@ -291,11 +260,7 @@ pub fn track(
 
 /// Records a page view. The page's path, referrer, search, title and url are added
 /// to the properties (the page's own properties win).
-#[wasm_bindgen]
-pub fn page(
-    #[wasm_bindgen(unchecked_optional_param_type = "string")] name: JsValue,
-    #[wasm_bindgen(unchecked_optional_param_type = "Properties")] properties: JsValue,
-) -> Result<(), JsValue> {
+pub fn page(name: JsValue, properties: JsValue) -> Result<(), JsValue> {
     ready()?;
     let name = if name.is_undefined() || name.is_null() {
         None
@@ -307,12 +272,7 @@ pub fn page(
 }
 
 /// Merges a previous id into `userId` (Segment alias) and makes `userId` current.
-#[wasm_bindgen]
-pub fn alias(
-    #[wasm_bindgen(js_name = userId, unchecked_param_type = "string | number")] user_id: JsValue,
-    #[wasm_bindgen(js_name = previousId, unchecked_optional_param_type = "string | number")]
-    previous_id: JsValue,
-) -> Result<(), JsValue> {
+pub fn alias(user_id: JsValue, previous_id: JsValue) -> Result<(), JsValue> {
     ready()?;
     let user_id = id_arg(&user_id, "userId")?;
     let previous = if previous_id.is_undefined() || previous_id.is_null() {
@@ -331,7 +291,6 @@ pub fn alias(
 
 /// Forgets the user, traits and group and starts a new anonymous id (sign-out).
 /// Events already queued are still delivered.
-#[wasm_bindgen]
 pub fn reset() -> Result<(), JsValue> {
     ready()?;
     batch(|| {
@@ -347,7 +306,6 @@ pub fn reset() -> Result<(), JsValue> {
 }
 
 /// Whether `identify` (or `identifyAnonymous`) has been called for this visitor.
-#[wasm_bindgen(js_name = isIdentified)]
 pub fn is_identified() -> Result<bool, JsValue> {
     with_rt(|rt| rt.client.is_identified())
 }
@@ -357,7 +315,6 @@ fn parse_to_js(text: &str) -> JsValue {
 }
 
 /// The ids and traits segflow holds for the visitor.
-#[wasm_bindgen(unchecked_return_type = "UserState")]
 pub fn user() -> Result<JsValue, JsValue> {
     let (user_id, anonymous_id, group_id, traits, group_traits) = with_rt(|rt| {
         let id = rt.client.identity();
@@ -382,7 +339,6 @@ pub fn user() -> Result<JsValue, JsValue> {
 /// Turns sending to Segment off (at once) or back on. While off, new events are not
 /// queued for Segment; events already stored (by this or earlier page loads, or
 /// other tabs) are kept and go out when it is back on.
-#[wasm_bindgen(js_name = setStreaming)]
 pub fn set_streaming(on: bool) -> Result<(), JsValue> {
     batch(|| {
         call(&mut |c, now| {
@@ -396,7 +352,6 @@ pub fn set_streaming(on: bool) -> Result<(), JsValue> {
 /// those events is delivered or dropped (`pending: 0`), or as soon as they cannot go
 /// out now: offline, streaming off, or waiting to be retried after a failure
 /// (`pending`: how many are still queued; they keep being retried).
-#[wasm_bindgen(unchecked_return_type = "Promise<FlushResult>")]
 pub fn flush() -> Result<Promise, JsValue> {
     batch(|| {
         let mut waiter = 0;
@@ -434,28 +389,14 @@ fn listener_args(name: &JsValue, f: &JsValue) -> Result<(String, Function), JsVa
 }
 
 /// Listens for `delivered`, `dropped`, `error` or a generated event.
-#[wasm_bindgen]
-pub fn on(
-    #[wasm_bindgen(unchecked_param_type = "keyof SegflowEventMap")] event: JsValue,
-    #[wasm_bindgen(
-        unchecked_param_type = "(payload: SegflowEventMap[keyof SegflowEventMap]) => void"
-    )]
-    listener: JsValue,
-) -> Result<(), JsValue> {
+pub fn on(event: JsValue, listener: JsValue) -> Result<(), JsValue> {
     let (name, f) = listener_args(&event, &listener)?;
     dispatch::add_listener(name, f);
     Ok(())
 }
 
 /// Removes a listener added with `on`.
-#[wasm_bindgen]
-pub fn off(
-    #[wasm_bindgen(unchecked_param_type = "keyof SegflowEventMap")] event: JsValue,
-    #[wasm_bindgen(
-        unchecked_param_type = "(payload: SegflowEventMap[keyof SegflowEventMap]) => void"
-    )]
-    listener: JsValue,
-) -> Result<(), JsValue> {
+pub fn off(event: JsValue, listener: JsValue) -> Result<(), JsValue> {
     let (name, f) = listener_args(&event, &listener)?;
     dispatch::remove_listener(&name, &f);
     Ok(())

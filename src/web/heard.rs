@@ -24,7 +24,6 @@ use crate::core::json;
 /// method (`identify`, `track`, `group`, `page`, `alias`), `message` the JSON
 /// text of analytics.js's message. Before `init` it does nothing: `init` reads
 /// the identity analytics.js stored.
-#[wasm_bindgen(js_name = __heard)]
 pub fn heard(kind: JsValue, message: JsValue) {
     let (Some(kind), Some(text)) = (kind.as_string(), message.as_string()) else {
         return;
@@ -58,7 +57,6 @@ pub fn heard(kind: JsValue, message: JsValue) {
 /// `init` (or `undefined`); with the option on, `listenToAnalytics` in
 /// `js/core.js` registers it if the loader could not, now or once the page
 /// assigns `window.analytics`.
-#[wasm_bindgen(js_name = __listen)]
 pub fn listen(plugin: JsValue, registered: JsValue) {
     if with_rt(|rt| rt.client.config().listen_to_analytics_js).unwrap_or(false) {
         super::listen_to_analytics(&plugin, &registered);

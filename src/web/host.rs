@@ -83,7 +83,6 @@ fn track_and_emit(listener: Option<&'static str>, event: &str, props: &str) {
 }
 
 /// Registers the content module's hook (see the module docs).
-#[wasm_bindgen(js_name = __contentHook)]
 pub fn content_hook(hook: Function) {
     HOOK.with(|h| {
         if let Ok(mut h) = h.try_borrow_mut() {
@@ -94,7 +93,6 @@ pub fn content_hook(hook: Function) {
 
 /// The storage key of the current user's content progress, or with `"events"`
 /// of their event counts.
-#[wasm_bindgen(js_name = __stateKey)]
 pub fn state_key(kind: Option<String>) -> Result<String, JsValue> {
     with_rt(|rt| match kind.as_deref() {
         Some("events") => rt.client.events_state_key(),
@@ -108,19 +106,16 @@ pub fn state_key(kind: Option<String>) -> Result<String, JsValue> {
 }
 
 /// The current user's traits as JSON text.
-#[wasm_bindgen(js_name = __traits)]
 pub fn traits() -> Result<String, JsValue> {
     with_rt(|rt| rt.client.identity().user_traits.to_json())
 }
 
 /// The current group's (company's) traits as JSON text.
-#[wasm_bindgen(js_name = __company)]
 pub fn company() -> Result<String, JsValue> {
     with_rt(|rt| rt.client.identity().group_traits.to_json())
 }
 
 /// Stored flow progress under `key`.
-#[wasm_bindgen(js_name = __get)]
 pub fn get(key: &str) -> Result<Option<String>, JsValue> {
     with_rt(|rt| {
         rt.client
@@ -131,7 +126,6 @@ pub fn get(key: &str) -> Result<Option<String>, JsValue> {
 }
 
 /// Stores flow progress under `key`, or removes it (`null`).
-#[wasm_bindgen(js_name = __set)]
 pub fn set(key: &str, value: Option<String>) -> Result<(), JsValue> {
     with_rt(|rt| {
         if !rt.client.is_flow_state_key(key) {
@@ -147,7 +141,6 @@ pub fn set(key: &str, value: Option<String>) -> Result<(), JsValue> {
 }
 
 /// The page URL after the URL filter (run as a batch: the filter is page code).
-#[wasm_bindgen(js_name = __pageUrl)]
 pub fn page_url() -> String {
     batch(driver::page_url)
 }
@@ -156,7 +149,6 @@ pub fn page_url() -> String {
 /// name sends the track without calling listeners. The properties are checked
 /// and rewritten like a page's own (`message::properties_from_text`): anything
 /// else, or an empty event name, goes to the `error` listeners instead.
-#[wasm_bindgen(js_name = __track)]
 pub fn track(listener: Option<String>, event: &str, properties: &str) {
     let listener = listener.and_then(|l| {
         CATALOG
@@ -178,19 +170,16 @@ pub fn track(listener: Option<String>, event: &str, properties: &str) {
 }
 
 /// Calls the `error` listeners with `error`.
-#[wasm_bindgen(js_name = __report)]
 pub fn report(error: JsValue) {
     batch(|| dispatch::emit("error", error));
 }
 
 /// Whether `init` succeeded (the loader starts the content module only then).
-#[wasm_bindgen(js_name = __inited)]
 pub fn inited() -> bool {
     driver::is_initialized()
 }
 
 /// Says when the calls that follow were made (see the module docs); `null` ends it.
-#[wasm_bindgen(js_name = __at)]
 pub fn at(ms: Option<f64>) {
     driver::set_call_time(ms.filter(|m| m.is_finite() && *m >= 0.0).map(|m| m as u64));
 }
@@ -199,7 +188,6 @@ pub fn at(ms: Option<f64>) {
 /// module's exports, `names` the loader's calls that carry data. Each replayed
 /// call runs on its own, as if the page had made it (errors go to the `error`
 /// listeners). Nothing happens before `init`.
-#[wasm_bindgen(js_name = __claim)]
 pub fn claim(api: JsValue, names: JsValue) {
     if let Ok(write_key) = with_rt(|rt| rt.client.config().write_key.clone()) {
         super::claim_kept(&api, &names, &write_key);

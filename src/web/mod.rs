@@ -4,8 +4,9 @@
 //! It is built as two wasm modules from this one crate (see `scripts/build-pkg.sh`
 //! and `js/loader.js`, which loads them and carries calls between them):
 //!
-//! - feature `analytics`, the **core module**, loaded at `init`: [`api`] (the JS
-//!   API), [`heard`] (calls heard from analytics.js through segflow's plugin),
+//! - feature `analytics`, the **core module**, loaded at `init`: [`entry`] (its one
+//!   export for the API, which `js/core-api.js` turns into an object with a
+//!   function per name), [`api`] (the JS API), [`heard`] (calls heard from analytics.js through segflow's plugin),
 //!   [`host`] (the small interface the content module is given),
 //!   [`lifecycle`] (start-up, page events, heartbeat, navigation and page
 //!   tracking), [`driver`] (the core client's loop: storage, requests, timers,
@@ -16,7 +17,8 @@
 //!   [`content`] (flows, rendering, placement), which reaches the core only through
 //!   the functions of [`host`] that the loader hands it.
 //!
-//! Imports go one way, with no cycles: [`api`] uses [`lifecycle`], [`driver`],
+//! Imports go one way, with no cycles: [`entry`] uses [`api`], [`heard`] and
+//! [`host`]; [`api`] uses [`lifecycle`], [`driver`],
 //! [`dispatch`] and [`host`]; [`heard`] uses [`driver`], [`dispatch`] and
 //! [`host`]; [`host`] and [`lifecycle`] use [`driver`] and [`dispatch`];
 //! [`driver`] uses [`page`], [`dispatch`] and [`storage`]. Nothing
@@ -35,6 +37,8 @@ mod content;
 mod dispatch;
 #[cfg(feature = "analytics")]
 mod driver;
+#[cfg(feature = "analytics")]
+mod entry;
 #[cfg(feature = "analytics")]
 mod heard;
 #[cfg(feature = "analytics")]

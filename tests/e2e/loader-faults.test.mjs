@@ -245,7 +245,7 @@ describe('the loader under faults', () => {
       s.init({ writeKey: 'k10', apiHost, pageTracking: false, flushAt: 100 });
       s.on('dropped', (e) => window.dropped.push(e.reason));
       s.on('error', (e) => { if (e.code !== 'delivery_failure') errors.push(e.code); });
-      const core = await import('/pkg/segflow_core.js'); // the instance the loader uses
+      const core = (await import('/pkg/segflow_core.js')).api; // the instance the loader uses
       s.track('Good 1');
       core.__track(null, 'Evil', '{"a":1}]');
       core.__track(null, 'Injected', '{},"x":1');
