@@ -1,4 +1,47 @@
-// Helpers the content module's shell calls (DOM queries, content fetches, sizes).
+// Helpers the content module's shell calls (DOM queries, content fetches, sizes,
+// events, timers). Everything asynchronous comes back to the module through the one
+// function it hands over with `bind`: `wake(kind, id, value)`, with the kinds of
+// src/web/content/wake.rs. They carry what happened; the module decides what it means.
+
+let wake = () => {};
+
+/// Calls the module's callback; an exception never reaches the page.
+function fire(kind, id, value) {
+  try { return wake(kind, id, value); } catch (err) { console.error('segflow:', err); }
+}
+
+/// The module's one callback (see the top of this file).
+export function bind(f) {
+  wake = f;
+}
+
+/// `target.addEventListener(type, …)`, calling `wake(kind, 0, event)`.
+export function listen(target, type, kind, capture) {
+  target.addEventListener(type, (e) => fire(kind, 0, e), capture);
+}
+
+/// `wake(kind, id)` in `ms` ms; returns the handle for `clearTimeout`.
+export function timeout(kind, id, ms) {
+  return setTimeout(() => fire(kind, id), ms);
+}
+
+/// `clearTimeout(handle)`.
+export function cancel(handle) {
+  clearTimeout(handle);
+}
+
+/// `wake(kind)` in a microtask (after the current script, before rendering).
+export function microtask(kind) {
+  queueMicrotask(() => fire(kind, 0));
+}
+
+/// `wake(kind)` after DOM changes: elements added or removed anywhere, or their
+/// `class`, `style` or `hidden` attributes changed.
+export function observeMutations(kind) {
+  new MutationObserver(() => fire(kind, 0)).observe(document.documentElement, {
+    childList: true, subtree: true, attributes: true, attributeFilter: ['class', 'style', 'hidden'],
+  });
+}
 
 function codedError(code, message) {
   const err = new Error(message);
@@ -16,21 +59,26 @@ export function query(selector) {
   try { return document.querySelector(selector); } catch (_) { return null; }
 }
 
-/// GETs `url` and resolves to its text; rejects (with a coded Error) unless 2xx.
-export function fetchText(url) {
+/// GETs `url` and hands its text to `wake(kind, 0, text)`; resolves once that is
+/// done, or rejects with the error `wake` returned, or (a coded Error) unless 2xx.
+export function fetchText(url, kind) {
   return fetch(url, { credentials: 'same-origin' }).then((res) => {
     if (!res.ok) throw codedError('content_unavailable', `segflow: GET ${url} answered ${res.status}`);
     return res.text();
-  }, (err) => { throw codedError('content_unavailable', `segflow: GET ${url} failed: ${err && err.message}`); });
+  }, (err) => { throw codedError('content_unavailable', `segflow: GET ${url} failed: ${err && err.message}`); })
+    .then((text) => {
+      const err = fire(kind, 0, text);
+      if (err !== undefined) throw err;
+    });
 }
 
 /// GETs a segflow collector's `/v1/state` for the signed-in user (the signature in
-/// `X-Segflow-Signature`, no cookies) and calls `done(text)` with the answer; a
-/// failure is a console warning (the next page load tries again).
-export function fetchState(url, signature, done) {
+/// `X-Segflow-Signature`, no cookies) and calls `wake(kind, id, text)` with the
+/// answer; a failure is a console warning (the next page load tries again).
+export function fetchState(url, signature, kind, id) {
   fetch(url, { headers: { 'X-Segflow-Signature': signature }, credentials: 'omit' })
     .then((res) => (res.ok ? res.text() : Promise.reject(new Error(`answered ${res.status}`))))
-    .then(done, (err) => console.warn(`segflow: stateHost: GET ${url} failed: ${err && err.message}`));
+    .then((text) => fire(kind, id, text), (err) => console.warn(`segflow: stateHost: GET ${url} failed: ${err && err.message}`));
 }
 
 /// Scrolls `el` into the middle of the viewport when it is not fully visible (at
@@ -43,11 +91,11 @@ export function revealTarget(el) {
   } catch (_) { /* detached or odd element: leave the page as it is */ }
 }
 
-/// Calls `fn()` whenever `el` changes size (images loading, fonts); returns a handle
-/// for `unobserveSize`, or undefined without ResizeObserver.
-export function observeSize(el, fn) {
+/// Calls `wake(kind)` whenever `el` changes size (images loading, fonts); returns a
+/// handle for `unobserveSize`, or undefined without ResizeObserver.
+export function observeSize(el, kind) {
   if (typeof ResizeObserver === 'undefined') return undefined;
-  const ro = new ResizeObserver(() => { try { fn(); } catch (err) { console.error('segflow:', err); } });
+  const ro = new ResizeObserver(() => fire(kind, 0));
   ro.observe(el);
   return ro;
 }

@@ -99,8 +99,3 @@ export function href() {
 export function pageFacts() {
   return `${navigator.language || ''}\n${innerWidth | 0}\n${innerHeight | 0}`;
 }
-
-/// Calls `fn()` in a microtask (after the current script, before rendering).
-export function afterMicrotask(fn) {
-  Promise.resolve().then(() => fn()).catch((err) => console.error('segflow:', err));
-}

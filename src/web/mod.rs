@@ -74,9 +74,6 @@ extern "C" {
     fn location_href() -> String;
     #[wasm_bindgen(js_name = pageFacts)]
     fn page_facts() -> String;
-    #[cfg(feature = "content")]
-    #[wasm_bindgen(js_name = afterMicrotask)]
-    fn after_microtask(f: &JsValue);
 }
 
 #[cfg(feature = "analytics")]

@@ -10,7 +10,7 @@ use crate::prelude::*;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::{bridge, checklists, facts, flows};
+use super::{bridge, checklists, facts, flows, wake};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::json::{self, Json};
 use crate::web::{error, js_error, object_to_json_at_most};
@@ -18,7 +18,45 @@ use crate::web::{error, js_error, object_to_json_at_most};
 #[wasm_bindgen(module = "/js/content.js")]
 extern "C" {
     #[wasm_bindgen(js_name = fetchText)]
-    fn fetch_text(url: &str) -> Promise;
+    fn fetch_text(url: &str, kind: u32) -> Promise;
+}
+
+/// Every callback from `js/content.js` (see [`wake`](super::wake)). Never throws;
+/// for [`wake::LOADED`] it returns the error `loadContent` rejects with, if any.
+fn on_wake(kind: u32, id: f64, value: JsValue) -> JsValue {
+    let event = || value.unchecked_ref::<web_sys::Event>();
+    match kind {
+        wake::CLICK => flows::on_click(event()),
+        wake::KEYDOWN => flows::on_keydown(event()),
+        wake::MOUSEDOWN => flows::on_mousedown(event()),
+        wake::FOCUSIN => flows::on_focusin(event()),
+        wake::MOVED | wake::STEP_RESIZED => flows::reposition(),
+        wake::MUTATION => flows::on_mutation(),
+        wake::WAIT_TIMEOUT => flows::wait_timed_out(id as u32),
+        wake::FLOW_TIMER => flows::timer_fired(id as u64),
+        wake::BOOT => flows::boot(),
+        wake::REFOCUS => flows::refocus(),
+        wake::CHECKLIST_TIMER => checklists::timer_fired(id as u64),
+        wake::CHECKLIST_CLICK => checklists::on_click(event()),
+        wake::CHECKLIST_KEYDOWN => checklists::on_keydown(event()),
+        wake::STATE => facts::server_state(
+            id as u32,
+            &value.as_string().unwrap_or_default(),
+            checklists::refresh,
+        ),
+        wake::LOADED => {
+            let text = value.as_string().unwrap_or_default();
+            return match flows::parse(&text) {
+                Ok(content) => {
+                    load(content);
+                    JsValue::UNDEFINED
+                }
+                Err(e) => js_error(e),
+            };
+        }
+        _ => {}
+    }
+    JsValue::UNDEFINED
 }
 
 fn not_started() -> JsValue {
@@ -45,10 +83,14 @@ pub fn content_init(host: JsValue) -> Result<(), JsValue> {
             "segflow: contentInit needs the core module's functions",
         )));
     }
+    // The one callback, `Fn`: a handler may run again inside itself (focusing
+    // an element fires `focusin` at once, a listener may `click()`).
+    let f = Closure::<dyn Fn(u32, f64, JsValue) -> JsValue>::new(on_wake).into_js_value();
+    super::bind(f.unchecked_ref());
     bridge::batch(|| {
         flows::install();
         checklists::install();
-        facts::load_server_state(checklists::refresh);
+        facts::load_server_state();
     });
     Ok(())
 }
@@ -67,7 +109,7 @@ pub fn content_notify(note: &str) {
             flows::user_changed();
             checklists::user_changed();
             facts::hold(false);
-            facts::load_server_state(checklists::refresh);
+            facts::load_server_state();
             checklists::refresh();
         }),
         "url" => flows::url_changed(),
@@ -106,15 +148,8 @@ fn load(mut content: crate::core::content::Content) {
 pub fn content_load(source: JsValue) -> Result<Promise, JsValue> {
     started()?;
     if let Some(url) = source.as_string() {
-        let fetched = fetch_text(&url);
-        let future = async move {
-            let text = wasm_bindgen_futures::JsFuture::from(fetched).await?;
-            let text = text.as_string().unwrap_or_default();
-            let content = flows::parse(&text).map_err(js_error)?;
-            load(content);
-            Ok(JsValue::UNDEFINED)
-        };
-        return Ok(wasm_bindgen_futures::future_to_promise(future));
+        // The text comes back to `on_wake` (wake::LOADED), which loads it.
+        return Ok(fetch_text(&url, wake::LOADED));
     }
     let parsed = object_to_json_at_most(
         &source,

@@ -30,7 +30,8 @@ use web_sys::{Element, HtmlElement, ShadowRoot};
 use super::bridge::{self, batch, defer, Deferred};
 use super::facts::{self, Status};
 use super::flows;
-use super::render::{self, document, el, leak};
+use super::render::{self, document, el};
+use super::wake;
 use crate::core::content::checklist::{
     Checklist, ChecklistEndReason, ChecklistEngine, ChecklistInput, ChecklistOutput,
     ChecklistStartReason, ChecklistView, Env,
@@ -181,11 +182,7 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                 facts::record(&event, &Json::Object(Vec::new()));
             }
             ChecklistOutput::SetTimer { id, ms } => {
-                let cb = Closure::once_into_js(move || {
-                    with(|c| c.timers.retain(|(t, _)| *t != id));
-                    batch(|| run(|e, env| e.handle(ChecklistInput::TimerFired { id }, env)));
-                });
-                let handle = flows::set_timeout(&cb, ms);
+                let handle = super::timeout(wake::CHECKLIST_TIMER, id as f64, ms);
                 with(|c| c.timers.push((id, handle)));
             }
             ChecklistOutput::Persist(_) => {
@@ -360,6 +357,49 @@ pub fn end() {
     });
 }
 
+/// Engine timer `id` fired.
+pub fn timer_fired(id: u64) {
+    with(|c| c.timers.retain(|(t, _)| *t != id));
+    batch(|| run(|e, env| e.handle(ChecklistInput::TimerFired { id }, env)));
+}
+
+/// A click inside the widget: the launcher, dismiss, or a task.
+pub fn on_click(e: &web_sys::Event) {
+    let first = e.composed_path().get(0);
+    let Some(target) = first
+        .dyn_ref::<Element>()
+        .and_then(|el| el.closest("[data-cl]").ok().flatten())
+    else {
+        return;
+    };
+    let what = target.get_attribute("data-cl").unwrap_or_default();
+    if what == "toggle" {
+        feed(ChecklistInput::Toggle);
+        focus_after_toggle();
+    } else if what == "dismiss" {
+        feed(ChecklistInput::Dismiss);
+    } else if let Some(task_id) = what.strip_prefix("task:") {
+        feed(ChecklistInput::TaskClicked {
+            task_id: task_id.to_string(),
+        });
+    }
+}
+
+/// A key press inside the widget: Escape in the open panel collapses it (focus
+/// returns to the launcher).
+pub fn on_keydown(e: &web_sys::Event) {
+    let Some(k) = e.dyn_ref::<web_sys::KeyboardEvent>() else {
+        return;
+    };
+    let open = with(|c| c.engine.active().is_some_and(|(_, open)| open)).unwrap_or(false);
+    if k.key() == "Escape" && open {
+        e.prevent_default();
+        e.stop_propagation();
+        feed(ChecklistInput::Toggle);
+        focus_after_toggle();
+    }
+}
+
 /// Feeds one widget input.
 fn feed(input: ChecklistInput) {
     batch(|| run(|e, env| e.handle(input, env)));
@@ -373,41 +413,9 @@ impl Widget {
     fn new() -> Option<Widget> {
         let doc = document()?;
         let (host, root) = render::shadow_host(&doc, "segflow-checklist", CSS)?;
-        let click = leak(Closure::new(|e: web_sys::Event| {
-            let first = e.composed_path().get(0);
-            let Some(target) = first
-                .dyn_ref::<Element>()
-                .and_then(|el| el.closest("[data-cl]").ok().flatten())
-            else {
-                return;
-            };
-            let what = target.get_attribute("data-cl").unwrap_or_default();
-            if what == "toggle" {
-                feed(ChecklistInput::Toggle);
-                focus_after_toggle();
-            } else if what == "dismiss" {
-                feed(ChecklistInput::Dismiss);
-            } else if let Some(task_id) = what.strip_prefix("task:") {
-                feed(ChecklistInput::TaskClicked {
-                    task_id: task_id.to_string(),
-                });
-            }
-        }));
-        let _ = host.add_event_listener_with_callback("click", &click);
+        super::listen(&host, "click", wake::CHECKLIST_CLICK, false);
         // Escape inside the open panel collapses it (focus returns to the launcher).
-        let keys = leak(Closure::new(|e: web_sys::Event| {
-            let Some(k) = e.dyn_ref::<web_sys::KeyboardEvent>() else {
-                return;
-            };
-            let open = with(|c| c.engine.active().is_some_and(|(_, open)| open)).unwrap_or(false);
-            if k.key() == "Escape" && open {
-                e.prevent_default();
-                e.stop_propagation();
-                feed(ChecklistInput::Toggle);
-                focus_after_toggle();
-            }
-        }));
-        let _ = host.add_event_listener_with_callback("keydown", &keys);
+        super::listen(&host, "keydown", wake::CHECKLIST_KEYDOWN, false);
         doc.body()?.append_child(&host).ok()?;
         Some(Widget {
             host,

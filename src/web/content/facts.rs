@@ -43,6 +43,8 @@ struct Store {
     server: Option<(String, Option<ServerState>)>,
     /// `log` merged with the server's events, while there are some.
     merged: Option<EventLog>,
+    /// The token of the last server-state request ([`server_state`]).
+    asked: u32,
 }
 
 static STORE: Local<RefCell<Option<Store>>> = Local::new(RefCell::new(None));
@@ -60,6 +62,7 @@ fn with<T>(f: impl FnOnce(&mut Store) -> T) -> Option<T> {
                 held: false,
                 server: None,
                 merged: None,
+                asked: 0,
             });
         }
         guard.as_mut().map(f)
@@ -147,7 +150,32 @@ pub fn update_presence(selectors: Vec<String>) -> bool {
 #[wasm_bindgen(module = "/js/content.js")]
 extern "C" {
     #[wasm_bindgen(js_name = fetchState)]
-    fn fetch_state(url: &str, signature: &str, done: &JsValue);
+    fn fetch_state(url: &str, signature: &str, kind: u32, id: f64);
+}
+
+/// The answer to request `token` of [`load_server_state`] arrived: it counts only
+/// for the current request; then `loaded` runs.
+pub fn server_state(token: u32, text: &str, loaded: fn()) {
+    let applied = with(|s| {
+        if s.asked != token {
+            return false;
+        }
+        let Some((request, slot)) = &mut s.server else {
+            return false;
+        };
+        let Some(user) = request.splitn(3, '\n').nth(2) else {
+            return false;
+        };
+        let Some(state) = ServerState::parse(text, user) else {
+            return false;
+        };
+        *slot = Some(state);
+        s.merge();
+        true
+    });
+    if applied == Some(true) {
+        loaded();
+    }
 }
 
 impl Store {
@@ -162,8 +190,9 @@ impl Store {
 
 /// Reads the current user's server-side state when there is one to read
 /// (`init({stateHost})` and an identify with a signature) and it was not read
-/// for this user yet; forgets another user's. `loaded` runs once it is in.
-pub fn load_server_state(loaded: fn()) {
+/// for this user yet; forgets another user's. The answer comes to
+/// [`server_state`].
+pub fn load_server_state() {
     let request = bridge::key("state");
     let fresh = with(|s| {
         if s.server.as_ref().map(|(r, _)| r.as_str()) == Some(request.as_str()) {
@@ -177,27 +206,15 @@ pub fn load_server_state(loaded: fn()) {
         return;
     }
     let mut parts = request.splitn(3, '\n');
-    let (Some(url), Some(sig), Some(user)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(url), Some(sig), Some(_user)) = (parts.next(), parts.next(), parts.next()) else {
         return;
     };
-    let user = user.to_string();
-    let asked = request.clone();
-    let done = Closure::once_into_js(move |text: String| {
-        let state = ServerState::parse(&text, &user);
-        let applied = with(|s| match &mut s.server {
-            // Only the answer to the current request counts.
-            Some((r, slot)) if *r == asked && state.is_some() => {
-                *slot = state;
-                s.merge();
-                true
-            }
-            _ => false,
-        });
-        if applied == Some(true) {
-            loaded();
-        }
-    });
-    fetch_state(url, sig, &done);
+    let token = with(|s| {
+        s.asked = s.asked.wrapping_add(1);
+        s.asked
+    })
+    .unwrap_or(0);
+    fetch_state(url, sig, super::wake::STATE, token.into());
 }
 
 fn now() -> u64 {

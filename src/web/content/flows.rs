@@ -31,7 +31,8 @@ use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlElement, KeyboardEvent};
 
 use super::bridge::{self, batch, defer, Deferred};
-use super::render::{leak, Ui};
+use super::render::Ui;
+use super::wake;
 use crate::core::catalog::GeneratedEvent;
 use crate::core::content::{self, Content, Ctx, EndReason, FlowEngine, Input, Output, StartReason};
 use crate::core::error::Error;
@@ -60,6 +61,8 @@ struct Wait {
     step_id: String,
     selector: String,
     timeout: i32,
+    /// Tells this wait's timeout from an earlier one's ([`wait_timed_out`]).
+    token: u32,
 }
 
 /// The flow side of segflow in this page.
@@ -77,8 +80,8 @@ pub struct Flows {
     state_key: String,
     /// The deferred start-up ran (see the module docs).
     booted: bool,
-    /// Repositions the tooltip; called when the step's size changes.
-    on_resize: Option<Function>,
+    /// The last wait's token (see [`Wait`]).
+    waits: u32,
     /// A refocus into the open modal is scheduled.
     refocus_pending: bool,
     /// How often focus was brought back into the step on screen.
@@ -299,9 +302,8 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                     if f.ui.is_none() {
                         f.ui = Ui::new(f.z_index);
                     }
-                    let on_resize = f.on_resize.clone();
                     let ui = f.ui.as_mut()?;
-                    ui.show(&view, on_resize.as_ref());
+                    ui.show(&view);
                     f.step_id = Some(view.step_id.clone());
                     if let Some(sel) = ui.target.clone() {
                         let target = find_target(&sel);
@@ -343,25 +345,15 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                 if query_visible(&selector).is_some() {
                     queue.push_back(Input::TargetFound { step_id });
                 } else {
-                    let sid = step_id.clone();
-                    let cb = Closure::once_into_js(move || {
-                        let still = with_flows(|f| {
-                            let matches = f.wait.as_ref().is_some_and(|w| w.step_id == sid);
-                            if matches {
-                                f.wait = None;
-                            }
-                            matches
-                        });
-                        if still == Some(true) {
-                            feed(Input::TargetMissing { step_id: sid });
-                        }
-                    });
-                    let timeout = set_timeout(&cb, timeout_ms);
                     with_flows(|f| {
+                        f.waits = f.waits.wrapping_add(1);
+                        let token = f.waits;
+                        let timeout = super::timeout(wake::WAIT_TIMEOUT, token.into(), timeout_ms);
                         f.wait = Some(Wait {
                             step_id,
                             selector,
                             timeout,
+                            token,
                         })
                     });
                 }
@@ -377,11 +369,7 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                 with_flows(|f| f.click_target = Some(selector));
             }
             Output::SetTimer { id, ms } => {
-                let cb = Closure::once_into_js(move || {
-                    with_flows(|f| f.timers.retain(|(t, _)| *t != id));
-                    feed(Input::TimerFired { id });
-                });
-                let handle = set_timeout(&cb, ms);
+                let handle = super::timeout(wake::FLOW_TIMER, id as f64, ms);
                 with_flows(|f| f.timers.push((id, handle)));
             }
             Output::CancelTimer { id } => {
@@ -413,22 +401,29 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
     }
 }
 
-pub(super) fn set_timeout(cb: &JsValue, ms: u64) -> i32 {
-    web_sys::window()
-        .and_then(|w| {
-            w.set_timeout_with_callback_and_timeout_and_arguments_0(
-                cb.unchecked_ref(),
-                ms.min(i32::MAX as u64) as i32,
-            )
-            .ok()
-        })
-        .unwrap_or(0)
+fn clear_timeout(handle: i32) {
+    super::cancel(handle);
 }
 
-fn clear_timeout(handle: i32) {
-    if let Some(w) = web_sys::window() {
-        w.clear_timeout_with_handle(handle);
+/// A step's wait for its target timed out (`token`: which wait, see [`Wait`]).
+pub fn wait_timed_out(token: u32) {
+    let still = with_flows(|f| match f.wait.take() {
+        Some(w) if w.token == token => Some(w.step_id),
+        other => {
+            f.wait = other;
+            None
+        }
+    })
+    .flatten();
+    if let Some(step_id) = still {
+        feed(Input::TargetMissing { step_id });
     }
+}
+
+/// Engine timer `id` fired.
+pub fn timer_fired(id: u64) {
+    with_flows(|f| f.timers.retain(|(t, _)| *t != id));
+    feed(Input::TimerFired { id });
 }
 
 impl Flows {
@@ -495,7 +490,7 @@ pub fn install() {
         focus_return: None,
         state_key: bridge::state_key(),
         booted: false,
-        on_resize: None,
+        waits: 0,
         refocus_pending: false,
         refocused: 0,
         after: None,
@@ -503,14 +498,16 @@ pub fn install() {
     };
     FLOWS.with(|c| *c.borrow_mut() = Some(flows));
     install_hooks();
-    let boot = Closure::once_into_js(|| {
-        batch(|| {
-            let mut queue = VecDeque::new();
-            ensure_booted(&mut queue);
-            drain(queue);
-        })
-    });
-    crate::web::after_microtask(&boot);
+    super::microtask(wake::BOOT);
+}
+
+/// The deferred start-up (a microtask after [`install`]).
+pub fn boot() {
+    batch(|| {
+        let mut queue = VecDeque::new();
+        ensure_booted(&mut queue);
+        drain(queue);
+    })
 }
 
 /// Adds content. Once booted: restores the user's progress when no flow runs yet,
@@ -630,7 +627,7 @@ pub fn url_changed() {
 
 /// Looks at the DOM after it changed: the awaited target, watched elements, and the
 /// shown tooltip's target (followed when re-rendered, hidden while not displayed).
-fn on_mutation() {
+pub fn on_mutation() {
     let found = with_flows(|f| {
         let mut inputs = Vec::new();
         if let Some(w) = &f.wait {
@@ -670,7 +667,7 @@ fn on_mutation() {
     }
 }
 
-fn reposition() {
+pub fn reposition() {
     with_flows(|f| {
         if let Some(ui) = &f.ui {
             if let Some(sel) = &ui.target {
@@ -681,155 +678,145 @@ fn reposition() {
 }
 
 fn install_hooks() {
-    let Some(window) = web_sys::window() else {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
         return;
     };
-    let Some(doc) = window.document() else { return };
+    let window: JsValue = js_sys::global().into();
     // Clicks: buttons and × inside the UI (delegated on the document, where the
     // shadow root's events arrive retargeted; `composedPath` gives the real target),
-    // and clicks on the tooltip target anywhere in the page. Only elements inside
-    // segflow's own shadow root count as its buttons, whatever the page's markup.
-    let click = leak(Closure::new(|e: web_sys::Event| {
-        let path = e.composed_path();
-        let first = path.get(0);
-        let own = first
-            .dyn_ref::<Element>()
-            .and_then(|el| el.closest("[data-sf]").ok().flatten())
-            .filter(|el| with_flows(|f| f.ui.as_ref().is_some_and(|u| u.owns(el))) == Some(true));
-        let step = with_flows(|f| f.step_id.clone()).flatten();
-        if let Some(el) = own {
-            let action = el.get_attribute("data-sf").unwrap_or_default();
-            if let Some(step_id) = step {
-                if action == "close" {
-                    feed(Input::Dismiss);
-                } else if let Some(i) = action.strip_prefix("btn:").and_then(|i| i.parse().ok()) {
-                    feed(Input::Button { step_id, index: i });
-                }
+    // and clicks on the tooltip target anywhere in the page. Keys, while focus is in
+    // a step or a modal is open. A press on a modal's backdrop, and focus leaving an
+    // open modal. All in the capture phase.
+    super::listen(&doc, "click", wake::CLICK, true);
+    super::listen(&doc, "keydown", wake::KEYDOWN, true);
+    super::listen(&doc, "mousedown", wake::MOUSEDOWN, true);
+    super::listen(&doc, "focusin", wake::FOCUSIN, true);
+    super::listen(&window, "scroll", wake::MOVED, true);
+    super::listen(&window, "resize", wake::MOVED, false);
+    super::observe_mutations(wake::MUTATION);
+}
+
+/// A click in the document (see [`install_hooks`]). Only elements inside
+/// segflow's own shadow root count as its buttons, whatever the page's markup.
+pub fn on_click(e: &web_sys::Event) {
+    let path = e.composed_path();
+    let first = path.get(0);
+    let own = first
+        .dyn_ref::<Element>()
+        .and_then(|el| el.closest("[data-sf]").ok().flatten())
+        .filter(|el| with_flows(|f| f.ui.as_ref().is_some_and(|u| u.owns(el))) == Some(true));
+    let step = with_flows(|f| f.step_id.clone()).flatten();
+    if let Some(el) = own {
+        let action = el.get_attribute("data-sf").unwrap_or_default();
+        if let Some(step_id) = step {
+            if action == "close" {
+                feed(Input::Dismiss);
+            } else if let Some(i) = action.strip_prefix("btn:").and_then(|i| i.parse().ok()) {
+                feed(Input::Button { step_id, index: i });
             }
-            return;
         }
-        let target = with_flows(|f| f.click_target.clone()).flatten();
-        if let (Some(sel), Some(step_id)) = (target, step) {
-            if closest_matches(&first, &sel) {
-                feed(Input::TargetClicked { step_id });
-            }
+        return;
+    }
+    let target = with_flows(|f| f.click_target.clone()).flatten();
+    if let (Some(sel), Some(step_id)) = (target, step) {
+        if closest_matches(&first, &sel) {
+            feed(Input::TargetClicked { step_id });
         }
-    }));
-    let _ = doc.add_event_listener_with_callback_and_bool("click", &click, true);
-    // Keys, while focus is in a step or a modal is open: Escape dismisses, arrows go
-    // next/back, Tab stays inside a modal.
-    let keys = leak(Closure::new(|e: web_sys::Event| {
-        let Some(k) = e.dyn_ref::<KeyboardEvent>() else {
-            return;
-        };
-        // Alt+Shift+F, anywhere: go to the step on screen (a bubble or tooltip
-        // that appeared without taking focus). `code`, not `key`: layouts differ.
-        if k.alt_key() && k.shift_key() && !k.ctrl_key() && !k.meta_key() && k.code() == "KeyF" {
-            let target = with_flows(|f| {
-                f.ui.as_ref()
-                    .filter(|u| u.showing())
-                    .and_then(Ui::focus_target)
-            })
-            .flatten();
-            if let Some(el) = target {
+    }
+}
+
+/// A key press, while focus is in a step or a modal is open: Escape dismisses,
+/// arrows go next/back, Tab stays inside a modal.
+pub fn on_keydown(e: &web_sys::Event) {
+    let Some(k) = e.dyn_ref::<KeyboardEvent>() else {
+        return;
+    };
+    // Alt+Shift+F, anywhere: go to the step on screen (a bubble or tooltip
+    // that appeared without taking focus). `code`, not `key`: layouts differ.
+    if k.alt_key() && k.shift_key() && !k.ctrl_key() && !k.meta_key() && k.code() == "KeyF" {
+        let target = with_flows(|f| {
+            f.ui.as_ref()
+                .filter(|u| u.showing())
+                .and_then(Ui::focus_target)
+        })
+        .flatten();
+        if let Some(el) = target {
+            e.prevent_default();
+            let _ = el.focus();
+        }
+        return;
+    }
+    let live = with_flows(|f| {
+        f.ui.as_ref()
+            .is_some_and(|u| u.showing() && (u.has_focus() || u.is_modal()))
+    })
+    .unwrap_or(false);
+    if !live || k.alt_key() || k.ctrl_key() || k.meta_key() {
+        return;
+    }
+    let input = match k.key().as_str() {
+        "Escape" => Some(Input::Dismiss),
+        "ArrowRight" => Some(Input::KeyNext),
+        "ArrowLeft" => Some(Input::KeyBack),
+        "Tab" => {
+            let next =
+                with_flows(|f| f.ui.as_ref().and_then(|u| u.tab_target(k.shift_key()))).flatten();
+            if let Some(el) = next {
                 e.prevent_default();
                 let _ = el.focus();
             }
-            return;
+            None
         }
-        let live = with_flows(|f| {
+        _ => None,
+    };
+    if let Some(input) = input {
+        e.prevent_default();
+        feed(input);
+    }
+}
+
+/// A modal keeps focus: a press on its backdrop does not take focus away.
+pub fn on_mousedown(e: &web_sys::Event) {
+    let first = e.composed_path().get(0);
+    let on_backdrop = first.dyn_ref::<Element>().is_some_and(|el| {
+        el.class_list().contains("backdrop")
+            && with_flows(|f| f.ui.as_ref().is_some_and(|u| u.owns(el))) == Some(true)
+    });
+    if on_backdrop {
+        e.prevent_default();
+    }
+}
+
+/// Focus that leaves an open modal (script, assistive tech) is brought back,
+/// after the current task's focus handlers ran (never from inside one: a page's
+/// own focus trap would fight it without end), and at most MAX_REFOCUS times
+/// per step.
+pub fn on_focusin(e: &web_sys::Event) {
+    let path = e.composed_path();
+    let pull = with_flows(|f| {
+        let out =
             f.ui.as_ref()
-                .is_some_and(|u| u.showing() && (u.has_focus() || u.is_modal()))
-        })
-        .unwrap_or(false);
-        if !live || k.alt_key() || k.ctrl_key() || k.meta_key() {
-            return;
-        }
-        let input = match k.key().as_str() {
-            "Escape" => Some(Input::Dismiss),
-            "ArrowRight" => Some(Input::KeyNext),
-            "ArrowLeft" => Some(Input::KeyBack),
-            "Tab" => {
-                let next = with_flows(|f| f.ui.as_ref().and_then(|u| u.tab_target(k.shift_key())))
-                    .flatten();
-                if let Some(el) = next {
-                    e.prevent_default();
-                    let _ = el.focus();
-                }
-                None
-            }
-            _ => None,
-        };
-        if let Some(input) = input {
-            e.prevent_default();
-            feed(input);
-        }
-    }));
-    let _ = doc.add_event_listener_with_callback_and_bool("keydown", &keys, true);
-    // A modal keeps focus: a press on its backdrop does not take focus away, and
-    // focus that lands in the page behind it (script, assistive tech) comes back.
-    let press = leak(Closure::new(|e: web_sys::Event| {
-        let first = e.composed_path().get(0);
-        let on_backdrop = first.dyn_ref::<Element>().is_some_and(|el| {
-            el.class_list().contains("backdrop")
-                && with_flows(|f| f.ui.as_ref().is_some_and(|u| u.owns(el))) == Some(true)
-        });
-        if on_backdrop {
-            e.prevent_default();
-        }
-    }));
-    let _ = doc.add_event_listener_with_callback_and_bool("mousedown", &press, true);
-    // Focus that leaves an open modal is brought back, after the current task's
-    // focus handlers ran (never from inside one: a page's own focus trap would
-    // fight it without end), and at most MAX_REFOCUS times per step.
-    let focus_in = leak(Closure::new(|e: web_sys::Event| {
-        let path = e.composed_path();
-        let pull = with_flows(|f| {
-            let out =
-                f.ui.as_ref()
-                    .is_some_and(|u| u.is_modal() && !u.in_path(&path));
-            let pull = out && !f.refocus_pending && f.refocused < MAX_REFOCUS;
-            f.refocus_pending |= pull;
-            pull
-        });
-        if pull != Some(true) {
-            return;
-        }
-        let back = Closure::once_into_js(|| {
-            let el = with_flows(|f| {
-                f.refocus_pending = false;
-                f.refocused += 1;
-                f.ui.as_ref()
-                    .filter(|u| u.is_modal() && !u.has_focus())
-                    .and_then(Ui::focus_target)
-            })
-            .flatten();
-            if let Some(el) = el {
-                let _ = el.focus();
-            }
-        });
-        crate::web::after_microtask(&back);
-    }));
-    let _ = doc.add_event_listener_with_callback_and_bool("focusin", &focus_in, true);
-    let moved = leak(Closure::new(|_: web_sys::Event| reposition()));
-    let _ = window.add_event_listener_with_callback_and_bool("scroll", &moved, true);
-    let _ = window.add_event_listener_with_callback("resize", &moved);
-    let resized: Function = Closure::<dyn Fn()>::new(reposition)
-        .into_js_value()
-        .unchecked_into();
-    with_flows(|f| f.on_resize = Some(resized));
-    let observed: Function = Closure::<dyn Fn()>::new(on_mutation)
-        .into_js_value()
-        .unchecked_into();
-    if let Ok(observer) = web_sys::MutationObserver::new(&observed) {
-        let init = web_sys::MutationObserverInit::new();
-        init.set_child_list(true);
-        init.set_subtree(true);
-        init.set_attributes(true);
-        let filter = js_sys::Array::of3(&"class".into(), &"style".into(), &"hidden".into());
-        init.set_attribute_filter(&filter);
-        if let Some(root) = doc.document_element() {
-            let _ = observer.observe_with_options(&root, &init);
-        }
+                .is_some_and(|u| u.is_modal() && !u.in_path(&path));
+        let pull = out && !f.refocus_pending && f.refocused < MAX_REFOCUS;
+        f.refocus_pending |= pull;
+        pull
+    });
+    if pull == Some(true) {
+        super::microtask(wake::REFOCUS);
+    }
+}
+
+/// The microtask after [`on_focusin`]: focus back into the open modal.
+pub fn refocus() {
+    let el = with_flows(|f| {
+        f.refocus_pending = false;
+        f.refocused += 1;
+        f.ui.as_ref()
+            .filter(|u| u.is_modal() && !u.has_focus())
+            .and_then(Ui::focus_target)
+    })
+    .flatten();
+    if let Some(el) = el {
+        let _ = el.focus();
     }
 }

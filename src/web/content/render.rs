@@ -5,7 +5,6 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, HtmlElement, ShadowRoot};
@@ -73,7 +72,7 @@ extern "C" {
     #[wasm_bindgen(js_name = resolveUrl)]
     fn resolve_url(url: &str) -> Option<String>;
     #[wasm_bindgen(js_name = observeSize)]
-    fn observe_size(el: &Element, on_resize: &Function) -> JsValue;
+    fn observe_size(el: &Element, kind: u32) -> JsValue;
     #[wasm_bindgen(js_name = unobserveSize)]
     fn unobserve_size(handle: &JsValue);
 }
@@ -358,8 +357,9 @@ impl Ui {
 
     /// Renders a step, replacing what was there. Buttons carry `data-sf="btn:<index>"`
     /// and the close button `data-sf="close"` for the delegated click handler.
-    /// `on_resize` is called whenever the step's size changes (images loading, fonts).
-    pub fn show(&mut self, view: &StepView, on_resize: Option<&Function>) -> Option<()> {
+    /// A tooltip is placed again whenever the step's size changes (images
+    /// loading, fonts): `wake::STEP_RESIZED`.
+    pub fn show(&mut self, view: &StepView) -> Option<()> {
         self.clear();
         let doc = document()?;
         if !self.host.is_connected() {
@@ -471,8 +471,8 @@ impl Ui {
             };
         }
         let _ = self.layer.append_child(&step);
-        if let Some(f) = on_resize.filter(|_| self.target.is_some()) {
-            self.resize = observe_size(&step, f);
+        if self.target.is_some() {
+            self.resize = observe_size(&step, super::wake::STEP_RESIZED);
         }
         self.step = Some(step);
         Some(())
@@ -607,12 +607,4 @@ pub fn rect_of(el: &Element) -> Rect {
         width: r.width(),
         height: r.height(),
     }
-}
-
-/// Hands the closure to JS for the life of the page. `Fn`, not `FnMut`: a handler
-/// may run again inside itself (focusing an element fires `focusin` at once, a
-/// listener may `click()`), and wasm-bindgen would throw into the page on
-/// re-entering an `FnMut` closure.
-pub fn leak(closure: Closure<dyn Fn(web_sys::Event)>) -> js_sys::Function {
-    closure.into_js_value().unchecked_into()
 }
