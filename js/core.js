@@ -131,11 +131,17 @@ export function browser() {
   return [String(navigator.userAgent), navigator.language || '', location.hostname, navigator.onLine === false ? '0' : '1'];
 }
 
-/// The page a call is made on: `document.URL`, referrer, the canonical link's
-/// absolute `href` ('' when there is none) and title, separated by NUL characters.
+/// The page a call is made on: `document.URL`, referrer and title, separated by
+/// NUL characters (read on every call, so cheap: see `canonical`).
 export function page() {
+  return `${document.URL}\0${document.referrer}\0${document.title}`;
+}
+
+/// The canonical link's absolute `href`, or '' when there is none (a query of the
+/// whole document: read only when the page changed).
+export function canonical() {
   const link = document.querySelector("link[rel='canonical'][href]");
-  return [document.URL, document.referrer, (link && link.href) || '', document.title].join('\0');
+  return (link && link.href) || '';
 }
 
 /// Fills `bytes` from `crypto.getRandomValues` (`Math.random` where it is missing).

@@ -107,10 +107,7 @@ function loadCore() {
   if (!browser || coreLoad) return coreLoad || Promise.resolve();
   coreLoad = import('./segflow_core.js').then(async (m) => (await m.default(), m)).then((m) => {
     core = m.api;
-    core.__contentHook((note) => {
-      if (content) content.contentNotify(note);
-      else if (contentLoad && !contentFailed && note[0] == 'e' && later.length < MAX_KEPT) later.push(['contentNotify', [note]]);
-    });
+    hook();
     drain();
   }, (cause) => {
     const err = (coreFailed = failure('core', cause));
@@ -132,7 +129,7 @@ function startContent() {
   if (!inited || !contentLoad || content || contentFailed) return;
   contentLoad.then((m) => {
     if (content) return;
-    m.contentInit({ stateKey: core.__stateKey, traits: core.__traits, company: core.__company, get: core.__get, set: core.__set, pageUrl: core.__pageUrl, track: core.__track });
+    m.contentInit(core);
     content = m;
     while (later.length) {
       const call = later.shift();
@@ -141,9 +138,17 @@ function startContent() {
   }, () => {});
 }
 
+// The core's notes for the content module (see src/web/host.rs), asked for once the
+// core runs and content is wanted: until then the core makes none.
+const hook = () => core && contentLoad && core.__contentHook((note) => {
+  if (content) content.contentNotify(note);
+  else if (!contentFailed && note[0] == 'e' && later.length < MAX_KEPT) later.push(['contentNotify', [note]]);
+});
+
 function wantContent() {
   if (!browser || contentLoad) return;
   contentLoad = import('./segflow_content.js').then(async (m) => (await m.default(), m));
+  hook();
   contentLoad.catch((cause) => {
     const err = (contentFailed = failure('content', cause));
     for (const [, , p] of later.splice(0)) if (p) p[1](err);
@@ -184,15 +189,16 @@ const toContent = (name, wants, isPromise) => (...args) => {
 // analytics-next hands `load` itself: its `reset()` (sign-out) is heard as one too,
 // once per analytics instance however often the plugin is registered.
 let resets;
+const heard = to('__heard');
 const plugin = {
   name: 'segflow', type: 'destination', version: '0.1.0', isLoaded: () => true,
   load: async (_, a) => {
-    try { if (a != resets) a.on('reset', () => to('__heard')('reset', '{}')), resets = a; } catch (_) { /* not analytics-next */ }
+    try { if (a != resets) a.on('reset', () => heard('reset', '{}')), resets = a; } catch (_) { /* not analytics-next */ }
   },
 };
 for (const kind of ['identify', 'track', 'group', 'page', 'alias']) {
   plugin[kind] = (ctx) => {
-    try { to('__heard')(kind, JSON.stringify(ctx.event)); } catch (_) { /* never into analytics.js */ }
+    try { heard(kind, JSON.stringify(ctx.event)); } catch (_) { /* never into analytics.js */ }
     return ctx;
   };
 }

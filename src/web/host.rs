@@ -1,11 +1,12 @@
 //! The core module's side of the content interface: what the content module may
 //! ask of the core and how the core tells it what changed. The loader
-//! (`js/loader.js`) hands these functions to the content module at its start; the
-//! content module never imports the core, and nothing is decided twice:
+//! (`js/loader.js`) hands the core module's API object (`js/core-api.js`, which
+//! carries each of these to [`entry`](super::entry)) to the content module at its
+//! start; the content module never imports the core, and nothing is decided twice:
 //!
 //! | function | what it does |
 //! |---|---|
-//! | `__contentHook(fn)` | the core calls `fn(note)` at the end of a batch, like page code, with `"user"` (the user, their traits or their group changed: reload progress and attributes), `"url"` (the page navigated) or `"event:[name, properties]"` (the app tracked `name`; the JSON array after `event:`) |
+//! | `__contentHook(fn)` | (the loader registers it once content is wanted; until then no note is made) the core calls `fn(note)` at the end of a batch, like page code, with `"user"` (the user, their traits or their group changed: reload progress and attributes), `"url"` (the page navigated) or `"event:[name, properties]"` (the app tracked `name`; the JSON array after `event:`) |
 //! | `__stateKey(kind?)` | the storage key of the current user's flow progress, with `"checklists"` of their checklist progress, with `"events"` of their event counts; with `"state"`, how to read the user's server-side state (`init({stateHost})`): `URL\nsignature\nuserId`, or `""` when there is none to read |
 //! | `__traits()` | the current user's traits, as JSON text |
 //! | `__company()` | the current group's (company's) traits, as JSON text |
@@ -48,8 +49,11 @@ pub fn notify(note: &str) {
 
 /// Tells the content module that the app tracked `event` with `properties` (JSON
 /// text of an object): the note is `event:` followed by the JSON array
-/// `[event, properties]`.
+/// `[event, properties]`. Nothing is built while no content module listens.
 pub fn notify_event(event: &str, properties: &str) {
+    if HOOK.with(|h| h.try_borrow().map_or(true, |h| h.is_none())) {
+        return;
+    }
     let mut note = String::from("event:[");
     crate::core::json::write_string(event, &mut note);
     note.push(',');

@@ -16,7 +16,7 @@ use js_sys::Function;
 use crate::core::message::PageInfo;
 
 static FILTER: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None));
-/// The raw URL, referrer, canonical link and title the last [`changed`] saw.
+/// The raw URL, referrer and title the last [`changed`] saw.
 static SEEN: Local<RefCell<String>> = Local::new(RefCell::new(String::new()));
 static FILTERING: Local<Cell<bool>> = Local::new(Cell::new(false));
 
@@ -36,23 +36,24 @@ fn filter(value: String) -> String {
     }
 }
 
-/// The page, when its URL, referrer, canonical link or title changed since the last call
+/// The page, when its URL, referrer or title changed since the last call
 /// (`None`: unchanged, or asked from inside the URL filter).
 pub fn changed() -> Option<PageInfo> {
     if FILTERING.with(|f| f.get()) {
         return None;
     }
-    // URL, referrer, the canonical link (absolute, as the browser resolved it)
-    // and the title, NUL-separated: serialized URLs have no NUL, so only the
-    // title, last, may hold one.
+    // URL, referrer and title, NUL-separated: serialized URLs have no NUL, so
+    // only the title, last, may hold one.
     let key = super::page_now();
     if SEEN.with(|s| s.try_borrow().is_ok_and(|s| *s == key)) {
         return None;
     }
-    let mut parts = key.splitn(4, '\u{0}').map(String::from);
+    let mut parts = key.splitn(3, '\u{0}').map(String::from);
     let mut next = || parts.next().unwrap_or_default();
-    let (href, referrer, canonical, title) = (next(), next(), next(), next());
-    let canonical = (!canonical.is_empty()).then_some(canonical);
+    let (href, referrer, title) = (next(), next(), next());
+    // The canonical link, resolved to an absolute URL by the browser: a query of
+    // the whole document, so only when the page changed.
+    let canonical = Some(super::canonical()).filter(|c| !c.is_empty());
     FILTERING.with(|f| f.set(true));
     let page = PageInfo {
         url: filter(href),

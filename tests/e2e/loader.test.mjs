@@ -119,6 +119,38 @@ describe('the loader', () => {
     assert.deepEqual(page.logs, []);
   });
 
+  it('an event tracked while the content module loads starts the flow waiting for it, whichever module is ready first', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, 'notes-key');
+    const onEvent = { version: 1, flows: [{ ...TOUR.flows[0], id: 'on-go', start: [{ event: 'Go' }] }] };
+    for (const order of ['content given to init, before the core runs', 'content loaded once the core runs']) {
+      const context = await newContext(env.browser, t);
+      let release;
+      const gate = new Promise((r) => { release = r; });
+      await context.route(CONTENT, async (route) => { await gate; await route.continue(); });
+      const page = await loaderPage(context, collector);
+      await page.evaluate(async ({ apiHost, flows, early }) => {
+        const s = window.segflow;
+        window.flowEvents = [];
+        s.on('flowStarted', (e) => window.flowEvents.push(e.flow_id));
+        const options = { writeKey: 'notes-key', apiHost, pageTracking: false };
+        if (early) {
+          s.init({ ...options, content: flows });
+        } else {
+          s.init(options);
+          await s.default();
+          s.loadContent(flows);
+        }
+        s.identify(early ? 'early-user' : 'late-user');
+        s.track('Go');
+      }, { apiHost: collector.apiHost, flows: onEvent, early: order.startsWith('content given') });
+      assert.deepEqual(await page.evaluate(() => window.flowEvents), [], `${order}: nothing yet`);
+      release();
+      await waitFor(() => page.evaluate(() => window.flowEvents.length === 1), { message: `${order}: the flow started` });
+      assert.deepEqual(await page.evaluate(() => window.flowEvents), ['on-go'], order);
+      assert.deepEqual(page.logs, []);
+    }
+  });
+
   it('reports a core module that cannot load once, keeps the events, and the next page load sends them', { timeout: 60_000 }, async (t) => {
     const collector = await collectorFor(t, 'fail-key');
     const context = await newContext(env.browser, t);

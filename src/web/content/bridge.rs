@@ -1,7 +1,8 @@
 //! The content module's way to the core module, and its batches.
 //!
-//! The core's functions arrive as a JS object at `contentInit` (see
-//! `crate::web::host`). Everything the content module hands to the core or to
+//! The core's functions arrive at `contentInit` as the core module's API object
+//! (`js/core-api.js`), of which it uses `__stateKey`, `__traits`, `__company`,
+//! `__get`, `__set`, `__pageUrl` and `__track` (see `crate::web::host`). Everything the content module hands to the core or to
 //! the page (tracks, listener payloads, errors, the custom navigate function, page
 //! loads) is queued with [`defer`] and carried out, in order, when the outermost
 //! [`batch`] ends, never while the flow state is borrowed. A listener the core
@@ -54,13 +55,13 @@ pub fn install(host: &JsValue) -> bool {
             .map(Function::from)
     };
     let parts = (
-        f("stateKey"),
-        f("traits"),
-        f("company"),
-        f("get"),
-        f("set"),
-        f("pageUrl"),
-        f("track"),
+        f("__stateKey"),
+        f("__traits"),
+        f("__company"),
+        f("__get"),
+        f("__set"),
+        f("__pageUrl"),
+        f("__track"),
     );
     let (
         Some(state_key),
