@@ -76,11 +76,18 @@ export function objectToJson(value, name, depth) {
   return walk(value, name, [], depth);
 }
 
-/// An Error whose `code` property is one of segflow's stable codes.
-export function codedError(code, message) {
+/// An Error whose `code` property is one of segflow's stable codes, with the fields
+/// of the JSON object `extra` when given.
+export function codedError(code, message, extra) {
   const err = new Error(message);
   err.code = code;
+  if (extra) Object.assign(err, JSON.parse(extra));
   return err;
+}
+
+/// `JSON.parse(text)`, or null for text that is not JSON.
+export function parseJson(text) {
+  try { return JSON.parse(text); } catch (_) { return null; }
 }
 
 /// `console.warn('segflow: ...')`, or with `err`, `console.error(message, err)`.

@@ -290,6 +290,27 @@ pub struct Changed {
 }
 
 impl Identity {
+    /// What `user()` returns, as JSON text: `{userId, anonymousId, groupId,
+    /// traits, groupTraits}`, the ids `null` when there are none.
+    pub fn state_json(&self) -> String {
+        let mut out = String::from("{\"userId\":");
+        let id = |v: &Option<String>, out: &mut String| match v {
+            Some(s) => json::write_string(s, out),
+            None => out.push_str("null"),
+        };
+        id(&self.user_id, &mut out);
+        out.push_str(",\"anonymousId\":");
+        json::write_string(&self.anonymous_id, &mut out);
+        out.push_str(",\"groupId\":");
+        id(&self.group_id, &mut out);
+        out.push_str(",\"traits\":");
+        out.push_str(&self.user_traits.to_json());
+        out.push_str(",\"groupTraits\":");
+        out.push_str(&self.group_traits.to_json());
+        out.push('}');
+        out
+    }
+
     /// A fresh anonymous visitor.
     pub fn new(anonymous_id: String) -> Self {
         Identity {

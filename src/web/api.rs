@@ -10,7 +10,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::dispatch::{self, batch};
@@ -310,30 +310,11 @@ pub fn is_identified() -> Result<bool, JsValue> {
     with_rt(|rt| rt.client.is_identified())
 }
 
-fn parse_to_js(text: &str) -> JsValue {
-    js_sys::JSON::parse(text).unwrap_or_else(|_| Object::new().into())
-}
-
-/// The ids and traits segflow holds for the visitor.
+/// The ids and traits segflow holds for the visitor (the shape is the core's,
+/// `Identity::state_json`).
 pub fn user() -> Result<JsValue, JsValue> {
-    let (user_id, anonymous_id, group_id, traits, group_traits) = with_rt(|rt| {
-        let id = rt.client.identity();
-        (
-            id.user_id.clone(),
-            id.anonymous_id.clone(),
-            id.group_id.clone(),
-            id.user_traits.to_json(),
-            id.group_traits.to_json(),
-        )
-    })?;
-    let o = Object::new();
-    let opt = |v: Option<String>| v.map(|s| JsValue::from_str(&s)).unwrap_or(JsValue::NULL);
-    let _ = Reflect::set(&o, &"userId".into(), &opt(user_id));
-    let _ = Reflect::set(&o, &"anonymousId".into(), &JsValue::from_str(&anonymous_id));
-    let _ = Reflect::set(&o, &"groupId".into(), &opt(group_id));
-    let _ = Reflect::set(&o, &"traits".into(), &parse_to_js(&traits));
-    let _ = Reflect::set(&o, &"groupTraits".into(), &parse_to_js(&group_traits));
-    Ok(o.into())
+    let state = with_rt(|rt| rt.client.identity().state_json())?;
+    Ok(super::parse_json(&state))
 }
 
 /// Turns sending to Segment off (at once) or back on. While off, new events are not

@@ -13,14 +13,13 @@ use crate::prelude::*;
 use crate::web::local::Local;
 use core::cell::{Cell, RefCell};
 
-use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::dispatch::{self, Deferred};
 use super::storage::Store;
 use super::{now_ms, page};
-use crate::core::client::{Client, Effect, Notice};
-use crate::core::delivery::{DropReason, Outcome, Transmit};
+use crate::core::client::{flush_result, Client, Effect, Notice};
+use crate::core::delivery::{Outcome, Transmit};
 use crate::core::error::{Error, ErrorCode};
 
 /// The running instance.
@@ -242,14 +241,6 @@ impl Runtime {
     }
 }
 
-fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
-}
-
-fn ids_array(ids: &[String]) -> Array {
-    ids.iter().map(|i| JsValue::from_str(i)).collect()
-}
-
 /// Carries out what may reach page code or the network.
 fn carry_out(later: Later) {
     if later.commit {
@@ -268,39 +259,18 @@ fn carry_out(later: Later) {
         under_lock(true);
     }
     for notice in later.notices {
-        let payload = Object::new();
-        match notice {
-            Notice::Delivered { message_ids } => {
-                set(&payload, "count", &JsValue::from(message_ids.len() as u32));
-                set(&payload, "messageIds", &ids_array(&message_ids));
-                dispatch::emit("delivered", payload.into());
-            }
-            Notice::Dropped {
-                message_ids,
-                reason,
-            } => {
-                set(&payload, "reason", &JsValue::from_str(reason.code()));
-                if let DropReason::Rejected { status } = reason {
-                    set(&payload, "status", &JsValue::from(status));
-                }
-                set(&payload, "count", &JsValue::from(message_ids.len() as u32));
-                set(&payload, "messageIds", &ids_array(&message_ids));
-                dispatch::emit("dropped", payload.into());
-            }
-            Notice::DeliveryFailure { reason, count } => {
-                let err = super::coded_error("delivery_failure", "segflow: events were dropped");
-                if let Some(obj) = err.dyn_ref::<Object>() {
-                    set(obj, "reason", &JsValue::from_str(reason));
-                    set(obj, "count", &JsValue::from(count as u32));
-                }
-                dispatch::emit("error", err);
-            }
-        }
+        // The payload's shape is the core's (`Notice::payload`).
+        let (name, payload) = notice.payload();
+        let value = if name == "error" {
+            super::coded_error_with("delivery_failure", "segflow: events were dropped", &payload)
+        } else {
+            super::parse_json(&payload)
+        };
+        dispatch::emit(name, value);
     }
     for (waiter, pending) in later.resolves {
-        let result = Object::new();
-        set(&result, "pending", &JsValue::from(pending as u32));
-        dispatch::defer(Deferred::Resolve(waiter, result.into()));
+        let result = super::parse_json(&flush_result(pending));
+        dispatch::defer(Deferred::Resolve(waiter, result));
     }
 }
 

@@ -77,8 +77,7 @@ pub fn send_generated(event: &GeneratedEvent) {
 fn track_and_emit(listener: Option<&'static str>, event: &str, props: &str) {
     let sent = call(&mut |c, now| c.track(now, event, props));
     if let Some(name) = listener {
-        let payload = js_sys::JSON::parse(&crate::core::catalog::listener_payload(name, props))
-            .unwrap_or(JsValue::NULL);
+        let payload = super::parse_json(&crate::core::catalog::listener_payload(name, props));
         dispatch::emit(name, payload);
     }
     if let Err(e) = sent {

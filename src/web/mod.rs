@@ -68,6 +68,14 @@ extern "C" {
     fn object_to_json_at_most(value: &JsValue, name: &str, depth: u32) -> Result<String, JsValue>;
     #[wasm_bindgen(js_name = codedError)]
     fn coded_error(code: &str, message: &str) -> JsValue;
+    /// `codedError(code, message)` with the fields of the JSON object `extra`.
+    #[cfg(feature = "analytics")]
+    #[wasm_bindgen(js_name = codedError)]
+    fn coded_error_with(code: &str, message: &str, extra: &str) -> JsValue;
+    /// `JSON.parse(text)` (`null` for text that is not JSON, which the core
+    /// never gives).
+    #[wasm_bindgen(js_name = parseJson)]
+    fn parse_json(text: &str) -> JsValue;
     /// `console.warn(message)`, or with `err`, `console.error(message, err)`.
     fn warn(message: &str, err: Option<JsValue>);
     #[wasm_bindgen(js_name = href)]

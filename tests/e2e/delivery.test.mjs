@@ -255,6 +255,9 @@ describe('delivery', () => {
     assert.ok(dropped.messageIds.every((id) => /^segflow-\d+-/.test(id)));
     assert.equal(seen.error.length, 1);
     assert.equal(seen.error[0].code, 'delivery_failure');
+    assert.equal(seen.error[0].message, 'segflow: events were dropped');
+    assert.equal(seen.error[0].reason, 'rejected');
+    assert.equal(seen.error[0].count, 3);
     assert.deepEqual(seen.delivered, []);
 
     const requests = (await collector.stats()).requests;

@@ -174,6 +174,65 @@ pub enum Notice {
     },
 }
 
+impl Notice {
+    /// The listener event it goes to (`delivered`, `dropped` or `error`) and
+    /// its payload as JSON text: `{count, messageIds}`, `{reason, status?,
+    /// count, messageIds}`, or for `error` the fields the `delivery_failure`
+    /// Error carries besides its code and message, `{reason, count}`.
+    pub fn payload(&self) -> (&'static str, String) {
+        let mut out = String::from("{");
+        let ids = |ids: &[String], out: &mut String| {
+            out.push_str("\"count\":");
+            json::push_u64(ids.len() as u64, out);
+            out.push_str(",\"messageIds\":[");
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json::write_string(id, out);
+            }
+            out.push(']');
+        };
+        let name = match self {
+            Notice::Delivered { message_ids } => {
+                ids(message_ids, &mut out);
+                "delivered"
+            }
+            Notice::Dropped {
+                message_ids,
+                reason,
+            } => {
+                out.push_str("\"reason\":");
+                json::write_string(reason.code(), &mut out);
+                if let DropReason::Rejected { status } = reason {
+                    out.push_str(",\"status\":");
+                    json::push_u64((*status).into(), &mut out);
+                }
+                out.push(',');
+                ids(message_ids, &mut out);
+                "dropped"
+            }
+            Notice::DeliveryFailure { reason, count } => {
+                out.push_str("\"reason\":");
+                json::write_string(reason, &mut out);
+                out.push_str(",\"count\":");
+                json::push_u64(*count as u64, &mut out);
+                "error"
+            }
+        };
+        out.push('}');
+        (name, out)
+    }
+}
+
+/// `flush()`'s result, `{"pending": n}`, as JSON text.
+pub fn flush_result(pending: usize) -> String {
+    let mut out = String::from("{\"pending\":");
+    json::push_u64(pending as u64, &mut out);
+    out.push('}');
+    out
+}
+
 /// What the shell read at start-up.
 #[derive(Clone, Debug)]
 pub struct Start {

@@ -1062,3 +1062,78 @@ fn a_replayed_call_keeps_the_time_it_was_made() {
         ]
     );
 }
+
+#[test]
+fn listener_payloads_are_the_documented_json() {
+    let v = |(name, text): (&str, String)| -> (String, Value) {
+        (
+            name.to_owned(),
+            serde_json::from_str(&text).expect("payload JSON"),
+        )
+    };
+    let ids = vec!["m-1".to_owned(), "quote\"d".to_owned()];
+    assert_eq!(
+        v(Notice::Delivered {
+            message_ids: ids.clone()
+        }
+        .payload()),
+        (
+            "delivered".into(),
+            serde_json::json!({"count": 2, "messageIds": ["m-1", "quote\"d"]})
+        )
+    );
+    assert_eq!(
+        v(Notice::Dropped {
+            message_ids: ids.clone(),
+            reason: DropReason::Rejected { status: 400 }
+        }
+        .payload()),
+        (
+            "dropped".into(),
+            serde_json::json!({"reason": "rejected", "status": 400, "count": 2, "messageIds": ["m-1", "quote\"d"]})
+        )
+    );
+    assert_eq!(
+        v(Notice::Dropped {
+            message_ids: Vec::new(),
+            reason: DropReason::QueueFull
+        }
+        .payload()),
+        (
+            "dropped".into(),
+            serde_json::json!({"reason": "queue_full", "count": 0, "messageIds": []})
+        ),
+        "a status only for a rejection"
+    );
+    assert_eq!(
+        v(Notice::DeliveryFailure {
+            reason: "expired",
+            count: 3
+        }
+        .payload()),
+        (
+            "error".into(),
+            serde_json::json!({"reason": "expired", "count": 3})
+        )
+    );
+    assert_eq!(flush_result(7), r#"{"pending":7}"#);
+}
+
+#[test]
+fn the_user_state_is_the_documented_json() {
+    let mut id = Identity::new("anon \"1\"".into());
+    let none: Value = serde_json::from_str(&id.state_json()).expect("JSON");
+    assert_eq!(
+        none,
+        serde_json::json!({"userId": null, "anonymousId": "anon \"1\"", "groupId": null, "traits": {}, "groupTraits": {}})
+    );
+    id.user_id = Some("u1".into());
+    id.group_id = Some("co".into());
+    id.user_traits = json::parse(r#"{"plan":"pro","n":2}"#).expect("JSON");
+    id.group_traits = json::parse(r#"{"size":3}"#).expect("JSON");
+    let some: Value = serde_json::from_str(&id.state_json()).expect("JSON");
+    assert_eq!(
+        some,
+        serde_json::json!({"userId": "u1", "anonymousId": "anon \"1\"", "groupId": "co", "traits": {"plan": "pro", "n": 2}, "groupTraits": {"size": 3}})
+    );
+}
