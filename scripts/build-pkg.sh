@@ -39,12 +39,15 @@ cat js/core-api.js >> "$work/segflow_core.js"
 
 # The package, assembled beside pkg/ and then put in its place (so that a test
 # reading pkg/ meanwhile never sees half of it): minified JS (export names are
-# kept), the wasm, types, metadata.
+# kept), the wasm, types, metadata. Each module's glue is bundled with the JS
+# helpers it imports (js/core.js or js/content.js, and js/glue.js), so a module
+# is one JS file and its wasm: one request and one round trip fewer before the
+# core is ready (and 0.7 KB less to load first than three files; the content
+# module carries its own copy of js/glue.js, 0.35 KB).
 next="$work/pkg"
 mkdir -p "$next"
-(cd "$work" && find . -path ./pkg -prune -o -name '*.js' -print) | while read -r f; do
-  mkdir -p "$next/$(dirname "$f")"
-  node_modules/.bin/esbuild "$work/$f" --minify --format=esm --log-level=warning --outfile="$next/$f"
+for name in segflow_core segflow_content; do
+  node_modules/.bin/esbuild "$work/$name.js" --bundle --minify --format=esm --log-level=warning --outfile="$next/$name.js"
 done
 node_modules/.bin/esbuild js/loader.js --minify --format=esm --log-level=warning --outfile="$next/segflow.js"
 cp "$work"/*.wasm "$next/"

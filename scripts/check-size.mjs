@@ -1,12 +1,14 @@
 // Fails when the built package outgrows size-budget.json (gzip -9 sizes, bytes).
 // What the page loads is found by following the static imports of each entry
-// module (the loader, then each wasm module's glue, whose snippets it imports),
-// so a file added to the package is counted where it is loaded:
+// module (the loader, then each wasm module's glue, which scripts/build-pkg.sh
+// bundles with the helpers it imports), so a file added to the package is
+// counted where it is loaded:
 //   loader      pkg/segflow.js and what it imports statically;
-//   first_load  the loader, the core glue with its snippets, and the core wasm:
+//   first_load  the loader, the core glue and what it imports, and the core wasm:
 //               everything before any call works;
-//   content     the content glue with the snippets the core did not already
-//               load, and the content wasm: fetched only when there is content.
+//   content     the content glue and what it imports that the core did not
+//               already load, and the content wasm: fetched only when there is
+//               content.
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
