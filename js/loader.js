@@ -27,7 +27,7 @@
 // - Outside a browser (server-side rendering) every call does nothing: getters
 //   return `false`/`null`, Promises resolve.
 
-const browser = typeof window == 'object' && typeof document == 'object';
+const browser = typeof document == 'object'; // a page (not Node, not a worker)
 const KEPT = 'segflow:loader:kept:';
 const MAX_KEPT = 1000;
 // Calls that carry data, kept when the core module cannot load.
@@ -38,7 +38,7 @@ const later = []; // the same for the content module; a 4th item: the init it ne
 
 const report = (err) => core && core.__report(err);
 const failure = (what, cause) => {
-  const err = new Error(`segflow: could not load the ${what} module: ${cause && cause.message}`);
+  const err = new Error(`segflow: the ${what} module did not load: ${cause && cause.message}`);
   err.code = 'load_failed';
   return err;
 };
@@ -105,13 +105,17 @@ function drain() {
 
 function loadCore() {
   if (!browser || coreLoad) return coreLoad || Promise.resolve();
-  coreLoad = import('./segflow_core.js').then(async (m) => (await m.default(), m)).then((m) => {
+  // The wasm is fetched alongside its glue, not once the glue has loaded: one round
+  // trip fewer (the URL literal, for bundlers). A failure is the glue's to report.
+  const wasm = fetch(new URL('segflow_core_bg.wasm', import.meta.url));
+  wasm.catch(() => {});
+  coreLoad = import('./segflow_core.js').then(async (m) => (await m.default({ module_or_path: wasm }), m)).then((m) => {
     core = m.api;
     hook();
     drain();
   }, (cause) => {
     const err = (coreFailed = failure('core', cause));
-    keptKey = Math.random().toString(36).slice(2);
+    keptKey = Math.random(); // this page's own entry
     for (const [name, args, p, , at] of queue.splice(0)) {
       if (name == 'on' && args[0] == 'error') try { args[1](err); } catch (_) { /* page code */ }
       if (p) p[1](err);
@@ -147,7 +151,9 @@ const hook = () => core && contentLoad && core.__contentHook((note) => {
 
 function wantContent() {
   if (!browser || contentLoad) return;
-  contentLoad = import('./segflow_content.js').then(async (m) => (await m.default(), m));
+  const wasm = fetch(new URL('segflow_content_bg.wasm', import.meta.url)); // as for the core
+  wasm.catch(() => {});
+  contentLoad = import('./segflow_content.js').then(async (m) => (await m.default({ module_or_path: wasm }), m));
   hook();
   contentLoad.catch((cause) => {
     const err = (contentFailed = failure('content', cause));

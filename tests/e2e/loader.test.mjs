@@ -119,6 +119,29 @@ describe('the loader', () => {
     assert.deepEqual(page.logs, []);
   });
 
+  it('fetches each module\'s wasm alongside its JS, not after it (one round trip fewer)', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, 'parallel-key');
+    const context = await newContext(env.browser, t);
+    const gates = [];
+    for (const js of [/segflow_core\.js$/, /segflow_content\.js$/]) {
+      let release;
+      gates.push({ js, done: new Promise((r) => { release = r; }), release: () => release() });
+      const gate = gates[gates.length - 1];
+      await context.route(js, async (route) => { await gate.done; await route.continue(); });
+    }
+    const page = await loaderPage(context, collector);
+    await page.evaluate(({ apiHost, tour }) => {
+      window.segflow.init({ writeKey: 'parallel-key', apiHost, pageTracking: false, content: tour });
+      window.ready = window.segflow.default().then(() => 'ready');
+    }, { apiHost: collector.apiHost, tour: TOUR });
+    // Both JS files are held back: their wasm is requested all the same.
+    await waitFor(() => page.wasm.some((u) => CORE.test(u)) && page.wasm.some((u) => CONTENT.test(u)), { message: 'both wasm files requested while their JS is held' });
+    for (const gate of gates) gate.release();
+    assert.equal(await page.evaluate(() => window.ready), 'ready');
+    assert.equal(await page.evaluate(() => window.segflow.isIdentified()), false, 'the core runs');
+    assert.deepEqual(page.logs, []);
+  });
+
   it('an event tracked while the content module loads starts the flow waiting for it, whichever module is ready first', { timeout: 60_000 }, async (t) => {
     const collector = await collectorFor(t, 'notes-key');
     const onEvent = { version: 1, flows: [{ ...TOUR.flows[0], id: 'on-go', start: [{ event: 'Go' }] }] };
