@@ -221,12 +221,19 @@ async function openReady(context, origins, sdk) {
   const err = await page.evaluate(() => window.benchError);
   if (err) throw new Error(`${sdk} failed to load: ${err}\n${page.logs.join('\n')}`);
   const ready = await page.evaluate(() => window.benchReady);
+  // What the page asked for before it was ready. Read a moment later, not at
+  // readiness: Chromium adds a fetch()'s Resource Timing entry only after the body
+  // was consumed (for a wasm module, by the streaming compiler), which can be
+  // after the page went on; a resource the page needed is one it started before.
+  await sleep(300);
+  ready.resources = await page.evaluate((at) => performance.getEntriesByType('resource')
+    .filter((e) => e.startTime <= at).map((e) => e.name), ready.readyMs);
   return { page, responses, ready };
 }
 
 /**
- * The responses the page needed before it was ready: every resource its Resource
- * Timing listed at readiness (so fully received by then), matched to Playwright's
+ * The responses the page needed before it was ready: every resource of its Resource
+ * Timing that started before readiness (see `openReady`), matched to Playwright's
  * responses, with the gzip -9 size of each body. The HTML document is not counted.
  */
 async function bytesUntilReady(responses, resources) {
