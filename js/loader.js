@@ -36,6 +36,7 @@ let core, content, coreLoad, contentLoad, coreFailed, contentFailed, inited, wri
 const queue = []; // [name, args, [resolve, reject]?, entry state] for the core module
 const later = []; // the same for the content module; a 4th item: the init it needs
 
+const noop = () => {};
 const report = (err) => core && core.__report(err);
 const failure = (what, cause) => {
   const err = new Error(`segflow: the ${what} module did not load: ${cause && cause.message}`);
@@ -103,13 +104,23 @@ function drain() {
   startContent();
 }
 
+// A wasm module: its JS (`imported`, the import() already under way) instantiated with
+// its wasm from `url`, fetched alongside it rather than once the JS has loaded (one
+// round trip fewer; each URL and import literal where it is used, for bundlers).
+// Resolves to the JS module. A failed fetch is the glue's to report; without fetch
+// (jsdom), the glue tries itself and reports.
+const fetchModule = (imported, url) => {
+  let wasm;
+  try {
+    wasm = fetch(url);
+    wasm.catch(noop);
+  } catch (_) { /* see above */ }
+  return imported.then((m) => m.default({ module_or_path: wasm }).then(() => m));
+};
+
 function loadCore() {
   if (!browser || coreLoad) return coreLoad || Promise.resolve();
-  // The wasm is fetched alongside its glue, not once the glue has loaded: one round
-  // trip fewer (the URL literal, for bundlers). A failure is the glue's to report.
-  const wasm = fetch(new URL('segflow_core_bg.wasm', import.meta.url));
-  wasm.catch(() => {});
-  coreLoad = import('./segflow_core.js').then(async (m) => (await m.default({ module_or_path: wasm }), m)).then((m) => {
+  coreLoad = fetchModule(import('./segflow_core.js'), new URL('segflow_core_bg.wasm', import.meta.url)).then((m) => {
     core = m.api;
     hook();
     drain();
@@ -125,7 +136,7 @@ function loadCore() {
     for (const [, , p] of later.splice(0)) if (p) p[1](err);
     throw err;
   });
-  coreLoad.catch(() => {}); // reported above; load() callers still see the rejection
+  coreLoad.catch(noop); // reported above; load() callers still see the rejection
   return coreLoad;
 }
 
@@ -139,7 +150,7 @@ function startContent() {
       const call = later.shift();
       if (!call[3] || call[3].ok) settle(m, call);
     }
-  }, () => {});
+  }, noop);
 }
 
 // The core's notes for the content module (see src/web/host.rs), asked for once the
@@ -151,9 +162,7 @@ const hook = () => core && contentLoad && core.__contentHook((note) => {
 
 function wantContent() {
   if (!browser || contentLoad) return;
-  const wasm = fetch(new URL('segflow_content_bg.wasm', import.meta.url)); // as for the core
-  wasm.catch(() => {});
-  contentLoad = import('./segflow_content.js').then(async (m) => (await m.default({ module_or_path: wasm }), m));
+  contentLoad = fetchModule(import('./segflow_content.js'), new URL('segflow_content_bg.wasm', import.meta.url));
   hook();
   contentLoad.catch((cause) => {
     const err = (contentFailed = failure('content', cause));
@@ -226,7 +235,7 @@ export function init(options) {
   const state = { content: c != null && (typeof c == 'object' || typeof c == 'string') ? c : undefined };
   if (state.content !== undefined && !content) {
     // Placed now, so that it comes before content calls made after this init.
-    push(later, ['contentLoad', [state.content], [() => {}, (err) => err != contentFailed && report(err)], state]);
+    push(later, ['contentLoad', [state.content], [noop, (err) => err != contentFailed && report(err)], state]);
   }
   if (core) initCore(options, state);
   else {

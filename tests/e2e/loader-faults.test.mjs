@@ -65,6 +65,34 @@ const keptKeys = (page) => page.evaluate((k) => Object.keys(localStorage).filter
 describe('the loader under faults', () => {
   const env = useBrowser();
 
+  it('a page without fetch (as jsdom) gets no exception from init or any call: load_failed is reported, calls are kept', T, async (t) => {
+    const collector = await collectorFor(t, 'k-nofetch');
+    const context = await newContext(env.browser, t);
+    const page = await loaderPage(context, collector);
+    const out = await page.evaluate(async (apiHost) => {
+      const s = window.segflow;
+      const errors = [];
+      const thrown = [];
+      delete window.fetch;
+      try {
+        s.on('error', (e) => errors.push(e.code));
+        s.init({ writeKey: 'k-nofetch', apiHost, pageTracking: false, content: { version: 1, flows: [] } });
+        s.identify('no-fetch-user');
+        s.track('Kept');
+      } catch (err) {
+        thrown.push(String(err));
+      }
+      const loaded = await s.default().then(() => 'loaded', (e) => e.code);
+      await new Promise((r) => setTimeout(r, 50));
+      return { thrown, errors, loaded, kept: Object.keys(localStorage).filter((k) => k.startsWith('segflow:loader:kept:')).length };
+    }, collector.apiHost);
+    assert.deepEqual(out.thrown, [], 'nothing thrown into the page');
+    assert.equal(out.loaded, 'load_failed');
+    assert.ok(out.errors.includes('load_failed'), `reported: ${out.errors}`);
+    assert.equal(out.kept, 1, 'the data calls are kept for the next page');
+    assert.deepEqual(page.logs, []);
+  });
+
   it('replays kept calls once, whether the next page inits before or after load(), only for the same write key', T, async (t) => {
     const collector = await collectorFor(t, 'k1', 'other');
     const context = await newContext(env.browser, t);
