@@ -37,12 +37,16 @@ use crate::core::message::properties_from_text;
 
 static HOOK: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None));
 
+/// The content module's hook, while one listens.
+fn hook() -> Option<Function> {
+    HOOK.with(|h| h.try_borrow().ok().and_then(|h| h.clone()))
+}
+
 /// Tells the content module, once the current batch is done, that `note`
 /// happened (see the module docs). Nothing happens while no content module
 /// listens.
 pub fn notify(note: &str) {
-    let hook = HOOK.with(|h| h.try_borrow().ok().and_then(|h| h.clone()));
-    if let Some(f) = hook {
+    if let Some(f) = hook() {
         defer(Deferred::Call(f, JsValue::from_str(note)));
     }
 }
@@ -51,9 +55,9 @@ pub fn notify(note: &str) {
 /// text of an object): the note is `event:` followed by the JSON array
 /// `[event, properties]`. Nothing is built while no content module listens.
 pub fn notify_event(event: &str, properties: &str) {
-    if HOOK.with(|h| h.try_borrow().map_or(true, |h| h.is_none())) {
+    let Some(f) = hook() else {
         return;
-    }
+    };
     let mut note = String::from("event:[");
     crate::core::json::write_string(event, &mut note);
     note.push(',');
@@ -63,7 +67,7 @@ pub fn notify_event(event: &str, properties: &str) {
         properties
     });
     note.push(']');
-    notify(&note);
+    defer(Deferred::Call(f, JsValue::from_str(&note)));
 }
 
 /// Sends a generated event: a track with its Title Case name through the core

@@ -78,8 +78,8 @@ extern "C" {
     fn parse_json(text: &str) -> JsValue;
     /// `console.warn(message)`, or with `err`, `console.error(message, err)`.
     fn warn(message: &str, err: Option<JsValue>);
-    #[wasm_bindgen(js_name = href)]
-    fn location_href() -> String;
+    /// The page's URL as the browser has it (before any URL filter).
+    fn href() -> String;
     #[wasm_bindgen(js_name = pageFacts)]
     fn page_facts() -> String;
 }
@@ -188,11 +188,6 @@ fn random_bytes() -> [u8; 16] {
 /// A fresh uuid v4.
 fn uuid() -> String {
     crate::core::identity::uuid_v4(random_bytes())
-}
-
-/// The page's URL as the browser has it (before any URL filter).
-fn href() -> String {
-    location_href()
 }
 
 /// The properties of a generated event (`catalog::event_properties`): its own

@@ -376,7 +376,7 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                 with_flows(|f| {
                     f.timers.retain(|(t, h)| {
                         if *t == id {
-                            clear_timeout(*h);
+                            super::cancel(*h);
                         }
                         *t != id
                     })
@@ -399,10 +399,6 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
             }
         }
     }
-}
-
-fn clear_timeout(handle: i32) {
-    super::cancel(handle);
 }
 
 /// A step's wait for its target timed out (`token`: which wait, see [`Wait`]).
@@ -429,7 +425,7 @@ pub fn timer_fired(id: u64) {
 impl Flows {
     fn drop_watches(&mut self) {
         if let Some(w) = self.wait.take() {
-            clear_timeout(w.timeout);
+            super::cancel(w.timeout);
         }
         self.watches.clear();
         self.click_target = None;
@@ -633,7 +629,7 @@ pub fn on_mutation() {
         if let Some(w) = &f.wait {
             if query_visible(&w.selector).is_some() {
                 if let Some(w) = f.wait.take() {
-                    clear_timeout(w.timeout);
+                    super::cancel(w.timeout);
                     inputs.push(Input::TargetFound { step_id: w.step_id });
                 }
             }
