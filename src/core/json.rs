@@ -614,21 +614,25 @@ impl Parser<'_> {
                             self.i += 1;
                             let hi = self.hex4()?;
                             self.i -= 1;
-                            let code = if (0xd800..0xdc00).contains(&hi) {
-                                self.i += 1;
-                                if !self.eat(b"\\u") {
-                                    return Err(self.err());
-                                }
+                            // A high surrogate pairs with a low one right after it;
+                            // a lone surrogate reads as U+FFFD (see the tests).
+                            let code = if (0xd800..0xdc00).contains(&hi)
+                                && self.s.get(self.i + 1..self.i + 3) == Some(b"\\u")
+                            {
+                                let at = self.i;
+                                self.i += 3;
                                 let lo = self.hex4()?;
-                                self.i -= 1;
-                                if !(0xdc00..0xe000).contains(&lo) {
-                                    return Err(self.err());
+                                if (0xdc00..0xe000).contains(&lo) {
+                                    self.i -= 1;
+                                    0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                                } else {
+                                    self.i = at;
+                                    0xfffd
                                 }
-                                0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
                             } else {
                                 hi
                             };
-                            char::from_u32(code).ok_or_else(|| self.err())?
+                            char::from_u32(code).unwrap_or('\u{fffd}')
                         }
                         _ => return Err(self.err()),
                     };
@@ -687,11 +691,29 @@ mod tests {
             "[1] x",
             "\"\u{1}\"",
             "1e",
-            "\"\\ud800\"",
+            "\"\\ud80\"",
+            "\"\\ud800\\u12\"",
             "NaN",
             "Infinity",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    /// JSON.parse accepts an escaped lone surrogate (`JSON.stringify` writes one for a
+    /// string cut in the middle of an emoji); a Rust string cannot hold it, so it
+    /// reads as U+FFFD, as `TextEncoder` and `String::from_utf16_lossy` have it.
+    #[test]
+    fn lone_surrogate_escapes_read_as_replacement_characters() {
+        for (text, want) in [
+            (r#""a\ud800b""#, "a\u{fffd}b"),
+            (r#""\udc00""#, "\u{fffd}"),
+            (r#""\ud800\u0041""#, "\u{fffd}A"),
+            (r#""\ud800\ud83d\ude00""#, "\u{fffd}😀"),
+            (r#""\ud83d\ude00\udfff""#, "😀\u{fffd}"),
+            (r#""\ud800""#, "\u{fffd}"),
+        ] {
+            assert_eq!(parse(text), Ok(Json::String(want.into())), "{text}");
         }
     }
 
