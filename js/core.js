@@ -1,31 +1,31 @@
-// Helpers the core module's shell calls (requests, the cross-tab lock, timers, page
-// events, navigation). Everything asynchronous comes back to the module through the
-// one function it hands over with `bind`: `wake(kind, a, b, c)`, with the kinds of
-// src/web/wake.rs. They carry what happened; the module decides what it means.
+// The core module's JS: it instantiates the wasm (src/web/abi.rs explains the
+// boundary: numbers and strings only, page values held here by number) and answers
+// its imports with the small helpers below (requests, the cross-tab lock, timers,
+// page events, navigation, storage). Everything asynchronous comes back through the
+// module's `wake(kind, a, b, c)` export, with the kinds of src/web/wake.rs. The
+// helpers carry what happened; the module decides what it means.
 
+import { codedError, href, objectToJson, pageFacts } from './glue.js';
+
+let wasm;
 let wake = () => {};
 
-/// Calls the module's callback; an exception never reaches the page.
+/// Calls the module's `wake`; an exception never reaches the page.
 function fire(kind, a = 0, b = 0, c = 0) {
   try { wake(kind, a, b, c); } catch (err) { console.error('segflow:', err); }
-}
-
-/// The module's one callback (see the top of this file).
-export function bind(f) {
-  wake = f;
 }
 
 let timer;
 
 /// Arms the one timer to fire `wake(0)` in `delay` ms, replacing any armed one;
 /// a negative delay only clears it.
-export function setTimer(delay) {
+function setTimer(delay) {
   clearTimeout(timer);
   if (delay >= 0) timer = setTimeout(() => fire(0), delay);
 }
 
 /// Calls `wake(kind)` in a microtask (after the current script, before rendering).
-export function microtask(kind) {
+function microtask(kind) {
   queueMicrotask(() => fire(kind));
 }
 
@@ -33,7 +33,7 @@ export function microtask(kind) {
 /// page lifecycle (`wake(7, type, persisted, hidden)`, type 0 `pagehide`, 1
 /// `pageshow`, 2 `visibilitychange`, 3 `resume`), navigations (`wake(8)`, see
 /// `watchNavigation`) and a heartbeat every `heartbeatMs` (`wake(9)`).
-export function watchPage(heartbeatMs) {
+function watchPage(heartbeatMs) {
   addEventListener('online', () => fire(6, 1));
   addEventListener('offline', () => fire(6, 0));
   const types = ['pagehide', 'pageshow', 'visibilitychange', 'resume'];
@@ -49,7 +49,7 @@ export function watchPage(heartbeatMs) {
 /// Calls `wake(kind, acquired)` exactly once: with 1 while holding an exclusive
 /// lock named `name` across this origin's tabs (the Web Locks API where present,
 /// else a short lease in localStorage), or with 0 when the lock could not be had.
-export function withLock(name, kind) {
+function withLock(name, kind) {
   let called = false;
   const run = (acquired) => {
     if (called) return;
@@ -89,22 +89,22 @@ export function withLock(name, kind) {
 const area = (a) => (a ? sessionStorage : localStorage);
 
 /// The value under `key`, or undefined.
-export function storeGet(a, key) {
+function storeGet(a, key) {
   try { return area(a).getItem(key) ?? undefined; } catch (_) { return undefined; }
 }
 
 /// Stores `value` under `key`; false if the browser refused.
-export function storeSet(a, key, value) {
+function storeSet(a, key, value) {
   try { area(a).setItem(key, value); return true; } catch (_) { return false; }
 }
 
 /// Removes `key`.
-export function storeRemove(a, key) {
+function storeRemove(a, key) {
   try { area(a).removeItem(key); } catch (_) { /* unavailable */ }
 }
 
-/// localStorage's keys that start with `prefix`.
-export function storeKeys(prefix) {
+/// localStorage's keys that start with `prefix`, as a JSON array.
+function storeKeys(prefix) {
   const out = [];
   try {
     for (let i = 0; i < localStorage.length; i++) {
@@ -112,11 +112,11 @@ export function storeKeys(prefix) {
       if (k !== null && k.startsWith(prefix)) out.push(k);
     }
   } catch (_) { /* unavailable */ }
-  return out;
+  return JSON.stringify(out);
 }
 
 /// `document.cookie`, or with `assignment`, sets one cookie.
-export function cookie(assignment) {
+function cookie(assignment) {
   try {
     if (assignment === undefined) return document.cookie;
     document.cookie = assignment;
@@ -124,28 +124,28 @@ export function cookie(assignment) {
   return '';
 }
 
-/// What the core module reads of the browser at start: the user agent, the
-/// language, `location.hostname` (for the cookie domain) and whether it is online
-/// ('1' or '0').
-export function browser() {
-  return [String(navigator.userAgent), navigator.language || '', location.hostname, navigator.onLine === false ? '0' : '1'];
+/// What the core module reads of the browser at start, NUL-separated: the user
+/// agent, the language, `location.hostname` (for the cookie domain) and whether it
+/// is online ('1' or '0').
+function browser() {
+  return `${navigator.userAgent}\0${navigator.language || ''}\0${location.hostname}\0${navigator.onLine === false ? 0 : 1}`;
 }
 
 /// The page a call is made on: `document.URL`, referrer and title, separated by
 /// NUL characters (read on every call, so cheap: see `canonical`).
-export function page() {
+function page() {
   return `${document.URL}\0${document.referrer}\0${document.title}`;
 }
 
 /// The canonical link's absolute `href`, or '' when there is none (a query of the
 /// whole document: read only when the page changed).
-export function canonical() {
+function canonical() {
   const link = document.querySelector("link[rel='canonical'][href]");
   return (link && link.href) || '';
 }
 
 /// Fills `bytes` from `crypto.getRandomValues` (`Math.random` where it is missing).
-export function randomBytes(bytes) {
+function randomBytes(bytes) {
   try {
     crypto.getRandomValues(bytes);
   } catch (_) {
@@ -154,7 +154,7 @@ export function randomBytes(bytes) {
 }
 
 /// `navigator.userAgentData` as JSON text (brands, mobile, platform), or undefined.
-export function userAgentDataJson() {
+function userAgentDataJson() {
   const d = typeof navigator !== 'undefined' && navigator.userAgentData;
   if (!d) return undefined;
   try {
@@ -165,12 +165,12 @@ export function userAgentDataJson() {
 }
 
 /// The IANA time zone name, or undefined.
-export function timeZone() {
+function timeZone() {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (_) { return undefined; }
 }
 
 /// Calls `fn(value)` and returns its result when it is a string, else `value`.
-export function applyFilter(fn, value) {
+function applyFilter(fn, value) {
   try {
     const out = fn(value);
     return typeof out === 'string' ? out : value;
@@ -191,7 +191,7 @@ const inflight = new Map();
 /// is CORS-simple (`text/plain`, the write key in the body, no Authorization
 /// header), so no preflight precedes it; `auth` adds `Authorization` (option
 /// `basicAuth`) for proxies that want it. `keepalive` requests outlive the page.
-export function post(id, url, body, auth, keepalive) {
+function post(id, url, body, auth, keepalive) {
   const headers = { 'Content-Type': 'text/plain' };
   if (auth) headers.Authorization = auth;
   const init = { method: 'POST', body, headers, keepalive, credentials: 'omit', mode: 'cors' };
@@ -229,19 +229,19 @@ export function post(id, url, body, auth, keepalive) {
 const waiters = new Map();
 
 /// A `flush()` promise that `settle(id, value)` resolves.
-export function waiter(id) {
+function waiter(id) {
   return new Promise((resolve) => waiters.set(id, resolve));
 }
 
 /// Resolves the `flush()` promise `id` with `value`.
-export function settle(id, value) {
+function settle(id, value) {
   const resolve = waiters.get(id);
   waiters.delete(id);
   if (resolve) resolve(value);
 }
 
 /// Aborts request `id` if it is still in flight.
-export function abortRequest(id) {
+function abortRequest(id) {
   const controller = inflight.get(id);
   inflight.delete(id);
   if (controller) {
@@ -250,7 +250,7 @@ export function abortRequest(id) {
 }
 
 /// `btoa(text)`, or undefined when `text` is not Latin-1.
-export function base64(text) {
+function base64(text) {
   try { return btoa(text); } catch (_) { return undefined; }
 }
 
@@ -285,7 +285,7 @@ const KEPT = 'segflow:loader:kept:';
 /// (the loader's calls that carry data) through `api` (this module's exports),
 /// bracketed with `api.__at(at)` so its messages keep the time it was made. A call
 /// that throws goes to the `error` listeners; corrupt entries are removed.
-export function claimKept(api, names, writeKey) {
+function claimKept(api, names, writeKey) {
   let s;
   try { s = localStorage; } catch (_) { return; }
   try {
@@ -321,7 +321,7 @@ export function claimKept(api, names, writeKey) {
 /// snippet adds its stub methods right after assigning the array. Once registered,
 /// `window.analytics` is a plain property again, so analytics-next replacing its
 /// stub with itself does not register the plugin twice.
-export function listenToAnalytics(plugin, registered) {
+function listenToAnalytics(plugin, registered) {
   if (registered) return;
   let current = window.analytics;
   let done;
@@ -348,4 +348,134 @@ export function listenToAnalytics(plugin, registered) {
     // A non-configurable global (a top-level `var analytics` in a classic script).
     console.warn('segflow: listenToAnalyticsJs cannot watch window.analytics; register analyticsPlugin() yourself');
   }
+}
+
+// The boundary (see src/web/abi.rs): strings staged for the module to take, the
+// arguments of the API call under way, page values held by number, and the call's
+// result or error.
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+let staged;
+let args = [];
+let out;
+let err;
+const held = new Map();
+let lastHeld = 0;
+
+const bytes = (p, n) => new Uint8Array(wasm.memory.buffer, p, n);
+const str = (p, n) => decoder.decode(bytes(p, n));
+/// Stages `s` for the module (its byte length), or -1 when it is not a string.
+const stage = (s) => (typeof s == 'string' ? (staged = encoder.encode(s)).length : -1);
+const hold = (v) => {
+  held.set(++lastHeld, v);
+  return lastHeld;
+};
+const unhold = (h) => {
+  const v = held.get(h);
+  held.delete(h);
+  return v;
+};
+/// What `v` is, as `Kind` in src/web/abi.rs numbers it.
+const kind = (v) => {
+  if (v === undefined) return 0;
+  if (v === null) return 1;
+  const k = ['string', 'number', 'boolean', 'function', 'object'].indexOf(typeof v);
+  return k < 0 ? 7 : k + 2;
+};
+
+const imports = {
+  take: (p) => bytes(p, staged.length).set(staged),
+  now: Date.now,
+  random: (p, n) => randomBytes(bytes(p, n)),
+  warn: (p, n) => console.warn(str(p, n)),
+  href: () => stage(href()),
+  page_facts: () => stage(pageFacts()),
+  page: () => stage(page()),
+  canonical: () => stage(canonical()),
+  browser: () => stage(browser()),
+  ua_data: () => stage(userAgentDataJson()),
+  time_zone: () => stage(timeZone()),
+  store_get: (a, p, n) => stage(storeGet(a, str(p, n))),
+  store_set: (a, p, n, q, m) => storeSet(a, str(p, n), str(q, m)),
+  store_remove: (a, p, n) => storeRemove(a, str(p, n)),
+  store_keys: (p, n) => stage(storeKeys(str(p, n))),
+  cookie_get: () => stage(cookie()),
+  cookie_set: (p, n) => cookie(str(p, n)),
+  base64: (p, n) => stage(base64(str(p, n))),
+  post: (id, up, un, bp, bn, ap, an, keepalive) => post(id, str(up, un), str(bp, bn), an < 0 ? undefined : str(ap, an), !!keepalive),
+  abort: abortRequest,
+  set_timer: setTimer,
+  microtask,
+  with_lock: (p, n, k) => withLock(str(p, n), k),
+  watch_page: watchPage,
+  apply_filter: (h, p, n) => stage(applyFilter(held.get(h), str(p, n))),
+  claim_kept: (a, b, p, n) => claimKept(args[a], args[b], str(p, n)),
+  listen: (a, b) => listenToAnalytics(args[a], args[b]),
+  arg_kind: (i) => kind(args[i]),
+  arg_str: (i) => stage(args[i]),
+  arg_num: (i) => args[i],
+  arg_truthy: (i) => !!args[i],
+  arg_json: (i, p, n, depth) => {
+    try { return stage(objectToJson(args[i], str(p, n), depth)); } catch (e) { err = e; return -1; }
+  },
+  arg_get: (i, p, n) => {
+    try { return args.push(args[i][str(p, n)]) - 1; } catch (_) { return -1; }
+  },
+  hold_arg: (i) => hold(args[i]),
+  hold_json: (p, n) => hold(JSON.parse(str(p, n))),
+  hold_str: (p, n) => hold(str(p, n)),
+  hold_error: (cp, cn, mp, mn, ep, en) => hold(codedError(str(cp, cn), str(mp, mn), en ? str(ep, en) : undefined)),
+  release: (h) => held.delete(h),
+  same: (i, h) => Object.is(args[i], held.get(h)),
+  invoke: (f, v, callback) => {
+    try { held.get(f)(held.get(v)); } catch (e) { console.error(callback ? 'segflow: a callback threw' : 'segflow: a listener threw', e); }
+  },
+  waiter: (id) => hold(waiter(id)),
+  settle: (id, h) => settle(id, held.get(h)),
+  ret: (h) => { out = unhold(h); },
+  fail: (h) => { err = unhold(h); },
+};
+
+/// The API as the loader sees it: one function per name, each carried to the
+/// module's `call(name)` export with its arguments (src/web/entry.rs). Never
+/// awaited (a Proxy answers `then` too). A call made from inside another (page code
+/// the module runs) keeps the outer call's arguments and result apart.
+export const api = new Proxy({}, {
+  get: (_, name) => (...a) => {
+    const outer = [args, out, err];
+    args = a;
+    out = err = undefined;
+    try {
+      wasm.call(stage(String(name)));
+      if (err !== undefined) throw err;
+      return out;
+    } finally {
+      [args, out, err] = outer;
+    }
+  },
+});
+
+const started = (instance) => {
+  wasm = instance.exports;
+  wake = wasm.wake;
+};
+
+/// Instantiates the module from `module` (its bytes or a compiled module).
+export function initSync({ module }) {
+  started(new WebAssembly.Instance(module instanceof WebAssembly.Module ? module : new WebAssembly.Module(module), { segflow: imports }));
+}
+
+/// Instantiates the module from `module_or_path` (a `fetch` Response, a Promise of
+/// one, or a URL; by default segflow_core_bg.wasm beside this file), compiling
+/// while it downloads when the server sends it as `application/wasm`.
+export default async function init({ module_or_path: source } = {}) {
+  let res = await (source || new URL('segflow_core_bg.wasm', import.meta.url));
+  if (!(res instanceof Response)) res = await fetch(res);
+  if (!res.ok) throw new Error(`${res.url} answered ${res.status}`);
+  const streams = typeof WebAssembly.instantiateStreaming == 'function'
+    && /^application\/wasm(;|$)/i.test(res.headers.get('Content-Type') || '');
+  const result = streams
+    ? await WebAssembly.instantiateStreaming(res, { segflow: imports })
+    : await WebAssembly.instantiate(await res.arrayBuffer(), { segflow: imports });
+  started(result.instance);
 }

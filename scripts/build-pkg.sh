@@ -3,8 +3,10 @@
 # segflow.js) and two wasm modules built from this crate with different features:
 #   segflow_core    (feature analytics) loaded at init,
 #   segflow_content (feature content)   loaded only when there is content.
-# Each is cargo-built for wasm32, run through wasm-bindgen (the CLI on PATH, whose
-# version must equal Cargo.lock's) and wasm-opt; all JS is minified with esbuild.
+# Each is cargo-built for wasm32 and run through wasm-opt. The core module has no
+# wasm-bindgen: js/core.js instantiates it and answers its imports (see
+# src/web/abi.rs). The content module goes through wasm-bindgen (the CLI on PATH,
+# whose version must equal Cargo.lock's). All JS is minified with esbuild.
 #
 # wasm-opt is binaryen's, from the npm registry (pinned in package-lock.json), not
 # Debian's: Debian's binaryen 108 rewrites the export of wasm-bindgen's externref
@@ -24,30 +26,33 @@ work=target/pkg-build
 rm -rf "$work"
 mkdir -p "$work" "$out"
 
-module() { # module <out-name> <feature>
-  cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features "$2,pkg" >&2
-  wasm-bindgen --target web --no-typescript --out-dir "$work" --out-name "$1" \
-    target/wasm32-unknown-unknown/release/segflow.wasm
-  node_modules/.bin/wasm-opt $WASM_OPT_FLAGS "$work/$1_bg.wasm" -o "$work/$1_bg.wasm.opt"
-  mv "$work/$1_bg.wasm.opt" "$work/$1_bg.wasm"
+wasm=target/wasm32-unknown-unknown/release/segflow.wasm
+build() { # build <feature>
+  cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features "$1,pkg" >&2
 }
-module segflow_core analytics
-module segflow_content content
-node scripts/shorten-imports.mjs "$work" segflow_core segflow_content
-# The core module's API object (js/core-api.js) goes at the end of its glue.
-cat js/core-api.js >> "$work/segflow_core.js"
+optimise() { # optimise <in> <out>
+  node_modules/.bin/wasm-opt $WASM_OPT_FLAGS "$1" -o "$2"
+}
+build analytics
+optimise "$wasm" "$work/segflow_core_bg.wasm"
+build content
+wasm-bindgen --target web --no-typescript --out-dir "$work" --out-name segflow_content "$wasm"
+optimise "$work/segflow_content_bg.wasm" "$work/segflow_content_bg.wasm.opt"
+mv "$work/segflow_content_bg.wasm.opt" "$work/segflow_content_bg.wasm"
+node scripts/shorten-imports.mjs "$work" segflow_content
 
 # The package, assembled beside pkg/ and then put in its place (so that a test
 # reading pkg/ meanwhile never sees half of it): minified JS (export names are
 # kept), the wasm, types, metadata. Each module's glue is bundled with the JS
-# helpers it imports (js/core.js or js/content.js, and js/glue.js), so a module
+# helpers it imports (js/core.js is the core module's glue; the content module's
+# wasm-bindgen glue imports js/content.js; both import js/glue.js), so a module
 # is one JS file and its wasm: one request and one round trip fewer before the
 # core is ready (and 0.7 KB less to load first than three files; the content
 # module carries its own copy of js/glue.js, 0.35 KB).
 next="$work/pkg"
 mkdir -p "$next"
-for name in segflow_core segflow_content; do
-  node_modules/.bin/esbuild "$work/$name.js" --bundle --minify --format=esm --log-level=warning --outfile="$next/$name.js"
+for entry in js/core.js:segflow_core "$work/segflow_content.js":segflow_content; do
+  node_modules/.bin/esbuild "${entry%%:*}" --bundle --minify --format=esm --log-level=warning --outfile="$next/${entry#*:}.js"
 done
 node_modules/.bin/esbuild js/loader.js --minify --format=esm --log-level=warning --outfile="$next/segflow.js"
 cp "$work"/*.wasm "$next/"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing segflow needs, skipping anything already present.
 #   scripts/setup.sh          toolchain for building (demo)
-#   scripts/setup.sh --test   also Debian's chromium and chromium-driver (browser tests)
+#   scripts/setup.sh --test   also Debian's chromium (browser and end-to-end tests)
 # wasm-opt comes from the npm package binaryen (pinned in package-lock.json): Debian's
 # binaryen 108 corrupts wasm-bindgen output that has an externref table (it re-points
 # the table's export at the function table even with no passes), see build-pkg.sh.
@@ -31,15 +31,9 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " ${bindgen_version}\$"; then
     || cargo install wasm-bindgen-cli --version "=${bindgen_version}" --force
 fi
 
-if ! command -v wasm-pack >/dev/null 2>&1; then
-  log "installing wasm-pack (a few minutes)"
-  cargo install wasm-pack --locked || cargo install wasm-pack
-fi
-
 apt_pkgs=()
 if [ "$want_browser" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || apt_pkgs+=(chromium)
-  command -v chromedriver >/dev/null 2>&1 || apt_pkgs+=(chromium-driver)
 fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   log "installing Debian packages: ${apt_pkgs[*]}"
@@ -61,4 +55,4 @@ if [ "$missing_npm" = 1 ]; then
   log "installing npm dev dependencies (package-lock.json)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
-log "toolchain ready: $(wasm-bindgen --version), $(wasm-pack --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}')"
+log "toolchain ready: $(wasm-bindgen --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}')"

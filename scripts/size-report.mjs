@@ -13,7 +13,10 @@ for (const line of readFileSync(top, 'utf8').split('\n')) {
 }
 const GROUPS = [
   [/^data segment/, 'data (strings, tables)'],
+  [/vtable\.shim/, 'closure vtable shims'],
   [/shim|^__wbindgen|^__wbg|^__externref/, 'wasm-bindgen export shims'],
+  // The core module's exports (src/web/entry.rs), with the API they inline.
+  [/^(call|wake)$/, 'segflow::web::entry (exports, API inlined)'],
   [/segflow::core::(\w+)/, (m) => `segflow::core::${m[1]}`],
   [/segflow::web::content::(\w+)/, (m) => `segflow::web::content::${m[1]}`],
   [/segflow::web::(\w+)/, (m) => `segflow::web::${m[1]}`],

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command (`make test`): installs what is missing, then runs
-# formatting, clippy (host and wasm32), native tests, browser tests in headless
-# Chromium against a real collector, and end-to-end tests of the built package.
+# formatting, clippy (host and wasm32), native tests, then the built package in
+# headless Chromium against a real collector: browser tests of the core module's
+# shell by itself (tests/e2e/shell.test.mjs) and end-to-end tests of everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -31,23 +32,7 @@ cargo test --workspace
 # under 100 ms (the plain run above checks a debug build's looser bound).
 cargo test --release --lib adversarial_input_renders_in_linear_time
 
-tmp=$(mktemp -d)
-cleanup() { [ -n "${COLLECTOR_PID:-}" ] && kill "$COLLECTOR_PID" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-step "browser tests (wasm-bindgen-test in headless Chromium)"
-# The test page reads /api/events back from another origin: the runner gets a
-# free port we choose, and only that origin may read the collector's read side.
-runner_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-export WASM_BINDGEN_TEST_ADDRESS="127.0.0.1:$runner_port"
-start_collector "$tmp/collector.log" --db "$tmp/browser.db" --write-key browser-test-key \
-  --read-origin "http://127.0.0.1:$runner_port"
-export SEGFLOW_COLLECTOR_URL="$COLLECTOR_URL"
-CHROMEDRIVER=$(command -v chromedriver) wasm-pack test --headless --chrome --mode no-install . --test web
-kill "$COLLECTOR_PID"; COLLECTOR_PID=
-unset WASM_BINDGEN_TEST_ADDRESS
-
-step "TypeScript types and end-to-end tests (built package, collector, Chromium)"
+step "TypeScript types, browser and end-to-end tests (built package, collector, Chromium)"
 bash scripts/build-pkg.sh
 node scripts/check-size.mjs
 npx tsc -p tests/types

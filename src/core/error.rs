@@ -14,6 +14,8 @@ pub enum ErrorCode {
     NotInitialized,
     /// `init` was called a second time.
     AlreadyInitialized,
+    /// Events were dropped (the `error` listeners' payload, never thrown).
+    DeliveryFailure,
 }
 
 impl ErrorCode {
@@ -24,6 +26,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::NotInitialized => "not_initialized",
             ErrorCode::AlreadyInitialized => "already_initialized",
+            ErrorCode::DeliveryFailure => "delivery_failure",
         }
     }
 }

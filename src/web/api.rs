@@ -3,19 +3,17 @@
 //! Every function either returns normally or throws a JS `Error` with a stable `code`
 //! (`invalid_argument`, `payload_too_large`, `not_initialized`,
 //! `already_initialized`). Nothing panics across this boundary. Each call reads
-//! its arguments off JS values, hands them to the core client through
-//! [`driver::call`], and runs as one [`dispatch::batch`]: listeners it causes are
-//! called once it is done.
+//! its arguments off the page's values ([`Arg`]), hands them to the core client
+//! through [`driver::call`], and runs as one [`dispatch::batch`]: listeners it
+//! causes are called once it is done.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::prelude::*;
-
+use super::abi::{Arg, Fail, Held, Kind};
 use super::dispatch::{self, batch};
 use super::driver::{self, call, with_rt};
-use super::{error, host, js_error, lifecycle, object_to_json};
+use super::{host, lifecycle, object_to_json};
 use crate::core::client::{ClientConfig, Raw};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::identity::validate_id;
@@ -31,72 +29,68 @@ fn known_event(name: &str) -> bool {
             .any(|spec| spec.listener == name)
 }
 
-/// Reads `options[key]`: `None` when absent (undefined or null).
-fn option(options: &JsValue, key: &str) -> Option<JsValue> {
-    Reflect::get(options, &JsValue::from_str(key))
-        .ok()
-        .filter(|v| !v.is_undefined() && !v.is_null())
+/// `options[key]`: `None` when absent (undefined or null) or unreadable.
+fn option(options: Arg, key: &str) -> Option<Arg> {
+    options.get(key).filter(|v| !v.is_none())
 }
 
 /// One init option as the core's [`Raw`] (a getter that throws reads as `Other`).
-fn raw(options: &JsValue, key: &str) -> Raw {
-    match Reflect::get(options, &JsValue::from_str(key)) {
-        Ok(v) if v.is_undefined() || v.is_null() => Raw::Absent,
-        Ok(v) => {
-            if let Some(s) = v.as_string() {
-                Raw::Str(s)
-            } else if let Some(n) = v.as_f64() {
-                Raw::Num(n)
-            } else if let Some(b) = v.as_bool() {
-                Raw::Bool(b)
-            } else {
-                Raw::Other
-            }
-        }
-        Err(_) => Raw::Other,
+fn raw(options: Arg, key: &str) -> Raw {
+    let Some(v) = options.get(key) else {
+        return Raw::Other;
+    };
+    match v.kind() {
+        Kind::Undefined | Kind::Null => Raw::Absent,
+        Kind::Str => Raw::Str(v.string().unwrap_or_default()),
+        Kind::Num => Raw::Num(v.number().unwrap_or(f64::NAN)),
+        Kind::Bool => Raw::Bool(v.truthy()),
+        _ => Raw::Other,
     }
+}
+
+fn invalid(message: &str) -> Fail {
+    Fail::Core(Error::invalid(message))
+}
+
+fn invalid_named(name: &str, what: &str) -> Fail {
+    Fail::Core(Error::invalid(String::from("segflow: ") + name + what))
 }
 
 /// Fails with `not_initialized` before `init`.
-fn ready() -> Result<(), JsValue> {
-    with_rt(|_| ())
+fn ready() -> Result<(), Fail> {
+    Ok(with_rt(|_| ())?)
 }
 
 /// Starts segflow. Must come before every other call.
-pub fn init(options: JsValue) -> Result<(), JsValue> {
+pub fn init(options: Arg) -> Result<(), Fail> {
     if driver::is_initialized() {
-        return Err(error(
-            ErrorCode::AlreadyInitialized,
-            "segflow: init was already called",
+        return Err(Fail::Core(Error {
+            code: ErrorCode::AlreadyInitialized,
+            message: "segflow: init was already called".into(),
+        }));
+    }
+    if options.kind() != Kind::Object {
+        return Err(invalid(
+            "segflow: init needs an options object with a writeKey",
         ));
     }
-    if !options.is_object() {
-        return Err(js_error(Error::invalid(
-            "segflow: init needs an options object with a writeKey",
-        )));
-    }
-    let integrations = match Reflect::get(&options, &"integrations".into()) {
-        Ok(v) => object_to_json(&v, "integrations")?,
-        Err(_) => String::from("{}"),
+    let integrations = match options.get("integrations") {
+        Some(v) => object_to_json(v, "integrations")?,
+        None => String::from("{}"),
     };
-    let config =
-        ClientConfig::from_options(|k| raw(&options, k), integrations).map_err(js_error)?;
-    let url_filter = match Reflect::get(&options, &"urlFilter".into()) {
-        Ok(f) if f.is_function() => Some(Function::from(f)),
-        Ok(f) if f.is_undefined() || f.is_null() => None,
-        _ => {
-            return Err(js_error(Error::invalid(
-                "segflow: urlFilter must be a function",
-            )))
-        }
+    let config = ClientConfig::from_options(|k| raw(options, k), integrations)?;
+    let url_filter = match options.get("urlFilter") {
+        Some(f) if f.kind() == Kind::Function => Some(f.hold()),
+        Some(f) if f.is_none() => None,
+        _ => return Err(invalid("segflow: urlFilter must be a function")),
     };
     // Content is the content module's (the loader hands `options.content` to it);
     // here it is only checked to be of a type that module takes.
-    if let Some(v) = option(&options, "content") {
-        if v.as_string().is_none() && !v.is_object() {
-            return Err(js_error(Error::invalid(
+    if let Some(v) = option(options, "content") {
+        if !matches!(v.kind(), Kind::Str | Kind::Object) {
+            return Err(invalid(
                 "segflow: content must be an object in the content schema or a URL",
-            )));
+            ));
         }
     }
     batch(|| {
@@ -107,79 +101,65 @@ pub fn init(options: JsValue) -> Result<(), JsValue> {
 }
 
 /// Turns the automatic `page_viewed` event off (`true`) or back on (`false`).
-pub fn set_page_tracking_disabled(disabled: bool) -> Result<(), JsValue> {
+pub fn set_page_tracking_disabled(disabled: bool) -> Result<(), Fail> {
     ready()?;
     lifecycle::set_page_tracking(!disabled);
     Ok(())
 }
 
-fn traits_arg(value: &JsValue, name: &str) -> Result<Json, JsValue> {
+fn traits_arg(value: Arg, name: &str) -> Result<Json, Fail> {
     let text = object_to_json(value, name)?;
-    json::parse(&text).map_err(|_| {
-        js_error(Error::invalid(
-            String::from("segflow: ") + name + " must be an object",
-        ))
-    })
+    json::parse(&text).map_err(|_| invalid_named(name, " must be an object"))
 }
 
-fn id_arg(value: &JsValue, name: &str) -> Result<String, JsValue> {
-    let id = if let Some(s) = value.as_string() {
+fn id_arg(value: Arg, name: &str) -> Result<String, Fail> {
+    let id = if let Some(s) = value.string() {
         s
-    } else if let Some(n) = value.as_f64().filter(|n| n.is_finite()) {
+    } else if let Some(n) = value.number().filter(|n| n.is_finite()) {
         let mut s = String::new();
         json::write_number(n, &mut s);
         s
     } else {
-        return Err(js_error(Error::invalid(
-            String::from("segflow: ") + name + " must be a non-empty string or a finite number",
-        )));
+        return Err(invalid_named(
+            name,
+            " must be a non-empty string or a finite number",
+        ));
     };
-    validate_id(&id, name).map_err(js_error)?;
+    validate_id(&id, name)?;
     Ok(id)
 }
 
-fn optional_string(options: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
-    if options.is_undefined() || options.is_null() {
-        return Ok(None);
+/// `options`, which may be absent, or else must be an object.
+fn options_arg(options: Arg) -> Result<Option<Arg>, Fail> {
+    match options.kind() {
+        Kind::Undefined | Kind::Null => Ok(None),
+        Kind::Object => Ok(Some(options)),
+        _ => Err(invalid("segflow: options must be an object")),
     }
-    if !options.is_object() {
-        return Err(js_error(Error::invalid(
-            "segflow: options must be an object",
-        )));
-    }
-    let v = Reflect::get(options, &key.into()).unwrap_or(JsValue::UNDEFINED);
-    if v.is_undefined() || v.is_null() {
-        return Ok(None);
-    }
-    v.as_string().map(Some).ok_or_else(|| {
-        js_error(Error::invalid(
-            String::from("segflow: ") + key + " must be a string",
-        ))
-    })
 }
 
-fn membership_arg(options: &JsValue) -> Result<Option<Json>, JsValue> {
-    if options.is_undefined() || options.is_null() {
+fn optional_string(options: Arg, key: &str) -> Result<Option<String>, Fail> {
+    let Some(v) = options_arg(options)?.and_then(|o| option(o, key)) else {
         return Ok(None);
+    };
+    v.string()
+        .map(Some)
+        .ok_or_else(|| invalid_named(key, " must be a string"))
+}
+
+fn membership_arg(options: Arg) -> Result<Option<Json>, Fail> {
+    match options_arg(options)?.and_then(|o| option(o, "membership")) {
+        Some(m) => traits_arg(m, "membership").map(Some),
+        None => Ok(None),
     }
-    if !options.is_object() {
-        return Err(js_error(Error::invalid(
-            "segflow: options must be an object",
-        )));
-    }
-    let m = Reflect::get(options, &"membership".into()).unwrap_or(JsValue::UNDEFINED);
-    if m.is_undefined() || m.is_null() {
-        return Ok(None);
-    }
-    traits_arg(&m, "membership").map(Some)
 }
 
 /// Identifies the signed-in user with the same user id Segment uses.
-pub fn identify(user_id: JsValue, traits: JsValue, options: JsValue) -> Result<(), JsValue> {
+pub fn identify(user_id: Arg, traits: Arg, options: Arg) -> Result<(), Fail> {
     ready()?;
-    let user_id = id_arg(&user_id, "userId")?;
-    let changes = traits_arg(&traits, "traits")?;
-    let signature = optional_string(&options, "signature")?;
+    let user_id = id_arg(user_id, "userId")?;
+    let changes = traits_arg(traits, "traits")?;
+    let signature = optional_string(options, "signature")?;
     batch(|| {
         call(&mut |c, now| c.identify_signed(now, &user_id, &changes, signature.as_deref()))?;
         // The user or their traits changed: content conditions look again.
@@ -190,9 +170,9 @@ pub fn identify(user_id: JsValue, traits: JsValue, options: JsValue) -> Result<(
 }
 
 /// Identifies a signed-out visitor by the anonymous id alone.
-pub fn identify_anonymous(traits: JsValue) -> Result<(), JsValue> {
+pub fn identify_anonymous(traits: Arg) -> Result<(), Fail> {
     ready()?;
-    let changes = traits_arg(&traits, "traits")?;
+    let changes = traits_arg(traits, "traits")?;
     batch(|| {
         call(&mut |c, now| c.identify_anonymous(now, &changes))?;
         host::notify("user");
@@ -201,9 +181,9 @@ pub fn identify_anonymous(traits: JsValue) -> Result<(), JsValue> {
 }
 
 /// Changes the current user's traits (sent as an identify call).
-pub fn update_user(traits: JsValue) -> Result<(), JsValue> {
+pub fn update_user(traits: Arg) -> Result<(), Fail> {
     ready()?;
-    let changes = traits_arg(&traits, "traits")?;
+    let changes = traits_arg(traits, "traits")?;
     batch(|| {
         call(&mut |c, now| c.update_user(now, &changes))?;
         host::notify("user");
@@ -212,12 +192,12 @@ pub fn update_user(traits: JsValue) -> Result<(), JsValue> {
 }
 
 /// Associates the user with a group (company).
-pub fn group(company_id: JsValue, traits: JsValue, options: JsValue) -> Result<(), JsValue> {
+pub fn group(company_id: Arg, traits: Arg, options: Arg) -> Result<(), Fail> {
     ready()?;
-    let group_id = id_arg(&company_id, "groupId")?;
-    let changes = traits_arg(&traits, "traits")?;
-    let membership = membership_arg(&options)?;
-    optional_string(&options, "signature")?;
+    let group_id = id_arg(company_id, "groupId")?;
+    let changes = traits_arg(traits, "traits")?;
+    let membership = membership_arg(options)?;
+    optional_string(options, "signature")?;
     batch(|| {
         call(&mut |c, now| c.group(now, &group_id, &changes, membership.as_ref()))?;
         host::notify("user");
@@ -226,10 +206,10 @@ pub fn group(company_id: JsValue, traits: JsValue, options: JsValue) -> Result<(
 }
 
 /// Changes the active group's traits (sent as a group call).
-pub fn update_group(traits: JsValue, options: JsValue) -> Result<(), JsValue> {
+pub fn update_group(traits: Arg, options: Arg) -> Result<(), Fail> {
     ready()?;
-    let changes = traits_arg(&traits, "traits")?;
-    let membership = membership_arg(&options)?;
+    let changes = traits_arg(traits, "traits")?;
+    let membership = membership_arg(options)?;
     batch(|| {
         call(&mut |c, now| c.update_group(now, &changes, membership.as_ref()))?;
         host::notify("user");
@@ -237,20 +217,18 @@ pub fn update_group(traits: JsValue, options: JsValue) -> Result<(), JsValue> {
     })
 }
 
-fn event_name(value: &JsValue, what: &str) -> Result<String, JsValue> {
-    match value.as_string() {
+fn event_name(value: Arg, what: &str) -> Result<String, Fail> {
+    match value.string() {
         Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(js_error(Error::invalid(
-            String::from("segflow: ") + what + " must be a non-empty string",
-        ))),
+        _ => Err(invalid_named(what, " must be a non-empty string")),
     }
 }
 
 /// Records an event. Flows whose triggers or start rules wait for it react too.
-pub fn track(event: JsValue, properties: JsValue) -> Result<(), JsValue> {
+pub fn track(event: Arg, properties: Arg) -> Result<(), Fail> {
     ready()?;
-    let event = event_name(&event, "event")?;
-    let props = object_to_json(&properties, "properties")?;
+    let event = event_name(event, "event")?;
+    let props = object_to_json(properties, "properties")?;
     batch(|| {
         call(&mut |c, now| c.track(now, &event, &props))?;
         host::notify_event(&event, &props);
@@ -260,25 +238,27 @@ pub fn track(event: JsValue, properties: JsValue) -> Result<(), JsValue> {
 
 /// Records a page view. The page's path, referrer, search, title and url are added
 /// to the properties (the page's own properties win).
-pub fn page(name: JsValue, properties: JsValue) -> Result<(), JsValue> {
+pub fn page(name: Arg, properties: Arg) -> Result<(), Fail> {
     ready()?;
-    let name = if name.is_undefined() || name.is_null() {
+    let name = if name.is_none() {
         None
     } else {
-        Some(event_name(&name, "page name")?)
+        Some(event_name(name, "page name")?)
     };
-    let props = object_to_json(&properties, "properties")?;
-    batch(|| call(&mut |c, now| c.page_view(now, name.as_deref(), &props)))
+    let props = object_to_json(properties, "properties")?;
+    Ok(batch(|| {
+        call(&mut |c, now| c.page_view(now, name.as_deref(), &props))
+    })?)
 }
 
 /// Merges a previous id into `userId` (Segment alias) and makes `userId` current.
-pub fn alias(user_id: JsValue, previous_id: JsValue) -> Result<(), JsValue> {
+pub fn alias(user_id: Arg, previous_id: Arg) -> Result<(), Fail> {
     ready()?;
-    let user_id = id_arg(&user_id, "userId")?;
-    let previous = if previous_id.is_undefined() || previous_id.is_null() {
+    let user_id = id_arg(user_id, "userId")?;
+    let previous = if previous_id.is_none() {
         None
     } else {
-        Some(id_arg(&previous_id, "previousId")?)
+        Some(id_arg(previous_id, "previousId")?)
     };
     batch(|| {
         call(&mut |c, now| c.alias(now, &user_id, previous.as_deref()))?;
@@ -291,7 +271,7 @@ pub fn alias(user_id: JsValue, previous_id: JsValue) -> Result<(), JsValue> {
 
 /// Forgets the user, traits and group and starts a new anonymous id (sign-out).
 /// Events already queued are still delivered.
-pub fn reset() -> Result<(), JsValue> {
+pub fn reset() -> Result<(), Fail> {
     ready()?;
     batch(|| {
         call(&mut |c, _| {
@@ -306,46 +286,46 @@ pub fn reset() -> Result<(), JsValue> {
 }
 
 /// Whether `identify` (or `identifyAnonymous`) has been called for this visitor.
-pub fn is_identified() -> Result<bool, JsValue> {
-    with_rt(|rt| rt.client.is_identified())
+pub fn is_identified() -> Result<bool, Fail> {
+    Ok(with_rt(|rt| rt.client.is_identified())?)
 }
 
 /// The ids and traits segflow holds for the visitor (the shape is the core's,
 /// `Identity::state_json`).
-pub fn user() -> Result<JsValue, JsValue> {
+pub fn user() -> Result<Held, Fail> {
     let state = with_rt(|rt| rt.client.identity().state_json())?;
-    Ok(super::parse_json(&state))
+    Ok(Held::json(&state))
 }
 
 /// Turns sending to Segment off (at once) or back on. While off, new events are not
 /// queued for Segment; events already stored (by this or earlier page loads, or
 /// other tabs) are kept and go out when it is back on.
-pub fn set_streaming(on: bool) -> Result<(), JsValue> {
-    batch(|| {
+pub fn set_streaming(on: bool) -> Result<(), Fail> {
+    Ok(batch(|| {
         call(&mut |c, now| {
             c.set_streaming(now, on);
             Ok(())
         })
-    })
+    })?)
 }
 
 /// Sends everything queued now. The Promise resolves to `{ pending }` once each of
 /// those events is delivered or dropped (`pending: 0`), or as soon as they cannot go
 /// out now: offline, streaming off, or waiting to be retried after a failure
 /// (`pending`: how many are still queued; they keep being retried).
-pub fn flush() -> Result<Promise, JsValue> {
+pub fn flush() -> Result<Held, Fail> {
     batch(|| {
         let mut waiter = 0;
         call(&mut |c, now| {
             waiter = c.flush(now);
             Ok(())
         })?;
-        Ok(super::waiter(waiter as f64))
+        Ok(Held::waiter(waiter))
     })
 }
 
-fn listener_args(name: &JsValue, f: &JsValue) -> Result<(String, Function), JsValue> {
-    let name = name.as_string().filter(|n| known_event(n)).ok_or_else(|| {
+fn listener_name(name: Arg, f: Arg) -> Result<String, Fail> {
+    let name = name.string().filter(|n| known_event(n)).ok_or_else(|| {
         let mut names = String::new();
         let all = DELIVERY_EVENTS
             .iter()
@@ -357,28 +337,26 @@ fn listener_args(name: &JsValue, f: &JsValue) -> Result<(String, Function), JsVa
             }
             names.push_str(n);
         }
-        js_error(Error::invalid(
+        Fail::Core(Error::invalid(
             String::from("segflow: unknown event; expected one of: ") + &names,
         ))
     })?;
-    if !f.is_function() {
-        return Err(js_error(Error::invalid(
-            "segflow: the listener must be a function",
-        )));
+    if f.kind() != Kind::Function {
+        return Err(invalid("segflow: the listener must be a function"));
     }
-    Ok((name, Function::from(f.clone())))
+    Ok(name)
 }
 
 /// Listens for `delivered`, `dropped`, `error` or a generated event.
-pub fn on(event: JsValue, listener: JsValue) -> Result<(), JsValue> {
-    let (name, f) = listener_args(&event, &listener)?;
-    dispatch::add_listener(name, f);
+pub fn on(event: Arg, listener: Arg) -> Result<(), Fail> {
+    let name = listener_name(event, listener)?;
+    dispatch::add_listener(name, listener.hold());
     Ok(())
 }
 
 /// Removes a listener added with `on`.
-pub fn off(event: JsValue, listener: JsValue) -> Result<(), JsValue> {
-    let (name, f) = listener_args(&event, &listener)?;
-    dispatch::remove_listener(&name, &f);
+pub fn off(event: Arg, listener: Arg) -> Result<(), Fail> {
+    let name = listener_name(event, listener)?;
+    dispatch::remove_listener(&name, listener);
     Ok(())
 }

@@ -13,26 +13,29 @@ use crate::prelude::*;
 
 use crate::web::batches::Batches;
 use crate::web::local::Local;
+use alloc::rc::Rc;
 use core::cell::RefCell;
 
-use js_sys::Function;
-use wasm_bindgen::prelude::*;
+use super::abi::{self, Arg, Held};
 
 /// An event for the page's listeners: name and payload.
-pub type Emit = (&'static str, JsValue);
+pub type Emit = (&'static str, Held);
 
 /// Page code to run once the current batch is done.
 pub enum Deferred {
     /// Call the `on()` listeners of this event.
     Emit(Emit),
-    /// Call `f(arg)` (a promise's resolve function, the custom navigate function).
-    Call(Function, JsValue),
+    /// Call `f(arg)` (the content module's hook).
+    Call(Rc<Held>, Held),
     /// Settle `flush()` promise `waiter` (made by `waiter` in `js/core.js`)
     /// with this value.
-    Resolve(u64, JsValue),
+    Resolve(u64, Held),
 }
 
-static LISTENERS: Local<RefCell<Vec<(String, Function)>>> = Local::new(RefCell::new(Vec::new()));
+/// The `on()` listeners, in the order added: event name and function.
+type Listeners = Vec<(String, Rc<Held>)>;
+
+static LISTENERS: Local<RefCell<Listeners>> = Local::new(RefCell::new(Vec::new()));
 static BATCHES: Local<Batches<Deferred>> = Local::new(Batches::new());
 /// Runs `f` as a batch (see the module docs).
 pub fn batch<T>(f: impl FnOnce() -> T) -> T {
@@ -46,7 +49,7 @@ pub fn defer(d: Deferred) {
 }
 
 /// Queues an event for the listeners.
-pub fn emit(name: &'static str, payload: JsValue) {
+pub fn emit(name: &'static str, payload: Held) {
     defer(Deferred::Emit((name, payload)));
 }
 
@@ -57,37 +60,31 @@ fn run(d: Deferred) {
                 LISTENERS.with(|l| l.try_borrow().map(|l| l.clone()).unwrap_or_default());
             for (n, f) in &listeners {
                 if n == name {
-                    if let Err(e) = f.call1(&JsValue::UNDEFINED, &payload) {
-                        super::warn("segflow: a listener threw", Some(e));
-                    }
+                    f.invoke(&payload, false);
                 }
             }
         }
-        Deferred::Call(f, arg) => {
-            if let Err(e) = f.call1(&JsValue::UNDEFINED, &arg) {
-                super::warn("segflow: a callback threw", Some(e));
-            }
-        }
-        Deferred::Resolve(waiter, value) => super::settle(waiter as f64, &value),
+        Deferred::Call(f, arg) => f.invoke(&arg, true),
+        Deferred::Resolve(waiter, value) => abi::settle(waiter, &value),
     }
 }
 
 /// Adds a listener.
-pub fn add_listener(name: String, f: Function) {
+pub fn add_listener(name: String, f: Held) {
     LISTENERS.with(|l| {
         if let Ok(mut l) = l.try_borrow_mut() {
-            l.push((name, f));
+            l.push((name, Rc::new(f)));
         }
     });
 }
 
 /// Removes a listener added with the same name and function.
-pub fn remove_listener(name: &str, f: &Function) {
+pub fn remove_listener(name: &str, f: Arg) {
     LISTENERS.with(|l| {
         let Ok(mut l) = l.try_borrow_mut() else {
             return;
         };
-        if let Some(i) = l.iter().position(|(n, g)| n == name && g == f) {
+        if let Some(i) = l.iter().position(|(n, g)| n == name && f.is(g)) {
             l.remove(i);
         }
     });

@@ -13,11 +13,10 @@ use crate::prelude::*;
 use crate::web::local::Local;
 use core::cell::{Cell, RefCell};
 
-use wasm_bindgen::prelude::*;
-
+use super::abi::{self, now_ms, Held};
 use super::dispatch::{self, Deferred};
+use super::page;
 use super::storage::Store;
-use super::{now_ms, page};
 use crate::core::client::{flush_result, Client, Effect, Notice};
 use crate::core::delivery::{Outcome, Transmit};
 use crate::core::error::{Error, ErrorCode};
@@ -62,20 +61,19 @@ pub fn set_call_time(at: Option<u64>) {
     CALL_TIME.with(|c| c.set(at));
 }
 
-fn not_initialized() -> JsValue {
-    super::error(
-        ErrorCode::NotInitialized,
-        "segflow: call init({ writeKey }) before any other method",
-    )
+fn not_initialized() -> Error {
+    Error {
+        code: ErrorCode::NotInitialized,
+        message: "segflow: call init({ writeKey }) before any other method".into(),
+    }
 }
 
 /// Runs `f` on the runtime, or fails with `not_initialized`. `f` must not call
 /// page code (see [`dispatch`]).
-pub fn with_rt<T>(f: impl FnOnce(&mut Runtime) -> T) -> Result<T, JsValue> {
+pub fn with_rt<T>(f: impl FnOnce(&mut Runtime) -> T) -> Result<T, Error> {
     RT.with(|cell| match cell.try_borrow_mut() {
         Ok(mut guard) => guard.as_mut().map(f).ok_or_else(not_initialized),
-        Err(_) => Err(super::error(
-            ErrorCode::InvalidArgument,
+        Err(_) => Err(Error::invalid(
             "segflow: re-entrant call from inside a segflow callback",
         )),
     })
@@ -96,7 +94,7 @@ pub fn is_initialized() -> bool {
 /// carried out. Fails with `not_initialized` before `init`. (Not generic: one copy
 /// in the wasm for every call site.)
 #[inline(never)]
-pub fn call(f: &mut dyn FnMut(&mut Client, u64) -> Result<(), Error>) -> Result<(), JsValue> {
+pub fn call(f: &mut dyn FnMut(&mut Client, u64) -> Result<(), Error>) -> Result<(), Error> {
     let page = page::changed();
     let had_page = page.is_some();
     let result = with_rt(|rt| {
@@ -112,7 +110,7 @@ pub fn call(f: &mut dyn FnMut(&mut Client, u64) -> Result<(), Error>) -> Result<
     match result {
         Ok((out, later)) => {
             carry_out(later);
-            out.map_err(super::js_error)
+            out
         }
         Err(e) => {
             if had_page {
@@ -138,8 +136,7 @@ pub fn page_url() -> String {
 /// ([`started`]), so listeners added right after `init` hear them.
 pub fn install(client: Client, store: Store) {
     let auth = if client.config().basic_auth {
-        super::base64(&(client.config().write_key.clone() + ":"))
-            .map(|b| String::from("Basic ") + &b)
+        abi::base64(&(client.config().write_key.clone() + ":")).map(|b| String::from("Basic ") + &b)
     } else {
         None
     };
@@ -161,7 +158,7 @@ pub fn install(client: Client, store: Store) {
             *s = Some(later);
         }
     });
-    super::microtask(super::wake::START);
+    abi::microtask(super::wake::START);
 }
 
 /// The microtask after `init`: carries out the start-up's effects.
@@ -203,9 +200,8 @@ impl Runtime {
                 Effect::Store { key, value } => {
                     if !self.store.set(&key, &value) && !self.storage_warned {
                         self.storage_warned = true;
-                        super::warn(
+                        abi::warn(
                             "segflow: localStorage is full; new events are kept in memory until sent",
-                            None,
                         );
                     }
                 }
@@ -220,7 +216,7 @@ impl Runtime {
                 Effect::Adopt => later.adopt = true,
                 Effect::Resync => later.resync = true,
                 Effect::ScheduleCommit => later.commit = true,
-                Effect::Warn(text) => super::warn(text, None),
+                Effect::Warn(text) => abi::warn(text),
             }
         }
         self.schedule(now);
@@ -235,7 +231,7 @@ impl Runtime {
         }
         self.timer = next;
         // -1 clears the timer.
-        super::set_timer(next.map_or(-1.0, |at| {
+        abi::set_timer(next.map_or(-1.0, |at| {
             at.saturating_sub(now).min(i32::MAX as u64) as f64
         }));
     }
@@ -244,10 +240,10 @@ impl Runtime {
 /// Carries out what may reach page code or the network.
 fn carry_out(later: Later) {
     if later.commit {
-        super::microtask(super::wake::COMMIT);
+        abi::microtask(super::wake::COMMIT);
     }
     for id in later.aborts {
-        super::abort_request(id as f64);
+        abi::abort_request(id);
     }
     for t in later.sends {
         transmit(t);
@@ -262,14 +258,18 @@ fn carry_out(later: Later) {
         // The payload's shape is the core's (`Notice::payload`).
         let (name, payload) = notice.payload();
         let value = if name == "error" {
-            super::coded_error_with("delivery_failure", "segflow: events were dropped", &payload)
+            let e = Error {
+                code: ErrorCode::DeliveryFailure,
+                message: "segflow: events were dropped".into(),
+            };
+            Held::error(&e, &payload)
         } else {
-            super::parse_json(&payload)
+            Held::json(&payload)
         };
         dispatch::emit(name, value);
     }
     for (waiter, pending) in later.resolves {
-        let result = super::parse_json(&flush_result(pending));
+        let result = Held::json(&flush_result(pending));
         dispatch::defer(Deferred::Resolve(waiter, result));
     }
 }
@@ -292,7 +292,7 @@ fn under_lock(resync: bool) {
     } else {
         super::wake::ADOPT_LOCK
     };
-    super::with_lock(&name, kind);
+    abi::with_lock(&name, kind);
 }
 
 /// The answer to [`under_lock`]: the lock is held for as long as this runs
@@ -327,7 +327,7 @@ fn transmit(t: Transmit) {
     else {
         return;
     };
-    super::post(t.id as f64, &url, &t.body, auth, t.keepalive);
+    abi::post(t.id, &url, &t.body, auth.as_deref(), t.keepalive);
 }
 
 /// The answer to request `id`: its HTTP status and `Retry-After` in ms (-1 when

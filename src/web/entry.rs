@@ -1,10 +1,12 @@
-//! The core module's one export for the API: `call(name, a, b, c)` runs the API
-//! function `name` (its JS name: `track`, `identify`, `__heard`, ...) with up to
-//! three arguments. `js/core-api.js` (appended to the glue) turns it back into one
-//! function per name for the loader. One export instead of one per function keeps wasm-bindgen's
-//! per-export glue (a JS wrapper and a wasm shim each) out of the module:
-//! 1.8 KB of what the page loads first (wasm and glue, gzipped), measured when
-//! this replaced them.
+//! The core module's exports: `call(name)` for the API and `wake(kind, a, b, c)`
+//! for everything asynchronous (see [`wake`](super::wake)).
+//!
+//! `call` runs the API function `name` (its JS name: `track`, `identify`,
+//! `__heard`, ...; staged by `js/core.js`, see [`abi`](super::abi)) with the
+//! current call's arguments 0, 1 and 2; `api` in `js/core.js` turns it back into
+//! one function per name for the loader. One export instead of one per function
+//! keeps a JS wrapper and a wasm shim per function out of the module (1.8 KB of
+//! what the page loads first, gzipped, measured when it replaced wasm-bindgen's).
 //!
 //! An unknown name fails with `invalid_argument`; each function checks its own
 //! arguments, as documented in [`api`](super::api) and [`host`](super::host).
@@ -12,23 +14,36 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use wasm_bindgen::prelude::*;
+use super::abi::{self, Arg, Fail, Held};
+use super::{api, heard, host};
+use crate::core::error::Error;
 
-use super::{api, error, heard, host};
-use crate::core::error::ErrorCode;
-
-fn done<E>(r: Result<(), E>) -> Result<JsValue, E> {
-    r.map(|()| JsValue::UNDEFINED)
+fn done(r: Result<(), Fail>) -> Result<Option<Held>, Fail> {
+    r.map(|()| None)
 }
 
-fn string(v: &JsValue) -> String {
-    v.as_string().unwrap_or_default()
+/// A string result (`__traits` and `__company` answer JSON *text*, which the
+/// content module parses).
+fn string(text: String) -> Result<Option<Held>, Fail> {
+    Ok(Some(Held::str(&text)))
 }
 
-/// Runs the API function `name` with `a`, `b` and `c` (see the module docs).
-#[wasm_bindgen]
-pub fn call(name: &str, a: JsValue, b: JsValue, c: JsValue) -> Result<JsValue, JsValue> {
-    match name {
+fn json(value: &str) -> Result<Option<Held>, Fail> {
+    Ok(Some(Held::json(value)))
+}
+
+fn boolean(b: bool) -> Result<Option<Held>, Fail> {
+    json(if b { "true" } else { "false" })
+}
+
+/// Runs the API function whose name is staged, `name_len` bytes long (see the
+/// module docs); its result or error goes to `js/core.js` ([`abi::ret`],
+/// [`abi::fail`]).
+#[no_mangle]
+pub extern "C" fn call(name_len: i32) {
+    let name = abi::taken(name_len).unwrap_or_default();
+    let (a, b, c) = (Arg(0), Arg(1), Arg(2));
+    let out = match name.as_str() {
         "init" => done(api::init(a)),
         "identify" => done(api::identify(a, b, c)),
         "identifyAnonymous" => done(api::identify_anonymous(a)),
@@ -39,48 +54,63 @@ pub fn call(name: &str, a: JsValue, b: JsValue, c: JsValue) -> Result<JsValue, J
         "page" => done(api::page(a, b)),
         "alias" => done(api::alias(a, b)),
         "reset" => done(api::reset()),
-        "setPageTrackingDisabled" => done(api::set_page_tracking_disabled(a.is_truthy())),
-        "setStreaming" => done(api::set_streaming(a.is_truthy())),
-        "isIdentified" => api::is_identified().map(JsValue::from),
-        "user" => api::user(),
-        "flush" => api::flush().map(JsValue::from),
+        "setPageTrackingDisabled" => done(api::set_page_tracking_disabled(a.truthy())),
+        "setStreaming" => done(api::set_streaming(a.truthy())),
+        "isIdentified" => api::is_identified().and_then(boolean),
+        "user" => api::user().map(Some),
+        "flush" => api::flush().map(Some),
         "on" => done(api::on(a, b)),
         "off" => done(api::off(a, b)),
         "__heard" => {
             heard::heard(a, b);
-            Ok(JsValue::UNDEFINED)
+            Ok(None)
         }
         "__listen" => {
             heard::listen(a, b);
-            Ok(JsValue::UNDEFINED)
+            Ok(None)
         }
         "__contentHook" => {
-            host::content_hook(a.unchecked_into());
-            Ok(JsValue::UNDEFINED)
+            host::content_hook(a);
+            Ok(None)
         }
-        "__stateKey" => host::state_key(a.as_string()).map(JsValue::from),
-        "__traits" => host::traits().map(JsValue::from),
-        "__company" => host::company().map(JsValue::from),
-        "__get" => host::get(&string(&a)).map(JsValue::from),
-        "__set" => done(host::set(&string(&a), b.as_string())),
-        "__pageUrl" => Ok(host::page_url().into()),
+        "__stateKey" => host::state_key(a.string()).and_then(string),
+        "__traits" => host::traits().and_then(string),
+        "__company" => host::company().and_then(string),
+        "__get" => host::get(&a.string().unwrap_or_default()).map(|v| v.map(|v| Held::str(&v))),
+        "__set" => done(host::set(&a.string().unwrap_or_default(), b.string())),
+        "__pageUrl" => string(host::page_url()),
         "__track" => {
-            host::track(a.as_string(), &string(&b), &string(&c));
-            Ok(JsValue::UNDEFINED)
+            host::track(
+                a.string(),
+                &b.string().unwrap_or_default(),
+                &c.string().unwrap_or_default(),
+            );
+            Ok(None)
         }
         "__report" => {
             host::report(a);
-            Ok(JsValue::UNDEFINED)
+            Ok(None)
         }
-        "__inited" => Ok(host::inited().into()),
+        "__inited" => boolean(host::inited()),
         "__at" => {
-            host::at(a.as_f64());
-            Ok(JsValue::UNDEFINED)
+            host::at(a.number());
+            Ok(None)
         }
         "__claim" => {
             host::claim(a, b);
-            Ok(JsValue::UNDEFINED)
+            Ok(None)
         }
-        _ => Err(error(ErrorCode::InvalidArgument, "segflow: no such call")),
+        _ => Err(Fail::Core(Error::invalid("segflow: no such call"))),
+    };
+    match out {
+        Ok(Some(value)) => abi::ret(value),
+        Ok(None) => {}
+        Err(f) => abi::fail(f),
     }
+}
+
+/// Every callback from `js/core.js` (see [`wake`](super::wake)). Never throws.
+#[no_mangle]
+pub extern "C" fn wake(kind: u32, a: f64, b: f64, c: f64) {
+    super::lifecycle::on_wake(kind, a, b, c);
 }

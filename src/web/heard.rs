@@ -11,8 +11,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use wasm_bindgen::prelude::*;
-
+use super::abi::{Arg, Held};
 use super::dispatch::{self, batch};
 use super::driver::{self, call, with_rt};
 use super::host;
@@ -24,8 +23,8 @@ use crate::core::json;
 /// method (`identify`, `track`, `group`, `page`, `alias`), `message` the JSON
 /// text of analytics.js's message. Before `init` it does nothing: `init` reads
 /// the identity analytics.js stored.
-pub fn heard(kind: JsValue, message: JsValue) {
-    let (Some(kind), Some(text)) = (kind.as_string(), message.as_string()) else {
+pub fn heard(kind: Arg, message: Arg) {
+    let (Some(kind), Some(text)) = (kind.string(), message.string()) else {
         return;
     };
     if !driver::is_initialized() {
@@ -34,7 +33,7 @@ pub fn heard(kind: JsValue, message: JsValue) {
     batch(|| {
         let Ok(message) = json::parse(&text) else {
             let e = Error::invalid("segflow: the analytics.js message is not JSON");
-            return dispatch::emit("error", super::js_error(e));
+            return dispatch::emit("error", Held::error(&e, ""));
         };
         let mut out = Heard::Nothing;
         let followed = call(&mut |c, now| {
@@ -44,7 +43,7 @@ pub fn heard(kind: JsValue, message: JsValue) {
         // The user-changed flag is this call's (the content module hears "user").
         let _ = driver::user_changed();
         match (followed, out) {
-            (Err(e), _) => dispatch::emit("error", e),
+            (Err(e), _) => dispatch::emit("error", Held::error(&e, "")),
             (Ok(()), Heard::Nothing) => {}
             (Ok(()), Heard::User) => host::notify("user"),
             (Ok(()), Heard::Event { event, properties }) => host::notify_event(&event, &properties),
@@ -57,8 +56,8 @@ pub fn heard(kind: JsValue, message: JsValue) {
 /// `init` (or `undefined`); with the option on, `listenToAnalytics` in
 /// `js/core.js` registers it if the loader could not, now or once the page
 /// assigns `window.analytics`.
-pub fn listen(plugin: JsValue, registered: JsValue) {
+pub fn listen(plugin: Arg, registered: Arg) {
     if with_rt(|rt| rt.client.config().listen_to_analytics_js).unwrap_or(false) {
-        super::listen_to_analytics(&plugin, &registered);
+        plugin.listen(registered);
     }
 }

@@ -1,7 +1,7 @@
 //! The core module's side of the content interface: what the content module may
 //! ask of the core and how the core tells it what changed. The loader
-//! (`js/loader.js`) hands the core module's API object (`js/core-api.js`, which
-//! carries each of these to [`entry`](super::entry)) to the content module at its
+//! (`js/loader.js`) hands the core module's API object (`api` in `js/core.js`,
+//! which carries each of these to [`entry`](super::entry)) to the content module at its
 //! start; the content module never imports the core, and nothing is decided twice:
 //!
 //! | function | what it does |
@@ -24,21 +24,20 @@
 use crate::prelude::*;
 
 use crate::web::local::Local;
+use alloc::rc::Rc;
 use core::cell::RefCell;
 
-use js_sys::Function;
-use wasm_bindgen::prelude::*;
-
+use super::abi::{self, Arg, Fail, Held};
 use super::dispatch::{self, batch, defer, Deferred};
 use super::driver::{self, call, with_rt};
 use crate::core::catalog::{GeneratedEvent, CATALOG};
 use crate::core::error::Error;
 use crate::core::message::properties_from_text;
 
-static HOOK: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None));
+static HOOK: Local<RefCell<Option<Rc<Held>>>> = Local::new(RefCell::new(None));
 
 /// The content module's hook, while one listens.
-fn hook() -> Option<Function> {
+fn hook() -> Option<Rc<Held>> {
     HOOK.with(|h| h.try_borrow().ok().and_then(|h| h.clone()))
 }
 
@@ -47,7 +46,7 @@ fn hook() -> Option<Function> {
 /// listens.
 pub fn notify(note: &str) {
     if let Some(f) = hook() {
-        defer(Deferred::Call(f, JsValue::from_str(note)));
+        defer(Deferred::Call(f, Held::str(note)));
     }
 }
 
@@ -67,41 +66,41 @@ pub fn notify_event(event: &str, properties: &str) {
         properties
     });
     note.push(']');
-    defer(Deferred::Call(f, JsValue::from_str(&note)));
+    defer(Deferred::Call(f, Held::str(&note)));
 }
 
 /// Sends a generated event: a track with its Title Case name through the core
 /// client while streaming, and its payload to the `on()` listeners.
 pub fn send_generated(event: &GeneratedEvent) {
     let spec = event.spec();
-    let props = super::generated_properties(event, &driver::page_url());
+    let props = super::generated_properties(event, &driver::page_url(), &abi::page_facts());
     track_and_emit(Some(spec.listener), spec.segment_name, &props);
 }
 
 fn track_and_emit(listener: Option<&'static str>, event: &str, props: &str) {
     let sent = call(&mut |c, now| c.track(now, event, props));
     if let Some(name) = listener {
-        let payload = super::parse_json(&crate::core::catalog::listener_payload(name, props));
+        let payload = Held::json(&crate::core::catalog::listener_payload(name, props));
         dispatch::emit(name, payload);
     }
     if let Err(e) = sent {
-        dispatch::emit("error", e);
+        dispatch::emit("error", Held::error(&e, ""));
     }
 }
 
 /// Registers the content module's hook (see the module docs).
-pub fn content_hook(hook: Function) {
+pub fn content_hook(hook: Arg) {
     HOOK.with(|h| {
         if let Ok(mut h) = h.try_borrow_mut() {
-            *h = Some(hook);
+            *h = Some(Rc::new(hook.hold()));
         }
     });
 }
 
 /// The storage key of the current user's content progress, or with `"events"`
 /// of their event counts.
-pub fn state_key(kind: Option<String>) -> Result<String, JsValue> {
-    with_rt(|rt| match kind.as_deref() {
+pub fn state_key(kind: Option<String>) -> Result<String, Fail> {
+    Ok(with_rt(|rt| match kind.as_deref() {
         Some("events") => rt.client.events_state_key(),
         Some("checklists") => rt.client.checklists_state_key(),
         Some("state") => match (rt.client.state_request(), &rt.client.identity().user_id) {
@@ -109,32 +108,32 @@ pub fn state_key(kind: Option<String>) -> Result<String, JsValue> {
             _ => String::new(),
         },
         _ => rt.client.flow_state_key(),
-    })
+    })?)
 }
 
 /// The current user's traits as JSON text.
-pub fn traits() -> Result<String, JsValue> {
-    with_rt(|rt| rt.client.identity().user_traits.to_json())
+pub fn traits() -> Result<String, Fail> {
+    Ok(with_rt(|rt| rt.client.identity().user_traits.to_json())?)
 }
 
 /// The current group's (company's) traits as JSON text.
-pub fn company() -> Result<String, JsValue> {
-    with_rt(|rt| rt.client.identity().group_traits.to_json())
+pub fn company() -> Result<String, Fail> {
+    Ok(with_rt(|rt| rt.client.identity().group_traits.to_json())?)
 }
 
 /// Stored flow progress under `key`.
-pub fn get(key: &str) -> Result<Option<String>, JsValue> {
-    with_rt(|rt| {
+pub fn get(key: &str) -> Result<Option<String>, Fail> {
+    Ok(with_rt(|rt| {
         rt.client
             .is_flow_state_key(key)
             .then(|| rt.store.get(key))
             .flatten()
-    })
+    })?)
 }
 
 /// Stores flow progress under `key`, or removes it (`null`).
-pub fn set(key: &str, value: Option<String>) -> Result<(), JsValue> {
-    with_rt(|rt| {
+pub fn set(key: &str, value: Option<String>) -> Result<(), Fail> {
+    Ok(with_rt(|rt| {
         if !rt.client.is_flow_state_key(key) {
             return;
         }
@@ -144,7 +143,7 @@ pub fn set(key: &str, value: Option<String>) -> Result<(), JsValue> {
             }
             None => rt.store.remove(key),
         }
-    })
+    })?)
 }
 
 /// The page URL after the URL filter (run as a batch: the filter is page code).
@@ -171,13 +170,14 @@ pub fn track(listener: Option<String>, event: &str, properties: &str) {
         };
         match checked {
             Ok(props) => track_and_emit(listener, event, &props),
-            Err(e) => dispatch::emit("error", super::js_error(e)),
+            Err(e) => dispatch::emit("error", Held::error(&e, "")),
         }
     });
 }
 
 /// Calls the `error` listeners with `error`.
-pub fn report(error: JsValue) {
+pub fn report(error: Arg) {
+    let error = error.hold();
     batch(|| dispatch::emit("error", error));
 }
 
@@ -195,8 +195,8 @@ pub fn at(ms: Option<f64>) {
 /// module's exports, `names` the loader's calls that carry data. Each replayed
 /// call runs on its own, as if the page had made it (errors go to the `error`
 /// listeners). Nothing happens before `init`.
-pub fn claim(api: JsValue, names: JsValue) {
+pub fn claim(api: Arg, names: Arg) {
     if let Ok(write_key) = with_rt(|rt| rt.client.config().write_key.clone()) {
-        super::claim_kept(&api, &names, &write_key);
+        api.claim_kept(names, &write_key);
     }
 }

@@ -10,13 +10,13 @@ use crate::prelude::*;
 use crate::web::local::Local;
 use core::cell::RefCell;
 
-use wasm_bindgen::prelude::*;
-
+use super::abi;
+use super::abi::now_ms;
 use super::dispatch;
 use super::driver::{self, input};
+use super::random_bytes;
 use super::storage::Store;
 use super::wake;
-use super::{now_ms, random_bytes};
 use crate::core::catalog::{EventKind, GeneratedEvent};
 use crate::core::client::{Client, ClientConfig, Hide, Start, HEARTBEAT_MS};
 use crate::core::message::ClientInfo;
@@ -51,7 +51,7 @@ pub fn set_page_tracking(on: bool) {
 /// After a navigation: a `page_viewed` when the URL changed and page tracking is
 /// on, and a note to the content module.
 fn on_navigation() {
-    let url = crate::web::href();
+    let url = abi::href();
     let changed = PAGES.with(|p| {
         let mut p = p.try_borrow_mut().ok()?;
         if p.last_url == url {
@@ -73,8 +73,11 @@ fn on_navigation() {
 /// sessionStorage, stored events) and installs the page hooks.
 pub fn start(config: ClientConfig) {
     let tracking = config.page_tracking;
-    let mut browser = super::browser().into_iter();
-    let mut next = || browser.next().unwrap_or_default();
+    // User agent, language, hostname and online, NUL-separated (see `browser` in
+    // js/core.js).
+    let facts = abi::browser();
+    let mut browser = facts.split('\0');
+    let mut next = || String::from(browser.next().unwrap_or_default());
     let (user_agent, locale, hostname, online) = (next(), next(), next(), next());
     let mut store = Store::open(&hostname);
     let identity = store.load_identity(super::uuid);
@@ -84,8 +87,8 @@ pub fn start(config: ClientConfig) {
     let client_info = ClientInfo {
         user_agent,
         locale,
-        timezone: super::time_zone().unwrap_or_default(),
-        user_agent_data: super::user_agent_data_json(),
+        timezone: abi::time_zone().unwrap_or_default(),
+        user_agent_data: abi::user_agent_data_json(),
     };
     let seed = u64::from_le_bytes(random_bytes()[..8].try_into().unwrap_or([7; 8]));
     let client = Client::new(
@@ -107,7 +110,7 @@ pub fn start(config: ClientConfig) {
     PAGES.with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
             p.tracking = tracking;
-            p.last_url = crate::web::href();
+            p.last_url = abi::href();
         }
     });
     if tracking {
@@ -116,7 +119,7 @@ pub fn start(config: ClientConfig) {
 }
 
 /// Every callback from `js/core.js` (see [`wake`]). Never throws.
-fn on_wake(kind: u32, a: f64, b: f64, c: f64) {
+pub fn on_wake(kind: u32, a: f64, b: f64, c: f64) {
     match kind {
         wake::TIMER => driver::timer_fired(),
         wake::COMMIT => driver::commit(),
@@ -145,13 +148,8 @@ fn page_event(kind: u32, persisted: bool, hidden: bool) {
     }
 }
 
-/// Hands `js/core.js` the one callback and has it watch the page: online and
-/// offline, the page lifecycle, navigations and the heartbeat. The callback is
-/// `Fn`, not `FnMut`: the page may cause the same event again while it runs (a
-/// listener that navigates), and wasm-bindgen refuses to re-enter an `FnMut`
-/// closure with an exception.
+/// Has `js/core.js` watch the page: online and offline, the page lifecycle,
+/// navigations and the heartbeat, each coming back through the `wake` export.
 fn install_hooks() {
-    let f = Closure::<dyn Fn(u32, f64, f64, f64)>::new(on_wake).into_js_value();
-    super::bind(f.unchecked_ref());
-    super::watch_page(HEARTBEAT_MS as f64);
+    abi::watch_page(HEARTBEAT_MS as f64);
 }

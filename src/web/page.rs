@@ -9,29 +9,30 @@
 use crate::prelude::*;
 
 use crate::web::local::Local;
+use alloc::rc::Rc;
 use core::cell::{Cell, RefCell};
 
-use js_sys::Function;
+use super::abi::{self, Held};
 
 use crate::core::message::PageInfo;
 
-static FILTER: Local<RefCell<Option<Function>>> = Local::new(RefCell::new(None));
+static FILTER: Local<RefCell<Option<Rc<Held>>>> = Local::new(RefCell::new(None));
 /// The raw URL, referrer and title the last [`changed`] saw.
 static SEEN: Local<RefCell<String>> = Local::new(RefCell::new(String::new()));
 static FILTERING: Local<Cell<bool>> = Local::new(Cell::new(false));
 
 /// Sets the URL filter (from `init`).
-pub fn set_filter(f: Option<Function>) {
+pub fn set_filter(f: Option<Held>) {
     FILTER.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
-            *c = f;
+            *c = f.map(Rc::new);
         }
     });
 }
 
 fn filter(value: String) -> String {
     match FILTER.with(|c| c.try_borrow().ok().and_then(|f| f.clone())) {
-        Some(f) if !value.is_empty() => super::apply_filter(&f, &value),
+        Some(f) if !value.is_empty() => f.filter(&value),
         _ => value,
     }
 }
@@ -44,7 +45,7 @@ pub fn changed() -> Option<PageInfo> {
     }
     // URL, referrer and title, NUL-separated: serialized URLs have no NUL, so
     // only the title, last, may hold one.
-    let key = super::page_now();
+    let key = abi::page_now();
     if SEEN.with(|s| s.try_borrow().is_ok_and(|s| *s == key)) {
         return None;
     }
@@ -53,7 +54,7 @@ pub fn changed() -> Option<PageInfo> {
     let (href, referrer, title) = (next(), next(), next());
     // The canonical link, resolved to an absolute URL by the browser: a query of
     // the whole document, so only when the page changed.
-    let canonical = Some(super::canonical()).filter(|c| !c.is_empty());
+    let canonical = Some(abi::canonical()).filter(|c| !c.is_empty());
     FILTERING.with(|f| f.set(true));
     let page = PageInfo {
         url: filter(href),

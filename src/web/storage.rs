@@ -4,6 +4,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use super::abi;
 use crate::core::client::Storage as ClientStorage;
 use crate::core::cookie;
 use crate::core::identity::{
@@ -30,12 +31,11 @@ impl Store {
     /// for the page's `hostname`.
     pub fn open(hostname: &str) -> Store {
         let probe = "segflow:probe";
-        let local = super::store_set(LOCAL, probe, "1");
-        super::store_remove(LOCAL, probe);
+        let local = abi::store_set(LOCAL, probe, "1");
+        abi::store_remove(LOCAL, probe);
         if !local {
-            super::warn(
+            abi::warn(
                 "segflow: localStorage is unavailable; queued events are kept in memory only",
-                None,
             );
         }
         let mut store = Store {
@@ -50,7 +50,7 @@ impl Store {
     /// Reads a key.
     pub fn get(&self, key: &str) -> Option<String> {
         if self.local {
-            return super::store_get(LOCAL, key);
+            return abi::store_get(LOCAL, key);
         }
         self.memory
             .iter()
@@ -61,7 +61,7 @@ impl Store {
     /// Writes a key; returns false when storage refused (quota), never throws.
     pub fn set(&mut self, key: &str, value: &str) -> bool {
         if self.local {
-            return super::store_set(LOCAL, key, value);
+            return abi::store_set(LOCAL, key, value);
         }
         match self.memory.iter_mut().find(|(k, _)| k == key) {
             Some(slot) => slot.1 = value.to_owned(),
@@ -73,7 +73,7 @@ impl Store {
     /// Removes a key.
     pub fn remove(&mut self, key: &str) {
         if self.local {
-            super::store_remove(LOCAL, key)
+            abi::store_remove(LOCAL, key)
         } else {
             self.memory.retain(|(k, _)| k != key)
         }
@@ -82,7 +82,17 @@ impl Store {
     /// Every key that starts with `prefix`.
     pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
         if self.local {
-            return super::store_keys(prefix);
+            // A JSON array (keys may hold any character).
+            return match crate::core::json::parse(&abi::store_keys(prefix)) {
+                Ok(Json::Array(keys)) => keys
+                    .into_iter()
+                    .filter_map(|k| match k {
+                        Json::String(k) => Some(k),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
         }
         self.memory
             .iter()
@@ -93,21 +103,21 @@ impl Store {
 
     /// Reads a sessionStorage key (`None` also when sessionStorage is unavailable).
     pub fn session_get(&self, key: &str) -> Option<String> {
-        super::store_get(SESSION, key)
+        abi::store_get(SESSION, key)
     }
 
     /// Writes a sessionStorage key, ignoring failures (a new tab id next load).
     pub fn session_set(&self, key: &str, value: &str) {
-        super::store_set(SESSION, key, value);
+        abi::store_set(SESSION, key, value);
     }
 
     /// Reads a cookie (decoding `%XX` escapes).
     pub fn cookie(&self, name: &str) -> Option<String> {
-        cookie::read(&super::cookie(None), name)
+        cookie::read(&abi::cookie_get(), name)
     }
 
     fn write_cookie(&self, name: &str, value: &str, max_age: u32, domain: Option<&str>) {
-        super::cookie(Some(cookie::assignment(name, value, max_age, domain)));
+        abi::cookie_set(&cookie::assignment(name, value, max_age, domain));
     }
 
     /// Sets a cookie for a year on the highest domain the page may set.

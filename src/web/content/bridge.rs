@@ -1,7 +1,7 @@
 //! The content module's way to the core module, and its batches.
 //!
 //! The core's functions arrive at `contentInit` as the core module's API object
-//! (`js/core-api.js`), of which it uses `__stateKey`, `__traits`, `__company`,
+//! (`api` in `js/core.js`), of which it uses `__stateKey`, `__traits`, `__company`,
 //! `__get`, `__set`, `__pageUrl` and `__track` (see `crate::web::host`). Everything the content module hands to the core or to
 //! the page (tracks, listener payloads, errors, the custom navigate function, page
 //! loads) is queued with [`defer`] and carried out, in order, when the outermost

@@ -459,7 +459,8 @@ impl Flows {
 /// its Title Case name, and to the `on()` listeners.
 pub(super) fn emit(event: &GeneratedEvent) {
     let spec = event.spec();
-    let props = crate::web::generated_properties(event, &bridge::page_url());
+    let props =
+        crate::web::generated_properties(event, &bridge::page_url(), &crate::web::page_facts());
     defer(Deferred::Track(
         Some(spec.listener),
         spec.segment_name.to_owned(),

@@ -1,0 +1,200 @@
+// Browser tests of the core module's shell, in headless Chromium: the module as
+// built (pkg/segflow_core.js and its wasm), imported by itself, without the
+// loader, so each call goes straight across the boundary of src/web/abi.rs (its
+// own glue, no wasm-bindgen): arguments read by index, strings staged both ways,
+// page values held by number, results and errors handed back, and calls made
+// from inside other calls. What the calls send is checked at a real collector.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { newContext, startCollector, useBrowser } from './harness.mjs';
+
+const KEY = 'shell-key';
+
+describe('the core module by itself', () => {
+  const env = useBrowser();
+  let collector;
+  before(async () => { collector = await startCollector({ writeKeys: [KEY] }); });
+  after(() => collector?.stop());
+
+  /** A page with the core module loaded (not initialised) as `window.core`. */
+  async function corePage(t) {
+    const context = await newContext(env.browser, t);
+    const page = await context.newPage();
+    page.logs = [];
+    page.on('console', (m) => page.logs.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => page.logs.push(`pageerror: ${e.message}`));
+    await page.goto(`${collector.url}/shell.html`);
+    await page.evaluate(async () => {
+      const m = await import('/pkg/segflow_core.js');
+      await m.default();
+      window.core = m.api;
+      // The coded error a call throws, or 'none'.
+      window.codeOf = (f) => { try { f(); return 'none'; } catch (e) { return `${e.code}: ${e.message}`; } };
+    });
+    return page;
+  }
+
+  it('runs a visitor\'s whole life and the collector stores it as sent', async (t) => {
+    const page = await corePage(t);
+    const r = await page.evaluate(async ({ apiHost, KEY }) => {
+      localStorage.clear();
+      const out = {};
+      out.beforeInit = codeOf(() => core.track('x'));
+      core.init({ writeKey: KEY, apiHost, flushAt: 50, companyEventProperty: 'company_id' });
+      out.again = codeOf(() => core.init({ writeKey: 'k' }));
+      out.emptyId = codeOf(() => core.identify(''));
+      out.identifiedBefore = core.isIdentified();
+      out.nan = codeOf(() => core.track('e', { n: NaN }));
+      out.fn = codeOf(() => core.track('e', { f() {} }));
+      const cyclic = {};
+      cyclic.self = cyclic;
+      out.cyclic = codeOf(() => core.track('e', cyclic));
+      out.huge = codeOf(() => core.track('e', { blob: 'x'.repeat(40 * 1024) }));
+      out.unknown = codeOf(() => core.noSuchCall());
+      core.identify('user-42', { email: 'a@example.com', logins: { add: 1 } });
+      core.group('company-7', { name: 'Acme' });
+      out.trackReturns = core.track('Button Clicked', { button: 'save' });
+      core.page('Home');
+      out.identified = core.isIdentified();
+      out.user = core.user();
+      out.storedAnon = localStorage.getItem('ajs_anonymous_id');
+      out.cookie = document.cookie;
+      out.flushed = await core.flush();
+      out.queued = Object.keys(localStorage).filter((k) => k.includes(':q:'));
+      out.href = location.href;
+      return out;
+    }, { apiHost: collector.apiHost, KEY });
+
+    assert.match(r.beforeInit, /^not_initialized: /);
+    assert.match(r.again, /^already_initialized: /);
+    assert.match(r.emptyId, /^invalid_argument: userId must be a non-empty string/);
+    assert.equal(r.identifiedBefore, false);
+    assert.match(r.nan, /^invalid_argument: properties\.n is NaN/);
+    assert.match(r.fn, /^invalid_argument: properties\.f is a function/);
+    assert.match(r.cyclic, /^invalid_argument: properties\.self refers back to itself/);
+    assert.match(r.huge, /^payload_too_large: /);
+    assert.equal(r.unknown, 'invalid_argument: segflow: no such call');
+    assert.equal(r.trackReturns, undefined);
+    assert.equal(r.identified, true);
+    const anon = r.user.anonymousId;
+    assert.equal(r.user.userId, 'user-42');
+    assert.equal(r.storedAnon, JSON.stringify(anon));
+    assert.ok(r.cookie.includes(`ajs_anonymous_id=${anon}`), r.cookie);
+    assert.deepEqual(r.flushed, { pending: 0 });
+    assert.deepEqual(r.queued, []);
+
+    const list = await collector.waitForEvents({ writeKey: KEY, anonymousId: anon }, 5);
+    // The automatic page view (Userflow's `page_viewed`) comes first.
+    assert.deepEqual(list.map((e) => e.type), ['track', 'identify', 'group', 'track', 'page']);
+    assert.equal(list[0].event, 'Page Viewed');
+    assert.equal(list[0].properties.page_url, r.href);
+    for (const e of list.slice(1)) {
+      assert.equal(e.userId, 'user-42');
+      assert.equal(e.context.library.name, 'segflow');
+      assert.match(e.messageId, /^segflow-/);
+    }
+    assert.equal(list[1].traits.logins, 1);
+    assert.equal(list[3].event, 'Button Clicked');
+    assert.equal(list[3].properties.company_id, 'company-7');
+    assert.equal(list[4].name, 'Home');
+  });
+
+  it('carries any text across intact, both ways (UTF-8, astral, lone surrogates, NUL)', async (t) => {
+    const page = await corePage(t);
+    const text = 'Zoë 😀 中文 \u0000 end';
+    const r = await page.evaluate(async ({ apiHost, KEY, text }) => {
+      localStorage.clear();
+      core.init({ writeKey: KEY, apiHost });
+      const heard = [];
+      core.on('delivered', (p) => heard.push(p));
+      core.identify(`id ${text}`, { name: text, lone: 'a\ud800b' });
+      core.track(`event ${text}`, { text });
+      await core.flush();
+      return { user: core.user(), heard };
+    }, { apiHost: collector.apiHost, KEY, text });
+    assert.equal(r.user.userId, `id ${text}`);
+    assert.equal(r.user.traits.name, text);
+    // A lone surrogate cannot be UTF-8: it arrives as U+FFFD, as JSON.stringify and
+    // TextEncoder have it, never as broken bytes.
+    assert.equal(r.user.traits.lone, 'a\ufffdb');
+    const [e] = await collector.waitForEvents({ writeKey: KEY, userId: `id ${text}`, event: `event ${text}` }, 1);
+    assert.equal(e.properties.text, text);
+    assert.ok(r.heard.length >= 1);
+  });
+
+  it('keeps a call\'s arguments, result and error apart from the calls page code makes inside it', async (t) => {
+    const page = await corePage(t);
+    const r = await page.evaluate(({ apiHost, KEY }) => {
+      localStorage.clear();
+      const inside = [];
+      // The URL filter is page code the module runs in the middle of a call: a call
+      // it makes must neither see nor change the outer call's arguments or result.
+      core.init({
+        writeKey: KEY,
+        apiHost,
+        urlFilter: (url) => {
+          inside.push(core.isIdentified(), core.user().userId, codeOf(() => core.track('')));
+          return `${url}#filtered`;
+        },
+      });
+      core.identify('outer-user');
+      history.pushState({}, '', '?moved=1'); // the next call sees a new page
+      const outer = core.track('Outer', { n: 1 });
+      const outerUser = core.user();
+      const failed = codeOf(() => core.track('Bad', { f() {} }));
+      return { inside, outer, outerUser: outerUser.userId, failed };
+    }, { apiHost: collector.apiHost, KEY });
+    assert.equal(r.outer, undefined);
+    assert.equal(r.outerUser, 'outer-user');
+    assert.match(r.failed, /^invalid_argument: properties\.f is a function/);
+    assert.ok(r.inside.length >= 3, JSON.stringify(r.inside));
+    // Each inner call had its own answer: a boolean, the id, a coded error.
+    assert.equal(typeof r.inside[0], 'boolean');
+    assert.ok(r.inside.some((v) => typeof v == 'string' && v.startsWith('invalid_argument: segflow: event')), JSON.stringify(r.inside));
+  });
+
+  it('calls each listener with its payload, survives one that throws, and off() removes exactly that function', async (t) => {
+    const page = await corePage(t);
+    const r = await page.evaluate(async ({ apiHost, KEY }) => {
+      localStorage.clear();
+      core.init({ writeKey: KEY, apiHost });
+      const calls = [];
+      const a = (p) => calls.push(['a', p.count]);
+      const b = (p) => calls.push(['b', p.count]);
+      core.on('delivered', () => { throw new Error('listener boom'); });
+      core.on('delivered', a);
+      core.on('delivered', b);
+      core.off('delivered', () => {}); // another function: removes nothing
+      core.track('One');
+      await core.flush();
+      const first = calls.splice(0);
+      core.off('delivered', a);
+      core.track('Two');
+      await core.flush();
+      return { first, second: calls, offBad: codeOf(() => core.off('nope', a)), onBad: codeOf(() => core.on('delivered', 1)) };
+    }, { apiHost: collector.apiHost, KEY });
+    assert.deepEqual(r.first.map(([n]) => n).sort(), ['a', 'b']);
+    assert.ok(r.first.every(([, count]) => count >= 1), JSON.stringify(r.first));
+    assert.deepEqual(r.second.map(([n]) => n), ['b']);
+    assert.match(r.offBad, /^invalid_argument: segflow: unknown event/);
+    assert.equal(r.onBad, 'invalid_argument: segflow: the listener must be a function');
+    assert.ok(page.logs.some((l) => l.startsWith('error: segflow: a listener threw')), page.logs.join('\n'));
+    assert.ok(!page.logs.some((l) => l.startsWith('pageerror')), page.logs.join('\n'));
+  });
+
+  it('reports a wasm file that does not load as a rejected init, not an exception in the page', async (t) => {
+    const context = await newContext(env.browser, t);
+    const page = await context.newPage();
+    await page.goto(`${collector.url}/shell.html`);
+    const r = await page.evaluate(async () => {
+      const m = await import('/pkg/segflow_core.js');
+      const missing = await m.default({ module_or_path: fetch('/pkg/no-such.wasm') }).then(() => 'loaded', (e) => e.message);
+      const notWasm = await m.default({ module_or_path: fetch('/shell.html') }).then(() => 'loaded', (e) => e.constructor.name);
+      return { missing, notWasm };
+    });
+    assert.match(r.missing, /answered 404/);
+    assert.equal(r.notWasm, 'CompileError');
+  });
+});
