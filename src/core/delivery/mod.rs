@@ -49,8 +49,6 @@ mod proptests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
-use alloc::collections::VecDeque;
-
 pub use policy::{
     backoff_ms, honours_retry_after, retry_after_ms, retry_class, splits, RetryClass,
     BACKOFF_BASE_MS, BACKOFF_CAP_MS, BACKOFF_JITTER, RETRY_AFTER_CAP_MS,
@@ -300,7 +298,7 @@ pub struct Delivery {
     /// `{"writeKey":"...","batch":[` (or `{"batch":[` without a key).
     head: String,
     /// All queued items (waiting and in flight), sorted by `seq`.
-    queue: VecDeque<Entry>,
+    queue: Vec<Entry>,
     /// Sum of `json.len()` over `queue`.
     bytes: usize,
     /// Items in `queue` not in flight.
@@ -348,7 +346,7 @@ impl Delivery {
         Delivery {
             head: body::head(&config.write_key),
             config,
-            queue: VecDeque::new(),
+            queue: Vec::new(),
             bytes: 0,
             waiting: 0,
             waiting_bytes: 0,
@@ -414,14 +412,14 @@ impl Delivery {
         for item in incoming {
             while let Some(e) = old.next_if(|e| e.item.seq <= item.seq) {
                 let duplicate = e.item.seq == item.seq && e.item.message_id == item.message_id;
-                self.queue.push_back(e);
+                self.queue.push(e);
                 if duplicate {
                     break;
                 }
             }
             if self
                 .queue
-                .back()
+                .last()
                 .is_some_and(|e| e.item.seq == item.seq && e.item.message_id == item.message_id)
             {
                 continue;
@@ -430,7 +428,7 @@ impl Delivery {
             self.bytes += len;
             self.waiting += 1;
             self.waiting_bytes += len;
-            self.queue.push_back(Entry {
+            self.queue.push(Entry {
                 item,
                 due_from: 0,
                 in_flight: None,
@@ -484,7 +482,7 @@ impl Delivery {
             queued_at: now_ms,
         };
         self.next_expiry = self.next_expiry.min(self.expiry_of(&item));
-        self.queue.push_back(Entry {
+        self.queue.push(Entry {
             item,
             due_from: now_ms,
             in_flight: None,
@@ -750,7 +748,7 @@ impl Delivery {
     /// True when no item with `seq <= mark` is still queued (each was
     /// delivered, dropped, evicted or cleared).
     pub fn is_settled(&self, mark: u64) -> bool {
-        self.queue.front().is_none_or(|e| e.item.seq > mark)
+        self.queue.first().is_none_or(|e| e.item.seq > mark)
     }
 
     /// How many items with `seq <= mark` are still queued.
@@ -1019,12 +1017,21 @@ impl Delivery {
     /// Evicts the oldest items until `count` more items of `bytes` bytes in
     /// all fit within the queue bounds.
     fn evict_to_fit(&mut self, count: usize, bytes: usize, out: &mut Vec<Item>) {
-        while self.queue.len() + count > self.config.max_queue_events
-            || self.bytes + bytes > self.config.max_queue_bytes
-        {
-            let Some(e) = self.queue.pop_front() else {
+        // How many of the oldest must go (then all of them at once: the queue is
+        // a `Vec`, whose front removal moves the rest).
+        let (mut len, mut held) = (self.queue.len(), self.bytes);
+        let mut evict = 0;
+        for e in &self.queue {
+            if len + count <= self.config.max_queue_events
+                && held + bytes <= self.config.max_queue_bytes
+            {
                 break;
-            };
+            }
+            len -= 1;
+            held -= e.item.json.len();
+            evict += 1;
+        }
+        for e in self.queue.drain(..evict).collect::<Vec<_>>() {
             self.forget(&e);
             out.push(e.item);
         }
@@ -1043,7 +1050,7 @@ impl Delivery {
                 self.forget(&e);
                 removed.push(e.item);
             } else {
-                self.queue.push_back(e);
+                self.queue.push(e);
             }
         }
         removed
