@@ -5,7 +5,7 @@
 # shell by itself (tests/e2e/shell.test.mjs) and end-to-end tests of everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/lib.sh
+export PATH="$HOME/.cargo/bin:$PATH"
 start=$(date +%s)
 step() { printf '\n\033[1;32m==> %s\033[0m (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
 
@@ -33,6 +33,7 @@ cargo test --workspace
 cargo test --release --lib adversarial_input_renders_in_linear_time
 
 step "TypeScript types, browser and end-to-end tests (built package, collector, Chromium)"
+cargo build --release -p segflow-collector
 bash scripts/build-pkg.sh
 node scripts/check-size.mjs
 npx tsc -p tests/types

@@ -22,7 +22,6 @@
 use crate::prelude::*;
 
 use crate::web::local::Local;
-use alloc::collections::VecDeque;
 use core::cell::RefCell;
 
 use js_sys::Function;
@@ -150,16 +149,19 @@ fn with_flows<T>(f: impl FnOnce(&mut Flows) -> T) -> Option<T> {
 /// Feeds one input and carries out everything that follows from it.
 pub fn feed(input: Input) {
     batch(|| {
-        let mut queue = VecDeque::new();
+        let mut queue = Vec::new();
         ensure_booted(&mut queue);
-        queue.push_back(input);
+        queue.push(input);
         drain(queue);
     });
 }
 
 /// Handles queued inputs (and the inputs their outputs cause) until none is left.
-fn drain(mut queue: VecDeque<Input>) {
-    while let Some(input) = queue.pop_front() {
+fn drain(mut queue: Vec<Input>) {
+    // First in, first out. A `Vec` rather than a `VecDeque`: the queue holds a
+    // few inputs at most, and VecDeque's code costs about 1 KB of wasm.
+    while !queue.is_empty() {
+        let input = queue.remove(0);
         let outputs = engine(|e, ctx| e.handle(input, ctx)).unwrap_or_default();
         apply(outputs, &mut queue);
     }
@@ -211,7 +213,7 @@ pub fn start_for_task(flow_id: &str) {
     batch(|| {
         let outputs = engine(|e, ctx| e.start(flow_id, StartReason::Action, false, ctx));
         if let Some(Ok(outputs)) = outputs {
-            let mut queue = VecDeque::new();
+            let mut queue = Vec::new();
             apply(outputs, &mut queue);
             drain(queue);
         }
@@ -220,11 +222,11 @@ pub fn start_for_task(flow_id: &str) {
 
 /// The deferred start-up, once: the user's stored progress, then start rules for
 /// the current page (as an input on `queue`).
-fn ensure_booted(queue: &mut VecDeque<Input>) {
+fn ensure_booted(queue: &mut Vec<Input>) {
     let first = with_flows(|f| !core::mem::replace(&mut f.booted, true)).unwrap_or(false);
     if first {
         restore_if_idle(queue);
-        queue.push_back(Input::UrlChanged);
+        queue.push(Input::UrlChanged);
     }
 }
 
@@ -281,14 +283,14 @@ pub fn refresh_conditions(checklists: Vec<super::facts::Status>) {
         if outputs.is_empty() {
             return;
         }
-        let mut queue = VecDeque::new();
+        let mut queue = Vec::new();
         apply(outputs, &mut queue);
         drain(queue);
     });
 }
 
 /// Carries out outputs; inputs they trigger at once go to `queue`.
-fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
+fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
     for output in outputs {
         match output {
             Output::Show(view) => {
@@ -343,7 +345,7 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
                 // Found means displayed: an element that is in the DOM but not
                 // rendered (a closed menu) is not there yet for the user.
                 if query_visible(&selector).is_some() {
-                    queue.push_back(Input::TargetFound { step_id });
+                    queue.push(Input::TargetFound { step_id });
                 } else {
                     with_flows(|f| {
                         f.waits = f.waits.wrapping_add(1);
@@ -360,7 +362,7 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
             }
             Output::WatchElement { selector } => {
                 if query(&selector).is_some() {
-                    queue.push_back(Input::ElementAppeared { selector });
+                    queue.push(Input::ElementAppeared { selector });
                 } else {
                     with_flows(|f| f.watches.push(selector));
                 }
@@ -387,7 +389,7 @@ fn apply(outputs: Vec<Output>, queue: &mut VecDeque<Input>) {
             Output::Track { event } => {
                 defer(Deferred::Track(None, event.clone(), String::from("{}")));
                 super::facts::record(&event, &Json::Object(Vec::new()));
-                queue.push_back(Input::EventTracked { event });
+                queue.push(Input::EventTracked { event });
             }
             Output::Persist(_) => {
                 // The engine's state now, which is never older than the output's.
@@ -501,7 +503,7 @@ pub fn install() {
 /// The deferred start-up (a microtask after [`install`]).
 pub fn boot() {
     batch(|| {
-        let mut queue = VecDeque::new();
+        let mut queue = Vec::new();
         ensure_booted(&mut queue);
         drain(queue);
     })
@@ -511,18 +513,18 @@ pub fn boot() {
 /// then lets start rules look at the current page (before, the boot does that).
 pub fn load(content: Content) {
     batch(|| {
-        let mut queue = VecDeque::new();
+        let mut queue = Vec::new();
         let outputs = engine(|e, ctx| e.load(content, ctx)).unwrap_or_default();
         apply(outputs, &mut queue);
         if booted() {
             restore_if_idle(&mut queue);
-            queue.push_back(Input::UrlChanged);
+            queue.push(Input::UrlChanged);
         }
         drain(queue);
     });
 }
 
-fn restore_if_idle(queue: &mut VecDeque<Input>) {
+fn restore_if_idle(queue: &mut Vec<Input>) {
     let key = with_flows(|f| f.state_key.clone()).unwrap_or_default();
     let idle = engine(|e, _| e.active().is_none()).unwrap_or(false);
     if !idle {
@@ -547,11 +549,11 @@ pub fn user_changed() {
         return;
     }
     batch(|| {
-        let mut queue = VecDeque::new();
+        let mut queue = Vec::new();
         let outputs = engine(|e, _| e.reset()).unwrap_or_default();
         apply(outputs, &mut queue);
         restore_if_idle(&mut queue);
-        queue.push_back(Input::UrlChanged);
+        queue.push(Input::UrlChanged);
         drain(queue);
     });
 }
@@ -559,12 +561,12 @@ pub fn user_changed() {
 /// `start(flowId, {once})`.
 pub fn start(flow_id: &str, once: bool) -> Result<(), Error> {
     batch(|| {
-        let mut queue = VecDeque::new();
+        let mut queue = Vec::new();
         ensure_booted(&mut queue);
         drain(queue);
         let outputs = engine(|e, ctx| e.start(flow_id, StartReason::Program, once, ctx))
             .ok_or_else(|| Error::invalid("segflow: flows are not available"))??;
-        let mut queue = VecDeque::new();
+        let mut queue = Vec::new();
         apply(outputs, &mut queue);
         drain(queue);
         Ok(())
@@ -574,11 +576,11 @@ pub fn start(flow_id: &str, once: bool) -> Result<(), Error> {
 /// `endAll()`.
 pub fn end_all() {
     batch(|| {
-        let mut queue = VecDeque::new();
+        let mut queue = Vec::new();
         ensure_booted(&mut queue);
         drain(queue);
         let outputs = engine(|e, _| e.end_all(EndReason::Program)).unwrap_or_default();
-        let mut queue = VecDeque::new();
+        let mut queue = Vec::new();
         apply(outputs, &mut queue);
         drain(queue);
     });
@@ -615,9 +617,9 @@ pub fn parse(text: &str) -> Result<Content, Error> {
 /// the new URL.
 pub fn url_changed() {
     batch(|| {
-        let mut queue = VecDeque::new();
+        let mut queue = Vec::new();
         ensure_booted(&mut queue);
-        queue.push_back(Input::UrlChanged);
+        queue.push(Input::UrlChanged);
         drain(queue);
     });
 }
@@ -660,7 +662,7 @@ pub fn on_mutation() {
             batch(after);
         }
     } else {
-        batch(|| drain(found.into()));
+        batch(|| drain(found));
     }
 }
 
