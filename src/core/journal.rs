@@ -107,8 +107,8 @@ fn decode_line(line: &str) -> Option<Stored<'_>> {
         });
     }
     let mut parts = rest.splitn(3, '\t');
-    let queued_at = parts.next()?.parse::<u64>().ok()?;
-    let attempts = parts.next()?.parse::<u32>().ok()?;
+    let queued_at = crate::core::json::parse_u64(parts.next()?)?;
+    let attempts = u32::try_from(crate::core::json::parse_u64(parts.next()?)?).ok()?;
     let json = parts.next()?;
     json.starts_with('{').then_some(Stored {
         message_id,

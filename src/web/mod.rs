@@ -148,7 +148,13 @@ fn generated_properties(
 ) -> String {
     let mut lines = facts.split('\n');
     let locale = lines.next().unwrap_or_default();
-    let mut number = || lines.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let mut number = || {
+        lines
+            .next()
+            .and_then(crate::core::json::parse_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0)
+    };
     crate::core::catalog::event_properties(
         event,
         &crate::core::catalog::PageFacts {

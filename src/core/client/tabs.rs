@@ -7,7 +7,7 @@ use crate::prelude::*;
 use super::{LEAVE_GRACE_MS, STALE_TAB_MS};
 use crate::core::delivery::Item;
 use crate::core::journal;
-use crate::core::json::{self, push_u64, Json};
+use crate::core::json::{self, parse_u64, push_u64, Json};
 
 /// `<prefix>q:<tab>:<first>`: a chunk of queued events.
 pub(super) fn chunk_key(prefix: &str, tab: &str, first: u64) -> String {
@@ -37,7 +37,7 @@ fn parse_key<'a>(prefix: &str, key: &'a str) -> Option<Key<'a>> {
         // A byte search: `rsplit_once` brings a reverse memchr (0.6 KB of wasm).
         let at = rest.bytes().rposition(|b| b == b':')?;
         let (tab, first) = (rest.get(..at)?, rest.get(at + 1..)?);
-        let first = first.parse::<u64>().ok()?;
+        let first = parse_u64(first)?;
         return (!tab.is_empty()).then_some(Key::Chunk { tab, first });
     }
     let tab = rest.strip_prefix("tab:")?;
@@ -69,8 +69,8 @@ fn beat(prefix: &str, tab: &str, read: &mut Read) -> Beat {
         return Beat::Missing;
     };
     match value.strip_prefix("left:") {
-        Some(t) => t.parse().map(Beat::Left).unwrap_or(Beat::Missing),
-        None => value.parse().map(Beat::Alive).unwrap_or(Beat::Missing),
+        Some(t) => parse_u64(t).map_or(Beat::Missing, Beat::Left),
+        None => parse_u64(&value).map_or(Beat::Missing, Beat::Alive),
     }
 }
 
