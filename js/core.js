@@ -462,7 +462,7 @@ const started = (instance) => {
 
 /// Instantiates the module from `module` (its bytes or a compiled module).
 export function initSync({ module }) {
-  started(new WebAssembly.Instance(module instanceof WebAssembly.Module ? module : new WebAssembly.Module(module), { segflow: imports }));
+  started(new WebAssembly.Instance(module instanceof WebAssembly.Module ? module : new WebAssembly.Module(module), { s: imports }));
 }
 
 /// Instantiates the module from `module_or_path` (a `fetch` Response, a Promise of
@@ -475,7 +475,7 @@ export default async function init({ module_or_path: source } = {}) {
   const streams = typeof WebAssembly.instantiateStreaming == 'function'
     && /^application\/wasm(;|$)/i.test(res.headers.get('Content-Type') || '');
   const result = streams
-    ? await WebAssembly.instantiateStreaming(res, { segflow: imports })
-    : await WebAssembly.instantiate(await res.arrayBuffer(), { segflow: imports });
+    ? await WebAssembly.instantiateStreaming(res, { s: imports })
+    : await WebAssembly.instantiate(await res.arrayBuffer(), { s: imports });
   started(result.instance);
 }

@@ -30,9 +30,10 @@ use crate::prelude::*;
 
 use crate::core::error::Error;
 
-/// The imports, as `js/core.js` provides them under the module name `segflow`.
+/// The imports, as `js/core.js` provides them under the module name `s` (one
+/// letter: the name is repeated for every import in the wasm).
 mod js {
-    #[link(wasm_import_module = "segflow")]
+    #[link(wasm_import_module = "s")]
     extern "C" {
         pub fn take(to: *mut u8);
         pub fn now() -> f64;
