@@ -384,6 +384,14 @@ pub fn parse_u64(text: &str) -> Option<u64> {
     Some(v)
 }
 
+/// Appends `v` in decimal, with a `-` when negative (see [`push_u64`]).
+pub fn push_i64(v: i64, out: &mut String) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_u64(v.unsigned_abs(), out);
+}
+
 /// Appends the decimal digits of `v` (no `core::fmt`, which is large in wasm).
 pub fn push_u64(mut v: u64, out: &mut String) {
     let mut buf = [0u8; 20];
@@ -724,6 +732,15 @@ mod tests {
         fn parse_u64_reads_what_str_parse_reads(text in "[+-]?[0-9a ]{0,22}", n in any::<u64>()) {
             prop_assert_eq!(parse_u64(&text), text.parse::<u64>().ok());
             prop_assert_eq!(parse_u64(&n.to_string()), Some(n));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn push_i64_writes_what_to_string_writes(n in any::<i64>()) {
+            let mut s = String::from("x");
+            push_i64(n, &mut s);
+            prop_assert_eq!(s, format!("x{n}"));
         }
     }
 

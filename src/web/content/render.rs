@@ -264,7 +264,7 @@ impl Ui {
         let _ = self
             .host
             .style()
-            .set_property("--segflow-z-index", &z.to_string());
+            .set_property("--segflow-z-index", &int(z as i64));
     }
 
     /// Removes whatever is on screen.
@@ -433,9 +433,9 @@ impl Ui {
             let footer = el(&doc, "div", "footer")?;
             if let Some((n, m)) = view.progress {
                 let span = el(&doc, "span", "progress")?;
-                let mut s = n.to_string();
+                let mut s = int(n as i64);
                 s.push_str(" of ");
-                s.push_str(&m.to_string());
+                s.push_str(&int(m as i64));
                 text(&doc, &span, &s);
                 let _ = footer.append_child(&span);
             }
@@ -443,7 +443,7 @@ impl Ui {
                 let button = el(&doc, "button", if b.primary { "primary" } else { "" })?;
                 let _ = button.set_attribute("type", "button");
                 let _ =
-                    button.set_attribute("data-sf", &(String::from("btn:") + &b.index.to_string()));
+                    button.set_attribute("data-sf", &(String::from("btn:") + &int(b.index as i64)));
                 text(&doc, &button, &b.label);
                 let _ = footer.append_child(&button);
             }
@@ -593,8 +593,16 @@ impl Ui {
 }
 
 fn px(v: f64) -> String {
-    let mut s = (crate::core::float::round(v) as i64).to_string();
+    let mut s = int(crate::core::float::round(v) as i64);
     s.push_str("px");
+    s
+}
+
+/// `n` in decimal, without `core::fmt` (an integer's `to_string` brought 1.8 KB
+/// of formatting code into the content module).
+fn int(n: i64) -> String {
+    let mut s = String::new();
+    crate::core::json::push_i64(n, &mut s);
     s
 }
 
