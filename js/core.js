@@ -359,6 +359,7 @@ let staged;
 let args = [];
 let out;
 let err;
+let failed = false;
 const held = new Map();
 let lastHeld = 0;
 
@@ -366,7 +367,8 @@ let lastHeld = 0;
 // detaches the old one).
 let view = new Uint8Array(0);
 const memory = () => (view.buffer === wasm.memory.buffer ? view : (view = new Uint8Array(wasm.memory.buffer)));
-const bytes = (p, n) => memory().subarray(p, p + n);
+// Pointers and lengths arrive as signed i32: `>>> 0` reads them as wasm means them.
+const bytes = (p, n) => memory().subarray(p >>> 0, (p >>> 0) + (n >>> 0));
 const str = (p, n) => decoder.decode(bytes(p, n));
 const ascii = /^[\0-\x7f]*$/;
 /// Stages `s` for the module (its byte length), or -1 when it is not a string.
@@ -397,6 +399,7 @@ const kind = (v) => {
 
 const imports = {
   take: (p) => {
+    p >>>= 0;
     const m = memory();
     if (typeof staged != 'string') m.set(staged, p);
     else for (let i = 0; i < staged.length; i++) m[p + i] = staged.charCodeAt(i);
@@ -432,7 +435,7 @@ const imports = {
   arg_num: (i) => args[i],
   arg_truthy: (i) => !!args[i],
   arg_json: (i, p, n, depth) => {
-    try { return stage(objectToJson(args[i], str(p, n), depth)); } catch (e) { err = e; return -1; }
+    try { return stage(objectToJson(args[i], str(p, n), depth)); } catch (e) { err = e; failed = true; return -1; }
   },
   arg_get: (i, p, n) => {
     try { return args.push(args[i][str(p, n)]) - 1; } catch (_) { return -1; }
@@ -449,7 +452,10 @@ const imports = {
   waiter: (id) => hold(waiter(id)),
   settle: (id, h) => settle(id, held.get(h)),
   ret: (h) => { out = unhold(h); },
-  fail: (h) => { err = unhold(h); },
+  fail: (h) => {
+    err = unhold(h);
+    failed = true;
+  },
 };
 
 /// The API as the loader sees it: one function per name, each carried to the
@@ -458,15 +464,17 @@ const imports = {
 /// the module runs) keeps the outer call's arguments and result apart.
 export const api = new Proxy({}, {
   get: (_, name) => (...a) => {
-    const outer = [args, out, err];
-    args = a;
+    const outer = [args, out, err, failed];
+    // Arguments 0 to 2 are the call's own; properties read off them come after.
+    args = [a[0], a[1], a[2]];
     out = err = undefined;
+    failed = false;
     try {
       wasm.call(stage(String(name)));
-      if (err !== undefined) throw err;
+      if (failed) throw err;
       return out;
     } finally {
-      [args, out, err] = outer;
+      [args, out, err, failed] = outer;
     }
   },
 });
@@ -476,22 +484,29 @@ const started = (instance) => {
   wake = wasm.wake;
 };
 
-/// Instantiates the module from `module` (its bytes or a compiled module).
+const compiled = (module) => (module instanceof WebAssembly.Module ? module : new WebAssembly.Module(module));
+
+/// Instantiates the module from `module` (its bytes or a compiled module), once.
 export function initSync({ module }) {
-  started(new WebAssembly.Instance(module instanceof WebAssembly.Module ? module : new WebAssembly.Module(module), { s: imports }));
+  if (!wasm) started(new WebAssembly.Instance(compiled(module), { s: imports }));
 }
 
-/// Instantiates the module from `module_or_path` (a `fetch` Response, a Promise of
-/// one, or a URL; by default segflow_core_bg.wasm beside this file), compiling
-/// while it downloads when the server sends it as `application/wasm`.
+/// Instantiates the module, once, from `module_or_path`: a `fetch` Response or a
+/// Promise of one, a URL, the module's bytes or a compiled module; by default
+/// segflow_core_bg.wasm beside this file. It compiles while the file downloads
+/// when the server sends it as exactly `application/wasm` (what streaming
+/// compilation requires), else from the whole file.
 export default async function init({ module_or_path: source } = {}) {
+  if (wasm) return;
   let res = await (source || new URL('segflow_core_bg.wasm', import.meta.url));
-  if (!(res instanceof Response)) res = await fetch(res);
+  if (res instanceof WebAssembly.Module || res instanceof ArrayBuffer || ArrayBuffer.isView(res)) {
+    initSync({ module: res });
+    return;
+  }
+  if (typeof res == 'string' || res instanceof URL) res = await fetch(res);
   if (!res.ok) throw new Error(`${res.url} answered ${res.status}`);
-  const streams = typeof WebAssembly.instantiateStreaming == 'function'
-    && /^application\/wasm(;|$)/i.test(res.headers.get('Content-Type') || '');
-  const result = streams
+  const result = typeof WebAssembly.instantiateStreaming == 'function' && res.headers.get('Content-Type') === 'application/wasm'
     ? await WebAssembly.instantiateStreaming(res, { s: imports })
     : await WebAssembly.instantiate(await res.arrayBuffer(), { s: imports });
-  started(result.instance);
+  if (!wasm) started(result.instance);
 }

@@ -73,7 +73,10 @@ function walk(value, path, seen, depth, converted) {
 export function objectToJson(value, name, depth) {
   if (value === undefined || value === null) return '{}';
   if (typeof value !== 'object' || Array.isArray(value)) throw invalid(`${name} must be an object`);
-  return walk(value, name, [], depth);
+  const out = walk(value, name, [], depth);
+  // A toJSON() may turn the object into anything, or nothing at all.
+  if (out === undefined || out[0] !== '{') throw invalid(`${name} must be an object`);
+  return out;
 }
 
 /// An Error whose `code` property is one of segflow's stable codes, with the fields

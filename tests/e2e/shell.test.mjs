@@ -184,6 +184,53 @@ describe('the core module by itself', () => {
     assert.ok(!page.logs.some((l) => l.startsWith('pageerror')), page.logs.join('\n'));
   });
 
+  it('refuses properties and traits it cannot send, also when page code misbehaves inside them', async (t) => {
+    const page = await corePage(t);
+    const r = await page.evaluate(({ apiHost, KEY }) => {
+      localStorage.clear();
+      core.init({ writeKey: KEY, apiHost });
+      const outcome = (f) => {
+        try { f(); return 'returned'; } catch (e) { return e === undefined ? 'threw undefined' : `${e.code}: ${e.message}`; }
+      };
+      return {
+        // A toJSON that forgets to return: JSON has nothing to send.
+        noReturn: outcome(() => core.track('A', { toJSON() {} })),
+        traitsNoReturn: outcome(() => core.identify('u1', { toJSON() {} })),
+        user: core.user().userId,
+        asArray: outcome(() => core.track('A', { toJSON: () => [1] })),
+        // Page code that throws `undefined`: the call still fails, with that value.
+        throwsUndefined: outcome(() => core.track('A', { get x() { throw undefined; } })),
+      };
+    }, { apiHost: collector.apiHost, KEY });
+    assert.equal(r.noReturn, 'invalid_argument: properties must be an object');
+    assert.equal(r.traitsNoReturn, 'invalid_argument: traits must be an object');
+    assert.equal(r.user, null);
+    assert.equal(r.asArray, 'invalid_argument: properties must be an object');
+    assert.equal(r.throwsUndefined, 'threw undefined');
+  });
+
+  it('loads its wasm served as application/wasm with parameters, or with another type', async (t) => {
+    for (const contentType of ['application/wasm; charset=utf-8', 'application/octet-stream']) {
+      const context = await newContext(env.browser, t);
+      await context.route('**/segflow_core_bg.wasm', async (route) => {
+        const res = await route.fetch();
+        await route.fulfill({ response: res, headers: { ...res.headers(), 'content-type': contentType } });
+      });
+      const page = await context.newPage();
+      await page.goto(`${collector.url}/shell.html`);
+      const r = await page.evaluate(async () => {
+        const m = await import('/pkg/segflow_core.js');
+        try {
+          await m.default();
+        } catch (e) {
+          return `init failed: ${e.message}`;
+        }
+        return m.api.__inited();
+      });
+      assert.equal(r, false, contentType);
+    }
+  });
+
   it('reports a wasm file that does not load as a rejected init, not an exception in the page', async (t) => {
     const context = await newContext(env.browser, t);
     const page = await context.newPage();
