@@ -184,7 +184,7 @@ function applyFilter(fn, value) {
 // Requests in flight by id, so the client can abort one whose deadline passed.
 const inflight = new Map();
 
-/// POSTs `body` to `url` as request `id`, and answers with `wake(3, id, status,
+/// POSTs `body` (bytes of UTF-8 text) to `url` as request `id`, and answers with `wake(3, id, status,
 /// retryAfterMs)`: `retryAfterMs` -1 when absent, status 0 for an opaque answer
 /// (which the client counts as a network error), -1 for a network error or an
 /// abort. By default the request
@@ -421,7 +421,9 @@ const imports = {
   cookie_get: () => stage(cookie()),
   cookie_set: (p, n) => cookie(str(p, n)),
   base64: (p, n) => stage(base64(str(p, n))),
-  post: (id, up, un, bp, bn, ap, an, keepalive) => post(id, str(up, un), str(bp, bn), an < 0 ? undefined : str(ap, an), !!keepalive),
+  // The body goes as the UTF-8 bytes the module wrote (a copy): no decoding here
+  // and encoding again in fetch.
+  post: (id, up, un, bp, bn, ap, an, keepalive) => post(id, str(up, un), bytes(bp, bn).slice(), an < 0 ? undefined : str(ap, an), !!keepalive),
   abort: abortRequest,
   set_timer: setTimer,
   microtask,

@@ -198,6 +198,8 @@ describe('the core module by itself', () => {
         traitsNoReturn: outcome(() => core.identify('u1', { toJSON() {} })),
         user: core.user().userId,
         asArray: outcome(() => core.track('A', { toJSON: () => [1] })),
+        // The error names where the value is, keys and indexes down to it.
+        nested: outcome(() => core.track('A', { a: [1, { 'b c': [0, NaN] }] })),
         // Page code that throws `undefined`: the call still fails, with that value.
         throwsUndefined: outcome(() => core.track('A', { get x() { throw undefined; } })),
       };
@@ -207,6 +209,7 @@ describe('the core module by itself', () => {
     assert.equal(r.user, null);
     assert.equal(r.asArray, 'invalid_argument: properties must be an object');
     assert.equal(r.throwsUndefined, 'threw undefined');
+    assert.equal(r.nested, 'invalid_argument: properties.a[1].b c[1] is NaN, which JSON cannot carry');
   });
 
   it('loads its wasm served as application/wasm with parameters, or with another type', async (t) => {
