@@ -3,11 +3,13 @@
 // function it hands over with `bind`: `wake(kind, id, value)`, with the kinds of
 // src/web/content/wake.rs. They carry what happened; the module decides what it means.
 
+import { warn } from './glue.js';
+
 let wake = () => {};
 
 /// Calls the module's callback; an exception never reaches the page.
 function fire(kind, id, value) {
-  try { return wake(kind, id, value); } catch (err) { console.error('segflow:', err); }
+  try { return wake(kind, id, value); } catch (err) { warn('segflow:', err); }
 }
 
 /// The module's one callback (see the top of this file).
@@ -78,7 +80,7 @@ export function fetchText(url, kind) {
 export function fetchState(url, signature, kind, id) {
   fetch(url, { headers: { 'X-Segflow-Signature': signature }, credentials: 'omit' })
     .then((res) => (res.ok ? res.text() : Promise.reject(new Error(`answered ${res.status}`))))
-    .then((text) => fire(kind, id, text), (err) => console.warn(`segflow: stateHost: GET ${url} failed: ${err && err.message}`));
+    .then((text) => fire(kind, id, text), (err) => warn(`segflow: stateHost: GET ${url} failed: ${err && err.message}`));
 }
 
 /// Scrolls `el` into the middle of the viewport when it is not fully visible (at

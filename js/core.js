@@ -5,14 +5,14 @@
 // module's `wake(kind, a, b, c)` export, with the kinds of src/web/wake.rs. The
 // helpers carry what happened; the module decides what it means.
 
-import { codedError, href, objectToJson, pageFacts } from './glue.js';
+import { codedError, href, objectToJson, pageFacts, warn } from './glue.js';
 
 let wasm;
 let wake = () => {};
 
 /// Calls the module's `wake`; an exception never reaches the page.
 function fire(kind, a = 0, b = 0, c = 0) {
-  try { wake(kind, a, b, c); } catch (err) { console.error('segflow:', err); }
+  try { wake(kind, a, b, c); } catch (err) { warn('segflow:', err); }
 }
 
 let timer;
@@ -176,7 +176,7 @@ function applyFilter(fn, value) {
     return typeof out === 'string' ? out : value;
   } catch (err) {
     // Never leak what the filter was meant to hide: keep the origin only.
-    console.warn('segflow: urlFilter threw; only the origin is sent', err);
+    warn('segflow: urlFilter threw; only the origin is sent', err);
     try { return new URL(value).origin + '/'; } catch (_) { return ''; }
   }
 }
@@ -184,7 +184,7 @@ function applyFilter(fn, value) {
 // Requests in flight by id, so the client can abort one whose deadline passed.
 const inflight = new Map();
 
-/// POSTs `body` (bytes of UTF-8 text) to `url` as request `id`, and answers with `wake(3, id, status,
+/// POSTs `body` to `url` as request `id`, and answers with `wake(3, id, status,
 /// retryAfterMs)`: `retryAfterMs` -1 when absent, status 0 for an opaque answer
 /// (which the client counts as a network error), -1 for a network error or an
 /// abort. By default the request
@@ -258,7 +258,7 @@ function base64(text) {
 /// `replaceState` (wrapped once, keeping their arguments, `this` and return value, so
 /// the host router is unaffected), `popstate` and `hashchange`.
 function watchNavigation(onChange) {
-  const notify = () => { try { onChange(); } catch (err) { console.error('segflow:', err); } };
+  const notify = () => { try { onChange(); } catch (err) { warn('segflow:', err); } };
   const h = window.history;
   if (!h.__segflowPatched) {
     for (const name of ['pushState', 'replaceState']) {
@@ -328,7 +328,7 @@ function listenToAnalytics(plugin, registered) {
   const attempt = () => {
     if (done || !current || typeof current.register != 'function') return;
     done = true;
-    try { current.register(plugin); } catch (err) { console.warn('segflow:', err); }
+    try { current.register(plugin); } catch (err) { warn('segflow:', err); }
     // A plain property again (see above); `current` is what the page assigned.
     try { Object.defineProperty(window, 'analytics', { value: current, writable: true, configurable: true, enumerable: true }); } catch (_) { /* redefined meanwhile */ }
   };
@@ -346,7 +346,7 @@ function listenToAnalytics(plugin, registered) {
     });
   } catch (_) {
     // A non-configurable global (a top-level `var analytics` in a classic script).
-    console.warn('segflow: listenToAnalyticsJs cannot watch window.analytics; register analyticsPlugin() yourself');
+    warn('segflow: listenToAnalyticsJs cannot watch window.analytics; register analyticsPlugin() yourself');
   }
 }
 
@@ -406,7 +406,7 @@ const imports = {
   },
   now: Date.now,
   random: (p, n) => randomBytes(bytes(p, n)),
-  warn: (p, n) => console.warn(str(p, n)),
+  warn: (p, n) => warn(str(p, n)),
   href: () => stage(href()),
   page_facts: () => stage(pageFacts()),
   page: () => stage(page()),
@@ -421,9 +421,9 @@ const imports = {
   cookie_get: () => stage(cookie()),
   cookie_set: (p, n) => cookie(str(p, n)),
   base64: (p, n) => stage(base64(str(p, n))),
-  // The body goes as the UTF-8 bytes the module wrote (a copy): no decoding here
-  // and encoding again in fetch.
-  post: (id, up, un, bp, bn, ap, an, keepalive) => post(id, str(up, un), bytes(bp, bn).slice(), an < 0 ? undefined : str(ap, an), !!keepalive),
+  // The body goes as a string, not bytes: code that wraps the page's fetch
+  // (monitoring, tests) reads it as text.
+  post: (id, up, un, bp, bn, ap, an, keepalive) => post(id, str(up, un), str(bp, bn), an < 0 ? undefined : str(ap, an), !!keepalive),
   abort: abortRequest,
   set_timer: setTimer,
   microtask,
@@ -449,7 +449,7 @@ const imports = {
   release: (h) => held.delete(h),
   same: (i, h) => Object.is(args[i], held.get(h)),
   invoke: (f, v, callback) => {
-    try { held.get(f)(held.get(v)); } catch (e) { console.error(callback ? 'segflow: a callback threw' : 'segflow: a listener threw', e); }
+    try { held.get(f)(held.get(v)); } catch (e) { warn(callback ? 'segflow: a callback threw' : 'segflow: a listener threw', e); }
   },
   waiter: (id) => hold(waiter(id)),
   settle: (id, h) => settle(id, held.get(h)),

@@ -103,9 +103,13 @@ export function parseJson(text) {
 }
 
 /// `console.warn('segflow: ...')`, or with `err`, `console.error(message, err)`.
+/// Never throws: a page may replace its console with one that does, and a throw
+/// here would cross the module mid-call and leave its state half-changed.
 export function warn(message, err) {
-  if (err === undefined) console.warn(message);
-  else console.error(message, err);
+  try {
+    if (err === undefined) console.warn(message);
+    else console.error(message, err);
+  } catch (_) { /* the page's console */ }
 }
 
 /// `location.href` ('' where there is none).

@@ -212,6 +212,40 @@ describe('the core module by itself', () => {
     assert.equal(r.nested, 'invalid_argument: properties.a[1].b c[1] is NaN, which JSON cannot carry');
   });
 
+  it('keeps working when the page\'s console throws while segflow reports a throwing listener', async (t) => {
+    const page = await corePage(t);
+    const r = await page.evaluate(async ({ apiHost, KEY }) => {
+      localStorage.clear();
+      const escaped = [];
+      addEventListener('error', (e) => escaped.push(String(e.message)));
+      addEventListener('unhandledrejection', (e) => escaped.push(String(e.reason)));
+      core.init({ writeKey: KEY, apiHost });
+      const broken = () => { throw new Error('console is broken'); };
+      console.error = broken;
+      console.warn = broken;
+      let heard = 0;
+      core.on('delivered', () => { heard++; throw new Error('listener boom'); });
+      // A flush that never settles is a failure too, not a hung test.
+      const settled = (p) => Promise.race([p, new Promise((ok) => setTimeout(() => ok('not settled in 5 s'), 5000))]);
+      let first;
+      let second;
+      try {
+        core.track('First');
+        first = await settled(core.flush());
+        core.track('Second');
+        second = await settled(core.flush());
+      } catch (e) {
+        escaped.push(`thrown: ${e.message}`);
+      }
+      await new Promise((ok) => setTimeout(ok, 50));
+      return { first, second, heard, escaped };
+    }, { apiHost: collector.apiHost, KEY });
+    assert.deepEqual(r.first, { pending: 0 });
+    assert.deepEqual(r.second, { pending: 0 });
+    assert.ok(r.heard >= 2, `listener called ${r.heard} times`);
+    assert.deepEqual(r.escaped, []);
+  });
+
   it('loads its wasm served as application/wasm with parameters, or with another type', async (t) => {
     for (const contentType of ['application/wasm; charset=utf-8', 'application/octet-stream']) {
       const context = await newContext(env.browser, t);
