@@ -1,9 +1,10 @@
-//! The kinds of callback from `js/core.js` into the core module. The core module
-//! hands `js/core.js` one function at start-up (`bind`), and every timer,
-//! microtask, HTTP answer, lock, page event and navigation comes back through it
-//! as `wake(kind, a, b, c)`, handled by `lifecycle::wake`. One callback instead of
-//! a closure per use keeps wasm-bindgen's closure and future machinery out of the
-//! module: 4.6 KB of the gzipped wasm, measured when this replaced them.
+//! The kinds of callback from `js/core.js` into the core module. Every timer,
+//! microtask, HTTP answer, lock, page event and navigation comes back through the
+//! module's one export for them, `wake(kind, a, b, c)` (in [`entry`](super::entry)),
+//! handled by `lifecycle::on_wake`. One callback instead of a closure per use
+//! kept wasm-bindgen's closure and future machinery out of the module (4.6 KB of
+//! the gzipped wasm, measured when it replaced them, before the module left
+//! wasm-bindgen altogether).
 
 /// The one timer fired (`setTimer`).
 pub const TIMER: u32 = 0;
