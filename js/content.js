@@ -1,69 +1,28 @@
-// Helpers the content module's shell calls (DOM queries, content fetches, sizes,
-// events, timers). Everything asynchronous comes back to the module through the one
-// function it hands over with `bind`: `wake(kind, id, value)`, with the kinds of
-// src/web/content/wake.rs. They carry what happened; the module decides what it means.
+// The content module's JS: it instantiates the wasm (js/boundary.js; src/web/abi.rs
+// explains the boundary) and answers its DOM imports (src/web/content/dom.rs) with
+// the small helpers below: elements, events, timers, observers, fetches, each
+// held here by number. Everything asynchronous comes back through the module's
+// `content_wake(kind, id, value)` export, with the kinds of
+// src/web/content/wake.rs. The helpers carry what happened; the module decides
+// what it means.
 
-import { warn } from './glue.js';
+import { call, exports, get, hold, initSync, instantiate, provide, stage, str, unhold } from './boundary.js';
+import { codedError, href, pageFacts, warn } from './glue.js';
 
-let wake = () => {};
-
-/// Calls the module's callback; an exception never reaches the page.
-function fire(kind, id, value) {
-  try { return wake(kind, id, value); } catch (err) { warn('segflow:', err); }
-}
-
-/// The module's one callback (see the top of this file).
-export function bind(f) {
-  wake = f;
-}
-
-/// `target.addEventListener(type, …)`, calling `wake(kind, 0, event)`.
-export function listen(target, type, kind, capture) {
-  target.addEventListener(type, (e) => fire(kind, 0, e), capture);
-}
-
-/// `wake(kind, id)` in `ms` ms; returns the handle for `clearTimeout`.
-export function timeout(kind, id, ms) {
-  return setTimeout(() => fire(kind, id), ms);
-}
-
-/// `clearTimeout(handle)`.
-export function cancel(handle) {
-  clearTimeout(handle);
-}
-
-/// `wake(kind)` in a microtask (after the current script, before rendering).
-export function microtask(kind) {
-  queueMicrotask(() => fire(kind, 0));
-}
-
-/// `wake(kind)` after DOM changes: elements added or removed anywhere, or their
-/// `class`, `style` or `hidden` attributes changed.
-export function observeMutations(kind) {
-  new MutationObserver(() => fire(kind, 0)).observe(document.documentElement, {
-    childList: true, subtree: true, attributes: true, attributeFilter: ['class', 'style', 'hidden'],
-  });
-}
-
-function codedError(code, message) {
-  const err = new Error(message);
-  err.code = code;
-  return err;
-}
-
-/// Whether `el` or an ancestor matches `selector` (false for a bad selector).
-export function closestMatches(el, selector) {
-  try { return !!(el && el.closest && el.closest(selector)); } catch (_) { return false; }
-}
-
-/// The first element matching `selector`, or null (also for an invalid selector).
-export function query(selector) {
-  try { return document.querySelector(selector); } catch (_) { return null; }
+/// Calls the module's wake with `value` held for it; an exception never reaches
+/// the page. Returns what the module answered (an error for `loadContent`).
+function fire(kind, id = 0, value) {
+  try {
+    const r = exports().content_wake(kind, id, value === undefined ? 0 : hold(value));
+    return r ? unhold(r) : undefined;
+  } catch (err) {
+    warn('segflow:', err);
+  }
 }
 
 /// GETs `url` and hands its text to `wake(kind, 0, text)`; resolves once that is
 /// done, or rejects with the error `wake` returned, or (a coded Error) unless 2xx.
-export function fetchText(url, kind) {
+function fetchText(url, kind) {
   return fetch(url, { credentials: 'same-origin' }).then((res) => {
     if (!res.ok) throw codedError('content_unavailable', `segflow: GET ${url} answered ${res.status}`);
     return res.text();
@@ -77,7 +36,7 @@ export function fetchText(url, kind) {
 /// GETs a segflow collector's `/v1/state` for the signed-in user (the signature in
 /// `X-Segflow-Signature`, no cookies) and calls `wake(kind, id, text)` with the
 /// answer; a failure is a console warning (the next page load tries again).
-export function fetchState(url, signature, kind, id) {
+function fetchState(url, signature, kind, id) {
   fetch(url, { headers: { 'X-Segflow-Signature': signature }, credentials: 'omit' })
     .then((res) => (res.ok ? res.text() : Promise.reject(new Error(`answered ${res.status}`))))
     .then((text) => fire(kind, id, text), (err) => warn(`segflow: stateHost: GET ${url} failed: ${err && err.message}`));
@@ -85,61 +44,176 @@ export function fetchState(url, signature, kind, id) {
 
 /// Scrolls `el` into the middle of the viewport when it is not fully visible (at
 /// once, so the tooltip can be placed right after).
-export function revealTarget(el) {
-  try {
-    const r = el.getBoundingClientRect();
-    const fits = r.top >= 0 && r.left >= 0 && r.bottom <= window.innerHeight && r.right <= window.innerWidth;
-    if (!fits) el.scrollIntoView({ block: 'center', inline: 'nearest', behavior: 'instant' });
-  } catch (_) { /* detached or odd element: leave the page as it is */ }
+function reveal(el) {
+  const r = el.getBoundingClientRect();
+  const fits = r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth;
+  if (!fits) el.scrollIntoView({ block: 'center', inline: 'nearest', behavior: 'instant' });
 }
 
-/// Calls `wake(kind)` whenever `el` changes size (images loading, fonts); returns a
-/// handle for `unobserveSize`, or undefined without ResizeObserver.
-export function observeSize(el, kind) {
-  if (typeof ResizeObserver === 'undefined') return undefined;
-  const ro = new ResizeObserver(() => fire(kind, 0));
-  ro.observe(el);
-  return ro;
-}
-
-/// Stops an `observeSize` observer.
-export function unobserveSize(handle) {
-  if (handle && handle.disconnect) handle.disconnect();
-}
-
-/// The first element matching `selector` that is rendered (has a box: not
-/// `display: none`, not detached), or null (also for an invalid selector).
-export function queryVisible(selector) {
-  let list;
-  try { list = document.querySelectorAll(selector); } catch (_) { return null; }
-  for (const el of list) if (el.getClientRects().length > 0) return el;
+/// The first element matching `selector`, or with `visible`, the first that is
+/// rendered (has a box: not `display: none`, not detached); null for none (also
+/// for an invalid selector: the import's guard).
+function query(selector, visible) {
+  if (!visible) return document.querySelector(selector);
+  for (const el of document.querySelectorAll(selector)) if (el.getClientRects().length > 0) return el;
   return null;
 }
 
 /// `url` resolved against the page by the browser's URL parser (the document's
 /// base URL: a `<base href>` counts), as `protocol origin pageOrigin href` joined by
 /// spaces (none of the first three holds one; a parsed href has its spaces
-/// escaped), or undefined when it does not parse.
-export function resolveUrl(url) {
-  try {
-    const u = new URL(url, document.baseURI);
-    return `${u.protocol} ${u.origin} ${location.origin} ${u.href}`;
-  } catch (_) {
-    return undefined;
-  }
+/// escaped); throws when it does not parse.
+function resolveUrl(url) {
+  const u = new URL(url, document.baseURI);
+  return `${u.protocol} ${u.origin} ${location.origin} ${u.href}`;
 }
 
-/// Gives `root` the stylesheet `css` as a constructed, adopted stylesheet, which a
-/// Content-Security-Policy without `'unsafe-inline'` styles does not block (an
-/// inline `<style>` it does). False where the browser cannot (the caller then
-/// falls back to a `<style>` element).
-export function adoptStyles(root, css) {
+/// A `<tag>` element with an open shadow root styled by `css`: a constructed,
+/// adopted stylesheet, which a Content-Security-Policy without `'unsafe-inline'`
+/// styles does not block (an inline `<style>` it does), or a `<style>` element
+/// where the browser has no constructed stylesheets.
+function shadow(tag, css) {
+  const host = document.createElement(tag);
+  const root = host.attachShadow({ mode: 'open' });
   try {
     const sheet = new CSSStyleSheet();
     sheet.replaceSync(css);
     root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
-    return true;
   } catch (_) {
-    return false;
+    const style = document.createElement('style');
+    style.textContent = css;
+    root.append(style);
   }
+  return host;
+}
+
+// Every import is guarded: what the page may throw (an invalid selector, a
+// detached or odd element, a sandboxed API) answers 0 (none, false, or '' for
+// text: '' is staged) instead of crossing the module mid-call.
+const guarded = (imports) => {
+  for (const name of Object.keys(imports)) {
+    const f = imports[name];
+    imports[name] = (...a) => {
+      try { return f(...a); } catch (_) { return stage(''); }
+    };
+  }
+  return imports;
+};
+
+const node = (v) => (v ? hold(v) : 0);
+// `n` f64 of the module's memory at `p` (8-byte aligned).
+const floats = (p, n) => new Float64Array(exports().memory.buffer, p >>> 0, n);
+const text = (p, n) => (n < 0 ? null : str(p, n));
+
+provide(guarded({
+  href: () => stage(href()),
+  page_facts: () => stage(pageFacts()),
+  held_str: (v) => stage(get(v)),
+  dup: (v) => hold(get(v)),
+  global: (w) => node(w == 0 ? document : w == 1 ? window : document.body),
+  listen: (t, p, n, kind, capture) => get(t).addEventListener(str(p, n), (e) => fire(kind, 0, e), !!capture),
+  timeout: (kind, id, ms) => setTimeout(() => fire(kind, id), ms),
+  cancel: (t) => clearTimeout(t),
+  microtask: (kind) => queueMicrotask(() => fire(kind)),
+  // Elements added or removed anywhere, or their `class`, `style` or `hidden`
+  // attributes changed.
+  observe_mutations: (kind) => new MutationObserver(() => fire(kind)).observe(document.documentElement, {
+    childList: true, subtree: true, attributes: true, attributeFilter: ['class', 'style', 'hidden'],
+  }),
+  observe_size: (e, kind) => {
+    if (typeof ResizeObserver == 'undefined') return 0;
+    const ro = new ResizeObserver(() => fire(kind));
+    ro.observe(get(e));
+    return hold(ro);
+  },
+  unobserve_size: (o) => get(o).disconnect(),
+  fetch_text: (p, n, kind) => hold(fetchText(str(p, n), kind)),
+  fetch_state: (up, un, sp, sn, kind, id) => fetchState(str(up, un), str(sp, sn), kind, id),
+  query: (p, n, visible) => node(query(str(p, n), visible)),
+  reveal: (e) => reveal(get(e)),
+  resolve_url: (p, n) => {
+    try { return stage(resolveUrl(str(p, n))); } catch (_) { return -1; }
+  },
+  shadow: (tp, tn, cp, cn) => hold(shadow(str(tp, tn), str(cp, cn))),
+  shadow_root: (e) => node(get(e).shadowRoot),
+  create: (tp, tn, cp, cn) => {
+    const e = document.createElement(str(tp, tn));
+    if (cn) e.className = str(cp, cn);
+    return hold(e);
+  },
+  add_text: (e, p, n) => get(e).append(str(p, n)),
+  set_text: (e, p, n) => { get(e).textContent = str(p, n); },
+  attr: (e, np, nn, vp, vn) => {
+    const v = text(vp, vn);
+    if (v === null) get(e).removeAttribute(str(np, nn));
+    else get(e).setAttribute(str(np, nn), v);
+  },
+  get_attr: (e, p, n) => stage(get(e).getAttribute(str(p, n))),
+  style: (e, np, nn, vp, vn) => {
+    const v = text(vp, vn);
+    if (v === null) get(e).style.removeProperty(str(np, nn));
+    else get(e).style.setProperty(str(np, nn), v);
+  },
+  class_has: (e, p, n) => get(e).classList.contains(str(p, n)),
+  class_set: (e, p, n, on) => get(e).classList.toggle(str(p, n), !!on),
+  append: (e, c, first) => (first ? get(e).prepend(get(c)) : get(e).appendChild(get(c))),
+  remove: (e) => get(e).remove(),
+  connected: (e) => get(e).isConnected,
+  rendered: (e) => get(e).isConnected && get(e).getClientRects().length > 0,
+  rect: (e, p) => {
+    const r = get(e).getBoundingClientRect();
+    floats(p, 4).set([r.x, r.y, r.width, r.height]);
+  },
+  viewport: (p) => floats(p, 2).set([innerWidth, innerHeight]),
+  find: (e, p, n, last) => {
+    const list = get(e).querySelectorAll(str(p, n));
+    return node(list[last ? list.length - 1 : 0]);
+  },
+  children: (e) => get(e).children.length,
+  child: (e, i) => node(get(e).children[i]),
+  tag: (e) => stage(get(e).localName),
+  contains: (e, o) => get(e).contains(get(o)),
+  is_same: (e, o) => get(e) === get(o),
+  root_is: (e, r) => get(e).getRootNode() === get(r),
+  active: (r) => node(get(r).activeElement),
+  focus: (e) => get(e).focus(),
+  closest: (e, p, n) => node(get(e).closest(str(p, n))),
+  ev_first: (ev) => {
+    const t = get(ev).composedPath()[0];
+    return t instanceof Element ? hold(t) : 0;
+  },
+  ev_in_path: (ev, e) => get(ev).composedPath().includes(get(e)),
+  ev_key: (ev, code) => stage(code ? get(ev).code : get(ev).key),
+  ev_mods: (ev) => {
+    const e = get(ev);
+    return (e.altKey ? 1 : 0) | (e.shiftKey ? 2 : 0) | (e.ctrlKey ? 4 : 0) | (e.metaKey ? 8 : 0);
+  },
+  ev_prevent: (ev, stop) => {
+    get(ev).preventDefault();
+    if (stop) get(ev).stopPropagation();
+  },
+  assign: (p, n) => location.assign(str(p, n)),
+  // A function of the core module's API (src/web/host.rs), with strings or null.
+  // Answers -1 (no string) when it threw.
+  host: (api, np, nn, ap, an, bp, bn, cp, cn) => {
+    try { return stage(get(api)[str(np, nn)](text(ap, an), text(bp, bn), text(cp, cn))); } catch (_) { return -1; }
+  },
+}));
+
+
+// The content module's API, as the loader calls it (src/web/content/api.rs).
+export const contentInit = call('content_call', 'contentInit');
+export const contentNotify = call('content_call', 'contentNotify');
+export const contentLoad = call('content_call', 'contentLoad');
+export const contentStart = call('content_call', 'contentStart');
+export const contentEndChecklist = call('content_call', 'contentEndChecklist');
+export const contentEndAll = call('content_call', 'contentEndAll');
+export const contentNavigate = call('content_call', 'contentNavigate');
+export const contentZIndex = call('content_call', 'contentZIndex');
+export { initSync };
+
+/// Instantiates the module, once, from `module_or_path` (see `instantiate` in
+/// js/boundary.js); by default segflow_content_bg.wasm beside this file.
+export default function init({ module_or_path: source } = {}) {
+  return instantiate(source || new URL('segflow_content_bg.wasm', import.meta.url));
 }

@@ -1,18 +1,16 @@
-// The core module's JS: it instantiates the wasm (src/web/abi.rs explains the
-// boundary: numbers and strings only, page values held here by number) and answers
-// its imports with the small helpers below (requests, the cross-tab lock, timers,
+// The core module's JS: it instantiates the wasm (js/boundary.js; src/web/abi.rs
+// explains the boundary: numbers and strings only, page values held here by number)
+// and answers its own imports with the small helpers below (requests, the cross-tab lock, timers,
 // page events, navigation, storage). Everything asynchronous comes back through the
 // module's `wake(kind, a, b, c)` export, with the kinds of src/web/wake.rs. The
 // helpers carry what happened; the module decides what it means.
 
-import { codedError, href, objectToJson, pageFacts, warn } from './glue.js';
-
-let wasm;
-let wake = () => {};
+import { arg, bytes, call, exports, get, hold, initSync, instantiate, provide, stage, str } from './boundary.js';
+import { href, pageFacts, warn } from './glue.js';
 
 /// Calls the module's `wake`; an exception never reaches the page.
-function fire(kind, a = 0, b = 0, c = 0) {
-  try { wake(kind, a, b, c); } catch (err) { warn('segflow:', err); }
+function fire(kind, x = 0, y = 0, z = 0) {
+  try { exports().wake(kind, x, y, z); } catch (err) { warn('segflow:', err); }
 }
 
 let timer;
@@ -350,63 +348,9 @@ function listenToAnalytics(plugin, registered) {
   }
 }
 
-// The boundary (see src/web/abi.rs): strings staged for the module to take, the
-// arguments of the API call under way, page values held by number, and the call's
-// result or error.
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-let staged;
-let args = [];
-let out;
-let err;
-let failed = false;
-const held = new Map();
-let lastHeld = 0;
-
-// A view of the module's memory, made again only when the memory grew (which
-// detaches the old one).
-let view = new Uint8Array(0);
-const memory = () => (view.buffer === wasm.memory.buffer ? view : (view = new Uint8Array(wasm.memory.buffer)));
-// Pointers and lengths arrive as signed i32: `>>> 0` reads them as wasm means them.
-const bytes = (p, n) => memory().subarray(p >>> 0, (p >>> 0) + (n >>> 0));
-const str = (p, n) => decoder.decode(bytes(p, n));
-const ascii = /^[\0-\x7f]*$/;
-/// Stages `s` for the module (its byte length), or -1 when it is not a string.
-/// ASCII text (nearly all of it: JSON, URLs, ids) is staged as it is and copied
-/// in by `take` character by character; other text is encoded once here. (A
-/// TextEncoder.encode per string was 15% of track()'s time, measured.)
-const stage = (s) => {
-  if (typeof s != 'string') return -1;
-  staged = ascii.test(s) ? s : encoder.encode(s);
-  return staged.length;
-};
-const hold = (v) => {
-  held.set(++lastHeld, v);
-  return lastHeld;
-};
-const unhold = (h) => {
-  const v = held.get(h);
-  held.delete(h);
-  return v;
-};
-/// What `v` is, as `Kind` in src/web/abi.rs numbers it.
-const kind = (v) => {
-  if (v === undefined) return 0;
-  if (v === null) return 1;
-  const k = ['string', 'number', 'boolean', 'function', 'object'].indexOf(typeof v);
-  return k < 0 ? 7 : k + 2;
-};
-
-const imports = {
-  take: (p) => {
-    p >>>= 0;
-    const m = memory();
-    if (typeof staged != 'string') m.set(staged, p);
-    else for (let i = 0; i < staged.length; i++) m[p + i] = staged.charCodeAt(i);
-  },
-  now: Date.now,
+// The module's own imports (the common ones are js/boundary.js's).
+provide({
   random: (p, n) => randomBytes(bytes(p, n)),
-  warn: (p, n) => warn(str(p, n)),
   href: () => stage(href()),
   page_facts: () => stage(pageFacts()),
   page: () => stage(page()),
@@ -429,86 +373,21 @@ const imports = {
   microtask,
   with_lock: (p, n, k) => withLock(str(p, n), k),
   watch_page: watchPage,
-  apply_filter: (h, p, n) => stage(applyFilter(held.get(h), str(p, n))),
-  claim_kept: (a, b, p, n) => claimKept(args[a], args[b], str(p, n)),
-  listen: (a, b) => listenToAnalytics(args[a], args[b]),
-  arg_kind: (i) => kind(args[i]),
-  arg_str: (i) => stage(args[i]),
-  arg_num: (i) => args[i],
-  arg_truthy: (i) => !!args[i],
-  arg_json: (i, p, n, depth) => {
-    try { return stage(objectToJson(args[i], str(p, n), depth)); } catch (e) { err = e; failed = true; return -1; }
-  },
-  arg_get: (i, p, n) => {
-    try { return args.push(args[i][str(p, n)]) - 1; } catch (_) { return -1; }
-  },
-  hold_arg: (i) => hold(args[i]),
-  hold_json: (p, n) => hold(JSON.parse(str(p, n))),
-  hold_str: (p, n) => hold(str(p, n)),
-  hold_error: (cp, cn, mp, mn, ep, en) => hold(codedError(str(cp, cn), str(mp, mn), en ? str(ep, en) : undefined)),
-  release: (h) => held.delete(h),
-  same: (i, h) => Object.is(args[i], held.get(h)),
-  invoke: (f, v, callback) => {
-    try { held.get(f)(held.get(v)); } catch (e) { warn(callback ? 'segflow: a callback threw' : 'segflow: a listener threw', e); }
-  },
+  apply_filter: (h, p, n) => stage(applyFilter(get(h), str(p, n))),
+  claim_kept: (a, b, p, n) => claimKept(arg(a), arg(b), str(p, n)),
+  listen: (a, b) => listenToAnalytics(arg(a), arg(b)),
   waiter: (id) => hold(waiter(id)),
-  settle: (id, h) => settle(id, held.get(h)),
-  ret: (h) => { out = unhold(h); },
-  fail: (h) => {
-    err = unhold(h);
-    failed = true;
-  },
-};
+  settle: (id, h) => settle(id, get(h)),
+});
 
 /// The API as the loader sees it: one function per name, each carried to the
 /// module's `call(name)` export with its arguments (src/web/entry.rs). Never
-/// awaited (a Proxy answers `then` too). A call made from inside another (page code
-/// the module runs) keeps the outer call's arguments and result apart.
-export const api = new Proxy({}, {
-  get: (_, name) => (...a) => {
-    const outer = [args, out, err, failed];
-    // Arguments 0 to 2 are the call's own; properties read off them come after.
-    args = [a[0], a[1], a[2]];
-    out = err = undefined;
-    failed = false;
-    try {
-      wasm.call(stage(String(name)));
-      if (failed) throw err;
-      return out;
-    } finally {
-      [args, out, err, failed] = outer;
-    }
-  },
-});
+/// awaited (a Proxy answers `then` too).
+export const api = new Proxy({}, { get: (_, name) => call('call', String(name)) });
+export { initSync };
 
-const started = (instance) => {
-  wasm = instance.exports;
-  wake = wasm.wake;
-};
-
-const compiled = (module) => (module instanceof WebAssembly.Module ? module : new WebAssembly.Module(module));
-
-/// Instantiates the module from `module` (its bytes or a compiled module), once.
-export function initSync({ module }) {
-  if (!wasm) started(new WebAssembly.Instance(compiled(module), { s: imports }));
-}
-
-/// Instantiates the module, once, from `module_or_path`: a `fetch` Response or a
-/// Promise of one, a URL, the module's bytes or a compiled module; by default
-/// segflow_core_bg.wasm beside this file. It compiles while the file downloads
-/// when the server sends it as exactly `application/wasm` (what streaming
-/// compilation requires), else from the whole file.
-export default async function init({ module_or_path: source } = {}) {
-  if (wasm) return;
-  let res = await (source || new URL('segflow_core_bg.wasm', import.meta.url));
-  if (res instanceof WebAssembly.Module || res instanceof ArrayBuffer || ArrayBuffer.isView(res)) {
-    initSync({ module: res });
-    return;
-  }
-  if (typeof res == 'string' || res instanceof URL) res = await fetch(res);
-  if (!res.ok) throw new Error(`${res.url} answered ${res.status}`);
-  const result = typeof WebAssembly.instantiateStreaming == 'function' && res.headers.get('Content-Type') === 'application/wasm'
-    ? await WebAssembly.instantiateStreaming(res, { s: imports })
-    : await WebAssembly.instantiate(await res.arrayBuffer(), { s: imports });
-  if (!wasm) started(result.instance);
+/// Instantiates the module, once, from `module_or_path` (see `instantiate` in
+/// js/boundary.js); by default segflow_core_bg.wasm beside this file.
+export default function init({ module_or_path: source } = {}) {
+  return instantiate(source || new URL('segflow_core_bg.wasm', import.meta.url));
 }

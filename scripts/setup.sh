@@ -2,9 +2,8 @@
 # Installs what building and testing segflow needs, skipping anything already present.
 #   scripts/setup.sh          toolchain for building (demo)
 #   scripts/setup.sh --test   also Debian's chromium (browser and end-to-end tests)
-# wasm-opt comes from the npm package binaryen (pinned in package-lock.json): Debian's
-# binaryen 108 corrupts wasm-bindgen output that has an externref table (it re-points
-# the table's export at the function table even with no passes), see build-pkg.sh.
+# wasm-opt comes from the npm package binaryen (pinned in package-lock.json), not
+# Debian's older binaryen 108, see build-pkg.sh.
 # Nothing here downloads a browser, a driver or a toolchain from anywhere but rustup,
 # crates.io and Debian's package archive.
 set -euo pipefail
@@ -16,19 +15,9 @@ want_browser=0
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# The wasm-bindgen version is the one Cargo.lock pins; the CLI must match it exactly.
-bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
-[ -n "$bindgen_version" ] || { echo "cannot read wasm-bindgen version from Cargo.lock" >&2; exit 1; }
-
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "adding rustup target wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
-fi
-
-if ! wasm-bindgen --version 2>/dev/null | grep -q " ${bindgen_version}\$"; then
-  log "installing wasm-bindgen-cli ${bindgen_version} (a few minutes)"
-  cargo install wasm-bindgen-cli --version "=${bindgen_version}" --locked \
-    || cargo install wasm-bindgen-cli --version "=${bindgen_version}" --force
 fi
 
 apt_pkgs=()
@@ -55,4 +44,4 @@ if [ "$missing_npm" = 1 ]; then
   log "installing npm dev dependencies (package-lock.json)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
-log "toolchain ready: $(wasm-bindgen --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}')"
+log "toolchain ready: $(rustc --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}')"

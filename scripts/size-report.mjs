@@ -1,6 +1,6 @@
 // Prints one module's shipped gzipped size and its code and data grouped by where
-// they come from (segflow's own modules, wasm-bindgen's shims and runtime, web-sys and
-// js-sys bindings, libcore/alloc, fmt, the allocator, data segments), from
+// they come from (segflow's own modules, libcore/alloc, fmt, the allocator, data
+// segments), from
 // `twiggy top` output. Used by scripts/size.sh (`make size`).
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -14,16 +14,13 @@ for (const line of readFileSync(top, 'utf8').split('\n')) {
 const GROUPS = [
   [/^data segment/, 'data (strings, tables)'],
   [/vtable\.shim/, 'closure vtable shims'],
-  [/shim|^__wbindgen|^__wbg|^__externref/, 'wasm-bindgen export shims'],
-  // The core module's exports (src/web/entry.rs), with the API they inline.
+  // The modules' exports (src/web/entry.rs, src/web/content/api.rs), with the
+  // API they inline.
   [/^(call|wake)$/, 'segflow::web::entry (exports, API inlined)'],
+  [/^content_(call|wake)$/, 'segflow::web::content::api (exports, API inlined)'],
   [/segflow::core::(\w+)/, (m) => `segflow::core::${m[1]}`],
   [/segflow::web::content::(\w+)/, (m) => `segflow::web::content::${m[1]}`],
   [/segflow::web::(\w+)/, (m) => `segflow::web::${m[1]}`],
-  [/wasm_bindgen_futures/, 'wasm-bindgen-futures'],
-  [/wasm_bindgen/, 'wasm-bindgen runtime'],
-  [/js_sys/, 'js-sys'],
-  [/web_sys/, 'web-sys'],
   [/talc/, 'talc (allocator)'],
   [/fmt/, 'core::fmt (panic paths)'],
   [/^<?alloc|alloc::/, 'alloc'],

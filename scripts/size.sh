@@ -21,14 +21,7 @@ for spec in segflow_core:analytics segflow_content:content; do
   name=${spec%%:*}
   feature=${spec#*:}
   cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features "$feature,pkg" >&2
-  if [ "$name" = segflow_core ]; then
-    # No wasm-bindgen: js/core.js is its glue (src/web/abi.rs).
-    cp target/wasm32-unknown-unknown/release/segflow.wasm "$work/${name}_bg.wasm"
-  else
-    wasm-bindgen --target web --no-typescript --out-dir "$work" --out-name "$name" \
-      target/wasm32-unknown-unknown/release/segflow.wasm
-    node scripts/shorten-imports.mjs "$work" "$name" 2>/dev/null
-  fi
+  cp target/wasm32-unknown-unknown/release/segflow.wasm "$work/${name}_bg.wasm"
   node_modules/.bin/wasm-opt $WASM_OPT_FLAGS "$work/${name}_bg.wasm" -o "$work/$name.opt.wasm"
   node_modules/.bin/wasm-opt $WASM_OPT_FLAGS -g "$work/${name}_bg.wasm" -o "$work/$name.named.wasm"
   twiggy top -n 100000 "$work/$name.named.wasm" > "$work/$name.top.txt"

@@ -7,7 +7,8 @@
 //! - [`core`]: pure Rust that decides everything (identity, message shapes, the
 //!   delivery engine). It has no browser dependencies and is tested natively.
 //! - `web` (wasm32 only): the thin browser shell: the JS API exported with
-//!   wasm-bindgen, localStorage and cookies, `fetch`, timers and page lifecycle.
+//!   plain wasm imports and exports, localStorage and cookies, `fetch`, timers,
+//!   page lifecycle and the content module's DOM.
 #![deny(missing_docs)]
 // The shipped wasm modules (`scripts/build-pkg.sh` builds with feature `pkg`)
 // leave std out: its panic machinery alone brings `core::fmt` (several KB per

@@ -1,15 +1,16 @@
-//! The core module's boundary with JavaScript, without wasm-bindgen: plain wasm
-//! imports of numbers and `(pointer, length)` pairs, answered by `js/core.js`,
-//! which instantiates the module itself.
+//! Both modules' boundary with JavaScript, without wasm-bindgen: plain wasm
+//! imports of numbers and `(pointer, length)` pairs, answered by `js/boundary.js`
+//! and each module's own glue (`js/core.js`, `js/content.js`), which instantiates
+//! the module itself. An import a module does not use is not in its wasm.
 //!
 //! Why not wasm-bindgen: the core module crosses the boundary through few, simple
 //! functions (strings in and out, a handful of page values held by number), and
 //! wasm-bindgen's runtime, export shims, externref table and generated glue cost
 //! 6.3 KB of what the page loads first (wasm and JS, gzipped: 64.2 KB then 57.9 KB),
-//! measured when this replaced them. The content module, which drives the DOM,
-//! keeps wasm-bindgen and web-sys.
+//! measured when this replaced them. The content module's DOM calls are plain
+//! imports too (`content::dom`), for the same reason.
 //!
-//! The conventions, all answered by `js/core.js`:
+//! The conventions, all answered by `js/boundary.js`:
 //! - **Strings to JS** go as a pointer and a byte length into this module's memory
 //!   (always valid UTF-8: they are `&str`).
 //! - **Strings from JS** are *staged*: the import encodes the string with
@@ -31,7 +32,7 @@ use crate::prelude::*;
 
 use crate::core::error::Error;
 
-/// The imports, as `js/core.js` provides them under the module name `s` (one
+/// The imports, as the glue provides them under the module name `s` (one
 /// letter: the name is repeated for every import in the wasm).
 mod js {
     #[link(wasm_import_module = "s")]
@@ -91,6 +92,8 @@ mod js {
         ) -> u32;
         pub fn release(h: u32);
         pub fn same(i: u32, h: u32) -> u32;
+        pub fn held_str(h: u32) -> i32;
+        pub fn dup(h: u32) -> u32;
         pub fn invoke(f: u32, v: u32, callback: u32);
         pub fn waiter(id: f64) -> u32;
         pub fn settle(id: f64, v: u32);
@@ -129,6 +132,33 @@ impl Drop for Held {
 }
 
 impl Held {
+    /// Takes over the page value JS holds under `h` (0: none).
+    pub fn from_raw(h: u32) -> Option<Held> {
+        (h != 0).then_some(Held(h))
+    }
+
+    /// The number JS holds it under (for the imports that take one).
+    pub fn raw(&self) -> u32 {
+        self.0
+    }
+
+    /// Hands it to JS for good (JS releases it), as its number.
+    pub fn into_raw(self) -> u32 {
+        let h = self.0;
+        core::mem::forget(self);
+        h
+    }
+
+    /// Another hold of the same value, released on its own.
+    pub fn dup(&self) -> Held {
+        Held(unsafe { js::dup(self.0) })
+    }
+
+    /// Its text, when it is a string.
+    pub fn text(&self) -> Option<String> {
+        taken(unsafe { js::held_str(self.0) })
+    }
+
     /// `JSON.parse(text)` (the core writes only valid JSON).
     pub fn json(text: &str) -> Held {
         Held(unsafe { js::hold_json(text.as_ptr(), text.len()) })

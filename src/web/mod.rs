@@ -1,7 +1,7 @@
 //! The browser shell: carries out what the core decides, through small JS helpers
-//! (`js/core.js`, `js/glue.js`) and, in the content module, web-sys. The core
-//! module crosses to JS through plain wasm imports and exports ([`abi`]); the
-//! content module through wasm-bindgen.
+//! (`js/core.js`, `js/content.js`, `js/glue.js`). Both modules cross to JS
+//! through plain wasm imports and exports ([`abi`], and the content module's
+//! `content::dom`), answered by `js/boundary.js` and each module's glue.
 //!
 //! It is built as two wasm modules from this one crate (see `scripts/build-pkg.sh`
 //! and `js/loader.js`, which loads them and carries calls between them):
@@ -30,7 +30,8 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-#[cfg(feature = "analytics")]
+// Each module uses only part of the boundary.
+#[cfg_attr(not(all(feature = "analytics", feature = "content")), allow(dead_code))]
 mod abi;
 #[cfg(feature = "analytics")]
 mod api;
@@ -57,31 +58,6 @@ mod storage;
 #[cfg(feature = "analytics")]
 mod wake;
 
-#[cfg(feature = "content")]
-pub use content::api::*;
-
-#[cfg(feature = "content")]
-use wasm_bindgen::prelude::*;
-
-#[cfg(feature = "content")]
-use crate::core::error::{Error, ErrorCode};
-
-// The content module's helpers (the core module's go through [`abi`]).
-#[cfg(feature = "content")]
-#[wasm_bindgen(module = "/js/glue.js")]
-extern "C" {
-    #[wasm_bindgen(catch, js_name = objectToJson)]
-    fn object_to_json_at_most(value: &JsValue, name: &str, depth: u32) -> Result<String, JsValue>;
-    #[wasm_bindgen(js_name = codedError)]
-    fn coded_error(code: &str, message: &str) -> JsValue;
-    /// `console.warn(message)`, or with `err`, `console.error(message, err)`.
-    fn warn(message: &str, err: Option<JsValue>);
-    /// The page's URL as the browser has it (before any URL filter).
-    fn href() -> String;
-    #[wasm_bindgen(js_name = pageFacts)]
-    fn page_facts() -> String;
-}
-
 /// JSON text of an object the page passed for a call (properties, traits,
 /// integrations), nested at most [`MAX_PROPERTY_DEPTH`] deep.
 ///
@@ -89,18 +65,6 @@ extern "C" {
 #[cfg(feature = "analytics")]
 fn object_to_json(value: abi::Arg, name: &str) -> Result<String, abi::Fail> {
     value.json(name, crate::core::message::MAX_PROPERTY_DEPTH)
-}
-
-/// A core error as a JS `Error` with a `code` property.
-#[cfg(feature = "content")]
-fn js_error(e: Error) -> JsValue {
-    coded_error(e.code.as_str(), &e.message)
-}
-
-/// A JS `Error` with the given code.
-#[cfg(feature = "content")]
-fn error(code: ErrorCode, message: &str) -> JsValue {
-    coded_error(code.as_str(), message)
 }
 
 #[cfg(feature = "analytics")]

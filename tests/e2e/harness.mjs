@@ -290,11 +290,7 @@ export async function waitReady(page) {
   await page.waitForFunction(() => window.ready || window.loadError, null, { timeout: 15_000 });
   const err = await page.evaluate(() => window.loadError);
   if (err) {
-    const hint = /Table\.set|externref/i.test(err)
-      ? '\n(hint: the wasm\'s __wbindgen_externrefs export points at the funcref table; Debian\'s wasm-opt 108'
-        + ' rewrites table exports wrongly: build pkg/ without wasm-opt)'
-      : '';
-    throw new Error(`segflow failed to load in the page: ${err}${hint}`);
+    throw new Error(`segflow failed to load in the page: ${err}`);
   }
 }
 

@@ -299,6 +299,35 @@ describe('hostile content and pages', () => {
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 
+  it('keeps working when a DOM method the page patched throws under segflow (the throw never crosses the module)', T, async (t) => {
+    const doc = content(
+      flow('tip', [{ id: 't', type: 'tooltip', target: 'header', blocks: [{ type: 'text', markdown: 'Tip' }, { type: 'button', ...NEXT }] }]),
+      flow('m', [modal('m1')]),
+    );
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-throws', content: doc });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    // The first three measurements throw (a monitoring script gone wrong), while
+    // segflow places the tooltip.
+    await page.evaluate(() => {
+      const original = Element.prototype.getBoundingClientRect;
+      let failures = 3;
+      Element.prototype.getBoundingClientRect = function patched() {
+        if (failures > 0) { failures--; throw new Error('patched getBoundingClientRect'); }
+        return original.call(this);
+      };
+      window.segflow.start('tip');
+    });
+    // Placed again on the next resize, once measuring works.
+    await page.setViewportSize({ width: 1100, height: 760 });
+    await shown(page, 't');
+    await clickButton(page, 'Next');
+    await gone(page);
+    await page.evaluate(() => window.segflow.start('m'));
+    await shown(page, 'm1');
+    assert.deepEqual(errors, []);
+  });
+
   it('survives pages that replace <body>, move segflow\'s host or trap focus themselves while a modal is open', T, async (t) => {
     const doc = content(flow('m', [modal('m1'), modal('m2')]), flow('b', [{ id: 'b1', type: 'bubble', blocks: [{ type: 'text', markdown: 'Hi' }, { type: 'button', ...NEXT }] }]));
     const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-dom', content: doc });

@@ -1,35 +1,64 @@
 //! The content module's exports. The loader (`js/loader.js`) calls them for the
 //! public `loadContent`, `start`, `endAll`, `setCustomNavigate` and
-//! `setBaseZIndex`, after [`content_init`]; like the core module's API, each
+//! `setBaseZIndex`, after `contentInit`, through `js/content.js`, which carries
+//! each to [`content_call`] with its arguments; like the core module's API, each
 //! either returns normally or throws a JS `Error` with a stable `code`, and
 //! never panics.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::prelude::*;
-
-use super::{bridge, checklists, facts, flows, wake};
+use super::{bridge, checklists, dom, facts, flows, wake};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::json::{self, Json};
-use crate::web::{error, js_error, object_to_json_at_most};
+use crate::web::abi::{self, Arg, Fail, Held, Kind};
 
-#[wasm_bindgen(module = "/js/content.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = fetchText)]
-    fn fetch_text(url: &str, kind: u32) -> Promise;
+/// Runs the API function whose name is staged, `name_len` bytes long, with the
+/// current call's arguments (as the core module's `call`, see
+/// `crate::web::entry`); its result or error goes to `js/content.js`.
+#[no_mangle]
+pub extern "C" fn content_call(name_len: i32) {
+    let name = abi::taken(name_len).unwrap_or_default();
+    let (a, b) = (Arg(0), Arg(1));
+    let out = match name.as_str() {
+        "contentInit" => content_init(a).map(|()| None),
+        "contentNotify" => {
+            content_notify(&a.string().unwrap_or_default());
+            Ok(None)
+        }
+        "contentLoad" => content_load(a),
+        "contentStart" => content_start(a, b).map(|()| None),
+        "contentEndChecklist" => started().map(|()| {
+            checklists::end();
+            None
+        }),
+        "contentEndAll" => started().map(|()| {
+            flows::end_all();
+            None
+        }),
+        "contentNavigate" => content_navigate(a).map(|()| None),
+        "contentZIndex" => content_z_index(a).map(|()| None),
+        _ => Err(Error::invalid("segflow: no such call").into()),
+    };
+    match out {
+        Ok(Some(value)) => abi::ret(value),
+        Ok(None) => {}
+        Err(f) => abi::fail(f),
+    }
 }
 
-/// Every callback from `js/content.js` (see [`wake`](super::wake)). Never throws;
-/// for [`wake::LOADED`] it returns the error `loadContent` rejects with, if any.
-fn on_wake(kind: u32, id: f64, value: JsValue) -> JsValue {
-    let event = || value.unchecked_ref::<web_sys::Event>();
+/// Every callback from `js/content.js` (see [`wake`](super::wake)), with `value`
+/// held for it (0: none). Never throws; for [`wake::LOADED`] it answers the
+/// error `loadContent` rejects with (0: none).
+#[no_mangle]
+pub extern "C" fn content_wake(kind: u32, id: f64, value: u32) -> u32 {
+    let value = Held::from_raw(value);
+    let event = || value.as_ref();
     match kind {
-        wake::CLICK => flows::on_click(event()),
-        wake::KEYDOWN => flows::on_keydown(event()),
-        wake::MOUSEDOWN => flows::on_mousedown(event()),
-        wake::FOCUSIN => flows::on_focusin(event()),
+        wake::CLICK => event().map_or((), flows::on_click),
+        wake::KEYDOWN => event().map_or((), flows::on_keydown),
+        wake::MOUSEDOWN => event().map_or((), flows::on_mousedown),
+        wake::FOCUSIN => event().map_or((), flows::on_focusin),
         wake::MOVED | wake::STEP_RESIZED => flows::reposition(),
         wake::MUTATION => flows::on_mutation(),
         wake::WAIT_TIMEOUT => flows::wait_timed_out(id as u32),
@@ -37,56 +66,49 @@ fn on_wake(kind: u32, id: f64, value: JsValue) -> JsValue {
         wake::BOOT => flows::boot(),
         wake::REFOCUS => flows::refocus(),
         wake::CHECKLIST_TIMER => checklists::timer_fired(id as u64),
-        wake::CHECKLIST_CLICK => checklists::on_click(event()),
-        wake::CHECKLIST_KEYDOWN => checklists::on_keydown(event()),
+        wake::CHECKLIST_CLICK => event().map_or((), checklists::on_click),
+        wake::CHECKLIST_KEYDOWN => event().map_or((), checklists::on_keydown),
         wake::STATE => facts::server_state(
             id as u32,
-            &value.as_string().unwrap_or_default(),
+            &value.and_then(|v| v.text()).unwrap_or_default(),
             checklists::refresh,
         ),
         wake::LOADED => {
-            let text = value.as_string().unwrap_or_default();
+            let text = value.and_then(|v| v.text()).unwrap_or_default();
             return match flows::parse(&text) {
                 Ok(content) => {
                     load(content);
-                    JsValue::UNDEFINED
+                    0
                 }
-                Err(e) => js_error(e),
+                Err(e) => Held::error(&e, "").into_raw(),
             };
         }
         _ => {}
     }
-    JsValue::UNDEFINED
+    0
 }
 
-fn not_started() -> JsValue {
-    error(
-        ErrorCode::NotInitialized,
-        "segflow: the content module was not started",
-    )
-}
-
-fn started() -> Result<(), JsValue> {
+fn started() -> Result<(), Fail> {
     if flows::installed() {
         Ok(())
     } else {
-        Err(not_started())
+        Err(Error {
+            code: ErrorCode::NotInitialized,
+            message: "segflow: the content module was not started".into(),
+        }
+        .into())
     }
 }
 
-/// Starts the content module with the core module's functions (see
-/// `crate::web::host`): installs the flow runner and schedules its boot.
-#[wasm_bindgen(js_name = contentInit)]
-pub fn content_init(host: JsValue) -> Result<(), JsValue> {
-    if !bridge::install(&host) {
-        return Err(js_error(Error::invalid(
-            "segflow: contentInit needs the core module's functions",
-        )));
+/// `contentInit(api)`: starts the content module with the core module's API
+/// object (see `crate::web::host`): installs the flow and checklist runners and
+/// schedules their boot.
+fn content_init(host: Arg) -> Result<(), Fail> {
+    if !bridge::install(host) {
+        return Err(
+            Error::invalid("segflow: contentInit needs the core module's functions").into(),
+        );
     }
-    // The one callback, `Fn`: a handler may run again inside itself (focusing
-    // an element fires `focusin` at once, a listener may `click()`).
-    let f = Closure::<dyn Fn(u32, f64, JsValue) -> JsValue>::new(on_wake).into_js_value();
-    super::bind(f.unchecked_ref());
     bridge::batch(|| {
         flows::install();
         checklists::install();
@@ -96,8 +118,7 @@ pub fn content_init(host: JsValue) -> Result<(), JsValue> {
 }
 
 /// A note from the core module: `"user"`, `"url"` or `"event:[name, properties]"`.
-#[wasm_bindgen(js_name = contentNotify)]
-pub fn content_notify(note: &str) {
+fn content_notify(note: &str) {
     if !flows::installed() {
         return;
     }
@@ -141,108 +162,71 @@ fn load(mut content: crate::core::content::Content) {
 }
 
 /// `loadContent(source)`: an object in the content schema, or the URL of a JSON
-/// document in it. Rejects with `invalid_argument` for content that does not
-/// follow the schema (the message names the offending path) or
-/// `content_unavailable` when the URL cannot be read.
-#[wasm_bindgen(js_name = contentLoad)]
-pub fn content_load(source: JsValue) -> Result<Promise, JsValue> {
+/// document in it. Fails with `invalid_argument` for content that does not
+/// follow the schema (the message names the offending path); for a URL, answers
+/// the promise of its load, which rejects with that or with
+/// `content_unavailable` when the URL cannot be read. (The loader turns a
+/// failure into a rejected promise.)
+fn content_load(source: Arg) -> Result<Option<Held>, Fail> {
     started()?;
-    if let Some(url) = source.as_string() {
-        // The text comes back to `on_wake` (wake::LOADED), which loads it.
-        return Ok(fetch_text(&url, wake::LOADED));
+    if let Some(url) = source.string() {
+        // The text comes back to `content_wake` (wake::LOADED), which loads it.
+        return Ok(dom::fetch_text(&url, wake::LOADED));
     }
-    let parsed = object_to_json_at_most(
-        &source,
-        "content",
-        crate::core::content::model::MAX_CONTENT_DEPTH,
-    )
-    .and_then(|text| flows::parse(&text).map_err(js_error));
-    match parsed {
-        Ok(content) => {
-            load(content);
-            Ok(Promise::resolve(&JsValue::UNDEFINED))
-        }
-        Err(e) => Ok(Promise::reject(&e)),
-    }
+    let text = source.json("content", crate::core::content::model::MAX_CONTENT_DEPTH)?;
+    load(flows::parse(&text)?);
+    Ok(None)
 }
 
 /// `start(contentId, {once})`: starts a flow or checklist now (start reason
 /// `program`); with `{ once: true }` only if this user has not started it before.
-#[wasm_bindgen(js_name = contentStart)]
-pub fn content_start(flow_id: JsValue, options: JsValue) -> Result<(), JsValue> {
+fn content_start(content_id: Arg, options: Arg) -> Result<(), Fail> {
     started()?;
-    let id = match flow_id.as_string() {
+    let id = match content_id.string() {
         Some(s) if !s.is_empty() => s,
-        _ => {
-            return Err(js_error(Error::invalid(
-                "segflow: contentId must be a non-empty string",
-            )))
-        }
+        _ => return Err(Error::invalid("segflow: contentId must be a non-empty string").into()),
     };
-    let once = if options.is_undefined() || options.is_null() {
-        false
-    } else if options.is_object() {
-        match Reflect::get(&options, &"once".into()) {
-            Ok(v) if v.is_undefined() || v.is_null() => false,
-            Ok(v) => v
-                .as_bool()
-                .ok_or_else(|| js_error(Error::invalid("segflow: once must be a boolean")))?,
-            Err(_) => false,
-        }
-    } else {
-        return Err(js_error(Error::invalid(
-            "segflow: options must be an object",
-        )));
+    let once = match options.kind() {
+        Kind::Undefined | Kind::Null => false,
+        Kind::Object => match options.get("once") {
+            Some(v) if v.is_none() => false,
+            Some(v) if v.kind() == Kind::Bool => v.truthy(),
+            Some(_) => return Err(Error::invalid("segflow: once must be a boolean").into()),
+            None => false,
+        },
+        _ => return Err(Error::invalid("segflow: options must be an object").into()),
     };
-    if checklists::has(&id) {
-        checklists::start(&id, once).map_err(js_error)
+    Ok(if checklists::has(&id) {
+        checklists::start(&id, once)
     } else {
-        flows::start(&id, once).map_err(js_error)
-    }
-}
-
-/// `endChecklist()`: ends the active checklist (reason `program`).
-#[wasm_bindgen(js_name = contentEndChecklist)]
-pub fn content_end_checklist() -> Result<(), JsValue> {
-    started()?;
-    checklists::end();
-    Ok(())
-}
-
-/// `endAll()`: ends the active flow (reason `program`).
-#[wasm_bindgen(js_name = contentEndAll)]
-pub fn content_end_all() -> Result<(), JsValue> {
-    started()?;
-    flows::end_all();
-    Ok(())
+        flows::start(&id, once)
+    }?)
 }
 
 /// `setCustomNavigate(fn | null)`.
-#[wasm_bindgen(js_name = contentNavigate)]
-pub fn content_navigate(navigate: JsValue) -> Result<(), JsValue> {
+fn content_navigate(navigate: Arg) -> Result<(), Fail> {
     started()?;
-    if navigate.is_null() || navigate.is_undefined() {
-        flows::set_navigate(None);
-    } else if navigate.is_function() {
-        flows::set_navigate(Some(Function::from(navigate)));
-    } else {
-        return Err(js_error(Error::invalid(
-            "segflow: setCustomNavigate takes a function or null",
-        )));
+    match navigate.kind() {
+        Kind::Undefined | Kind::Null => flows::set_navigate(None),
+        Kind::Function => flows::set_navigate(Some(navigate.hold())),
+        _ => {
+            return Err(
+                Error::invalid("segflow: setCustomNavigate takes a function or null").into(),
+            )
+        }
     }
     Ok(())
 }
 
 /// `setBaseZIndex(n)`.
-#[wasm_bindgen(js_name = contentZIndex)]
-pub fn content_z_index(z_index: JsValue) -> Result<(), JsValue> {
+fn content_z_index(z_index: Arg) -> Result<(), Fail> {
     started()?;
     let z = z_index
-        .as_f64()
+        .number()
         .filter(|z| {
             z.is_finite() && z.abs() <= i32::MAX as f64 && *z == crate::core::float::trunc(*z)
         })
-        .ok_or_else(|| js_error(Error::invalid("segflow: setBaseZIndex takes an integer")))?;
+        .ok_or_else(|| Error::invalid("segflow: setBaseZIndex takes an integer"))?;
     flows::set_z_index(z as i32);
     Ok(())
 }

@@ -14,136 +14,96 @@ use crate::prelude::*;
 
 use crate::web::batches::Batches;
 use crate::web::local::Local;
-use core::cell::RefCell;
-
-use js_sys::{Function, Reflect};
-use wasm_bindgen::prelude::*;
+use core::cell::Cell;
 
 use crate::core::json::{self, Json};
+use crate::web::abi::{Arg, Held, Kind};
 
-/// The core module's functions, as the loader passed them.
-struct Host {
-    state_key: Function,
-    traits: Function,
-    company: Function,
-    get: Function,
-    set: Function,
-    page_url: Function,
-    track: Function,
-}
+/// The functions of the core module's API object this module uses.
+const NEEDED: [&str; 7] = [
+    "__stateKey",
+    "__traits",
+    "__company",
+    "__get",
+    "__set",
+    "__pageUrl",
+    "__track",
+];
 
 /// Work for the end of the current batch.
 pub enum Deferred {
     /// A track through the core: listener name (a generated event) or none (a
     /// `track` action), the event name, the properties as JSON text.
     Track(Option<&'static str>, String, String),
-    /// Call `f(arg)` (the custom navigate function).
-    Call(Function, JsValue),
+    /// Call `f(url)` (the custom navigate function).
+    Call(Held, String),
     /// Load this URL.
     Navigate(String),
 }
 
-static HOST: Local<RefCell<Option<Host>>> = Local::new(RefCell::new(None));
+/// The core module's API object, as the loader passed it: the number JS holds
+/// it under, for good (0 before `contentInit`).
+static HOST: Local<Cell<u32>> = Local::new(Cell::new(0));
 static BATCHES: Local<Batches<Deferred>> = Local::new(Batches::new());
 
-/// Reads the host object's functions; `false` when one is missing.
-pub fn install(host: &JsValue) -> bool {
-    let f = |name: &str| -> Option<Function> {
-        Reflect::get(host, &JsValue::from_str(name))
-            .ok()
-            .filter(|v| v.is_function())
-            .map(Function::from)
-    };
-    let parts = (
-        f("__stateKey"),
-        f("__traits"),
-        f("__company"),
-        f("__get"),
-        f("__set"),
-        f("__pageUrl"),
-        f("__track"),
-    );
-    let (
-        Some(state_key),
-        Some(traits),
-        Some(company),
-        Some(get),
-        Some(set),
-        Some(page_url),
-        Some(track),
-    ) = parts
-    else {
+/// Keeps the core's API object; `false` when one of its functions is missing.
+pub fn install(host: Arg) -> bool {
+    let has = |name: &str| host.get(name).is_some_and(|f| f.kind() == Kind::Function);
+    if !NEEDED.iter().all(|name| has(name)) {
         return false;
-    };
-    HOST.with(|h| {
-        *h.borrow_mut() = Some(Host {
-            state_key,
-            traits,
-            company,
-            get,
-            set,
-            page_url,
-            track,
-        })
-    });
+    }
+    HOST.with(|h| h.set(host.hold().into_raw()));
     true
 }
 
-/// Calls one host function; `None` when there is no host or it threw.
-fn host_call(pick: fn(&Host) -> &Function, args: &[JsValue]) -> Option<JsValue> {
-    let f = HOST.with(|h| h.try_borrow().ok()?.as_ref().map(|h| pick(h).clone()))?;
-    let out = match args {
-        [] => f.call0(&JsValue::UNDEFINED),
-        [a] => f.call1(&JsValue::UNDEFINED, a),
-        [a, b] => f.call2(&JsValue::UNDEFINED, a, b),
-        [a, b, c, ..] => f.call3(&JsValue::UNDEFINED, a, b, c),
-    };
-    out.ok()
-}
-
-fn host_string(pick: fn(&Host) -> &Function, args: &[JsValue]) -> Option<String> {
-    host_call(pick, args).and_then(|v| v.as_string())
+/// Calls the core's function `name` with up to three strings (`None`: null);
+/// its result, when it is a string (`None` also when there is no host or it
+/// threw).
+fn host_call(name: &str, a: Option<&str>, b: Option<&str>, c: Option<&str>) -> Option<String> {
+    let api = HOST.with(Cell::get);
+    (api != 0).then(|| super::dom::host(api, name, a, b, c))?
 }
 
 /// The storage key of the current user's content progress.
 pub fn state_key() -> String {
-    host_string(|h| &h.state_key, &[]).unwrap_or_default()
+    host_call("__stateKey", None, None, None).unwrap_or_default()
 }
 
 /// The storage key of the current user's event counts (`"events"`) or
 /// checklist progress (`"checklists"`).
 pub fn key(kind: &str) -> String {
-    host_string(|h| &h.state_key, &[JsValue::from_str(kind)]).unwrap_or_default()
+    host_call("__stateKey", Some(kind), None, None).unwrap_or_default()
+}
+
+fn object(name: &str) -> Json {
+    host_call(name, None, None, None)
+        .and_then(|t| json::parse(&t).ok())
+        .unwrap_or(Json::Object(Vec::new()))
 }
 
 /// The current user's traits.
 pub fn traits() -> Json {
-    host_string(|h| &h.traits, &[])
-        .and_then(|t| json::parse(&t).ok())
-        .unwrap_or(Json::Object(Vec::new()))
+    object("__traits")
 }
 
 /// The current group's (company's) traits.
 pub fn company() -> Json {
-    host_string(|h| &h.company, &[])
-        .and_then(|t| json::parse(&t).ok())
-        .unwrap_or(Json::Object(Vec::new()))
+    object("__company")
 }
 
 /// Stored flow progress.
 pub fn get(key: &str) -> Option<String> {
-    host_string(|h| &h.get, &[JsValue::from_str(key)])
+    host_call("__get", Some(key), None, None)
 }
 
 /// Stores flow progress, or removes it (`None`).
 pub fn set(key: &str, value: Option<&str>) {
-    let value = value.map(JsValue::from_str).unwrap_or(JsValue::NULL);
-    host_call(|h| &h.set, &[JsValue::from_str(key), value]);
+    host_call("__set", Some(key), value, None);
 }
 
 /// The page URL after the app's URL filter.
 pub fn page_url() -> String {
-    host_string(|h| &h.page_url, &[]).unwrap_or_default()
+    host_call("__pageUrl", None, None, None).unwrap_or_default()
 }
 
 /// Runs `f` as a batch (see the module docs).
@@ -160,25 +120,9 @@ pub fn defer(d: Deferred) {
 fn run(d: Deferred) {
     match d {
         Deferred::Track(listener, event, props) => {
-            let listener = listener.map(JsValue::from_str).unwrap_or(JsValue::NULL);
-            host_call(
-                |h| &h.track,
-                &[
-                    listener,
-                    JsValue::from_str(&event),
-                    JsValue::from_str(&props),
-                ],
-            );
+            host_call("__track", listener, Some(&event), Some(&props));
         }
-        Deferred::Call(f, arg) => {
-            if let Err(e) = f.call1(&JsValue::UNDEFINED, &arg) {
-                crate::web::warn("segflow: a callback threw", Some(e));
-            }
-        }
-        Deferred::Navigate(url) => {
-            if let Some(w) = web_sys::window() {
-                let _ = w.location().assign(&url);
-            }
-        }
+        Deferred::Call(f, url) => f.invoke(&Held::str(&url), true),
+        Deferred::Navigate(url) => super::dom::assign(&url),
     }
 }

@@ -23,14 +23,11 @@ use crate::prelude::*;
 use crate::web::local::Local;
 use core::cell::RefCell;
 
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{Element, HtmlElement, ShadowRoot};
-
 use super::bridge::{self, batch, defer, Deferred};
+use super::dom::{self, create};
 use super::facts::{self, Status};
 use super::flows;
-use super::render::{self, document, el};
+use super::render;
 use super::wake;
 use crate::core::content::checklist::{
     Checklist, ChecklistEndReason, ChecklistEngine, ChecklistInput, ChecklistOutput,
@@ -40,6 +37,7 @@ use crate::core::content::model::Corner;
 use crate::core::error::Error;
 use crate::core::json::{self, Json};
 use crate::core::placement;
+use crate::web::abi::Held;
 
 /// Stylesheet of the widget; themed with the same `--segflow-*` properties as flows.
 const CSS: &str = r#"
@@ -83,8 +81,8 @@ const MARGIN: f64 = 24.0;
 
 /// The widget in the page.
 struct Widget {
-    host: HtmlElement,
-    root: ShadowRoot,
+    host: Held,
+    root: Held,
     /// The panel was open in the last render (it fades in only when it opens).
     was_open: core::cell::Cell<bool>,
     /// The corner the content asks for.
@@ -166,11 +164,8 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                     had
                 });
                 if had_focus == Some(true) {
-                    if let Some(body) = web_sys::window()
-                        .and_then(|w| w.document())
-                        .and_then(|d| d.body())
-                    {
-                        let _ = body.focus();
+                    if let Some(body) = dom::body() {
+                        body.focus();
                     }
                 }
             }
@@ -182,7 +177,7 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                 facts::record(&event, &Json::Object(Vec::new()));
             }
             ChecklistOutput::SetTimer { id, ms } => {
-                let handle = super::timeout(wake::CHECKLIST_TIMER, id as f64, ms);
+                let handle = dom::timeout(wake::CHECKLIST_TIMER, id as f64, ms);
                 with(|c| c.timers.push((id, handle)));
             }
             ChecklistOutput::Persist(_) => {
@@ -364,15 +359,11 @@ pub fn timer_fired(id: u64) {
 }
 
 /// A click inside the widget: the launcher, dismiss, or a task.
-pub fn on_click(e: &web_sys::Event) {
-    let first = e.composed_path().get(0);
-    let Some(target) = first
-        .dyn_ref::<Element>()
-        .and_then(|el| el.closest("[data-cl]").ok().flatten())
-    else {
+pub fn on_click(e: &Held) {
+    let Some(target) = e.event_target().and_then(|el| el.closest("[data-cl]")) else {
         return;
     };
-    let what = target.get_attribute("data-cl").unwrap_or_default();
+    let what = target.get_attr("data-cl").unwrap_or_default();
     if what == "toggle" {
         feed(ChecklistInput::Toggle);
         focus_after_toggle();
@@ -387,14 +378,10 @@ pub fn on_click(e: &web_sys::Event) {
 
 /// A key press inside the widget: Escape in the open panel collapses it (focus
 /// returns to the launcher).
-pub fn on_keydown(e: &web_sys::Event) {
-    let Some(k) = e.dyn_ref::<web_sys::KeyboardEvent>() else {
-        return;
-    };
+pub fn on_keydown(e: &Held) {
     let open = with(|c| c.engine.active().is_some_and(|(_, open)| open)).unwrap_or(false);
-    if k.key() == "Escape" && open {
-        e.prevent_default();
-        e.stop_propagation();
+    if open && e.event_key(false) == "Escape" {
+        e.prevent(true);
         feed(ChecklistInput::Toggle);
         focus_after_toggle();
     }
@@ -411,12 +398,11 @@ fn push_count(n: usize, out: &mut String) {
 
 impl Widget {
     fn new() -> Option<Widget> {
-        let doc = document()?;
-        let (host, root) = render::shadow_host(&doc, "segflow-checklist", CSS)?;
-        super::listen(&host, "click", wake::CHECKLIST_CLICK, false);
+        let (host, root) = dom::shadow_host("segflow-checklist", CSS)?;
+        dom::listen(&host, "click", wake::CHECKLIST_CLICK, false);
         // Escape inside the open panel collapses it (focus returns to the launcher).
-        super::listen(&host, "keydown", wake::CHECKLIST_KEYDOWN, false);
-        doc.body()?.append_child(&host).ok()?;
+        dom::listen(&host, "keydown", wake::CHECKLIST_KEYDOWN, false);
+        dom::body()?.append(&host);
         Some(Widget {
             host,
             root,
@@ -426,23 +412,21 @@ impl Widget {
     }
 
     fn has_focus(&self) -> bool {
-        self.root.active_element().is_some()
+        self.root.active().is_some()
     }
 
     /// Moves the widget to the corner [`placement::clear_corner`] picks, so that
     /// it covers neither the flow step on screen nor its tooltip target.
     fn place(&self) {
-        let (Ok(Some(w)), Some(window)) = (self.root.query_selector(".w"), web_sys::window())
-        else {
+        let Some(w) = self.root.find(".w", false) else {
             return;
         };
-        let r = w.get_bounding_client_rect();
-        let size = |v: Result<JsValue, JsValue>| v.ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-        let (vw, vh) = (size(window.inner_width()), size(window.inner_height()));
+        let r = render::rect_of(&w);
+        let (vw, vh) = dom::viewport();
         let corner = placement::clear_corner(
             self.corner.get(),
-            r.width(),
-            r.height(),
+            r.width,
+            r.height,
             vw,
             vh,
             MARGIN,
@@ -450,43 +434,36 @@ impl Widget {
         );
         let mut class = String::from("w ");
         class.push_str(corner.as_str());
-        if w.class_name() != class {
-            w.set_class_name(&class);
+        if w.get_attr("class").as_deref() != Some(class.as_str()) {
+            w.set_attr("class", &class);
         }
     }
 
     /// Renders `view`, keeping focus on the same control if it was inside.
     fn show(&self, view: &ChecklistView) -> Option<()> {
-        let doc = document()?;
-        let focused = self
-            .root
-            .active_element()
-            .and_then(|e| e.get_attribute("data-cl"));
-        if !self.host.is_connected() {
-            doc.body()?.append_child(&self.host).ok()?;
+        let body = dom::body()?;
+        let focused = self.root.active().and_then(|e| e.get_attr("data-cl"));
+        if !self.host.connected() {
+            body.append(&self.host);
         }
         let mut class = String::from("w ");
         class.push_str(view.corner.as_str());
-        let w = el(&doc, "div", &class)?;
+        let w = create("div", &class)?;
         let total = view.tasks.len();
         let open_tasks = total - view.done.min(total);
 
         // The launcher.
-        let launcher = el(&doc, "button", "launcher")?;
-        let _ = launcher.set_attribute("type", "button");
-        let _ = launcher.set_attribute("data-cl", "toggle");
-        let _ = launcher.set_attribute("aria-expanded", if view.open { "true" } else { "false" });
-        let _ = launcher.set_attribute("aria-controls", "segflow-checklist-panel");
-        let name = el(&doc, "span", "")?;
-        name.set_text_content(Some(&view.title));
-        let _ = launcher.append_child(&name);
-        let count = el(&doc, "span", "count")?;
-        let _ = count.set_attribute("aria-hidden", "true");
+        let launcher = create("button", "launcher")?;
+        launcher.set_attr("type", "button");
+        launcher.set_attr("data-cl", "toggle");
+        launcher.set_attr("aria-expanded", if view.open { "true" } else { "false" });
+        launcher.set_attr("aria-controls", "segflow-checklist-panel");
+        launcher.append(&text("span", "", &view.title)?);
         let mut n = String::new();
         push_count(open_tasks, &mut n);
-        count.set_text_content(Some(&n));
-        let _ = launcher.append_child(&count);
-        let sr = el(&doc, "span", "sr")?;
+        let count = text("span", "count", &n)?;
+        count.set_attr("aria-hidden", "true");
+        launcher.append(&count);
         let mut s = String::from(", ");
         push_count(open_tasks, &mut s);
         s.push_str(if open_tasks == 1 {
@@ -494,13 +471,11 @@ impl Widget {
         } else {
             " tasks left"
         });
-        sr.set_text_content(Some(&s));
-        let _ = launcher.append_child(&sr);
-        let _ = w.append_child(&launcher);
+        launcher.append(&text("span", "sr", &s)?);
+        w.append(&launcher);
 
         if view.open {
-            let panel = el(
-                &doc,
+            let panel = create(
                 "section",
                 if self.was_open.get() {
                     "panel"
@@ -508,131 +483,131 @@ impl Widget {
                     "panel enter"
                 },
             )?;
-            panel.set_id("segflow-checklist-panel");
-            let _ = panel.set_attribute("aria-labelledby", "segflow-checklist-title");
-            let h = el(&doc, "h2", "")?;
-            h.set_id("segflow-checklist-title");
-            h.set_text_content(Some(&view.title));
-            let _ = panel.append_child(&h);
-            let tools = el(&doc, "div", "tools")?;
-            let collapse = el(&doc, "button", "tool")?;
-            let _ = collapse.set_attribute("type", "button");
-            let _ = collapse.set_attribute("data-cl", "toggle");
-            let _ = collapse.set_attribute("aria-label", "Collapse checklist");
-            collapse.set_text_content(Some("\u{2013}"));
-            let _ = tools.append_child(&collapse);
+            panel.set_attr("id", "segflow-checklist-panel");
+            panel.set_attr("aria-labelledby", "segflow-checklist-title");
+            let h = text("h2", "", &view.title)?;
+            h.set_attr("id", "segflow-checklist-title");
+            panel.append(&h);
+            let tools = create("div", "tools")?;
+            let collapse = text("button", "tool", "\u{2013}")?;
+            collapse.set_attr("type", "button");
+            collapse.set_attr("data-cl", "toggle");
+            collapse.set_attr("aria-label", "Collapse checklist");
+            tools.append(&collapse);
             if view.dismissible {
-                let dismiss = el(&doc, "button", "tool")?;
-                let _ = dismiss.set_attribute("type", "button");
-                let _ = dismiss.set_attribute("data-cl", "dismiss");
-                let _ = dismiss.set_attribute("aria-label", "Dismiss checklist");
-                dismiss.set_text_content(Some("\u{00d7}"));
-                let _ = tools.append_child(&dismiss);
+                let dismiss = text("button", "tool", "\u{00d7}")?;
+                dismiss.set_attr("type", "button");
+                dismiss.set_attr("data-cl", "dismiss");
+                dismiss.set_attr("aria-label", "Dismiss checklist");
+                tools.append(&dismiss);
             }
-            let _ = panel.append_child(&tools);
+            panel.append(&tools);
             if !view.text.is_empty() {
-                let body = el(&doc, "div", "body")?;
-                render::nodes(&doc, &body, &view.text);
-                let _ = panel.append_child(&body);
+                let body = create("div", "body")?;
+                render::nodes(&body, &view.text);
+                panel.append(&body);
             }
-            let bar = el(&doc, "div", "bar")?;
-            let _ = bar.set_attribute("role", "progressbar");
-            let _ = bar.set_attribute("aria-label", "Checklist progress");
-            let _ = bar.set_attribute("aria-valuemin", "0");
+            let bar = create("div", "bar")?;
+            bar.set_attr("role", "progressbar");
+            bar.set_attr("aria-label", "Checklist progress");
+            bar.set_attr("aria-valuemin", "0");
             let mut max = String::new();
             push_count(total, &mut max);
-            let _ = bar.set_attribute("aria-valuemax", &max);
+            bar.set_attr("aria-valuemax", &max);
             let mut now = String::new();
             push_count(view.done, &mut now);
-            let _ = bar.set_attribute("aria-valuenow", &now);
-            let mut text = now.clone();
-            text.push_str(" of ");
-            text.push_str(&max);
-            text.push_str(" done");
-            let _ = bar.set_attribute("aria-valuetext", &text);
-            let fill = el(&doc, "div", "fill")?;
+            bar.set_attr("aria-valuenow", &now);
+            let mut done_text = now.clone();
+            done_text.push_str(" of ");
+            done_text.push_str(&max);
+            done_text.push_str(" done");
+            bar.set_attr("aria-valuetext", &done_text);
+            let fill = create("div", "fill")?;
             let mut width = String::from("width:");
             push_count(
                 (view.done * 100).checked_div(total).unwrap_or(0),
                 &mut width,
             );
             width.push('%');
-            let _ = fill.set_attribute("style", &width);
-            let _ = bar.append_child(&fill);
-            let _ = panel.append_child(&bar);
-            let done_count = el(&doc, "div", "done-count")?;
-            let _ = done_count.set_attribute("aria-hidden", "true");
-            done_count.set_text_content(Some(&text));
-            let _ = panel.append_child(&done_count);
-            let list = el(&doc, "ol", "")?;
+            fill.set_attr("style", &width);
+            bar.append(&fill);
+            panel.append(&bar);
+            let done_count = text("div", "done-count", &done_text)?;
+            done_count.set_attr("aria-hidden", "true");
+            panel.append(&done_count);
+            let list = create("ol", "")?;
             for t in &view.tasks {
-                let li = el(&doc, "li", if t.done { "is-done" } else { "" })?;
-                let b = el(&doc, "button", "task")?;
-                let _ = b.set_attribute("type", "button");
+                let li = create("li", if t.done { "is-done" } else { "" })?;
+                let b = create("button", "task")?;
+                b.set_attr("type", "button");
                 let mut data = String::from("task:");
                 data.push_str(&t.id);
-                let _ = b.set_attribute("data-cl", &data);
+                b.set_attr("data-cl", &data);
                 if t.blocked {
-                    let _ = b.set_attribute("aria-disabled", "true");
+                    b.set_attr("aria-disabled", "true");
                 }
-                let mark = el(&doc, "span", "mark")?;
-                let _ = mark.set_attribute("aria-hidden", "true");
-                if t.done {
-                    mark.set_text_content(Some("\u{2713}"));
-                }
-                let _ = b.append_child(&mark);
-                let label = el(&doc, "span", "")?;
-                let nm = el(&doc, "span", "name")?;
-                nm.set_text_content(Some(&t.name));
-                let _ = label.append_child(&nm);
-                let state = el(&doc, "span", "sr")?;
-                state.set_text_content(Some(if t.done {
-                    " (done)"
-                } else if t.blocked {
-                    " (locked: finish the tasks before it first)"
-                } else {
-                    " (to do)"
-                }));
-                let _ = label.append_child(&state);
+                let mark = text("span", "mark", if t.done { "\u{2713}" } else { "" })?;
+                mark.set_attr("aria-hidden", "true");
+                b.append(&mark);
+                let label = create("span", "")?;
+                label.append(&text("span", "name", &t.name)?);
+                label.append(&text(
+                    "span",
+                    "sr",
+                    if t.done {
+                        " (done)"
+                    } else if t.blocked {
+                        " (locked: finish the tasks before it first)"
+                    } else {
+                        " (to do)"
+                    },
+                )?);
                 if !t.description.is_empty() {
-                    let d = el(&doc, "span", "desc")?;
-                    render::nodes_inline(&doc, &d, &t.description);
-                    let _ = label.append_child(&d);
+                    let d = create("span", "desc")?;
+                    render::nodes_inline(&d, &t.description);
+                    label.append(&d);
                 }
-                let _ = b.append_child(&label);
-                let _ = li.append_child(&b);
-                let _ = list.append_child(&li);
+                b.append(&label);
+                li.append(&b);
+                list.append(&li);
             }
-            let _ = panel.append_child(&list);
-            let _ = w.append_child(&panel);
+            panel.append(&list);
+            w.append(&panel);
         }
         self.was_open.set(view.open);
         // Replace what was shown (the stylesheet, when it is an element, stays).
-        let children = self.root.children();
-        let mut i = children.length();
+        let mut i = self.root.children();
         while i > 0 {
             i -= 1;
-            if let Some(c) = children.item(i) {
-                if c.local_name() != "style" {
+            if let Some(c) = self.root.child(i) {
+                if c.tag() != "style" {
                     c.remove();
                 }
             }
         }
-        let _ = self.root.append_child(&w);
+        self.root.append(&w);
         self.corner.set(view.corner);
         self.place();
         if let Some(f) = focused {
             let mut sel = String::from("[data-cl=");
             json::write_string(&f, &mut sel);
             sel.push(']');
-            if let Ok(Some(e)) = self.root.query_selector(&sel) {
-                if let Ok(h) = e.dyn_into::<HtmlElement>() {
-                    let _ = h.focus();
-                }
+            if let Some(e) = self.root.find(&sel, false) {
+                e.focus();
             }
         }
         Some(())
     }
+}
+
+/// A `<tag>` element with class `class` (none when empty) holding the text `s`
+/// (none when empty).
+fn text(tag: &str, class: &str, s: &str) -> Option<Held> {
+    let e = create(tag, class)?;
+    if !s.is_empty() {
+        e.add_text(s);
+    }
+    Some(e)
 }
 
 /// After the user opened or closed the panel: focus goes to its first open
@@ -641,24 +616,16 @@ fn focus_after_toggle() {
     let target = with(|c| {
         let open = c.engine.active().is_some_and(|(_, open)| open);
         let w = c.widget.as_ref()?;
-        let sel = if open {
-            ".task:not([aria-disabled=true]), .tool"
-        } else {
-            ".launcher"
-        };
-        let first = if open {
+        if open {
             w.root
-                .query_selector("li:not(.is-done) .task:not([aria-disabled=true])")
-                .ok()
-                .flatten()
-                .or_else(|| w.root.query_selector(sel).ok().flatten())
+                .find("li:not(.is-done) .task:not([aria-disabled=true])", false)
+                .or_else(|| w.root.find(".task:not([aria-disabled=true]), .tool", false))
         } else {
-            w.root.query_selector(sel).ok().flatten()
-        };
-        first.and_then(|e| e.dyn_into::<HtmlElement>().ok())
+            w.root.find(".launcher", false)
+        }
     })
     .flatten();
     if let Some(el) = target {
-        let _ = el.focus();
+        el.focus();
     }
 }

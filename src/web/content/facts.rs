@@ -15,12 +15,11 @@ use crate::web::local::Local;
 use core::cell::RefCell;
 
 use super::bridge;
-use super::flows::query;
+use super::dom::{self, query};
 use crate::core::content::conditions::{
     ContentKind, ContentStatus, EventLog, Facts, Scope, ServerState,
 };
 use crate::core::json::Json;
-use wasm_bindgen::prelude::*;
 
 /// One flow's or checklist's id with whether the user has seen it, has
 /// completed it and whether it is active.
@@ -147,12 +146,6 @@ pub fn update_presence(selectors: Vec<String>) -> bool {
     .unwrap_or(false)
 }
 
-#[wasm_bindgen(module = "/js/content.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = fetchState)]
-    fn fetch_state(url: &str, signature: &str, kind: u32, id: f64);
-}
-
 /// The answer to request `token` of [`load_server_state`] arrived: it counts only
 /// for the current request; then `loaded` runs.
 pub fn server_state(token: u32, text: &str, loaded: fn()) {
@@ -214,11 +207,11 @@ pub fn load_server_state() {
         s.asked
     })
     .unwrap_or(0);
-    fetch_state(url, sig, super::wake::STATE, token.into());
+    dom::fetch_state(url, sig, super::wake::STATE, token.into());
 }
 
 fn now() -> u64 {
-    js_sys::Date::now() as u64
+    crate::web::abi::now_ms()
 }
 
 /// The facts of one evaluation.
@@ -283,7 +276,7 @@ pub fn with_facts<T>(
     f: impl FnOnce(&dyn Facts, &Json) -> T,
 ) -> Option<T> {
     ensure_log();
-    let url = crate::web::href();
+    let url = crate::web::abi::href();
     let traits = bridge::traits();
     let company = bridge::company();
     STORE.with(|cell| {

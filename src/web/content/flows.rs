@@ -24,18 +24,15 @@ use crate::prelude::*;
 use crate::web::local::Local;
 use core::cell::RefCell;
 
-use js_sys::Function;
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{Element, HtmlElement, KeyboardEvent};
-
 use super::bridge::{self, batch, defer, Deferred};
+use super::dom::{self, query, query_visible};
 use super::render::Ui;
 use super::wake;
 use crate::core::catalog::GeneratedEvent;
 use crate::core::content::{self, Content, Ctx, EndReason, FlowEngine, Input, Output, StartReason};
 use crate::core::error::Error;
 use crate::core::json::Json;
+use crate::web::abi::Held;
 
 /// How often per step focus that left an open modal is brought back; past it the
 /// page keeps focus (its own dialog, say) rather than fight over it.
@@ -43,18 +40,6 @@ const MAX_REFOCUS: u32 = 20;
 
 /// Default stacking level, as Userflow.js's.
 pub const DEFAULT_Z_INDEX: i32 = 1_234_500;
-
-#[wasm_bindgen(module = "/js/content.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = closestMatches)]
-    fn closest_matches(el: &JsValue, selector: &str) -> bool;
-    #[wasm_bindgen(js_name = query)]
-    pub(super) fn query(selector: &str) -> Option<Element>;
-    #[wasm_bindgen(js_name = queryVisible)]
-    fn query_visible(selector: &str) -> Option<Element>;
-    #[wasm_bindgen(js_name = revealTarget)]
-    fn reveal_target(el: &Element);
-}
 
 struct Wait {
     step_id: String,
@@ -74,8 +59,8 @@ pub struct Flows {
     click_target: Option<String>,
     timers: Vec<(u64, i32)>,
     z_index: i32,
-    navigate: Option<Function>,
-    focus_return: Option<HtmlElement>,
+    navigate: Option<Held>,
+    focus_return: Option<Held>,
     state_key: String,
     /// The deferred start-up ran (see the module docs).
     booted: bool,
@@ -101,15 +86,16 @@ static FLOWS: Local<RefCell<Option<Flows>>> = Local::new(RefCell::new(None));
 /// warning says so.
 fn navigate(url: String) {
     let Some((resolved, _)) = super::render::vet_url(&url) else {
-        web_sys::console::warn_2(
-            &"segflow: navigate refused, the URL leads off the site once resolved:".into(),
-            &JsValue::from_str(&url),
+        crate::web::abi::warn(
+            &(String::from(
+                "segflow: navigate refused, the URL leads off the site once resolved: ",
+            ) + &url),
         );
         return;
     };
-    match with_flows(|f| f.navigate.clone()).flatten() {
+    match with_flows(|f| f.navigate.as_ref().map(Held::dup)).flatten() {
         // The app's router gets the URL as the content wrote it (a path, usually).
-        Some(f) => defer(Deferred::Call(f, JsValue::from_str(&url))),
+        Some(f) => defer(Deferred::Call(f, url)),
         None => defer(Deferred::Navigate(resolved)),
     }
 }
@@ -121,14 +107,14 @@ pub fn navigate_to(url: String) {
 
 /// A tooltip's target: the first match that is displayed, else the first match
 /// (the tooltip then hides until it is displayed).
-fn find_target(selector: &str) -> Option<Element> {
+fn find_target(selector: &str) -> Option<Held> {
     query_visible(selector).or_else(|| query(selector))
 }
 
 /// Runs `f` with the engine and a fresh context; returns its outputs.
 fn engine<T>(f: impl FnOnce(&mut FlowEngine, &Ctx) -> T) -> Option<T> {
     let traits: Json = bridge::traits();
-    let url = crate::web::href();
+    let url = crate::web::abi::href();
     FLOWS.with(|cell| {
         let mut guard = cell.try_borrow_mut().ok()?;
         let flows = guard.as_mut()?;
@@ -310,7 +296,7 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                     if let Some(sel) = ui.target.clone() {
                         let target = find_target(&sel);
                         if let Some(t) = &target {
-                            reveal_target(t);
+                            dom::reveal(t);
                         }
                         ui.position(target.as_ref());
                     }
@@ -324,7 +310,7 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                 .flatten();
                 // Outside the borrow: focusing runs the page's focus handlers.
                 if let Some(el) = focus {
-                    let _ = el.focus();
+                    el.focus();
                 }
             }
             Output::Hide => {
@@ -350,7 +336,7 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                     with_flows(|f| {
                         f.waits = f.waits.wrapping_add(1);
                         let token = f.waits;
-                        let timeout = super::timeout(wake::WAIT_TIMEOUT, token.into(), timeout_ms);
+                        let timeout = dom::timeout(wake::WAIT_TIMEOUT, token.into(), timeout_ms);
                         f.wait = Some(Wait {
                             step_id,
                             selector,
@@ -371,14 +357,14 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                 with_flows(|f| f.click_target = Some(selector));
             }
             Output::SetTimer { id, ms } => {
-                let handle = super::timeout(wake::FLOW_TIMER, id as f64, ms);
+                let handle = dom::timeout(wake::FLOW_TIMER, id as f64, ms);
                 with_flows(|f| f.timers.push((id, handle)));
             }
             Output::CancelTimer { id } => {
                 with_flows(|f| {
                     f.timers.retain(|(t, h)| {
                         if *t == id {
-                            super::cancel(*h);
+                            dom::cancel(*h);
                         }
                         *t != id
                     })
@@ -427,7 +413,7 @@ pub fn timer_fired(id: u64) {
 impl Flows {
     fn drop_watches(&mut self) {
         if let Some(w) = self.wait.take() {
-            super::cancel(w.timeout);
+            dom::cancel(w.timeout);
         }
         self.watches.clear();
         self.click_target = None;
@@ -437,10 +423,7 @@ impl Flows {
         if self.ui.as_ref().is_some_and(|u| u.showing()) {
             return;
         }
-        self.focus_return = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.active_element())
-            .and_then(|e| e.dyn_into::<HtmlElement>().ok());
+        self.focus_return = dom::document().and_then(|d| d.active());
     }
 
     fn hide(&mut self) {
@@ -450,8 +433,8 @@ impl Flows {
         }
         self.step_id = None;
         if let Some(el) = self.focus_return.take() {
-            if had_focus && el.is_connected() {
-                let _ = el.focus();
+            if had_focus && el.connected() {
+                el.focus();
             }
         }
     }
@@ -461,8 +444,11 @@ impl Flows {
 /// its Title Case name, and to the `on()` listeners.
 pub(super) fn emit(event: &GeneratedEvent) {
     let spec = event.spec();
-    let props =
-        crate::web::generated_properties(event, &bridge::page_url(), &crate::web::page_facts());
+    let props = crate::web::generated_properties(
+        event,
+        &bridge::page_url(),
+        &crate::web::abi::page_facts(),
+    );
     defer(Deferred::Track(
         Some(spec.listener),
         spec.segment_name.to_owned(),
@@ -497,7 +483,7 @@ pub fn install() {
     };
     FLOWS.with(|c| *c.borrow_mut() = Some(flows));
     install_hooks();
-    super::microtask(wake::BOOT);
+    dom::microtask(wake::BOOT);
 }
 
 /// The deferred start-up (a microtask after [`install`]).
@@ -594,7 +580,7 @@ pub fn event_tracked(event: &str) {
 }
 
 /// `setCustomNavigate(fn | null)`.
-pub fn set_navigate(f: Option<Function>) {
+pub fn set_navigate(f: Option<Held>) {
     with_flows(|fl| fl.navigate = f);
 }
 
@@ -632,7 +618,7 @@ pub fn on_mutation() {
         if let Some(w) = &f.wait {
             if query_visible(&w.selector).is_some() {
                 if let Some(w) = f.wait.take() {
-                    super::cancel(w.timeout);
+                    dom::cancel(w.timeout);
                     inputs.push(Input::TargetFound { step_id: w.step_id });
                 }
             }
@@ -677,48 +663,50 @@ pub fn reposition() {
 }
 
 fn install_hooks() {
-    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+    let (Some(doc), Some(window)) = (dom::document(), dom::window()) else {
         return;
     };
-    let window: JsValue = js_sys::global().into();
     // Clicks: buttons and × inside the UI (delegated on the document, where the
     // shadow root's events arrive retargeted; `composedPath` gives the real target),
     // and clicks on the tooltip target anywhere in the page. Keys, while focus is in
     // a step or a modal is open. A press on a modal's backdrop, and focus leaving an
     // open modal. All in the capture phase.
-    super::listen(&doc, "click", wake::CLICK, true);
-    super::listen(&doc, "keydown", wake::KEYDOWN, true);
-    super::listen(&doc, "mousedown", wake::MOUSEDOWN, true);
-    super::listen(&doc, "focusin", wake::FOCUSIN, true);
-    super::listen(&window, "scroll", wake::MOVED, true);
-    super::listen(&window, "resize", wake::MOVED, false);
-    super::observe_mutations(wake::MUTATION);
+    dom::listen(&doc, "click", wake::CLICK, true);
+    dom::listen(&doc, "keydown", wake::KEYDOWN, true);
+    dom::listen(&doc, "mousedown", wake::MOUSEDOWN, true);
+    dom::listen(&doc, "focusin", wake::FOCUSIN, true);
+    dom::listen(&window, "scroll", wake::MOVED, true);
+    dom::listen(&window, "resize", wake::MOVED, false);
+    dom::observe_mutations(wake::MUTATION);
 }
 
 /// A click in the document (see [`install_hooks`]). Only elements inside
 /// segflow's own shadow root count as its buttons, whatever the page's markup.
-pub fn on_click(e: &web_sys::Event) {
-    let path = e.composed_path();
-    let first = path.get(0);
+pub fn on_click(e: &Held) {
+    let first = e.event_target();
     let own = first
-        .dyn_ref::<Element>()
-        .and_then(|el| el.closest("[data-sf]").ok().flatten())
+        .as_ref()
+        .and_then(|el| el.closest("[data-sf]"))
         .filter(|el| with_flows(|f| f.ui.as_ref().is_some_and(|u| u.owns(el))) == Some(true));
     let step = with_flows(|f| f.step_id.clone()).flatten();
     if let Some(el) = own {
-        let action = el.get_attribute("data-sf").unwrap_or_default();
+        let action = el.get_attr("data-sf").unwrap_or_default();
         if let Some(step_id) = step {
             if action == "close" {
                 feed(Input::Dismiss);
-            } else if let Some(i) = action.strip_prefix("btn:").and_then(|i| i.parse().ok()) {
+            } else if let Some(i) = action
+                .strip_prefix("btn:")
+                .and_then(crate::core::json::parse_u64)
+                .and_then(|i| usize::try_from(i).ok())
+            {
                 feed(Input::Button { step_id, index: i });
             }
         }
         return;
     }
     let target = with_flows(|f| f.click_target.clone()).flatten();
-    if let (Some(sel), Some(step_id)) = (target, step) {
-        if closest_matches(&first, &sel) {
+    if let (Some(sel), Some(step_id), Some(first)) = (target, step, first) {
+        if first.closest(&sel).is_some() {
             feed(Input::TargetClicked { step_id });
         }
     }
@@ -726,13 +714,11 @@ pub fn on_click(e: &web_sys::Event) {
 
 /// A key press, while focus is in a step or a modal is open: Escape dismisses,
 /// arrows go next/back, Tab stays inside a modal.
-pub fn on_keydown(e: &web_sys::Event) {
-    let Some(k) = e.dyn_ref::<KeyboardEvent>() else {
-        return;
-    };
+pub fn on_keydown(e: &Held) {
+    let k = e.event_mods();
     // Alt+Shift+F, anywhere: go to the step on screen (a bubble or tooltip
     // that appeared without taking focus). `code`, not `key`: layouts differ.
-    if k.alt_key() && k.shift_key() && !k.ctrl_key() && !k.meta_key() && k.code() == "KeyF" {
+    if k.alt && k.shift && !k.ctrl && !k.meta && e.event_key(true) == "KeyF" {
         let target = with_flows(|f| {
             f.ui.as_ref()
                 .filter(|u| u.showing())
@@ -740,8 +726,8 @@ pub fn on_keydown(e: &web_sys::Event) {
         })
         .flatten();
         if let Some(el) = target {
-            e.prevent_default();
-            let _ = el.focus();
+            e.prevent(false);
+            el.focus();
         }
         return;
     }
@@ -750,39 +736,37 @@ pub fn on_keydown(e: &web_sys::Event) {
             .is_some_and(|u| u.showing() && (u.has_focus() || u.is_modal()))
     })
     .unwrap_or(false);
-    if !live || k.alt_key() || k.ctrl_key() || k.meta_key() {
+    if !live || k.alt || k.ctrl || k.meta {
         return;
     }
-    let input = match k.key().as_str() {
+    let input = match e.event_key(false).as_str() {
         "Escape" => Some(Input::Dismiss),
         "ArrowRight" => Some(Input::KeyNext),
         "ArrowLeft" => Some(Input::KeyBack),
         "Tab" => {
-            let next =
-                with_flows(|f| f.ui.as_ref().and_then(|u| u.tab_target(k.shift_key()))).flatten();
+            let next = with_flows(|f| f.ui.as_ref().and_then(|u| u.tab_target(k.shift))).flatten();
             if let Some(el) = next {
-                e.prevent_default();
-                let _ = el.focus();
+                e.prevent(false);
+                el.focus();
             }
             None
         }
         _ => None,
     };
     if let Some(input) = input {
-        e.prevent_default();
+        e.prevent(false);
         feed(input);
     }
 }
 
 /// A modal keeps focus: a press on its backdrop does not take focus away.
-pub fn on_mousedown(e: &web_sys::Event) {
-    let first = e.composed_path().get(0);
-    let on_backdrop = first.dyn_ref::<Element>().is_some_and(|el| {
-        el.class_list().contains("backdrop")
-            && with_flows(|f| f.ui.as_ref().is_some_and(|u| u.owns(el))) == Some(true)
+pub fn on_mousedown(e: &Held) {
+    let on_backdrop = e.event_target().is_some_and(|el| {
+        el.has_class("backdrop")
+            && with_flows(|f| f.ui.as_ref().is_some_and(|u| u.owns(&el))) == Some(true)
     });
     if on_backdrop {
-        e.prevent_default();
+        e.prevent(false);
     }
 }
 
@@ -790,18 +774,15 @@ pub fn on_mousedown(e: &web_sys::Event) {
 /// after the current task's focus handlers ran (never from inside one: a page's
 /// own focus trap would fight it without end), and at most MAX_REFOCUS times
 /// per step.
-pub fn on_focusin(e: &web_sys::Event) {
-    let path = e.composed_path();
+pub fn on_focusin(e: &Held) {
     let pull = with_flows(|f| {
-        let out =
-            f.ui.as_ref()
-                .is_some_and(|u| u.is_modal() && !u.in_path(&path));
+        let out = f.ui.as_ref().is_some_and(|u| u.is_modal() && !u.in_path(e));
         let pull = out && !f.refocus_pending && f.refocused < MAX_REFOCUS;
         f.refocus_pending |= pull;
         pull
     });
     if pull == Some(true) {
-        super::microtask(wake::REFOCUS);
+        dom::microtask(wake::REFOCUS);
     }
 }
 
@@ -816,6 +797,6 @@ pub fn refocus() {
     })
     .flatten();
     if let Some(el) = el {
-        let _ = el.focus();
+        el.focus();
     }
 }

@@ -5,9 +5,8 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{Document, Element, HtmlElement, ShadowRoot};
+use super::dom::{self, create};
+use crate::web::abi::Held;
 
 use crate::core::content::engine::{ViewBlock, ViewKind};
 use crate::core::content::markdown::{resolved_target, Inline, Node, Target};
@@ -65,23 +64,11 @@ button:focus-visible, a:focus-visible, .step:focus-visible { outline: 3px solid 
 @media (prefers-reduced-motion: reduce) { .step, .backdrop { animation: none; } * { transition: none !important; } }
 "#;
 
-#[wasm_bindgen(module = "/js/content.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = adoptStyles)]
-    pub(super) fn adopt_styles(root: &ShadowRoot, css: &str) -> bool;
-    #[wasm_bindgen(js_name = resolveUrl)]
-    fn resolve_url(url: &str) -> Option<String>;
-    #[wasm_bindgen(js_name = observeSize)]
-    fn observe_size(el: &Element, kind: u32) -> JsValue;
-    #[wasm_bindgen(js_name = unobserveSize)]
-    fn unobserve_size(handle: &JsValue);
-}
-
 /// A URL from content, resolved against the page by the browser's URL parser,
 /// with the core's verdict ([`resolved_target`]): the resolved URL and where it
 /// leads, or `None` when it must not be used.
 pub fn vet_url(written: &str) -> Option<(String, Target)> {
-    let parts = resolve_url(written)?;
+    let parts = dom::resolve_url(written)?;
     let mut fields = parts.splitn(4, ' ');
     let (protocol, origin, page_origin, href) = (
         fields.next()?,
@@ -94,11 +81,11 @@ pub fn vet_url(written: &str) -> Option<(String, Target)> {
 
 /// The flow UI's root and what is on screen.
 pub struct Ui {
-    host: HtmlElement,
-    root: ShadowRoot,
-    layer: Element,
+    host: Held,
+    root: Held,
+    layer: Held,
     /// The step element on screen, if any.
-    step: Option<HtmlElement>,
+    step: Option<Held>,
     /// Its side preference when it is a tooltip.
     side: Side,
     /// The current tooltip's target selector.
@@ -106,85 +93,76 @@ pub struct Ui {
     /// The step is a modal (focus and keys are kept inside it).
     modal: bool,
     /// The ResizeObserver watching the step, if any.
-    resize: JsValue,
+    resize: Option<Held>,
     /// The polite live region that announces steps shown without taking focus.
-    announce: Element,
+    announce: Held,
     /// The page elements this UI made `inert` while a modal is open (exactly
     /// these lose it again).
-    inert: Vec<Element>,
+    inert: Vec<Held>,
 }
 
-pub(super) fn document() -> Option<Document> {
-    web_sys::window()?.document()
-}
-
-pub(super) fn el(doc: &Document, tag: &str, class: &str) -> Option<Element> {
-    let e = doc.create_element(tag).ok()?;
-    if !class.is_empty() {
-        e.set_class_name(class);
-    }
+/// A `<tag>` element with class `class` (none when empty) and the text `s`.
+fn el_text(tag: &str, class: &str, s: &str) -> Option<Held> {
+    let e = create(tag, class)?;
+    e.add_text(s);
     Some(e)
-}
-
-fn text(doc: &Document, parent: &Element, s: &str) {
-    let _ = parent.append_child(&doc.create_text_node(s));
 }
 
 /// Renders inline Markdown into `parent`; links become `<a>` (vetted) when
 /// `links`, else only their text (inside a button, a link could not be used).
-fn inlines(doc: &Document, parent: &Element, items: &[Inline], links: bool) {
+fn inlines(parent: &Held, items: &[Inline], links: bool) {
     for item in items {
         match item {
-            Inline::Text(s) => text(doc, parent, s),
+            Inline::Text(s) => parent.add_text(s),
             Inline::Bold(children) | Inline::Italic(children) => {
                 let tag = if matches!(item, Inline::Bold(_)) {
                     "strong"
                 } else {
                     "em"
                 };
-                if let Some(e) = el(doc, tag, "") {
-                    inlines(doc, &e, children, links);
-                    let _ = parent.append_child(&e);
+                if let Some(e) = create(tag, "") {
+                    inlines(&e, children, links);
+                    parent.append(&e);
                 }
             }
             Inline::Link { href, children } => match links.then(|| vet_url(href)).flatten() {
                 Some((resolved, target)) => {
-                    if let Some(a) = el(doc, "a", "") {
-                        let _ = a.set_attribute("href", &resolved);
+                    if let Some(a) = create("a", "") {
+                        a.set_attr("href", &resolved);
                         if target == Target::External {
-                            let _ = a.set_attribute("target", "_blank");
-                            let _ = a.set_attribute("rel", "noopener noreferrer");
+                            a.set_attr("target", "_blank");
+                            a.set_attr("rel", "noopener noreferrer");
                         }
-                        inlines(doc, &a, children, links);
-                        let _ = parent.append_child(&a);
+                        inlines(&a, children, links);
+                        parent.append(&a);
                     }
                 }
                 // Refused once resolved, or no links wanted: the text stays.
-                None => inlines(doc, parent, children, links),
+                None => inlines(parent, children, links),
             },
         }
     }
 }
 
 /// Renders Markdown blocks into `parent` (paragraphs and lists, links vetted).
-pub fn nodes(doc: &Document, parent: &Element, items: &[Node]) {
+pub fn nodes(parent: &Held, items: &[Node]) {
     for node in items {
         match node {
             Node::Paragraph(line) => {
-                if let Some(p) = el(doc, "p", "") {
-                    inlines(doc, &p, line, true);
-                    let _ = parent.append_child(&p);
+                if let Some(p) = create("p", "") {
+                    inlines(&p, line, true);
+                    parent.append(&p);
                 }
             }
             Node::List { ordered, items } => {
-                if let Some(list) = el(doc, if *ordered { "ol" } else { "ul" }, "") {
+                if let Some(list) = create(if *ordered { "ol" } else { "ul" }, "") {
                     for item in items {
-                        if let Some(li) = el(doc, "li", "") {
-                            inlines(doc, &li, item, true);
-                            let _ = list.append_child(&li);
+                        if let Some(li) = create("li", "") {
+                            inlines(&li, item, true);
+                            list.append(&li);
                         }
                     }
-                    let _ = parent.append_child(&list);
+                    parent.append(&list);
                 }
             }
         }
@@ -194,14 +172,14 @@ pub fn nodes(doc: &Document, parent: &Element, items: &[Node]) {
 /// Renders Markdown as one run of phrasing content for inside a button: blocks
 /// joined by spaces, emphasis kept, links reduced to their text (a link inside a
 /// button could not be used).
-pub fn nodes_inline(doc: &Document, parent: &Element, items: &[Node]) {
+pub fn nodes_inline(parent: &Held, items: &[Node]) {
     let mut first = true;
     let mut line = |l: &[Inline]| {
         if !first {
-            text(doc, parent, " ");
+            parent.add_text(" ");
         }
         first = false;
-        inlines(doc, parent, l, false);
+        inlines(parent, l, false);
     };
     for node in items {
         match node {
@@ -211,37 +189,15 @@ pub fn nodes_inline(doc: &Document, parent: &Element, items: &[Node]) {
     }
 }
 
-/// A `<tag>` host element (not yet in the page) with an open shadow root
-/// styled by `css`. A constructed stylesheet works under a strict
-/// Content-Security-Policy (`style-src 'self'`); the `<style>` element is for
-/// browsers without them.
-pub(super) fn shadow_host(
-    doc: &Document,
-    tag: &str,
-    css: &str,
-) -> Option<(HtmlElement, ShadowRoot)> {
-    let host: HtmlElement = doc.create_element(tag).ok()?.dyn_into().ok()?;
-    let root = host
-        .attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))
-        .ok()?;
-    if !adopt_styles(&root, css) {
-        let style = el(doc, "style", "")?;
-        style.set_text_content(Some(css));
-        let _ = root.append_child(&style);
-    }
-    Some((host, root))
-}
-
 impl Ui {
     /// Creates the host element (last child of `<body>`) and its shadow root.
     pub fn new(z_index: i32) -> Option<Ui> {
-        let doc = document()?;
-        let (host, root) = shadow_host(&doc, "segflow-ui", CSS)?;
-        let layer = el(&doc, "div", "layer")?;
-        let _ = root.append_child(&layer);
-        let announce = el(&doc, "div", "announce")?;
-        let _ = announce.set_attribute("aria-live", "polite");
-        let _ = root.append_child(&announce);
+        let (host, root) = dom::shadow_host("segflow-ui", CSS)?;
+        let layer = create("div", "layer")?;
+        root.append(&layer);
+        let announce = create("div", "announce")?;
+        announce.set_attr("aria-live", "polite");
+        root.append(&announce);
         let ui = Ui {
             host,
             root,
@@ -250,36 +206,32 @@ impl Ui {
             side: Side::Bottom,
             target: None,
             modal: false,
-            resize: JsValue::UNDEFINED,
+            resize: None,
             announce,
             inert: Vec::new(),
         };
         ui.set_z_index(z_index);
-        doc.body()?.append_child(&ui.host).ok()?;
+        dom::body()?.append(&ui.host);
         Some(ui)
     }
 
     /// Sets the stacking level of the whole UI (read by the `:host` rule).
     pub fn set_z_index(&self, z: i32) {
-        let _ = self
-            .host
-            .style()
-            .set_property("--segflow-z-index", &int(z as i64));
+        self.host.style("--segflow-z-index", Some(&int(z as i64)));
     }
 
     /// Removes whatever is on screen.
     pub fn clear(&mut self) {
         for el in self.inert.drain(..) {
-            let _ = el.remove_attribute("inert");
+            el.attr("inert", None);
         }
-        self.announce.set_text_content(None);
-        self.layer.set_text_content(None);
+        self.announce.set_text("");
+        self.layer.set_text("");
         self.step = None;
         self.target = None;
         self.modal = false;
-        if !self.resize.is_undefined() {
-            unobserve_size(&self.resize);
-            self.resize = JsValue::UNDEFINED;
+        if let Some(observer) = self.resize.take() {
+            dom::unobserve_size(&observer);
         }
     }
 
@@ -292,39 +244,36 @@ impl Ui {
     /// Turbo Drive or htmx do): put it back, with the page behind a modal inert
     /// again. Also makes `<body>` children added since a modal opened inert.
     pub fn keep_in_page(&mut self) {
-        let Some(doc) = document() else { return };
         if self.step.is_none() {
             return;
         }
-        if !self.host.is_connected() {
-            let Some(body) = doc.body() else { return };
-            if body.append_child(&self.host).is_err() {
+        let Some(body) = dom::body() else { return };
+        if !self.host.connected() {
+            body.append(&self.host);
+            if !self.host.connected() {
                 return;
             }
-            self.inert.retain(|el| el.is_connected());
+            self.inert.retain(Held::connected);
         }
         if self.modal {
-            self.make_page_inert(&doc);
+            self.make_page_inert(&body);
         }
     }
 
     /// Makes every other child of `<body>` `inert` (not focusable, hidden from
     /// assistive technology) while a modal is open; those already inert are left
     /// as they are, and [`Ui::clear`] undoes exactly what this did.
-    fn make_page_inert(&mut self, doc: &Document) {
-        let Some(body) = doc.body() else { return };
-        let children = body.children();
-        for i in 0..children.length() {
-            let Some(child) = children.item(i) else {
+    fn make_page_inert(&mut self, body: &Held) {
+        for i in 0..body.children() {
+            let Some(child) = body.child(i) else {
                 continue;
             };
             // Not the UI, nor an element the page moved it into.
-            if child.contains(Some(&self.host)) || child.has_attribute("inert") {
+            if child.contains(&self.host) || child.get_attr("inert").is_some() {
                 continue;
             }
-            if child.set_attribute("inert", "").is_ok() {
-                self.inert.push(child);
-            }
+            child.set_attr("inert", "");
+            self.inert.push(child);
         }
     }
 
@@ -337,22 +286,22 @@ impl Ui {
         });
         let mut s = String::from(title.unwrap_or(&view.flow_name));
         s.push_str(". Press Alt+Shift+F to go to it.");
-        self.announce.set_text_content(Some(&s));
+        self.announce.set_text(&s);
     }
 
     /// Whether `el` belongs to the flow UI (is inside its shadow root).
-    pub fn owns(&self, el: &Element) -> bool {
-        el.get_root_node().is_same_node(Some(&self.root))
+    pub fn owns(&self, el: &Held) -> bool {
+        el.in_root(&self.root)
     }
 
-    /// Whether an event's composed path passes through the flow UI.
-    pub fn in_path(&self, path: &js_sys::Array) -> bool {
-        path.includes(&self.host, 0)
+    /// Whether event `e`'s composed path passes through the flow UI.
+    pub fn in_path(&self, e: &Held) -> bool {
+        e.event_passes(&self.host)
     }
 
     /// Whether a step is on screen.
     pub fn showing(&self) -> bool {
-        self.step.is_some() && self.host.is_connected()
+        self.step.is_some() && self.host.connected()
     }
 
     /// Renders a step, replacing what was there. Buttons carry `data-sf="btn:<index>"`
@@ -361,10 +310,10 @@ impl Ui {
     /// loading, fonts): `wake::STEP_RESIZED`.
     pub fn show(&mut self, view: &StepView) -> Option<()> {
         self.clear();
-        let doc = document()?;
-        if !self.host.is_connected() {
+        let body = dom::body()?;
+        if !self.host.connected() {
             // The app replaced the body (or removed us): come back.
-            doc.body()?.append_child(&self.host).ok()?;
+            body.append(&self.host);
         }
         let (mut class, modal) = match &view.kind {
             ViewKind::Modal => (String::from("step modal"), true),
@@ -376,92 +325,85 @@ impl Ui {
         }
         self.modal = modal;
         if modal {
-            let backdrop = el(&doc, "div", "backdrop")?;
-            let _ = self.layer.append_child(&backdrop);
-            self.make_page_inert(&doc);
+            let backdrop = create("div", "backdrop")?;
+            self.layer.append(&backdrop);
+            self.make_page_inert(&body);
         }
-        let step: HtmlElement = el(&doc, "div", &class)?.dyn_into().ok()?;
-        let _ = step.set_attribute("role", "dialog");
-        let _ = step.set_attribute("tabindex", "-1");
-        let _ = step.set_attribute("data-step", &view.step_id);
+        let step = create("div", &class)?;
+        step.set_attr("role", "dialog");
+        step.set_attr("tabindex", "-1");
+        step.set_attr("data-step", &view.step_id);
         if modal {
-            let _ = step.set_attribute("aria-modal", "true");
+            step.set_attr("aria-modal", "true");
         }
         let mut has_title = false;
         let mut has_body = false;
         for block in &view.blocks {
             match block {
                 ViewBlock::Title(t) => {
-                    let h = el(&doc, "h2", "")?;
+                    let h = el_text("h2", "", t)?;
                     if !has_title {
-                        let _ = h.set_attribute("id", "segflow-title");
+                        h.set_attr("id", "segflow-title");
                         has_title = true;
                     }
-                    text(&doc, &h, t);
-                    let _ = step.append_child(&h);
+                    step.append(&h);
                 }
                 ViewBlock::Text(nodes_) => {
-                    let body = el(&doc, "div", "body")?;
+                    let body = create("div", "body")?;
                     if !has_body {
-                        let _ = body.set_attribute("id", "segflow-body");
+                        body.set_attr("id", "segflow-body");
                         has_body = true;
                     }
-                    nodes(&doc, &body, nodes_);
-                    let _ = step.append_child(&body);
+                    nodes(&body, nodes_);
+                    step.append(&body);
                 }
                 ViewBlock::Image { src, alt } => {
                     // Refused once resolved: no image (nothing is fetched).
                     let Some((src, _)) = vet_url(src) else {
                         continue;
                     };
-                    let img = el(&doc, "img", "")?;
-                    let _ = img.set_attribute("src", &src);
-                    let _ = img.set_attribute("alt", alt);
-                    let _ = step.append_child(&img);
+                    let img = create("img", "")?;
+                    img.set_attr("src", &src);
+                    img.set_attr("alt", alt);
+                    step.append(&img);
                 }
             }
         }
         if has_title {
-            let _ = step.set_attribute("aria-labelledby", "segflow-title");
+            step.set_attr("aria-labelledby", "segflow-title");
         } else {
-            let _ = step.set_attribute("aria-label", &view.flow_name);
+            step.set_attr("aria-label", &view.flow_name);
         }
         if has_body {
-            let _ = step.set_attribute("aria-describedby", "segflow-body");
+            step.set_attr("aria-describedby", "segflow-body");
         }
         if view.progress.is_some() || !view.buttons.is_empty() {
-            let footer = el(&doc, "div", "footer")?;
+            let footer = create("div", "footer")?;
             if let Some((n, m)) = view.progress {
-                let span = el(&doc, "span", "progress")?;
                 let mut s = int(n as i64);
                 s.push_str(" of ");
                 s.push_str(&int(m as i64));
-                text(&doc, &span, &s);
-                let _ = footer.append_child(&span);
+                footer.append(&el_text("span", "progress", &s)?);
             }
             for b in &view.buttons {
-                let button = el(&doc, "button", if b.primary { "primary" } else { "" })?;
-                let _ = button.set_attribute("type", "button");
-                let _ =
-                    button.set_attribute("data-sf", &(String::from("btn:") + &int(b.index as i64)));
-                text(&doc, &button, &b.label);
-                let _ = footer.append_child(&button);
+                let button = el_text("button", if b.primary { "primary" } else { "" }, &b.label)?;
+                button.set_attr("type", "button");
+                button.set_attr("data-sf", &(String::from("btn:") + &int(b.index as i64)));
+                footer.append(&button);
             }
-            let _ = step.append_child(&footer);
+            step.append(&footer);
         }
         if view.dismissible {
             // First in the step, so first in tab order, as it sits first (top
             // right) to the eye.
-            let close = el(&doc, "button", "close")?;
-            let _ = close.set_attribute("type", "button");
-            let _ = close.set_attribute("data-sf", "close");
-            let _ = close.set_attribute("aria-label", "Close");
-            text(&doc, &close, "\u{d7}");
-            let _ = step.insert_before(&close, step.first_child().as_ref());
+            let close = el_text("button", "close", "\u{d7}")?;
+            close.set_attr("type", "button");
+            close.set_attr("data-sf", "close");
+            close.set_attr("aria-label", "Close");
+            step.prepend(&close);
         }
         if let ViewKind::Tooltip { target, placement } = &view.kind {
-            let arrow = el(&doc, "div", "arrow")?;
-            let _ = step.append_child(&arrow);
+            step.append(&create("div", "arrow")?);
             self.target = Some(target.clone());
             self.side = match placement.as_str() {
                 "top" => Side::Top,
@@ -470,9 +412,9 @@ impl Ui {
                 _ => Side::Bottom,
             };
         }
-        let _ = self.layer.append_child(&step);
+        self.layer.append(&step);
         if self.target.is_some() {
-            self.resize = observe_size(&step, super::wake::STEP_RESIZED);
+            self.resize = dom::observe_size(&step, super::wake::STEP_RESIZED);
         }
         self.step = Some(step);
         Some(())
@@ -480,69 +422,42 @@ impl Ui {
 
     /// Places the tooltip next to `target` (flip and shift to stay in the viewport);
     /// hides it while the target is not displayed.
-    pub fn position(&self, target: Option<&Element>) {
-        let (Some(step), Some(window)) = (&self.step, web_sys::window()) else {
+    pub fn position(&self, target: Option<&Held>) {
+        let Some(step) = &self.step else {
             return;
         };
-        let list = step.class_list();
-        let visible = target.filter(|t| t.is_connected() && t.get_client_rects().length() > 0);
-        let Some(target) = visible else {
-            let _ = list.add_1("hidden");
+        let Some(target) = target.filter(|t| t.rendered()) else {
+            step.set_class("hidden", true);
             return;
         };
-        let r = target.get_bounding_client_rect();
-        let vw = window
-            .inner_width()
-            .ok()
-            .and_then(|v| v.as_f64())
-            .unwrap_or(1024.0);
-        let vh = window
-            .inner_height()
-            .ok()
-            .and_then(|v| v.as_f64())
-            .unwrap_or(768.0);
-        if r.bottom() <= 0.0 || r.right() <= 0.0 || r.top() >= vh || r.left() >= vw {
+        let r = rect_of(target);
+        let (vw, vh) = dom::viewport();
+        if r.y + r.height <= 0.0 || r.x + r.width <= 0.0 || r.y >= vh || r.x >= vw {
             // Scrolled out of sight: an arrow pointing at nothing helps nobody.
-            let _ = list.add_1("hidden");
+            step.set_class("hidden", true);
             return;
         }
-        let own = step.get_bounding_client_rect();
-        let p = placement::place(
-            Rect {
-                x: r.x(),
-                y: r.y(),
-                width: r.width(),
-                height: r.height(),
-            },
-            own.width(),
-            own.height(),
-            vw,
-            vh,
-            self.side,
-        );
-        let style = step.style();
-        let _ = style.set_property("left", &px(p.x));
-        let _ = style.set_property("top", &px(p.y));
-        let _ = step.set_attribute("data-side", p.side.as_str());
-        if let Ok(Some(arrow)) = step.query_selector(".arrow") {
-            if let Ok(arrow) = arrow.dyn_into::<HtmlElement>() {
-                let s = arrow.style();
-                let (set, clear) = match p.side {
-                    Side::Top | Side::Bottom => ("left", "top"),
-                    Side::Left | Side::Right => ("top", "left"),
-                };
-                let _ = s.set_property(set, &px(p.arrow - 7.0));
-                let _ = s.remove_property(clear);
-            }
+        let own = rect_of(step);
+        let p = placement::place(r, own.width, own.height, vw, vh, self.side);
+        step.style("left", Some(&px(p.x)));
+        step.style("top", Some(&px(p.y)));
+        step.set_attr("data-side", p.side.as_str());
+        if let Some(arrow) = step.find(".arrow", false) {
+            let (set, clear) = match p.side {
+                Side::Top | Side::Bottom => ("left", "top"),
+                Side::Left | Side::Right => ("top", "left"),
+            };
+            arrow.style(set, Some(&px(p.arrow - 7.0)));
+            arrow.style(clear, None);
         }
-        let _ = list.remove_1("hidden");
+        step.set_class("hidden", false);
     }
 
     /// The step on screen, unless it is a modal or hidden (the checklist keeps
     /// clear of it).
     pub fn obstacles(&self) -> Vec<Rect> {
         match &self.step {
-            Some(step) if !self.modal && !step.class_list().contains("hidden") => {
+            Some(step) if !self.modal && !step.has_class("hidden") => {
                 vec![rect_of(step)]
             }
             _ => Vec::new(),
@@ -551,15 +466,12 @@ impl Ui {
 
     /// Where focus goes in the step: its primary button, else its first button, else
     /// the dialog itself. (Focus it outside any borrow: focusing runs page handlers.)
-    pub fn focus_target(&self) -> Option<HtmlElement> {
+    pub fn focus_target(&self) -> Option<Held> {
         let step = self.step.as_ref()?;
         Some(
-            step.query_selector("button.primary")
-                .ok()
-                .flatten()
-                .or_else(|| step.query_selector(".footer button").ok().flatten())
-                .and_then(|e| e.dyn_into::<HtmlElement>().ok())
-                .unwrap_or_else(|| step.clone()),
+            step.find("button.primary", false)
+                .or_else(|| step.find(".footer button", false))
+                .unwrap_or_else(|| step.dup()),
         )
     }
 
@@ -567,28 +479,25 @@ impl Ui {
     /// the first, Shift+Tab from the first to the last, and from outside the step
     /// either goes in. Returns the element to focus (the key's default must then be
     /// prevented), or `None` to let the browser move focus within the step.
-    pub fn tab_target(&self, backwards: bool) -> Option<HtmlElement> {
+    pub fn tab_target(&self, backwards: bool) -> Option<Held> {
         let step = self.step.as_ref().filter(|_| self.modal)?;
-        let list = step.query_selector_all("button, a[href]").ok()?;
-        let n = list.length();
-        if n == 0 {
-            return Some(step.clone());
-        }
-        let first = list.get(0);
-        let last = list.get(n - 1);
-        let active: Option<web_sys::Node> = self.root.active_element().map(Into::into);
+        const FOCUSABLE: &str = "button, a[href]";
+        let Some(first) = step.find(FOCUSABLE, false) else {
+            return Some(step.dup());
+        };
+        let last = step.find(FOCUSABLE, true)?;
+        let active = self.root.active();
         let at_edge = if backwards { &first } else { &last };
-        let inside = active.as_ref().is_some_and(|a| step.contains(Some(a)));
-        if !inside || active.as_ref() == at_edge.as_ref() {
-            let next = if backwards { last } else { first };
-            return next.and_then(|n| n.dyn_into::<HtmlElement>().ok());
+        let inside = active.as_ref().is_some_and(|a| step.contains(a));
+        if !inside || active.is_some_and(|a| a.same(at_edge)) {
+            return Some(if backwards { last } else { first });
         }
         None
     }
 
     /// Whether keyboard focus is inside the flow UI.
     pub fn has_focus(&self) -> bool {
-        self.root.active_element().is_some()
+        self.root.active().is_some()
     }
 }
 
@@ -607,12 +516,12 @@ fn int(n: i64) -> String {
 }
 
 /// An element's bounding rectangle in viewport coordinates.
-pub fn rect_of(el: &Element) -> Rect {
-    let r = el.get_bounding_client_rect();
+pub fn rect_of(el: &Held) -> Rect {
+    let [x, y, width, height] = el.rect();
     Rect {
-        x: r.x(),
-        y: r.y(),
-        width: r.width(),
-        height: r.height(),
+        x,
+        y,
+        width,
+        height,
     }
 }

@@ -1,11 +1,9 @@
-//! The kinds of callback from `js/content.js` into the content module. The
-//! module hands `js/content.js` one function when it starts (`bind`), and every
-//! DOM event it listens to, timer, microtask, observer and fetch comes back
-//! through it as `wake(kind, id, value)`, handled by `api::wake`: `id` is a
-//! timer's or request's id (0 when there is none), `value` the DOM event or the
-//! fetched text. One callback instead of a closure per use keeps wasm-bindgen's
-//! closure and future machinery out of the module (as in the core module,
-//! `crate::web` `wake`).
+//! The kinds of callback from `js/content.js` into the content module. Every DOM
+//! event it listens to, timer, microtask, observer and fetch comes back through
+//! the module's one export for them, `content_wake(kind, id, value)` (in
+//! [`api`](super::api)): `id` is a timer's or request's id (0 when there is
+//! none), `value` the DOM event or the fetched text, held for it. One callback
+//! instead of a closure per use, as in the core module (`crate::web` `wake`).
 
 /// A click anywhere in the document (capture phase): the flow UI's buttons and
 /// the tooltip target.
