@@ -120,14 +120,32 @@ fn decode_line(line: &str) -> Option<Stored<'_>> {
 
 /// A membership test over `seqs`: a binary search when they are ascending (as
 /// the delivery queue's reports are), else a scan. Sortedness is checked once.
-fn member(seqs: &[u64]) -> impl Fn(u64) -> bool + '_ {
-    let sorted = seqs.is_sorted();
-    move |seq| {
-        if sorted {
-            seqs.binary_search(&seq).is_ok()
-        } else {
-            seqs.contains(&seq)
+struct Members<'a> {
+    seqs: &'a [u64],
+    sorted: bool,
+}
+
+impl Members<'_> {
+    fn of(seqs: &[u64]) -> Members<'_> {
+        Members {
+            seqs,
+            sorted: seqs.is_sorted(),
         }
+    }
+
+    fn has(&self, seq: u64) -> bool {
+        if self.sorted {
+            self.seqs.binary_search(&seq).is_ok()
+        } else {
+            self.seqs.contains(&seq)
+        }
+    }
+
+    /// Removes the members from `seqs` (one copy of `Vec::retain` for every
+    /// caller: each closure would get its own in the wasm).
+    #[inline(never)]
+    fn remove_from(&self, seqs: &mut Vec<u64>) {
+        seqs.retain(|&s| !self.has(s));
     }
 }
 
@@ -210,13 +228,12 @@ impl Journal {
     /// `delivery`): chunks left empty are removed, chunks that still hold others
     /// are rewritten once, whatever the number of events that left them.
     pub fn done(&mut self, seqs: &[u64], delivery: &Delivery) -> Vec<Write> {
-        let is_gone = member(seqs);
-        let gone = |s: &u64| is_gone(*s);
-        self.pending.retain(|s| !gone(s));
+        let gone = Members::of(seqs);
+        gone.remove_from(&mut self.pending);
         let mut writes = Vec::new();
         self.chunks.retain_mut(|chunk| {
             let before = chunk.seqs.len();
-            chunk.seqs.retain(|s| !gone(s));
+            gone.remove_from(&mut chunk.seqs);
             if chunk.seqs.is_empty() {
                 writes.push(Write::Remove { first: chunk.first });
                 false
@@ -236,10 +253,10 @@ impl Journal {
     /// Rewrites the chunks holding `seqs`, whose attempt counts changed.
     /// Pending events are written by the next commit anyway.
     pub fn touched(&mut self, seqs: &[u64], delivery: &Delivery) -> Vec<Write> {
-        let touched = member(seqs);
+        let touched = Members::of(seqs);
         self.chunks
             .iter()
-            .filter(|c| c.seqs.iter().any(|s| touched(*s)))
+            .filter(|c| c.seqs.iter().any(|&s| touched.has(s)))
             .map(|c| Write::Set {
                 first: c.first,
                 value: chunk_text(&c.seqs, delivery),
@@ -278,10 +295,10 @@ impl Journal {
     /// Forgets events without writing anything: another tab took them (and
     /// their chunks) over. Chunks left empty are forgotten too.
     pub fn forget(&mut self, seqs: &[u64]) {
-        let taken = member(seqs);
-        self.pending.retain(|s| !taken(*s));
+        let taken = Members::of(seqs);
+        taken.remove_from(&mut self.pending);
         self.chunks.retain_mut(|chunk| {
-            chunk.seqs.retain(|s| !taken(*s));
+            taken.remove_from(&mut chunk.seqs);
             !chunk.seqs.is_empty()
         });
     }

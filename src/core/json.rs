@@ -457,6 +457,7 @@ fn push_decimal(mut digits: u64, mut p: usize, e: i32, out: &mut String) {
 /// Duplicate object keys keep the last value, as `JSON.parse` does.
 pub fn parse(text: &str) -> Result<Json, ParseError> {
     let mut p = Parser {
+        t: text,
         s: text.as_bytes(),
         i: 0,
     };
@@ -470,6 +471,9 @@ pub fn parse(text: &str) -> Result<Json, ParseError> {
 }
 
 struct Parser<'a> {
+    /// The text, and `s` its bytes: slices of the text are taken with
+    /// `str::get`, which only checks char boundaries (no `str::from_utf8`).
+    t: &'a str,
     s: &'a [u8],
     i: usize,
 }
@@ -582,8 +586,8 @@ impl Parser<'_> {
             }
             self.digits();
         }
-        // The slice is ASCII digits and signs, so it is valid UTF-8.
-        let text = core::str::from_utf8(&self.s[start..self.i]).map_err(|_| self.err())?;
+        // The slice is ASCII digits and signs, so on char boundaries.
+        let text = self.t.get(start..self.i).ok_or_else(|| self.err())?;
         // JSON.parse turns 1e400 into Infinity, which cannot be sent back; reject it.
         match parse_f64(text) {
             Some(_) => Ok(Json::Number(Number(text.to_owned()))),
@@ -672,8 +676,10 @@ impl Parser<'_> {
         }
     }
 
-    fn utf8(&self, from: usize) -> Result<&str, ParseError> {
-        core::str::from_utf8(&self.s[from..self.i]).map_err(|_| ParseError { offset: from })
+    /// The text from `from` to here (both ends are at ASCII bytes: quotes,
+    /// backslashes and what follows an escape).
+    fn utf8(&self, from: usize) -> Result<&'_ str, ParseError> {
+        self.t.get(from..self.i).ok_or(ParseError { offset: from })
     }
 }
 

@@ -14,13 +14,11 @@ use super::abi::{Arg, Fail, Held, Kind};
 use super::dispatch::{self, batch};
 use super::driver::{self, call, with_rt};
 use super::{host, lifecycle, object_to_json};
+use crate::core::catalog::{DELIVERY_EVENTS, UNKNOWN_EVENT};
 use crate::core::client::{ClientConfig, Raw};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::identity::validate_id;
 use crate::core::json::{self, Json};
-
-/// Delivery events, besides the generated events of the catalog (`flowStarted`, ...).
-const DELIVERY_EVENTS: [&str; 3] = ["delivered", "dropped", "error"];
 
 fn known_event(name: &str) -> bool {
     DELIVERY_EVENTS.contains(&name)
@@ -325,22 +323,10 @@ pub fn flush() -> Result<Held, Fail> {
 }
 
 fn listener_name(name: Arg, f: Arg) -> Result<String, Fail> {
-    let name = name.string().filter(|n| known_event(n)).ok_or_else(|| {
-        let mut names = String::new();
-        let all = DELIVERY_EVENTS
-            .iter()
-            .copied()
-            .chain(crate::core::catalog::CATALOG.iter().map(|s| s.listener));
-        for (i, n) in all.enumerate() {
-            if i > 0 {
-                names.push_str(", ");
-            }
-            names.push_str(n);
-        }
-        Fail::Core(Error::invalid(
-            String::from("segflow: unknown event; expected one of: ") + &names,
-        ))
-    })?;
+    let name = name
+        .string()
+        .filter(|n| known_event(n))
+        .ok_or_else(|| invalid(UNKNOWN_EVENT))?;
     if f.kind() != Kind::Function {
         return Err(invalid("segflow: the listener must be a function"));
     }
