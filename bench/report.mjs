@@ -248,8 +248,8 @@ an origin other than the page's and the API's fails the run). Options:
   the other, in the same browser.
 - **segflow** (\`pkg/\` as built, copied to \`target/bench/pkg/\` when the run starts): \`import load, * as segflow from '/pkg/segflow.js';
   await load(); segflow.init({ writeKey, apiHost, pageTracking: false })\`; ready once
-  \`init\` returned. Defaults otherwise: batches of up to \`flushAt\` 20 events, sent at
-  least every \`flushInterval\` 1 s, to \`POST {apiHost}/batch\`, one request in flight.
+  \`init\` returned. Defaults otherwise: a batch is sent once \`flushAt\` 20 events wait (at
+  the end of the task that queued them) or at least every \`flushInterval\` 1 s, to \`POST {apiHost}/batch\`, one request in flight.
 - **analytics-next** ${m.analyticsNextVersion} from \`node_modules\`, bundled at bench time by esbuild
   (\`bench/analytics-next-entry.js\`: \`export { AnalyticsBrowser } from
   '@segment/analytics-next'\`; minified ESM, code-split like an app's bundler, so its

@@ -25,7 +25,7 @@ export interface InitOptions {
   apiHost?: string;
   /** Label for this environment (`production`, `staging`, ...); no `:` (it is part of storage keys). */
   environment?: string;
-  /** Send when this many events are queued. Default 20. */
+  /** Send once this many events are queued (at the end of the task that queued them: a burst of calls goes in one request). Default 20. */
   flushAt?: number;
   /** Send queued events at least this often, in ms. Default 1000. */
   flushInterval?: number;

@@ -175,9 +175,9 @@ pub fn timer_fired() {
     input(|c, now| c.wake(now));
 }
 
-/// The commit microtask ran.
+/// The end-of-task microtask ran: queued messages are stored, then sent.
 pub fn commit() {
-    input(|c, _| c.commit());
+    input(|c, now| c.end_of_task(now));
 }
 
 /// One input to the client that cannot fail, as a batch of its own.

@@ -143,7 +143,7 @@ pub enum Effect {
     Adopt,
     /// Under the cross-tab lock, call [`Client::resync`] (nothing is sent until then).
     Resync,
-    /// Call [`Client::commit`] at the end of the current task (a microtask).
+    /// Call [`Client::end_of_task`] at the end of the current task (a microtask).
     ScheduleCommit,
     /// Warn in the console (`console.warn`) with this text; at most once per
     /// page for each reason (see [`heard`]).
@@ -724,11 +724,21 @@ impl Client {
         self.pump(now);
     }
 
-    /// Writes the events queued since the last commit (see [`Effect::ScheduleCommit`]).
+    /// Writes the events queued since the last commit.
     pub fn commit(&mut self) {
         self.commit_scheduled = false;
         let writes = self.journal.commit(&self.delivery);
         self.write(writes);
+    }
+
+    /// The end of a task in which messages were queued ([`Effect::ScheduleCommit`]):
+    /// they are written, then what is due is sent. A call only queues: a burst of
+    /// calls in one task goes out in one request (not `flushAt` of them at once
+    /// and the rest after that answer), stored before it is sent, and no call
+    /// pays for the page's `fetch` (about 1 ms in Chromium, a hundred calls' worth).
+    pub fn end_of_task(&mut self, now: u64) {
+        self.commit();
+        self.pump(now);
     }
 
     /// The heartbeat interval ([`HEARTBEAT_MS`]): writes this tab's heartbeat
@@ -925,7 +935,8 @@ impl Client {
                 reason: DropReason::QueueFull,
             }]);
         }
-        self.pump(now);
+        // Sent at the end of the task (`end_of_task`), after it is stored.
+        self.check_gap(now);
         Ok(())
     }
 

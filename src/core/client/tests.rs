@@ -187,7 +187,8 @@ impl Origin {
                 }
             }
             if commit {
-                p.c.commit();
+                let now = p.c.last_input_at();
+                p.c.end_of_task(now);
             }
             // The lock is free in these tests: a resync runs at once.
             if p.resync_asked {
@@ -1136,4 +1137,77 @@ fn the_user_state_is_the_documented_json() {
         some,
         serde_json::json!({"userId": "u1", "anonymousId": "anon \"1\"", "groupId": "co", "traits": {"plan": "pro", "n": 2}, "groupTraits": {"size": 3}})
     );
+}
+
+#[test]
+fn a_burst_of_calls_in_one_task_is_stored_then_sent_in_one_request_at_the_end_of_the_task() {
+    let mut o = Origin::default();
+    let cfg = config(
+        "WK",
+        &[
+            ("flushAt", Raw::Num(5.0)),
+            ("flushInterval", Raw::Num(3.6e6)),
+        ],
+    );
+    let mut p = o.open(0, cfg, T0);
+    // Twelve calls in one task: track() itself neither stores nor sends (the
+    // page's fetch costs about 1 ms, far more than a call), it asks for the
+    // end-of-task microtask once.
+    let mut effects = Vec::new();
+    for i in 0..12 {
+        p.c.track(T0 + 1, "E", &format!("{{\"i\":{i}}}"))
+            .expect("track");
+        effects.extend(p.c.take_effects());
+    }
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Send(_) | Effect::Store { .. })),
+        "nothing stored or sent during the calls: {effects:?}"
+    );
+    assert_eq!(
+        effects
+            .iter()
+            .filter(|e| **e == Effect::ScheduleCommit)
+            .count(),
+        1
+    );
+    // The end of the task: the events are stored, then all twelve go in one
+    // request (flushAt 5 was reached), not five now and seven after it.
+    p.c.end_of_task(T0 + 1);
+    let effects = p.c.take_effects();
+    let stored = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Store { .. }))
+        .expect("stored");
+    let sends: Vec<(usize, &Transmit)> = effects
+        .iter()
+        .enumerate()
+        .filter_map(|(n, e)| match e {
+            Effect::Send(t) => Some((n, t)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sends.len(), 1, "{effects:?}");
+    assert!(stored < sends[0].0, "stored before sent");
+    assert_eq!(is(sends[0].1), (0..12).collect::<Vec<u64>>());
+    // Below flushAt, the end of a task sends nothing (the interval decides).
+    let mut p2 = o.open(
+        1,
+        config(
+            "WK2",
+            &[
+                ("flushAt", Raw::Num(5.0)),
+                ("flushInterval", Raw::Num(3.6e6)),
+            ],
+        ),
+        T0,
+    );
+    for i in 0..4 {
+        p2.track(&mut o, T0 + 2, i);
+    }
+    assert!(p2.out.is_empty());
+    p2.track(&mut o, T0 + 3, 4);
+    assert_eq!(p2.out.len(), 1);
+    assert_eq!(is(&p2.out[0]), vec![0, 1, 2, 3, 4]);
 }

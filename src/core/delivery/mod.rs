@@ -75,7 +75,8 @@ pub const DAY_MS: u64 = 86_400_000;
 /// Segment's HTTP API and the browser impose.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryConfig {
-    /// Send as soon as this many items are waiting (default 20).
+    /// Send as soon as this many items are waiting (default 20); the client
+    /// asks at the end of the task that queued them ([`crate::core::client::Client::end_of_task`]).
     pub flush_at: usize,
     /// Send once the oldest waiting item has waited this long (default 1000 ms).
     pub flush_interval_ms: u64,
