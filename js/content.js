@@ -23,7 +23,8 @@ function fire(kind, id = 0, value) {
 /// GETs `url` and hands its text to `wake(kind, 0, text)`; resolves once that is
 /// done, or rejects with the error `wake` returned, or (a coded Error) unless 2xx.
 function fetchText(url, kind) {
-  return fetch(url, { credentials: 'same-origin' }).then((res) => {
+  // A fetch that throws at once (none in this page, or one replaced) rejects too.
+  return new Promise((got) => got(fetch(url, { credentials: 'same-origin' }))).then((res) => {
     if (!res.ok) throw codedError('content_unavailable', `segflow: GET ${url} answered ${res.status}`);
     return res.text();
   }, (err) => { throw codedError('content_unavailable', `segflow: GET ${url} failed: ${err && err.message}`); })
@@ -68,10 +69,11 @@ function resolveUrl(url) {
   return `${u.protocol} ${u.origin} ${location.origin} ${u.href}`;
 }
 
-/// A `<tag>` element with an open shadow root styled by `css`: a constructed,
+/// The shadow root of a new `<tag>` element, styled by `css`: a constructed,
 /// adopted stylesheet, which a Content-Security-Policy without `'unsafe-inline'`
 /// styles does not block (an inline `<style>` it does), or a `<style>` element
-/// where the browser has no constructed stylesheets.
+/// where the browser has no constructed stylesheets. The root as `attachShadow`
+/// gave it: a page that forces roots closed leaves `host.shadowRoot` null.
 function shadow(tag, css) {
   const host = document.createElement(tag);
   const root = host.attachShadow({ mode: 'open' });
@@ -84,17 +86,22 @@ function shadow(tag, css) {
     style.textContent = css;
     root.append(style);
   }
-  return host;
+  return root;
 }
 
 // Every import is guarded: what the page may throw (an invalid selector, a
 // detached or odd element, a sandboxed API) answers 0 (none, false, or '' for
-// text: '' is staged) instead of crossing the module mid-call.
+// text: '' is staged) instead of crossing the module mid-call; and what it
+// answers is a number here, so that a patched method's odd value (a Symbol, an
+// object whose valueOf throws) is never converted by the wasm call itself.
 const guarded = (imports) => {
   for (const name of Object.keys(imports)) {
     const f = imports[name];
     imports[name] = (...a) => {
-      try { return f(...a); } catch (_) { return stage(''); }
+      try {
+        const r = f(...a);
+        return typeof r == 'number' ? r : r ? 1 : 0;
+      } catch (_) { return stage(''); }
     };
   }
   return imports;
@@ -135,7 +142,8 @@ provide(guarded({
     try { return stage(resolveUrl(str(p, n))); } catch (_) { return -1; }
   },
   shadow: (tp, tn, cp, cn) => hold(shadow(str(tp, tn), str(cp, cn))),
-  shadow_root: (e) => node(get(e).shadowRoot),
+  root_host: (r) => node(get(r).host),
+  is_open: (r) => get(r).mode == 'open',
   create: (tp, tn, cp, cn) => {
     const e = document.createElement(str(tp, tn));
     if (cn) e.className = str(cp, cn);

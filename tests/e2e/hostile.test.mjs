@@ -328,6 +328,105 @@ describe('hostile content and pages', () => {
     assert.deepEqual(errors, []);
   });
 
+  it('keeps working when a patched DOM method returns something that is not a boolean or a number', T, async (t) => {
+    const doc = content(
+      flow('tip', [{ id: 't', type: 'tooltip', target: 'header', blocks: [{ type: 'text', markdown: 'Tip' }, { type: 'button', ...NEXT }] }]),
+      flow('m', [modal('m1')]),
+    );
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-returns', content: doc });
+    // Node.contains answers a Symbol once (which no wasm number can be made of).
+    const first = await page.evaluate(async () => {
+      const original = Node.prototype.contains;
+      let odd = 1;
+      Node.prototype.contains = function patched(o) {
+        if (odd > 0) { odd--; return Symbol('odd'); }
+        return original.call(this, o);
+      };
+      try { await window.segflow.start('m'); return 'resolved'; } catch (e) { return `threw ${e && e.message}`; }
+    });
+    assert.equal(first, 'resolved');
+    await shown(page, 'm1');
+    await clickButton(page, 'Next');
+    await gone(page);
+    // Nothing was left half-done: the next flow starts and runs.
+    await page.evaluate(() => window.segflow.start('tip'));
+    await shown(page, 't');
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+
+  it('rejects loadContent(url) with content_unavailable when the page\'s fetch throws at once', T, async (t) => {
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-fetch' });
+    const out = await page.evaluate(async () => {
+      const errors = [];
+      window.segflow.on('error', (e) => errors.push(e && e.code));
+      await window.segflow.loadContent({ version: 1, flows: [] }); // the content module is loaded
+      window.fetch = () => { throw new TypeError('fetch is not available here'); };
+      try { await window.segflow.loadContent('/flows-content.json'); return { r: 'resolved', errors }; } catch (e) { return { r: 'rejected', code: e && e.code, message: e && e.message, errors }; }
+    });
+    assert.equal(out.r, 'rejected', JSON.stringify(out));
+    assert.equal(out.code, 'content_unavailable');
+    assert.match(out.message, /fetch is not available here/);
+  });
+
+  it('shows flows and checklists, and their buttons work, when the page forces shadow roots closed', T, async (t) => {
+    const doc = {
+      ...content(flow('m', [modal('m1'), modal('m2')])),
+      checklists: [{ id: 'cl', name: 'CL', tasks: [{ id: 'a', name: 'Task A' }, { id: 'b', name: 'Task B' }] }],
+    };
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-closed', init: {} });
+    // An anti-tampering script: every shadow root is closed (host.shadowRoot is null).
+    await page.evaluate(async (doc) => {
+      const attach = Element.prototype.attachShadow;
+      window.__roots = [];
+      Element.prototype.attachShadow = function closed(init) {
+        const root = attach.call(this, { ...init, mode: 'closed' });
+        window.__roots.push(root);
+        return root;
+      };
+      await window.segflow.loadContent(doc);
+      await window.segflow.start('m');
+    }, doc);
+    const stepText = () => page.evaluate(() => {
+      const root = window.__roots.find((r) => r.host.localName === 'segflow-ui');
+      const step = root && root.querySelector('[data-step]');
+      return step ? step.getAttribute('data-step') : null;
+    });
+    await waitFor(async () => (await stepText()) === 'm1', { message: 'm1 shown in the closed root' });
+    assert.equal(await page.evaluate(() => document.querySelector('segflow-ui').shadowRoot), null, 'the root is closed');
+    // A real click on the Next button, found through the root the page kept.
+    const clickIn = async (host, text) => {
+      const box = await page.evaluate(({ host, text }) => {
+        const root = window.__roots.find((r) => r.host.localName === host);
+        const b = text.startsWith('[') ? root.querySelector(text) : [...root.querySelectorAll('button')].find((x) => x.textContent.trim() === text);
+        if (!b) return null;
+        const r = b.getBoundingClientRect();
+        return { x: r.x + r.width / 2, y: r.y + r.height / 2 };
+      }, { host, text });
+      assert.ok(box, `${text} button in <${host}>`);
+      await page.mouse.click(box.x, box.y);
+    };
+    await sleep(400); // the step's fade-in
+    await clickIn('segflow-ui', 'Next');
+    await waitFor(async () => (await stepText()) === 'm2', { message: 'Next went to m2' });
+    await page.keyboard.press('Escape');
+    await waitFor(async () => (await stepText()) === null, { message: 'Escape closed the flow' });
+    assert.deepEqual((await flowTrace(page)).filter((l) => /^flow(StepSeen|Ended)/.test(l)), ['flowStepSeen:m1', 'flowStepSeen:m2', 'flowEnded:m:user_closed']);
+    // The checklist: a task clicked in its closed root completes.
+    await page.evaluate(async () => {
+      window.done = [];
+      window.segflow.on('checklistTaskCompleted', (p) => window.done.push(p.checklist_task_id));
+      await window.segflow.start('cl');
+    });
+    await waitFor(() => page.evaluate(() => {
+      const root = window.__roots.find((r) => r.host.localName === 'segflow-checklist');
+      return !!(root && root.querySelector('.panel'));
+    }), { message: 'checklist panel open in its closed root' });
+    await sleep(300);
+    await clickIn('segflow-checklist', '[data-cl="task:a"]');
+    await waitFor(async () => (await page.evaluate(() => window.done)).includes('a'), { message: 'task a completed by its click' });
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+
   it('survives pages that replace <body>, move segflow\'s host or trap focus themselves while a modal is open', T, async (t) => {
     const doc = content(flow('m', [modal('m1'), modal('m2')]), flow('b', [{ id: 'b1', type: 'bubble', blocks: [{ type: 'text', markdown: 'Hi' }, { type: 'button', ...NEXT }] }]));
     const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-dom', content: doc });

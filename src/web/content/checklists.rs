@@ -398,10 +398,12 @@ fn push_count(n: usize, out: &mut String) {
 
 impl Widget {
     fn new() -> Option<Widget> {
-        let (host, root) = dom::shadow_host("segflow-checklist", CSS)?;
-        dom::listen(&host, "click", wake::CHECKLIST_CLICK, false);
+        // On the root, not the host: a closed root (a page may force them) shows
+        // a listener on its host only the host as the target.
+        let (host, root, _) = dom::shadow_host("segflow-checklist", CSS)?;
+        dom::listen(&root, "click", wake::CHECKLIST_CLICK, false);
         // Escape inside the open panel collapses it (focus returns to the launcher).
-        dom::listen(&host, "keydown", wake::CHECKLIST_KEYDOWN, false);
+        dom::listen(&root, "keydown", wake::CHECKLIST_KEYDOWN, false);
         dom::body()?.append(&host);
         Some(Widget {
             host,

@@ -35,7 +35,8 @@ mod js {
         pub fn reveal(el: u32);
         pub fn resolve_url(p: *const u8, n: usize) -> i32;
         pub fn shadow(tp: *const u8, tn: usize, cp: *const u8, cn: usize) -> u32;
-        pub fn shadow_root(host: u32) -> u32;
+        pub fn root_host(root: u32) -> u32;
+        pub fn is_open(root: u32) -> u32;
         pub fn create(tp: *const u8, tn: usize, cp: *const u8, cn: usize) -> u32;
         pub fn add_text(parent: u32, p: *const u8, n: usize);
         pub fn set_text(el: u32, p: *const u8, n: usize);
@@ -188,13 +189,17 @@ pub fn resolve_url(url: &str) -> Option<String> {
     taken(unsafe { js::resolve_url(url.as_ptr(), url.len()) })
 }
 
-/// A `<tag>` element (not in the page) with an open shadow root styled by `css`
-/// (see `shadow` in `js/content.js`), and that root.
-pub fn shadow_host(tag: &str, css: &str) -> Option<(Held, Held)> {
-    let host =
+/// A `<tag>` element (not in the page) with a shadow root styled by `css` (see
+/// `shadow` in `js/content.js`), that root, and whether it is open: a page may
+/// force every root closed, and then an event listener outside the root (on the
+/// document, on the host) sees the host as the event's target, never what is
+/// inside; listen on the root itself for those.
+pub fn shadow_host(tag: &str, css: &str) -> Option<(Held, Held, bool)> {
+    let root =
         Held::from_raw(unsafe { js::shadow(tag.as_ptr(), tag.len(), css.as_ptr(), css.len()) })?;
-    let root = Held::from_raw(unsafe { js::shadow_root(host.raw()) })?;
-    Some((host, root))
+    let host = Held::from_raw(unsafe { js::root_host(root.raw()) })?;
+    let open = unsafe { js::is_open(root.raw()) } == 1;
+    Some((host, root, open))
 }
 
 /// A new `<tag>` element with the class attribute `class` (none when empty).

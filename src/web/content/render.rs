@@ -192,7 +192,13 @@ pub fn nodes_inline(parent: &Held, items: &[Node]) {
 impl Ui {
     /// Creates the host element (last child of `<body>`) and its shadow root.
     pub fn new(z_index: i32) -> Option<Ui> {
-        let (host, root) = dom::shadow_host("segflow-ui", CSS)?;
+        let (host, root, open) = dom::shadow_host("segflow-ui", CSS)?;
+        if !open {
+            // Clicks on its buttons and presses on the backdrop, which the
+            // document's listeners (flows.rs) see only on an open root.
+            dom::listen(&root, "click", super::wake::CLICK, true);
+            dom::listen(&root, "mousedown", super::wake::MOUSEDOWN, true);
+        }
         let layer = create("div", "layer")?;
         root.append(&layer);
         let announce = create("div", "announce")?;
