@@ -83,7 +83,7 @@ export function detailRows(results) {
     ['ArrayBuffer backing stores after the run (V8 count; not the wasm memory)', backing(s.heap.afterRun), backing(a.heap.afterRun)],
   ];
   const prof = (x) => x.trackProfile.top.slice(0, 3).map((t) => `${t.fn} ${Math.round(t.share * 100)}%`).join(', ');
-  rows.push(['track(): most self time in a CPU profile of one round', prof(s), prof(a)]);
+  rows.push(['most self time in a CPU profile of one round of track() calls and the rest of their task', prof(s), prof(a)]);
   const d = s.diagnostics;
   if (d) {
     rows.push(
@@ -280,7 +280,11 @@ an origin other than the page's and the API's fails the run). Options:
    are timed as a whole with \`performance.now()\` (coarsened to 100 µs in pages that
    are not cross-origin isolated, so single calls cannot be timed) and divided by
    ${c.calls}; median and p95 over the rounds. analytics-next's \`track()\` returns a Promise:
-   the timed loop only fires the calls (the synchronous cost); between rounds, untimed,
+   the timed loop only fires the calls (the synchronous cost). Work either SDK does
+   after the calls is not in this figure: analytics-next's Promise chain and requests,
+   and segflow's, which stores the round's events and sends them at the end of the
+   task that made the calls (one \`fetch\` per batch, about 1 ms here, not per call).
+   The CPU profile in the details covers the calls and the rest of their task. Between rounds, untimed,
    its Promises are awaited and segflow's \`flush()\` is awaited until nothing is
    pending, and the collector must have stored every event so far, so each round
    starts idle.

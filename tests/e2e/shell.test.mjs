@@ -101,6 +101,38 @@ describe('the core module by itself', () => {
     assert.equal(list[4].name, 'Home');
   });
 
+  it('neither stores nor sends during a burst of calls: at the end of their task, stored, then one request', async (t) => {
+    const page = await corePage(t);
+    const r = await page.evaluate(async ({ apiHost, KEY }) => {
+      localStorage.clear();
+      core.init({ writeKey: KEY, apiHost, flushAt: 20, flushInterval: 60000, pageTracking: false });
+      await new Promise((ok) => setTimeout(ok, 50)); // init's own effects are done
+      const log = [];
+      const f = window.fetch;
+      const set = Storage.prototype.setItem;
+      window.fetch = function (url, init) {
+        log.push(`fetch ${JSON.parse(init.body).batch.length}`);
+        return f.call(this, url, init);
+      };
+      Storage.prototype.setItem = function (k, v) {
+        if (k.includes(':q:')) log.push(`store ${v.split('\n').length}`);
+        return set.call(this, k, v);
+      };
+      for (let i = 0; i < 50; i++) core.track('Burst', { i });
+      const during = log.slice();
+      await new Promise((ok) => setTimeout(ok, 0)); // the end of the task ran
+      window.fetch = f;
+      Storage.prototype.setItem = set;
+      const flushed = await core.flush();
+      return { during, after: log, flushed, anon: core.user().anonymousId };
+    }, { apiHost: collector.apiHost, KEY });
+    assert.deepEqual(r.during, [], 'nothing stored or sent while the calls ran');
+    assert.deepEqual(r.after, ['store 50', 'fetch 50'], 'stored, then all 50 in one request (flushAt 20 was passed)');
+    assert.deepEqual(r.flushed, { pending: 0 });
+    const list = await collector.waitForEvents({ writeKey: KEY, anonymousId: r.anon }, 50);
+    assert.deepEqual(list.map((e) => e.properties.i), [...Array(50).keys()]);
+  });
+
   it('carries any text across intact, both ways (UTF-8, astral, lone surrogates, NUL)', async (t) => {
     const page = await corePage(t);
     const text = 'Zoë 😀 中文 \u0000 end';
