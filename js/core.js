@@ -387,7 +387,12 @@ export const api = new Proxy({}, { get: (_, name) => call('call', String(name)) 
 export { initSync };
 
 /// Instantiates the module, once, from `module_or_path` (see `instantiate` in
-/// js/boundary.js); by default segflow_core_bg.wasm beside this file.
+/// js/boundary.js); by default segflow_core_bg.wasm beside this file. A page whose
+/// Content-Security-Policy refuses WebAssembly gets an error that says what to
+/// allow (the browsers' own messages name 'unsafe-eval', which it is not).
 export default function init({ module_or_path: source } = {}) {
-  return instantiate(source || new URL('segflow_core_bg.wasm', import.meta.url));
+  return instantiate(source || new URL('segflow_core_bg.wasm', import.meta.url)).catch((err) => {
+    if (/Security|CSP|unsafe-eval/i.test(err && err.message)) err.message += "; segflow needs script-src 'wasm-unsafe-eval'";
+    throw err;
+  });
 }

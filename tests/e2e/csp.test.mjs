@@ -112,4 +112,35 @@ describe('strict Content-Security-Policy', () => {
     assert.deepEqual(await page.evaluate(() => window.violations), []);
     assert.deepEqual(logs.filter((l) => /Content.Security.Policy|violat|pageerror|error:/i.test(l)), []);
   });
+
+  it('under a policy without \'wasm-unsafe-eval\': no exception in the page, one load_failed that names the missing source, calls kept', { timeout: 60_000 }, async (t) => {
+    const collector = await startCollector({ writeKeys: ['csp-nowasm'] });
+    t.after(() => collector.stop());
+    const policy = "default-src 'self'; script-src 'self'; style-src 'self'";
+    const url = await cspServer(t, policy, collector.url);
+    const context = await newContext(env.browser, t);
+    const page = await context.newPage();
+    const logs = [];
+    page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+    await page.goto(`${url}/csp.html`);
+    await page.waitForFunction(() => window.ready);
+    const r = await page.evaluate(async ({ apiHost }) => {
+      const errors = [];
+      const s = window.segflow;
+      s.on('error', (e) => errors.push({ code: e.code, message: e.message }));
+      s.init({ writeKey: 'csp-nowasm', apiHost, pageTracking: false });
+      s.track('Kept', { n: 1 });
+      let flushed;
+      try { await s.flush(); flushed = 'resolved'; } catch (e) { flushed = e.code; }
+      await new Promise((ok) => setTimeout(ok, 100));
+      const kept = Object.keys(localStorage).filter((k) => k.startsWith('segflow:loader:kept:'));
+      return { errors, flushed, kept: kept.length };
+    }, { apiHost: `${url}/v1` });
+    assert.deepEqual(logs, []);
+    assert.equal(r.flushed, 'load_failed');
+    assert.equal(r.errors.length, 1, JSON.stringify(r.errors));
+    assert.equal(r.errors[0].code, 'load_failed');
+    assert.match(r.errors[0].message, /'wasm-unsafe-eval'/, 'says what the policy needs');
+    assert.equal(r.kept, 1, 'the calls are kept for a page that can load the module');
+  });
 });
