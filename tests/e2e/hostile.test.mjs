@@ -231,6 +231,38 @@ describe('hostile content and pages', () => {
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 
+  it('runs a flow whose start condition is nested to the limit, and refuses content nested past it (the modules\' stacks hold both)', T, async (t) => {
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-deep-ok', userId: 'deep-ok', traits: { plan: 'pro' }, content: { version: 1, flows: [] } });
+    // Built in the page: Playwright's own argument passing is slow on deep values.
+    const out = await page.evaluate(async () => {
+      const doc = (k, extra = {}) => {
+        let cond = { event: 'go' };
+        for (let i = 0; i < k; i++) cond = { [i % 2 ? 'any' : 'all']: [cond] };
+        return { version: 1, flows: [{ id: `deep${k}`, name: 'Deep', steps: [{ id: 'd1', type: 'modal', blocks: [{ type: 'title', text: 'Deep' }, { type: 'button', label: 'Next', action: { type: 'next' }, primary: true }] }], start: [cond], ...extra }] };
+      };
+      const load = (d) => window.segflow.loadContent(d).then(() => 'loaded', (e) => `${e.code}:${e.message}`);
+      // JSON nested 127 levels (the limit) under a key the schema refuses.
+      let v = { leaf: 1 };
+      for (let i = 0; i < 123; i++) v = { v }; // 124 levels, from depth 4 (flows[0].x)
+      // A regular expression with groups nested to their limit (50), and past it.
+      const rx = (n) => ({ version: 1, flows: [{ id: `rx${n}`, name: 'Rx', steps: [{ id: `r${n}`, type: 'modal', blocks: [{ type: 'title', text: 'Rx' }] }], start: [{ all: [{ event: 'go2' }, { user: 'plan', op: 'matches', value: `${'('.repeat(n)}p.o${')'.repeat(n)}$` }] }] }] });
+      return { at: await load(doc(32)), past: await load(doc(33)), json127: await load(doc(1, { x: v })), json128: await load(doc(1, { x: { v } })), rx50: await load(rx(50)), rx51: await load(rx(51)) };
+    });
+    assert.equal(out.at, 'loaded');
+    assert.match(out.past, /^invalid_argument:.*conditions nested too deeply \(all and any at most 32 levels\)/);
+    assert.match(out.json127, /^invalid_argument:flows\[0\]\.x: unknown field/);
+    assert.match(out.json128, /^invalid_argument:.*nested more than 127 levels/);
+    assert.equal(out.rx50, 'loaded');
+    assert.match(out.rx51, /^invalid_argument:.*value/);
+    await page.evaluate(() => window.segflow.track('go'));
+    await shown(page, 'd1');
+    await clickButton(page, 'Next');
+    await gone(page);
+    await page.evaluate(() => window.segflow.track('go2'));
+    await shown(page, 'r50');
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+
   it('lets page code re-enter segflow\'s own handlers (a listener that navigates, clicks or focuses) without an exception reaching the page', T, async (t) => {
     const doc = content(flow('f', [{ id: 'm', type: 'modal', blocks: [{ type: 'title', text: 'Hi' }, { type: 'button', ...NEXT }] }]));
     const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-reenter', pageTracking: true, content: doc });
