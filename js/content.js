@@ -143,7 +143,8 @@ provide(guarded({
   },
   shadow: (tp, tn, cp, cn) => hold(shadow(str(tp, tn), str(cp, cn))),
   root_host: (r) => node(get(r).host),
-  is_open: (r) => get(r).mode == 'open',
+  // Open: the page can reach it from the host (whatever a polyfill says its mode is).
+  is_open: (r) => get(r).host.shadowRoot === get(r),
   create: (tp, tn, cp, cn) => {
     const e = document.createElement(str(tp, tn));
     if (cn) e.className = str(cp, cn);

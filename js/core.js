@@ -392,7 +392,9 @@ export { initSync };
 /// allow (the browsers' own messages name 'unsafe-eval', which it is not).
 export default function init({ module_or_path: source } = {}) {
   return instantiate(source || new URL('segflow_core_bg.wasm', import.meta.url)).catch((err) => {
-    if (/Security|CSP|unsafe-eval/i.test(err && err.message)) err.message += "; segflow needs script-src 'wasm-unsafe-eval'";
+    try {
+      if (/Security|CSP|unsafe-eval/i.test(err.message)) err.message += "; segflow needs script-src 'wasm-unsafe-eval'";
+    } catch (_) { /* not an Error, or its message is read-only: as it is */ }
     throw err;
   });
 }

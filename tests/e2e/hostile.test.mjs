@@ -245,7 +245,12 @@ describe('hostile content and pages', () => {
       let v = { leaf: 1 };
       for (let i = 0; i < 123; i++) v = { v }; // 124 levels, from depth 4 (flows[0].x)
       // A regular expression with groups nested to their limit (50), and past it.
-      const rx = (n) => ({ version: 1, flows: [{ id: `rx${n}`, name: 'Rx', steps: [{ id: `r${n}`, type: 'modal', blocks: [{ type: 'title', text: 'Rx' }] }], start: [{ all: [{ event: 'go2' }, { user: 'plan', op: 'matches', value: `${'('.repeat(n)}p.o${')'.repeat(n)}$` }] }] }] });
+      // It is compiled and run inside conditions nested 32 deep (both limits at once).
+      const rx = (n) => {
+        let c = { all: [{ event: 'go2' }, { user: 'plan', op: 'matches', value: `${'('.repeat(n)}p.o${')'.repeat(n)}$` }] };
+        for (let i = 0; i < 31; i++) c = { [i % 2 ? 'all' : 'any']: [c] };
+        return { version: 1, flows: [{ id: `rx${n}`, name: 'Rx', steps: [{ id: `r${n}`, type: 'modal', blocks: [{ type: 'title', text: 'Rx' }] }], start: [c] }] };
+      };
       return { at: await load(doc(32)), past: await load(doc(33)), json127: await load(doc(1, { x: v })), json128: await load(doc(1, { x: { v } })), rx50: await load(rx(50)), rx51: await load(rx(51)) };
     });
     assert.equal(out.at, 'loaded');
@@ -402,7 +407,15 @@ describe('hostile content and pages', () => {
 
   it('shows flows and checklists, and their buttons work, when the page forces shadow roots closed', T, async (t) => {
     const doc = {
-      ...content(flow('m', [modal('m1'), modal('m2')])),
+      ...content(
+        flow('m', [modal('m1'), modal('m2')]),
+        // A tooltip whose target (body) holds segflow's host: a click on the
+        // step's own button is not a click on the target.
+        flow('tb', [
+          { id: 'tb1', type: 'tooltip', target: 'body', blocks: [{ type: 'text', markdown: 'Tip' }, { type: 'button', ...NEXT }], triggers: [{ when: { type: 'target_clicked' }, action: { type: 'end' } }] },
+          modal('tb2'),
+        ]),
+      ),
       checklists: [{ id: 'cl', name: 'CL', tasks: [{ id: 'a', name: 'Task A' }, { id: 'b', name: 'Task B' }] }],
     };
     const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-closed', init: {} });
@@ -443,6 +456,12 @@ describe('hostile content and pages', () => {
     await page.keyboard.press('Escape');
     await waitFor(async () => (await stepText()) === null, { message: 'Escape closed the flow' });
     assert.deepEqual((await flowTrace(page)).filter((l) => /^flow(StepSeen|Ended)/.test(l)), ['flowStepSeen:m1', 'flowStepSeen:m2', 'flowEnded:m:user_closed']);
+    await page.evaluate(() => window.segflow.start('tb'));
+    await waitFor(async () => (await stepText()) === 'tb1', { message: 'tb1 shown' });
+    await sleep(400);
+    await clickIn('segflow-ui', 'Next');
+    await waitFor(async () => (await stepText()) === 'tb2', { message: 'Next went to tb2, the target trigger did not end the flow' });
+    await page.keyboard.press('Escape');
     // The checklist: a task clicked in its closed root completes.
     await page.evaluate(async () => {
       window.done = [];

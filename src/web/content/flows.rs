@@ -704,6 +704,10 @@ pub fn on_click(e: &Held) {
         }
         return;
     }
+    // A click inside a closed root reaches the document as a click on the UI's
+    // host (its root's listener handles it): never one on the tooltip's target.
+    let first = first
+        .filter(|el| with_flows(|f| f.ui.as_ref().is_some_and(|u| u.is_host(el))) != Some(true));
     let target = with_flows(|f| f.click_target.clone()).flatten();
     if let (Some(sel), Some(step_id), Some(first)) = (target, step, first) {
         if first.closest(&sel).is_some() {

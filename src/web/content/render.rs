@@ -300,6 +300,11 @@ impl Ui {
         el.in_root(&self.root)
     }
 
+    /// Whether `el` is the UI's host element.
+    pub fn is_host(&self, el: &Held) -> bool {
+        el.same(&self.host)
+    }
+
     /// Whether event `e`'s composed path passes through the flow UI.
     pub fn in_path(&self, e: &Held) -> bool {
         e.event_passes(&self.host)
