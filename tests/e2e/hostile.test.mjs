@@ -231,6 +231,26 @@ describe('hostile content and pages', () => {
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 
+  it('reports no step seen on a page where the flow UI cannot be created (attachShadow refused), and shows it once it can', T, async (t) => {
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-noshadow', content: content(flow('m', [modal('m1')])) });
+    const r = await page.evaluate(async () => {
+      const attach = Element.prototype.attachShadow;
+      Element.prototype.attachShadow = function refused() { throw new Error('no shadow DOM here'); };
+      let first;
+      try { await window.segflow.start('m'); first = 'resolved'; } catch (e) { first = `threw ${e.message}`; }
+      await new Promise((ok) => setTimeout(ok, 300));
+      Element.prototype.attachShadow = attach;
+      return { first, hosts: document.querySelectorAll('segflow-ui').length };
+    });
+    assert.deepEqual(r, { first: 'resolved', hosts: 0 });
+    assert.deepEqual((await flowTrace(page)).filter((l) => l.startsWith('flowStepSeen')), [], 'no step reported seen');
+    // Once the page lets it, the next start shows the step and reports it seen.
+    await page.evaluate(() => window.segflow.start('m'));
+    await shown(page, 'm1');
+    assert.deepEqual((await flowTrace(page)).filter((l) => l.startsWith('flowStepSeen')), ['flowStepSeen:m1']);
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+
   it('runs a flow whose start condition is nested to the limit, and refuses content nested past it (the modules\' stacks hold both)', T, async (t) => {
     const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-deep-ok', userId: 'deep-ok', traits: { plan: 'pro' }, content: { version: 1, flows: [] } });
     // Built in the page: Playwright's own argument passing is slow on deep values.

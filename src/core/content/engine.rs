@@ -27,7 +27,9 @@
 //!   start reason becomes `session` ([`FlowEngine::start_reason`]).
 //! - A step is *seen* when it is displayed: at once for modals, bubbles and hidden
 //!   steps; for tooltips after [`Input::TargetFound`] (or after
-//!   [`Input::TargetMissing`] when the step falls back to a bubble).
+//!   [`Input::TargetMissing`] when the step falls back to a bubble). A displayed
+//!   step's `flow_step_seen` is [`Output::Seen`], which the shell sends only if it
+//!   could put the step on screen.
 //! - `next` on the last step and `end` on the last step complete the flow; `end`
 //!   elsewhere ends it with reason `action`; `back` on the first step does nothing.
 //! - Triggers are live while their step is displayed and fire at most once per
@@ -225,6 +227,11 @@ pub enum Output {
     /// Send this generated event: add the page facts, call the `on()` listeners
     /// and send a Segment `track` (see [`crate::core::catalog`]).
     Emit(GeneratedEvent),
+    /// The shown step's `flow_step_seen`, right after its [`Output::Show`]: send it
+    /// as [`Output::Emit`] does if that step is on screen, else nothing (a page
+    /// where the flow UI cannot be created, no shadow DOM or no `<body>`: a step
+    /// nobody saw is not reported seen).
+    Seen(GeneratedEvent),
     /// Navigate to this vetted URL (through `setCustomNavigate` when set).
     Navigate {
         /// An http(s) or relative URL.
@@ -887,15 +894,18 @@ impl FlowEngine {
         } else {
             Phase::Shown
         };
-        out.push(match view(&run.flow, run.step, as_bubble, ctx) {
-            Some(v) => Output::Show(v),
-            None => Output::Hide,
-        });
-        out.push(Output::Emit(step_event(
-            EventKind::FlowStepSeen,
-            &run.flow,
-            run.step,
-        )));
+        let seen = step_event(EventKind::FlowStepSeen, &run.flow, run.step);
+        match view(&run.flow, run.step, as_bubble, ctx) {
+            Some(v) => {
+                out.push(Output::Show(v));
+                out.push(Output::Seen(seen));
+            }
+            // A hidden step is seen once it is reached.
+            None => {
+                out.push(Output::Hide);
+                out.push(Output::Emit(seen));
+            }
+        }
         let mut watched: Vec<&str> = Vec::new();
         for (i, t) in step.triggers.iter().enumerate() {
             match &t.when {

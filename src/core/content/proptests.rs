@@ -100,7 +100,14 @@ struct World {
 
 impl World {
     fn check(&mut self, out: &[Output]) {
-        for o in out {
+        for (i, o) in out.iter().enumerate() {
+            if let Output::Seen(ev) = o {
+                assert!(
+                    i > 0 && matches!(out[i - 1], Output::Show(_)),
+                    "Seen without the Show before it: {out:?}"
+                );
+                assert_eq!(ev.kind, EventKind::FlowStepSeen);
+            }
             if self.completing {
                 let ok = matches!(o, Output::Emit(ev) if ev.kind == EventKind::FlowEnded
                     && ev.get("flow_end_reason") == Some(&Json::String("completed".into())));
@@ -111,7 +118,7 @@ impl World {
                 self.completing = false;
             }
             match o {
-                Output::Emit(ev) => {
+                Output::Emit(ev) | Output::Seen(ev) => {
                     check_event(ev);
                     match ev.kind {
                         EventKind::FlowStarted => {

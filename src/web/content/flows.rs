@@ -277,9 +277,12 @@ pub fn refresh_conditions(checklists: Vec<super::facts::Status>) {
 
 /// Carries out outputs; inputs they trigger at once go to `queue`.
 fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
+    // Whether the last `Show` put its step on screen (for the `Seen` after it).
+    let mut shown = false;
     for output in outputs {
         match output {
             Output::Show(view) => {
+                shown = false;
                 let focus = with_flows(|f| {
                     f.drop_watches();
                     f.remember_focus();
@@ -292,6 +295,7 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                     }
                     let ui = f.ui.as_mut()?;
                     ui.show(&view);
+                    shown = true;
                     f.step_id = Some(view.step_id.clone());
                     if let Some(sel) = ui.target.clone() {
                         let target = find_target(&sel);
@@ -371,6 +375,11 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                 });
             }
             Output::Emit(event) => emit(&event),
+            Output::Seen(event) => {
+                if shown {
+                    emit(&event);
+                }
+            }
             Output::Navigate { url } => navigate(url),
             Output::Track { event } => {
                 defer(Deferred::Track(None, event.clone(), String::from("{}")));
