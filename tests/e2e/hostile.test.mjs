@@ -231,18 +231,23 @@ describe('hostile content and pages', () => {
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 
-  it('reports no step seen on a page where the flow UI cannot be created (attachShadow refused), and shows it once it can', T, async (t) => {
-    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-noshadow', content: content(flow('m', [modal('m1')])) });
+  it('reports no step or checklist seen on a page where segflow\'s UI cannot be created (attachShadow refused), and shows them once it can', T, async (t) => {
+    const doc = { ...content(flow('m', [modal('m1')])), checklists: [{ id: 'cl', name: 'CL', tasks: [{ id: 'a', name: 'A' }] }] };
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-noshadow', content: doc });
     const r = await page.evaluate(async () => {
+      window.shownLog = [];
+      window.segflow.on('checklistShown', (p) => window.shownLog.push(p.checklist.id));
       const attach = Element.prototype.attachShadow;
       Element.prototype.attachShadow = function refused() { throw new Error('no shadow DOM here'); };
       let first;
       try { await window.segflow.start('m'); first = 'resolved'; } catch (e) { first = `threw ${e.message}`; }
+      let cl;
+      try { await window.segflow.start('cl'); cl = 'resolved'; } catch (e) { cl = `threw ${e.message}`; }
       await new Promise((ok) => setTimeout(ok, 300));
       Element.prototype.attachShadow = attach;
-      return { first, hosts: document.querySelectorAll('segflow-ui').length };
+      return { first, cl, hosts: document.querySelectorAll('segflow-ui, segflow-checklist').length, checklistShown: window.shownLog.slice() };
     });
-    assert.deepEqual(r, { first: 'resolved', hosts: 0 });
+    assert.deepEqual(r, { first: 'resolved', cl: 'resolved', hosts: 0, checklistShown: [] });
     assert.deepEqual((await flowTrace(page)).filter((l) => l.startsWith('flowStepSeen')), [], 'no step reported seen');
     // Once the page lets it, the next start shows the step and reports it seen.
     await page.evaluate(() => window.segflow.start('m'));

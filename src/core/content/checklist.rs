@@ -342,6 +342,10 @@ pub enum ChecklistOutput {
     Hide,
     /// Send this generated event (as the flow engine's `Emit`).
     Emit(GeneratedEvent),
+    /// `checklist_shown`: send it, once this batch of outputs is carried out,
+    /// only if the widget is then on screen (a page where it cannot be created,
+    /// no shadow DOM or no `<body>`, reports nothing shown).
+    Seen(GeneratedEvent),
     /// Start this flow (reason `action`).
     StartFlow(String),
     /// Navigate to this vetted URL.
@@ -569,7 +573,7 @@ impl ChecklistEngine {
                 self.active = Some(Active { id, open });
                 if open {
                     if let Some(ev) = self.event(EventKind::ChecklistShown, None) {
-                        out.push(ChecklistOutput::Emit(ev));
+                        out.push(ChecklistOutput::Seen(ev));
                     }
                 }
             } else {
@@ -655,8 +659,13 @@ impl ChecklistEngine {
                     } else {
                         EventKind::ChecklistHidden
                     };
+                    let open = a.open;
                     if let Some(ev) = self.event(kind, None) {
-                        out.push(ChecklistOutput::Emit(ev));
+                        out.push(if open {
+                            ChecklistOutput::Seen(ev)
+                        } else {
+                            ChecklistOutput::Emit(ev)
+                        });
                     }
                 }
             }
@@ -778,7 +787,7 @@ impl ChecklistEngine {
         }
         if open {
             if let Some(ev) = self.event(EventKind::ChecklistShown, None) {
-                out.push(ChecklistOutput::Emit(ev));
+                out.push(ChecklistOutput::Seen(ev));
             }
         }
     }

@@ -48,7 +48,7 @@ const BASIC: &str = r#"[{
 fn events(out: &[ChecklistOutput]) -> Vec<String> {
     out.iter()
         .filter_map(|o| match o {
-            ChecklistOutput::Emit(ev) => {
+            ChecklistOutput::Emit(ev) | ChecklistOutput::Seen(ev) => {
                 let mut s = ev.spec().name.to_string();
                 for key in [
                     "checklist_task_id",

@@ -143,6 +143,7 @@ fn run(f: impl FnOnce(&mut ChecklistEngine, &Env) -> Vec<ChecklistOutput>) {
 
 fn apply(outputs: Vec<ChecklistOutput>) {
     let mut start_flows = Vec::new();
+    let mut seen = Vec::new();
     for output in outputs {
         match output {
             ChecklistOutput::Show(view) => {
@@ -170,6 +171,7 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                 }
             }
             ChecklistOutput::Emit(ev) => flows::emit(&ev),
+            ChecklistOutput::Seen(ev) => seen.push(ev),
             ChecklistOutput::StartFlow(id) => start_flows.push(id),
             ChecklistOutput::Navigate(url) => flows::navigate_to(url),
             ChecklistOutput::Track(event) => {
@@ -185,6 +187,12 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                     bridge::set(&key, state.as_deref());
                 }
             }
+        }
+    }
+    // Once the batch is carried out: shown only if the widget is on screen.
+    if with(|c| c.widget.is_some()) == Some(true) {
+        for ev in &seen {
+            flows::emit(ev);
         }
     }
     for id in start_flows {
