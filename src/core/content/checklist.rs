@@ -342,9 +342,10 @@ pub enum ChecklistOutput {
     Hide,
     /// Send this generated event (as the flow engine's `Emit`).
     Emit(GeneratedEvent),
-    /// `checklist_shown`: send it, once this batch of outputs is carried out,
-    /// only if the widget is then on screen (a page where it cannot be created,
-    /// no shadow DOM or no `<body>`, reports nothing shown).
+    /// `checklist_shown`: send it as [`ChecklistOutput::Emit`] does, in its place,
+    /// only if the widget can be put on screen (the [`ChecklistOutput::Show`] of
+    /// this batch renders it); a page where it cannot be created (no shadow DOM,
+    /// no `<body>`) reports nothing shown.
     Seen(GeneratedEvent),
     /// Start this flow (reason `action`).
     StartFlow(String),

@@ -143,7 +143,6 @@ fn run(f: impl FnOnce(&mut ChecklistEngine, &Env) -> Vec<ChecklistOutput>) {
 
 fn apply(outputs: Vec<ChecklistOutput>) {
     let mut start_flows = Vec::new();
-    let mut seen = Vec::new();
     for output in outputs {
         match output {
             ChecklistOutput::Show(view) => {
@@ -171,7 +170,19 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                 }
             }
             ChecklistOutput::Emit(ev) => flows::emit(&ev),
-            ChecklistOutput::Seen(ev) => seen.push(ev),
+            // In its place among the events: the widget (rendered by the Show
+            // that follows in this batch) is created now if it can be.
+            ChecklistOutput::Seen(ev) => {
+                let on_screen = with(|c| {
+                    if c.widget.is_none() {
+                        c.widget = Widget::new();
+                    }
+                    c.widget.is_some()
+                });
+                if on_screen == Some(true) {
+                    flows::emit(&ev);
+                }
+            }
             ChecklistOutput::StartFlow(id) => start_flows.push(id),
             ChecklistOutput::Navigate(url) => flows::navigate_to(url),
             ChecklistOutput::Track(event) => {
@@ -187,12 +198,6 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                     bridge::set(&key, state.as_deref());
                 }
             }
-        }
-    }
-    // Once the batch is carried out: shown only if the widget is on screen.
-    if with(|c| c.widget.is_some()) == Some(true) {
-        for ev in &seen {
-            flows::emit(ev);
         }
     }
     for id in start_flows {
