@@ -141,16 +141,24 @@ fn run(f: impl FnOnce(&mut ChecklistEngine, &Env) -> Vec<ChecklistOutput>) {
     apply(outputs);
 }
 
+impl Checklists {
+    /// The widget, created (not yet rendered) if there is none and the page
+    /// lets it be.
+    fn widget(&mut self) -> Option<&Widget> {
+        if self.widget.is_none() {
+            self.widget = Widget::new();
+        }
+        self.widget.as_ref()
+    }
+}
+
 fn apply(outputs: Vec<ChecklistOutput>) {
     let mut start_flows = Vec::new();
     for output in outputs {
         match output {
             ChecklistOutput::Show(view) => {
                 with(|c| {
-                    if c.widget.is_none() {
-                        c.widget = Widget::new();
-                    }
-                    if let Some(w) = &c.widget {
+                    if let Some(w) = c.widget() {
                         w.show(&view);
                     }
                 });
@@ -173,12 +181,7 @@ fn apply(outputs: Vec<ChecklistOutput>) {
             // In its place among the events: the widget (rendered by the Show
             // that follows in this batch) is created now if it can be.
             ChecklistOutput::Seen(ev) => {
-                let on_screen = with(|c| {
-                    if c.widget.is_none() {
-                        c.widget = Widget::new();
-                    }
-                    c.widget.is_some()
-                });
+                let on_screen = with(|c| c.widget().is_some());
                 if on_screen == Some(true) {
                     flows::emit(&ev);
                 }
