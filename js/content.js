@@ -107,6 +107,12 @@ const guarded = (imports) => {
   return imports;
 };
 
+// The module's timers by its own number: what the page's setTimeout answered,
+// which is not always a number (polyfills and fake timers answer objects), goes
+// back to the page's clearTimeout as it was, and only while the timer is pending.
+const timers = new Map();
+let lastTimer = 0;
+
 const node = (v) => (v ? hold(v) : 0);
 // `n` f64 of the module's memory at `p` (8-byte aligned).
 const floats = (p, n) => new Float64Array(exports().memory.buffer, p >>> 0, n);
@@ -119,8 +125,12 @@ provide(guarded({
   dup: (v) => hold(get(v)),
   global: (w) => node(w == 0 ? document : w == 1 ? window : document.body),
   listen: (t, p, n, kind, capture) => get(t).addEventListener(str(p, n), (e) => fire(kind, 0, e), !!capture),
-  timeout: (kind, id, ms) => setTimeout(() => fire(kind, id), ms),
-  cancel: (t) => clearTimeout(t),
+  timeout: (kind, id, ms) => {
+    const n = ++lastTimer;
+    timers.set(n, setTimeout(() => { timers.delete(n); fire(kind, id); }, ms));
+    return n;
+  },
+  cancel: (n) => { if (timers.has(n)) clearTimeout(timers.get(n)); timers.delete(n); },
   microtask: (kind) => queueMicrotask(() => fire(kind)),
   // Elements added or removed anywhere, or their `class`, `style` or `hidden`
   // attributes changed.

@@ -416,6 +416,36 @@ describe('hostile content and pages', () => {
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 
+  it('cancels only its own timers when the page\'s setTimeout returns objects (as some polyfills and fake timers do)', T, async (t) => {
+    const doc = content(flow('late', [{ id: 'tip', type: 'tooltip', target: '#late-1', blocks: [{ type: 'text', markdown: 'Tip' }, { type: 'button', ...NEXT }] }]));
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-timers', content: doc });
+    // setTimeout answers an object; clearTimeout takes it back. Every value segflow
+    // hands to clearTimeout must be one setTimeout answered: a number would clear
+    // a timer of the page's own.
+    await page.evaluate(() => {
+      const set = window.setTimeout.bind(window);
+      const clear = window.clearTimeout.bind(window);
+      window.strayClears = [];
+      window.setTimeout = (f, ms, ...a) => ({ native: set(f, ms, ...a) });
+      window.clearTimeout = (h) => {
+        if (h && typeof h == 'object') clear(h.native);
+        else if (h !== undefined) { window.strayClears.push(h); clear(h); }
+      };
+      // The page's own timer, which nothing but the page may clear.
+      window.pageTimerFired = false;
+      window.setTimeout(() => { window.pageTimerFired = true; }, 1500);
+      window.app.renderLater('late-1', 400);
+      window.segflow.start('late');
+    });
+    // The target appears before the wait times out: segflow cancels the wait's timer.
+    await shown(page, 'tip');
+    await clickButton(page, 'Next');
+    await gone(page);
+    await waitFor(() => page.evaluate(() => window.pageTimerFired), { timeout: 5_000, message: 'the page\'s own timer still fires' });
+    assert.deepEqual(await page.evaluate(() => window.strayClears), []);
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+
   it('rejects loadContent(url) with content_unavailable when the page\'s fetch throws at once', T, async (t) => {
     const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-fetch' });
     const out = await page.evaluate(async () => {

@@ -123,12 +123,13 @@ pub fn listen(target: &Held, name: &str, kind: u32, capture: bool) {
 }
 
 /// Wake `kind` with `id` in `ms` ms (at most 2^31 - 1: a longer delay would make
-/// `setTimeout` fire at once); the handle is for [`cancel`].
+/// `setTimeout` fire at once); the handle, `js/content.js`'s own number for the
+/// timer (not what the page's `setTimeout` answered), is for [`cancel`].
 pub fn timeout(kind: u32, id: f64, ms: u64) -> i32 {
     unsafe { js::timeout(kind, id, ms.min(i32::MAX as u64) as f64) }
 }
 
-/// `clearTimeout(handle)`.
+/// Clears the timer `handle` if it is still pending (nothing once it fired).
 pub fn cancel(handle: i32) {
     unsafe { js::cancel(handle) }
 }
