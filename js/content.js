@@ -217,6 +217,8 @@ provide(guarded({
   host: (api, np, nn, ap, an, bp, bn, cp, cn) => {
     try { return stage(get(api)[str(np, nn)](text(ap, an), text(bp, bn), text(cp, cn))); } catch (_) { return -1; }
   },
+  // The core's `__report(error)`: the `error` listeners.
+  report: (api, e) => { get(api).__report(get(e)); },
 }));
 
 

@@ -79,7 +79,12 @@ export interface DeliveredEvent { count: number; messageIds: string[] }
 export interface DroppedEvent { count: number; messageIds: string[]; reason: "queue_full" | "rejected" | "expired" | "invalid"; status?: number }
 /** What `flush()` resolves to: how many of the events it waited for are still queued (to be retried). */
 export interface FlushResult { pending: number }
-/** Payload of the `error` event: an Error with a code. */
+/**
+ * Payload of the `error` event: an Error with a code: `delivery_failure` (events
+ * dropped; with `reason` and `count`), `ui_unavailable` (the page would not let
+ * segflow create its UI, so a flow step or checklist was not shown), or the code
+ * a queued call would have thrown.
+ */
 export interface SegflowError extends Error { code: string; reason?: string; count?: number }
 /** Properties every generated event carries (snake_case, as sent to Segment). */
 export interface GeneratedEventBase { page_url: string; viewport_width: number; viewport_height: number; locale_code: string }

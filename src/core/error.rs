@@ -16,6 +16,10 @@ pub enum ErrorCode {
     AlreadyInitialized,
     /// Events were dropped (the `error` listeners' payload, never thrown).
     DeliveryFailure,
+    /// The page did not let segflow create its UI (no shadow root, or no place in
+    /// `<body>`), so a flow step or checklist was not shown (the `error`
+    /// listeners' payload, never thrown).
+    UiUnavailable,
 }
 
 impl ErrorCode {
@@ -27,6 +31,7 @@ impl ErrorCode {
             ErrorCode::NotInitialized => "not_initialized",
             ErrorCode::AlreadyInitialized => "already_initialized",
             ErrorCode::DeliveryFailure => "delivery_failure",
+            ErrorCode::UiUnavailable => "ui_unavailable",
         }
     }
 }

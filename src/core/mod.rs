@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod client;
 pub mod content;
 pub mod cookie;
+pub mod css;
 pub mod delivery;
 pub mod error;
 pub mod float;

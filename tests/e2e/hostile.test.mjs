@@ -231,7 +231,7 @@ describe('hostile content and pages', () => {
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 
-  it('reports no step or checklist seen on a page where segflow\'s UI cannot be created (attachShadow refused), and shows them once it can', T, async (t) => {
+  it('reports no step or checklist seen on a page where segflow\'s UI cannot be created (attachShadow refused), tells the error listeners, and shows them once it can', T, async (t) => {
     const doc = { ...content(flow('m', [modal('m1')])), checklists: [{ id: 'cl', name: 'CL', tasks: [{ id: 'a', name: 'A' }] }] };
     const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-noshadow', content: doc });
     const r = await page.evaluate(async () => {
@@ -249,10 +249,16 @@ describe('hostile content and pages', () => {
     });
     assert.deepEqual(r, { first: 'resolved', cl: 'resolved', hosts: 0, checklistShown: [] });
     assert.deepEqual((await flowTrace(page)).filter((l) => l.startsWith('flowStepSeen')), [], 'no step reported seen');
+    // The developer learns why: one ui_unavailable for the step, one for the checklist.
+    const errors = await page.evaluate(() => window.errors.slice());
+    assert.equal(errors.length, 2, JSON.stringify(errors));
+    assert.match(errors[0], /^ui_unavailable: .*step "m1" of flow "m"/);
+    assert.match(errors[1], /^ui_unavailable: .*checklist "cl"/);
     // Once the page lets it, the next start shows the step and reports it seen.
     await page.evaluate(() => window.segflow.start('m'));
     await shown(page, 'm1');
     assert.deepEqual((await flowTrace(page)).filter((l) => l.startsWith('flowStepSeen')), ['flowStepSeen:m1']);
+    assert.equal((await page.evaluate(() => window.errors.length)), 2, 'no error once the UI could be created');
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 

@@ -2,7 +2,7 @@
 //!
 //! The core's functions arrive at `contentInit` as the core module's API object
 //! (`api` in `js/core.js`), of which it uses `__stateKey`, `__traits`, `__company`,
-//! `__get`, `__set`, `__pageUrl` and `__track` (see `crate::web::host`). Everything the content module hands to the core or to
+//! `__get`, `__set`, `__pageUrl`, `__track` and `__report` (see `crate::web::host`). Everything the content module hands to the core or to
 //! the page (tracks, listener payloads, errors, the custom navigate function, page
 //! loads) is queued with [`defer`] and carried out, in order, when the outermost
 //! [`batch`] ends, never while the flow state is borrowed. A listener the core
@@ -16,11 +16,12 @@ use crate::web::batches::Batches;
 use crate::web::local::Local;
 use core::cell::Cell;
 
+use crate::core::error::{Error, ErrorCode};
 use crate::core::json::{self, Json};
 use crate::web::abi::{Arg, Held, Kind};
 
 /// The functions of the core module's API object this module uses.
-const NEEDED: [&str; 7] = [
+const NEEDED: [&str; 8] = [
     "__stateKey",
     "__traits",
     "__company",
@@ -28,6 +29,7 @@ const NEEDED: [&str; 7] = [
     "__set",
     "__pageUrl",
     "__track",
+    "__report",
 ];
 
 /// Work for the end of the current batch.
@@ -39,6 +41,8 @@ pub enum Deferred {
     Call(Held, String),
     /// Load this URL.
     Navigate(String),
+    /// Call the core's `error` listeners with this error.
+    Report(Error),
 }
 
 /// The core module's API object, as the loader passed it: the number JS holds
@@ -124,5 +128,24 @@ fn run(d: Deferred) {
         }
         Deferred::Call(f, url) => f.invoke(&Held::str(&url), true),
         Deferred::Navigate(url) => super::dom::assign(&url),
+        Deferred::Report(e) => {
+            let api = HOST.with(Cell::get);
+            if api != 0 {
+                super::dom::report(api, &Held::error(&e, ""));
+            }
+        }
     }
+}
+
+/// Tells the `error` listeners (at the end of the batch) that the page did not let
+/// segflow create its UI, so `what` (`step "s" of flow "f"`, `checklist "c"`) was
+/// not shown; it is shown when it is next started on a page that allows it.
+pub fn ui_unavailable(what: &str) {
+    defer(Deferred::Report(Error {
+        code: ErrorCode::UiUnavailable,
+        message: String::from(
+            "segflow: the page did not let segflow create its UI (a shadow root in <body>), so ",
+        ) + what
+            + " was not shown",
+    }));
 }

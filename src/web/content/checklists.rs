@@ -40,7 +40,7 @@ use crate::core::placement;
 use crate::web::abi::Held;
 
 /// Stylesheet of the widget; themed with the same `--segflow-*` properties as flows.
-const CSS: &str = r#"
+const CSS_SOURCE: &str = r#"
 :host { all: initial !important; display: block !important; position: fixed !important; top: 0 !important; left: 0 !important; width: 0 !important; height: 0 !important; margin: 0 !important; padding: 0 !important; border: 0 !important; z-index: calc(var(--segflow-z-index, 1234500) - 1) !important; visibility: visible !important; opacity: 1 !important; transform: none !important; pointer-events: none !important; }
 .w { position: fixed; display: flex; flex-direction: column; align-items: flex-end; gap: 10px; pointer-events: none; font: 15px/1.5 var(--segflow-font, ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif); color: var(--segflow-fg, #1f2937); text-align: left; }
 .w.bottom-right { right: 24px; bottom: 24px; flex-direction: column-reverse; } .w.bottom-left { left: 24px; bottom: 24px; flex-direction: column-reverse; align-items: flex-start; }
@@ -75,6 +75,10 @@ button:focus-visible, a:focus-visible { outline: 3px solid var(--segflow-focus, 
 @keyframes segflow-fade { from { opacity: 0; } to { opacity: 1; } }
 @media (prefers-reduced-motion: reduce) { .panel { animation: none; } }
 "#;
+const CSS_LEN: usize = crate::core::css::minify::<{ CSS_SOURCE.len() }>(CSS_SOURCE).1;
+const CSS_MIN: [u8; CSS_LEN] = crate::core::css::exact::<CSS_LEN, { CSS_SOURCE.len() }>(CSS_SOURCE);
+/// The stylesheet as shipped: [`CSS_SOURCE`] minified at compile time.
+const CSS: &str = crate::core::css::text(&CSS_MIN, CSS_LEN);
 
 /// The widget's distance from the viewport's edges (as the stylesheet's 24px).
 const MARGIN: f64 = 24.0;
@@ -157,11 +161,16 @@ fn apply(outputs: Vec<ChecklistOutput>) {
     for output in outputs {
         match output {
             ChecklistOutput::Show(view) => {
-                with(|c| {
-                    if let Some(w) = c.widget() {
+                let shown = with(|c| {
+                    let w = c.widget();
+                    if let Some(w) = w {
                         w.show(&view);
                     }
+                    w.is_some()
                 });
+                if shown == Some(false) {
+                    bridge::ui_unavailable(&(String::from("checklist \"") + &view.id + "\""));
+                }
             }
             ChecklistOutput::Hide => {
                 let had_focus = with(|c| {

@@ -78,6 +78,7 @@ mod js {
             cp: *const u8,
             cn: i32,
         ) -> i32;
+        pub fn report(api: u32, error: u32);
     }
 }
 
@@ -399,6 +400,11 @@ pub fn host(
 ) -> Option<String> {
     let ((ap, an), (bp, bn), (cp, cn)) = (opt(a), opt(b), opt(c));
     taken(unsafe { js::host(api, name.as_ptr(), name.len(), ap, an, bp, bn, cp, cn) })
+}
+
+/// Calls the core API object `api`'s `__report(error)` (a throw is ignored).
+pub fn report(api: u32, error: &Held) {
+    unsafe { js::report(api, error.raw()) }
 }
 
 /// `location.assign(url)`.

@@ -312,6 +312,15 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                     }
                 })
                 .flatten();
+                if !shown {
+                    bridge::ui_unavailable(
+                        &(String::from("step \"")
+                            + &view.step_id
+                            + "\" of flow \""
+                            + &view.flow_id
+                            + "\""),
+                    );
+                }
                 // Outside the borrow: focusing runs the page's focus handlers.
                 if let Some(el) = focus {
                     el.focus();

@@ -21,7 +21,7 @@ use crate::core::placement::{self, Rect, Side};
 /// page CSS such as `body * { display: none !important }` cannot hide or move the UI;
 /// `all: initial` stops the page's inherited properties (colour, font, spacing) at
 /// the host. Custom properties still inherit, which is what theming uses.
-const CSS: &str = r#"
+const CSS_SOURCE: &str = r#"
 :host { all: initial !important; display: block !important; position: fixed !important; top: 0 !important; left: 0 !important; width: 0 !important; height: 0 !important; margin: 0 !important; padding: 0 !important; border: 0 !important; z-index: var(--segflow-z-index, 1234500) !important; visibility: visible !important; opacity: 1 !important; transform: none !important; filter: none !important; contain: none !important; clip-path: none !important; pointer-events: none !important; }
 .layer { position: fixed; inset: 0; pointer-events: none; font: 15px/1.55 var(--segflow-font, ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif); color: var(--segflow-fg, #1f2937); text-align: left; -webkit-font-smoothing: antialiased; }
 .backdrop { position: fixed; inset: 0; background: var(--segflow-backdrop, rgba(17, 24, 39, .55)); pointer-events: auto; animation: segflow-fade .2s ease-out; }
@@ -63,6 +63,10 @@ button:focus-visible, a:focus-visible, .step:focus-visible { outline: 3px solid 
 @keyframes segflow-pop { from { opacity: 0; transform: translate(-50%, -48%) scale(.97); } to { opacity: 1; transform: translate(-50%, -50%); } }
 @media (prefers-reduced-motion: reduce) { .step, .backdrop { animation: none; } * { transition: none !important; } }
 "#;
+const CSS_LEN: usize = crate::core::css::minify::<{ CSS_SOURCE.len() }>(CSS_SOURCE).1;
+const CSS_MIN: [u8; CSS_LEN] = crate::core::css::exact::<CSS_LEN, { CSS_SOURCE.len() }>(CSS_SOURCE);
+/// The stylesheet as shipped: [`CSS_SOURCE`] minified at compile time.
+const CSS: &str = crate::core::css::text(&CSS_MIN, CSS_LEN);
 
 /// A URL from content, resolved against the page by the browser's URL parser,
 /// with the core's verdict ([`resolved_target`]): the resolved URL and where it
