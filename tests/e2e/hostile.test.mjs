@@ -262,6 +262,36 @@ describe('hostile content and pages', () => {
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 
+  it('reports no step or checklist seen, and tells the error listeners, when the page will not let segflow\'s UI into <body> (appendChild throws)', T, async (t) => {
+    const doc = { ...content(flow('m', [modal('m1')])), checklists: [{ id: 'cl', name: 'CL', tasks: [{ id: 'a', name: 'A' }] }] };
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-noappend', content: doc });
+    const r = await page.evaluate(async () => {
+      window.shownLog = [];
+      window.segflow.on('checklistShown', (p) => window.shownLog.push(p.checklist.id));
+      const append = Node.prototype.appendChild;
+      Node.prototype.appendChild = function refused(child) {
+        if (this === document.body && /^segflow-/.test(child.localName)) throw new Error('no foreign elements in <body>');
+        return append.call(this, child);
+      };
+      await window.segflow.start('m');
+      await window.segflow.start('cl');
+      await new Promise((ok) => setTimeout(ok, 300));
+      Node.prototype.appendChild = append;
+      return { hosts: [...document.querySelectorAll('segflow-ui, segflow-checklist')].filter((e) => e.isConnected).length, checklistShown: window.shownLog.slice(), errors: window.errors.slice() };
+    });
+    assert.equal(r.hosts, 0);
+    assert.deepEqual(r.checklistShown, [], 'no checklist reported shown');
+    assert.deepEqual((await flowTrace(page)).filter((l) => l.startsWith('flowStepSeen')), [], 'no step reported seen');
+    assert.equal(r.errors.length, 2, JSON.stringify(r.errors));
+    assert.match(r.errors[0], /^ui_unavailable: .*step "m1" of flow "m"/);
+    assert.match(r.errors[1], /^ui_unavailable: .*checklist "cl"/);
+    // Once the page lets it, the next start shows the step and reports it seen.
+    await page.evaluate(() => window.segflow.start('m'));
+    await shown(page, 'm1');
+    assert.deepEqual((await flowTrace(page)).filter((l) => l.startsWith('flowStepSeen')), ['flowStepSeen:m1']);
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+
   it('runs a flow whose start condition is nested to the limit, and refuses content nested past it (the modules\' stacks hold both)', T, async (t) => {
     const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-deep-ok', userId: 'deep-ok', traits: { plan: 'pro' }, content: { version: 1, flows: [] } });
     // Built in the page: Playwright's own argument passing is slow on deep values.

@@ -430,6 +430,10 @@ impl Widget {
         // Escape inside the open panel collapses it (focus returns to the launcher).
         dom::listen(&root, "keydown", wake::CHECKLIST_KEYDOWN, false);
         dom::body()?.append(&host);
+        // A page may refuse it a place (a patched appendChild that throws).
+        if !host.connected() {
+            return None;
+        }
         Some(Widget {
             host,
             root,

@@ -295,7 +295,9 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                     }
                     let ui = f.ui.as_mut()?;
                     ui.show(&view);
-                    shown = true;
+                    // On screen only if the page let it into <body> (a patched
+                    // appendChild may throw).
+                    shown = ui.showing();
                     f.step_id = Some(view.step_id.clone());
                     if let Some(sel) = ui.target.clone() {
                         let target = find_target(&sel);
