@@ -53,4 +53,12 @@ impl Error {
             message: message.into(),
         }
     }
+
+    /// The `payload_too_large` error of a message over Segment's 32 KB limit.
+    pub fn too_large() -> Self {
+        Error {
+            code: ErrorCode::PayloadTooLarge,
+            message: String::from("segflow: the message is over Segment's 32 KB limit"),
+        }
+    }
 }

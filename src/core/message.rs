@@ -20,6 +20,22 @@ pub const LIBRARY_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// `invalid_argument`: JSON servers (Segment's among them) refuse deeply nested
 /// bodies, and one such event would otherwise be refused with its whole batch.
 pub const MAX_PROPERTY_DEPTH: u32 = 64;
+/// The most bytes (UTF-8) of text one argument of a call can carry: an event
+/// name, an id, or the JSON of properties or traits. A message holds at least
+/// its argument and is never over Segment's 32 KiB (the delivery's
+/// `max_message_bytes`), so longer text is refused as `payload_too_large` before
+/// the shell copies it in: a page's megabytes never grow the module's memory,
+/// which never shrinks.
+pub const MAX_ARG_BYTES: usize = 32 * 1024;
+
+/// Refuses an argument of `len` bytes over [`MAX_ARG_BYTES`] as
+/// `payload_too_large` (the shell asks before it copies the text in).
+pub fn check_arg(len: usize) -> Result<(), Error> {
+    if len > MAX_ARG_BYTES {
+        return Err(Error::too_large());
+    }
+    Ok(())
+}
 
 /// The page a call was made on, after the page's URL filter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -115,6 +115,21 @@ pub fn taken(len: i32) -> Option<String> {
     }
 }
 
+/// A core rule on the byte length of a string the page passes (such as
+/// `message::check_arg`), asked before the string is copied in: the module's
+/// memory grows to hold what it takes in and never shrinks.
+pub type Limit = fn(usize) -> Result<(), Error>;
+
+/// The staged string of `len` bytes (`None` for -1), or the error `limit` gives
+/// for that length, without copying it in.
+#[inline(never)]
+fn taken_within(len: i32, limit: Limit) -> Result<Option<String>, Fail> {
+    if let Ok(n) = usize::try_from(len) {
+        limit(n)?;
+    }
+    Ok(taken(len))
+}
+
 fn text(len: i32) -> String {
     taken(len).unwrap_or_default()
 }
@@ -254,6 +269,12 @@ impl Arg {
         taken(unsafe { js::arg_str(self.0) })
     }
 
+    /// Its text, when it is a string whose length `limit` allows (else the
+    /// error it gives, and the text is not copied in).
+    pub fn text(self, limit: Limit) -> Result<Option<String>, Fail> {
+        taken_within(unsafe { js::arg_str(self.0) }, limit)
+    }
+
     /// Its value, when it is a number.
     pub fn number(self) -> Option<f64> {
         (self.kind() == Kind::Num).then(|| unsafe { js::arg_num(self.0) })
@@ -274,9 +295,14 @@ impl Arg {
     /// JSON text of it as an object (`objectToJson` in `js/glue.js`: `{}` for
     /// `undefined` and `null`), at most `depth` deep, or [`Fail::Thrown`] with
     /// the `invalid_argument` error that function threw, which the call then
-    /// throws.
-    pub fn json(self, name: &str, depth: u32) -> Result<String, Fail> {
-        taken(unsafe { js::arg_json(self.0, name.as_ptr(), name.len(), depth) }).ok_or(Fail::Thrown)
+    /// throws; JSON text whose length `limit` refuses is not copied in, and
+    /// fails with its error.
+    pub fn json(self, name: &str, depth: u32, limit: Limit) -> Result<String, Fail> {
+        taken_within(
+            unsafe { js::arg_json(self.0, name.as_ptr(), name.len(), depth) },
+            limit,
+        )?
+        .ok_or(Fail::Thrown)
     }
 
     /// Holds it beyond the current call.

@@ -19,6 +19,7 @@ use crate::core::client::{ClientConfig, Raw};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::identity::validate_id;
 use crate::core::json::{self, Json};
+use crate::core::message::check_arg;
 
 fn known_event(name: &str) -> bool {
     DELIVERY_EVENTS.contains(&name)
@@ -39,7 +40,11 @@ fn raw(options: Arg, key: &str) -> Raw {
     };
     match v.kind() {
         Kind::Undefined | Kind::Null => Raw::Absent,
-        Kind::Str => Raw::Str(v.string().unwrap_or_default()),
+        Kind::Str => v
+            .text(check_arg)
+            .ok()
+            .flatten()
+            .map_or(Raw::Other, Raw::Str),
         Kind::Num => Raw::Num(v.number().unwrap_or(f64::NAN)),
         Kind::Bool => Raw::Bool(v.truthy()),
         _ => Raw::Other,
@@ -111,7 +116,7 @@ fn traits_arg(value: Arg, name: &str) -> Result<Json, Fail> {
 }
 
 fn id_arg(value: Arg, name: &str) -> Result<String, Fail> {
-    let id = if let Some(s) = value.string() {
+    let id = if let Some(s) = value.text(check_arg)? {
         s
     } else if let Some(n) = value.number().filter(|n| n.is_finite()) {
         let mut s = String::new();
@@ -140,9 +145,10 @@ fn optional_string(options: Arg, key: &str) -> Result<Option<String>, Fail> {
     let Some(v) = options_arg(options)?.and_then(|o| option(o, key)) else {
         return Ok(None);
     };
-    v.string()
-        .map(Some)
-        .ok_or_else(|| invalid_named(key, " must be a string"))
+    match v.text(check_arg)? {
+        Some(s) => Ok(Some(s)),
+        None => Err(invalid_named(key, " must be a string")),
+    }
 }
 
 fn membership_arg(options: Arg) -> Result<Option<Json>, Fail> {
@@ -216,7 +222,7 @@ pub fn update_group(traits: Arg, options: Arg) -> Result<(), Fail> {
 }
 
 fn event_name(value: Arg, what: &str) -> Result<String, Fail> {
-    match value.string() {
+    match value.text(check_arg)? {
         Some(s) if !s.is_empty() => Ok(s),
         _ => Err(invalid_named(what, " must be a non-empty string")),
     }
@@ -324,7 +330,9 @@ pub fn flush() -> Result<Held, Fail> {
 
 fn listener_name(name: Arg, f: Arg) -> Result<String, Fail> {
     let name = name
-        .string()
+        .text(check_arg)
+        .ok()
+        .flatten()
         .filter(|n| known_event(n))
         .ok_or_else(|| invalid(UNKNOWN_EVENT))?;
     if f.kind() != Kind::Function {

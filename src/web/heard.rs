@@ -18,19 +18,28 @@ use super::host;
 use crate::core::client::Heard;
 use crate::core::error::Error;
 use crate::core::json;
+use crate::core::message::check_arg;
 
 /// Follows a call analytics.js made (see the module docs). `kind` is the plugin
 /// method (`identify`, `track`, `group`, `page`, `alias`), `message` the JSON
 /// text of analytics.js's message. Before `init` it does nothing: `init` reads
 /// the identity analytics.js stored.
 pub fn heard(kind: Arg, message: Arg) {
-    let (Some(kind), Some(text)) = (kind.string(), message.string()) else {
-        return;
-    };
     if !driver::is_initialized() {
         return;
     }
+    let Some(kind) = kind.string() else {
+        return;
+    };
+    // A message over Segment's limit (analytics.js refuses those too) is not
+    // copied in: it goes to the `error` listeners as `payload_too_large`.
+    let text = message.text(check_arg);
     batch(|| {
+        let text = match text {
+            Ok(Some(text)) => text,
+            Ok(None) => return,
+            Err(_) => return dispatch::emit("error", Held::error(&Error::too_large(), "")),
+        };
         let Ok(message) = json::parse(&text) else {
             let e = Error::invalid("segflow: the analytics.js message is not JSON");
             return dispatch::emit("error", Held::error(&e, ""));

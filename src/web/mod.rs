@@ -59,12 +59,15 @@ mod storage;
 mod wake;
 
 /// JSON text of an object the page passed for a call (properties, traits,
-/// integrations), nested at most [`MAX_PROPERTY_DEPTH`] deep.
+/// integrations), nested at most [`MAX_PROPERTY_DEPTH`] deep and at most
+/// [`MAX_ARG_BYTES`] long.
 ///
 /// [`MAX_PROPERTY_DEPTH`]: crate::core::message::MAX_PROPERTY_DEPTH
+/// [`MAX_ARG_BYTES`]: crate::core::message::MAX_ARG_BYTES
 #[cfg(feature = "analytics")]
 fn object_to_json(value: abi::Arg, name: &str) -> Result<String, abi::Fail> {
-    value.json(name, crate::core::message::MAX_PROPERTY_DEPTH)
+    use crate::core::message::{check_arg, MAX_PROPERTY_DEPTH};
+    value.json(name, MAX_PROPERTY_DEPTH, check_arg)
 }
 
 #[cfg(feature = "analytics")]

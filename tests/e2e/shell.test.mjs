@@ -300,6 +300,49 @@ describe('the core module by itself', () => {
     }
   });
 
+  it('refuses a call with megabytes of text as payload_too_large without growing its memory for good', async (t) => {
+    const context = await newContext(env.browser, t);
+    const page = await context.newPage();
+    await page.goto(`${collector.url}/shell.html`);
+    const r = await page.evaluate(async ({ apiHost, KEY }) => {
+      // The module's memory, seen through the instance the glue creates.
+      let memory;
+      for (const f of ['instantiate', 'instantiateStreaming']) {
+        const original = WebAssembly[f];
+        WebAssembly[f] = (...a) => original.apply(WebAssembly, a).then((r) => { memory = r.instance.exports.memory; return r; });
+      }
+      const m = await import('/pkg/segflow_core.js');
+      await m.default();
+      const core = m.api;
+      localStorage.clear();
+      core.init({ writeKey: KEY, apiHost });
+      core.identify('big-user');
+      core.track('warm-up', { a: 1 });
+      await core.flush();
+      const before = memory.buffer.byteLength;
+      const big = 'x'.repeat(8 * 1024 * 1024);
+      const wide = '\u00e9'.repeat(4 * 1024 * 1024); // 8 MiB of UTF-8 too
+      const codes = {};
+      const attempt = (name, f) => { try { f(); codes[name] = 'none'; } catch (e) { codes[name] = e.code; } };
+      attempt('track properties', () => core.track('e', { blob: big }));
+      attempt('track properties (non-ASCII)', () => core.track('e', { blob: wide }));
+      attempt('track event name', () => core.track(big));
+      attempt('identify traits', () => core.identify('big-user', { blob: big }));
+      attempt('updateUser', () => core.updateUser({ blob: big }));
+      attempt('group traits', () => core.group('g', { blob: big }));
+      attempt('page properties', () => core.page('intro', { blob: big }));
+      const after = memory.buffer.byteLength;
+      core.track('after', { ok: true });
+      const flushed = await core.flush();
+      return { codes, grew: after - before, flushed };
+    }, { apiHost: collector.apiHost, KEY });
+    for (const [call, code] of Object.entries(r.codes)) assert.equal(code, 'payload_too_large', call);
+    assert.ok(r.grew < 1024 * 1024, `the module's memory grew by ${r.grew} B`);
+    assert.deepEqual(r.flushed, { pending: 0 });
+    const list = await collector.waitForEvents({ writeKey: KEY, userId: 'big-user' }, 3);
+    assert.deepEqual(list.filter((e) => e.type == 'track').map((e) => e.event), ['warm-up', 'after']);
+  });
+
   it('reports a wasm file that does not load as a rejected init, not an exception in the page', async (t) => {
     const context = await newContext(env.browser, t);
     const page = await context.newPage();

@@ -1104,8 +1104,5 @@ fn ids(items: Vec<Item>) -> Vec<String> {
 }
 
 fn too_large() -> Error {
-    Error {
-        code: ErrorCode::PayloadTooLarge,
-        message: String::from("segflow: the message is over Segment's 32 KB limit"),
-    }
+    Error::too_large()
 }

@@ -270,16 +270,23 @@ pub enum Action {
     Track(String),
 }
 
-/// Parses and validates a content document (JSON text).
-pub fn parse_content(text: &str) -> Result<Content, Error> {
-    if text.len() > MAX_CONTENT_BYTES {
+/// Refuses content of `len` bytes of JSON over [`MAX_CONTENT_BYTES`] (the
+/// shell asks before it copies the text in).
+pub fn check_size(len: usize) -> Result<(), Error> {
+    if len > MAX_CONTENT_BYTES {
         let mut m = String::from("content is ");
-        push_usize(text.len(), &mut m);
+        push_usize(len, &mut m);
         m.push_str(" bytes of JSON; at most ");
         push_usize(MAX_CONTENT_BYTES, &mut m);
         m.push_str(" are accepted");
         return Err(Error::invalid(m));
     }
+    Ok(())
+}
+
+/// Parses and validates a content document (JSON text).
+pub fn parse_content(text: &str) -> Result<Content, Error> {
+    check_size(text.len())?;
     match json::parse(text) {
         Ok(v) => from_json(&v),
         Err(e) => {

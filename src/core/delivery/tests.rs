@@ -178,6 +178,9 @@ fn defaults_match_the_contract() {
     assert_eq!(c.max_request_bytes, 500 * 1024);
     assert_eq!(c.max_batch_messages, 2500);
     assert_eq!(c.max_message_bytes, 32 * 1024);
+    // The shell refuses a call's argument over this before copying it in: no
+    // message that holds it could be sent.
+    assert_eq!(crate::core::message::MAX_ARG_BYTES, c.max_message_bytes);
     assert_eq!(c.max_event_age_ms, 7 * 86_400_000);
     assert_eq!(c.request_timeout_ms, 10_000);
     assert!(c.keepalive_bytes < 64 * 1024);

@@ -9,6 +9,7 @@
 use crate::prelude::*;
 
 use super::{bridge, checklists, dom, facts, flows, wake};
+use crate::core::content::model;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::json::{self, Json};
 use crate::web::abi::{self, Arg, Fail, Held, Kind};
@@ -169,11 +170,11 @@ fn load(mut content: crate::core::content::Content) {
 /// failure into a rejected promise.)
 fn content_load(source: Arg) -> Result<Option<Held>, Fail> {
     started()?;
-    if let Some(url) = source.string() {
+    if let Some(url) = source.text(model::check_size)? {
         // The text comes back to `content_wake` (wake::LOADED), which loads it.
         return Ok(dom::fetch_text(&url, wake::LOADED));
     }
-    let text = source.json("content", crate::core::content::model::MAX_CONTENT_DEPTH)?;
+    let text = source.json("content", model::MAX_CONTENT_DEPTH, model::check_size)?;
     load(flows::parse(&text)?);
     Ok(None)
 }
