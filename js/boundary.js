@@ -101,8 +101,25 @@ const common = {
 /// The module's imports: the common ones and `own`, the module's own. Once per
 /// bundle: the state above is one module's (each glue is bundled with its own
 /// copy of this file, scripts/build-pkg.sh).
+///
+/// Each is guarded: an exception (from a page function it calls that the page
+/// patched: a timer, `JSON.parse`, `Map.prototype.set`...) is logged and the
+/// import answers -1 ("none" for a string, no held value), so it never unwinds
+/// through the module's frames, which would leave its state borrowed for good.
 export function provide(own) {
-  imports = { s: { ...common, ...own } };
+  const all = { ...common, ...own };
+  for (const name in all) {
+    const f = all[name];
+    all[name] = (...a) => {
+      try {
+        return f(...a);
+      } catch (err) {
+        warn('segflow:', err);
+        return -1;
+      }
+    };
+  }
+  imports = { s: all };
 }
 
 /// The API function `name`, carried to the module's API export `entry` with its

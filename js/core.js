@@ -22,9 +22,15 @@ function setTimer(delay) {
   if (delay >= 0) timer = setTimeout(() => fire(0), delay);
 }
 
-/// Calls `wake(kind)` in a microtask (after the current script, before rendering).
+/// Calls `wake(kind)` in a microtask (after the current script, before rendering),
+/// or, when the page broke `queueMicrotask`, in a Promise reaction or a timer.
 function microtask(kind) {
-  queueMicrotask(() => fire(kind));
+  const run = () => fire(kind);
+  try {
+    queueMicrotask(run);
+  } catch (_) {
+    try { Promise.resolve().then(run); } catch (_) { setTimeout(run, 0); }
+  }
 }
 
 /// Watches the page for the module: `online`/`offline` (`wake(6, 1 or 0)`), the
@@ -204,23 +210,31 @@ function post(id, url, body, auth, keepalive) {
   } catch (err) {
     sent = Promise.reject(err);
   }
-  return sent.then((res) => {
-    const ra = res.headers.get('Retry-After');
+  const answered = (status, ms) => {
+    inflight.delete(id);
+    fire(3, id, status, ms);
+  };
+  // A page's fetch may answer something that is not a Promise of a Response (a
+  // broken mock): that counts as a network error, never an exception.
+  Promise.resolve(sent).then((res) => {
+    let status = -1;
     let ms = -1;
-    if (ra !== null) {
-      const secs = Number(ra);
-      if (ra.trim() !== '' && Number.isFinite(secs) && secs >= 0) ms = secs * 1000;
-      else {
-        const at = Date.parse(ra);
-        if (!Number.isNaN(at)) ms = Math.max(0, at - Date.now());
+    try {
+      const ra = res.headers.get('Retry-After');
+      if (ra !== null) {
+        const secs = Number(ra);
+        if (ra.trim() !== '' && Number.isFinite(secs) && secs >= 0) ms = secs * 1000;
+        else {
+          const at = Date.parse(ra);
+          if (!Number.isNaN(at)) ms = Math.max(0, at - Date.now());
+        }
       }
+      if (typeof res.status == 'number') status = res.status;
+    } catch (_) {
+      ms = -1;
     }
-    inflight.delete(id);
-    fire(3, id, res.status, ms);
-  }, () => {
-    inflight.delete(id);
-    fire(3, id, -1, -1);
-  });
+    answered(status, ms);
+  }, () => answered(-1, -1));
 }
 
 // `flush()` promises waiting to be settled, by the client's waiter id.

@@ -267,4 +267,49 @@ describe('delivery', () => {
     assert.deepEqual(await queuedKeys(page), [], 'dropped events are removed from storage');
     assert.equal((await collector.events()).length, 0);
   });
+  it('keeps working after a page function it calls throws once (timers, microtasks, JSON, Map, fetch): no exception reaches the page, nothing lost or sent twice', { timeout: 120_000 }, async (t) => {
+    const collector = await collectorFor(t, { writeKeys: ['fault-once'] });
+    // Each fault replaces a page global so that its next call (after `arm()`) fails.
+    const FAULTS = {
+      setTimeout: 'const o = setTimeout; window.setTimeout = function () { if (fault.armed) { fault.armed = false; throw new Error("setTimeout"); } return o.apply(this, arguments); };',
+      clearTimeout: 'const o = clearTimeout; window.clearTimeout = function () { if (fault.armed) { fault.armed = false; throw new Error("clearTimeout"); } return o.apply(this, arguments); };',
+      queueMicrotask: 'const o = queueMicrotask; window.queueMicrotask = function () { if (fault.armed) { fault.armed = false; throw new Error("queueMicrotask"); } return o.apply(this, arguments); };',
+      'JSON.parse': 'const o = JSON.parse; JSON.parse = function () { if (fault.armed) { fault.armed = false; throw new Error("JSON.parse"); } return o.apply(this, arguments); };',
+      'Map.prototype.set': 'const o = Map.prototype.set; Map.prototype.set = function () { if (fault.armed) { fault.armed = false; throw new Error("Map.set"); } return o.apply(this, arguments); };',
+      'fetch answers undefined': 'const o = fetch; window.fetch = function () { if (fault.armed) { fault.armed = false; return undefined; } return o.apply(this, arguments); };',
+      'fetch answers a plain object': 'const o = fetch; window.fetch = function () { if (fault.armed) { fault.armed = false; return Promise.resolve({ ok: true, status: 200 }); } return o.apply(this, arguments); };',
+    };
+    for (const [i, [name, patch]] of Object.entries(FAULTS).entries()) {
+      const context = await newContext(env.browser, t);
+      const page = await openPage(context, `${collector.url}/index.html`);
+      const userId = `fault-user-${i}`;
+      await initSegflow(page, { writeKey: 'fault-once', apiHost: collector.apiHost, flushInterval: 50 });
+      const r = await page.evaluate(async ({ patch, userId }) => {
+        const thrown = [];
+        const attempt = (what, f) => { try { return f(); } catch (e) { thrown.push(`${what}: ${e && e.code}: ${e && e.message}`); } };
+        window.fault = { armed: false };
+        (0, eval)(patch);
+        attempt('identify', () => window.segflow.identify(userId));
+        await window.segflow.flush();
+        window.fault.armed = true;
+        attempt('track during', () => window.segflow.track('during'));
+        await new Promise((r) => setTimeout(r, 100));
+        window.fault.armed = false;
+        attempt('track after', () => window.segflow.track('after'));
+        attempt('user', () => window.segflow.user());
+        const flushed = await Promise.race([
+          (async () => { for (;;) { const f = await window.segflow.flush(); if (f.pending === 0) return f; await new Promise((r) => setTimeout(r, 100)); } })(),
+          new Promise((r) => setTimeout(() => r('flush did not settle within 15 s'), 15_000)),
+        ]);
+        return { thrown, flushed };
+      }, { patch, userId });
+      assert.deepEqual(r.thrown, [], `${name}: calls threw`);
+      assert.deepEqual(r.flushed, { pending: 0 }, name);
+      const events = await collector.waitForEvents({ writeKey: 'fault-once', userId }, 3);
+      assert.deepEqual(events.filter((e) => e.type === 'track').map((e) => e.event).sort(), ['after', 'during'], name);
+      assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), [], name);
+      await context.close();
+    }
+    await assertNoDuplicates(collector);
+  });
 });
