@@ -82,7 +82,20 @@ function walk(value, path, seen, depth, converted) {
 export function objectToJson(value, name, depth) {
   if (value === undefined || value === null) return '{}';
   if (typeof value !== 'object' || Array.isArray(value)) throw invalid(`${name} must be an object`);
-  const out = walk(value, [name], [], depth);
+  const path = [name];
+  let out;
+  try {
+    out = walk(value, path, [], depth);
+  } catch (e) {
+    if (e instanceof Error && e.code == 'invalid_argument') throw e;
+    // Page code (a getter, a Proxy trap, a toJSON) threw something: the call
+    // fails with a coded Error naming where, and what was thrown as its `cause`.
+    let why = '';
+    try { why = `: ${e instanceof Error ? e.message : String(e)}`; } catch (_) { /* unprintable */ }
+    const err = invalid(`${spell(path)} threw when read${why}`);
+    err.cause = e;
+    throw err;
+  }
   // A toJSON() may turn the object into anything, or nothing at all.
   if (out === undefined || out[0] !== '{') throw invalid(`${name} must be an object`);
   return out;

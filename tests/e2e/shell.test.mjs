@@ -232,15 +232,25 @@ describe('the core module by itself', () => {
         asArray: outcome(() => core.track('A', { toJSON: () => [1] })),
         // The error names where the value is, keys and indexes down to it.
         nested: outcome(() => core.track('A', { a: [1, { 'b c': [0, NaN] }] })),
-        // Page code that throws `undefined`: the call still fails, with that value.
+        // Page code that throws (`undefined`, a number, an Error, in a getter, a
+        // Proxy trap or a toJSON): a coded Error naming where, with what was
+        // thrown as its cause.
         throwsUndefined: outcome(() => core.track('A', { get x() { throw undefined; } })),
+        throwsNumber: outcome(() => core.track('A', { a: { get b() { throw 42; } } })),
+        proxy: outcome(() => core.track('A', new Proxy({}, { ownKeys() { throw new Error('no keys'); } }))),
+        toJson: outcome(() => core.identify('u2', { toJSON() { throw new TypeError('bad'); } })),
+        cause: (() => { try { core.track('A', { get x() { throw 42; } }); } catch (e) { return [e instanceof Error, e.cause]; } })(),
       };
     }, { apiHost: collector.apiHost, KEY });
     assert.equal(r.noReturn, 'invalid_argument: properties must be an object');
     assert.equal(r.traitsNoReturn, 'invalid_argument: traits must be an object');
     assert.equal(r.user, null);
     assert.equal(r.asArray, 'invalid_argument: properties must be an object');
-    assert.equal(r.throwsUndefined, 'threw undefined');
+    assert.equal(r.throwsUndefined, 'invalid_argument: properties.x threw when read: undefined');
+    assert.equal(r.throwsNumber, 'invalid_argument: properties.a.b threw when read: 42');
+    assert.equal(r.proxy, 'invalid_argument: properties threw when read: no keys');
+    assert.equal(r.toJson, 'invalid_argument: traits threw when read: bad');
+    assert.deepEqual(r.cause, [true, 42]);
     assert.equal(r.nested, 'invalid_argument: properties.a[1].b c[1] is NaN, which JSON cannot carry');
   });
 
@@ -341,6 +351,25 @@ describe('the core module by itself', () => {
     assert.deepEqual(r.flushed, { pending: 0 });
     const list = await collector.waitForEvents({ writeKey: KEY, userId: 'big-user' }, 3);
     assert.deepEqual(list.filter((e) => e.type == 'track').map((e) => e.event), ['warm-up', 'after']);
+  });
+
+  it('sends a property cut in the middle of an emoji (a lone surrogate) as U+FFFD, and the API takes it', async (t) => {
+    const page = await corePage(t);
+    const r = await page.evaluate(async ({ apiHost, KEY }) => {
+      localStorage.clear();
+      const dropped = [];
+      core.init({ writeKey: KEY, apiHost });
+      core.on('dropped', (e) => dropped.push(e));
+      core.identify('surrogate-user');
+      const title = 'Great product \u{1f600}'.slice(0, 15); // ends in \ud83d
+      core.track('Review Submitted', { title, ['k\udc00']: 1, whole: '\u{1f600}' });
+      const flushed = await core.flush();
+      return { dropped, flushed };
+    }, { apiHost: collector.apiHost, KEY });
+    assert.deepEqual(r.dropped, []);
+    assert.deepEqual(r.flushed, { pending: 0 });
+    const [e] = (await collector.waitForEvents({ writeKey: KEY, userId: 'surrogate-user' }, 2)).filter((e) => e.event === 'Review Submitted');
+    assert.deepEqual(e.properties, { title: 'Great product \ufffd', 'k\ufffd': 1, whole: '\u{1f600}' });
   });
 
   it('reports a wasm file that does not load as a rejected init, not an exception in the page', async (t) => {

@@ -648,6 +648,8 @@ impl Client {
     /// company event property and an active group, the property carries the
     /// group id unless set.
     pub fn track(&mut self, now: u64, event: &str, properties: &str) -> Result<(), Error> {
+        let rewritten = message::without_lone_surrogates(properties);
+        let properties = rewritten.as_deref().unwrap_or(properties);
         let props = match (&self.config.company_property, &self.identity.group_id) {
             (Some(key), Some(group)) => message::with_property(properties, key, group),
             _ => properties.to_owned(),

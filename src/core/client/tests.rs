@@ -1211,3 +1211,28 @@ fn a_burst_of_calls_in_one_task_is_stored_then_sent_in_one_request_at_the_end_of
     assert_eq!(p2.out.len(), 1);
     assert_eq!(is(&p2.out[0]), vec![0, 1, 2, 3, 4]);
 }
+
+#[test]
+fn a_lone_surrogate_in_track_properties_is_sent_as_u_fffd_never_as_an_escape_servers_refuse() {
+    // `JSON.stringify` writes a string cut in the middle of an emoji as an
+    // escaped lone surrogate: valid JSON, which Segment's API (and the collector)
+    // refuse with the whole batch. It is sent as U+FFFD, as traits already are.
+    let mut o = Origin::default();
+    let mut p = o.open(0, quiet(&[]), T0);
+    p.c.track(
+        T0,
+        "Review",
+        r#"{"title":"Great \ud83d","\udc00key":1,"ok":"\ud83d\ude00"}"#,
+    )
+    .expect("track");
+    p.c.flush(T0);
+    o.run(&mut p);
+    let body = &p.out.last().expect("sent").body;
+    assert!(!body.to_ascii_lowercase().contains("\\ud8"), "{body}");
+    assert!(!body.to_ascii_lowercase().contains("\\udc"), "{body}");
+    let v: Value = serde_json::from_str(body).unwrap();
+    let props = &v["batch"][0]["properties"];
+    assert_eq!(props["title"], "Great \u{fffd}");
+    assert_eq!(props["\u{fffd}key"], 1);
+    assert_eq!(props["ok"], "\u{1f600}");
+}
