@@ -442,6 +442,33 @@ describe('flow UI accessibility and isolation', () => {
     });
     assert.ok(edge.width >= 1 && edge.style === 'solid', `a border in forced colours: ${JSON.stringify(edge)}`);
   });
+
+  it('reflows on a short or narrow viewport (200% zoom): a long bubble scrolls inside itself, long words wrap (WCAG 1.4.10)', T, async (t) => {
+    const long = 'x'.repeat(160);
+    const doc = content(
+      flow('tall', [{ id: 'b', type: 'bubble', blocks: [{ type: 'title', text: 'Tall' }, { type: 'text', markdown: Array.from({ length: 12 }, (_, i) => `Paragraph ${i} with enough words to take a line or two.`).join('\n\n') }, { type: 'button', ...NEXT }] }]),
+      flow('wide', [{ id: 'w', type: 'bubble', blocks: [{ type: 'title', text: long }, { type: 'text', markdown: `See https://example.com/${long}` }, { type: 'button', label: long, action: { type: 'next' } }] }]),
+    );
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'a11y-reflow', content: doc, contextOptions: { viewport: { width: 640, height: 360 } } });
+    const facts = () => page.evaluate(() => {
+      const step = document.querySelector('segflow-ui').shadowRoot.querySelector('.step');
+      const r = step.getBoundingClientRect();
+      return { top: r.top, bottom: r.bottom, left: r.left, right: r.right, scrolls: step.scrollHeight > step.clientHeight, wider: step.scrollWidth - step.clientWidth, vw: innerWidth, vh: innerHeight };
+    });
+    await page.evaluate(() => window.segflow.start('tall'));
+    await shown(page, 'b');
+    await sleep(300);
+    const tall = await facts();
+    assert.ok(tall.top >= 0 && tall.bottom <= tall.vh, `the bubble fits the viewport: ${JSON.stringify(tall)}`);
+    assert.ok(tall.scrolls, 'its content scrolls inside it');
+    await page.setViewportSize({ width: 320, height: 640 });
+    await page.evaluate(() => window.segflow.start('wide'));
+    await shown(page, 'w');
+    await sleep(300);
+    const wide = await facts();
+    assert.ok(wide.left >= 0 && wide.right <= wide.vw, `the bubble fits the width: ${JSON.stringify(wide)}`);
+    assert.equal(wide.wider, 0, 'nothing wider than the bubble: long words wrap');
+  });
 });
 
 // ---------------------------------------------------------------------------------

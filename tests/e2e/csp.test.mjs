@@ -109,6 +109,25 @@ describe('strict Content-Security-Policy', () => {
     assert.equal(tip.position, 'fixed');
     assert.ok(tip.rect.y >= target.y + target.h && tip.rect.y < target.y + target.h + 40, `tooltip right below its target: ${JSON.stringify({ tip: tip.rect, target })}`);
     await collector.waitForEvents({ writeKey: 'csp-key', type: 'track' }, 2);
+    // A checklist a quarter done: its progress bar is a quarter full (its width is
+    // set through the CSSOM, which the policy allows, not a style attribute).
+    await page.evaluate(async () => {
+      await window.segflow.loadContent({
+        version: 1,
+        checklists: [{ id: 'cl', name: 'Setup', tasks: ['a', 'b', 'c', 'd'].map((id) => ({ id, name: `Task ${id}`, complete_when: [{ event: `${id}_done` }] })) }],
+      });
+      await window.segflow.start('cl');
+      window.segflow.track('a_done');
+    });
+    const bar = await waitFor(() => page.evaluate(() => {
+      const root = document.querySelector('segflow-checklist')?.shadowRoot;
+      if (!root) return null;
+      if (!root.querySelector('.panel')) root.querySelector('.launcher')?.click();
+      const fill = root.querySelector('.fill');
+      if (!fill || root.querySelector('[role=progressbar]').getAttribute('aria-valuenow') !== '1') return null;
+      return { fill: fill.getBoundingClientRect().width, bar: fill.parentElement.getBoundingClientRect().width };
+    }), { message: 'the checklist panel, 1 of 4 done' });
+    assert.ok(bar.bar > 0 && Math.abs(bar.fill - bar.bar / 4) < 1, `progress bar a quarter full: ${JSON.stringify(bar)}`);
     assert.deepEqual(await page.evaluate(() => window.violations), []);
     assert.deepEqual(logs.filter((l) => /Content.Security.Policy|violat|pageerror|error:/i.test(l)), []);
   });

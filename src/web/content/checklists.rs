@@ -46,6 +46,7 @@ const CSS_SOURCE: &str = r#"
 .w.bottom-right { right: 24px; bottom: 24px; flex-direction: column-reverse; } .w.bottom-left { left: 24px; bottom: 24px; flex-direction: column-reverse; align-items: flex-start; }
 .w.top-right { right: 24px; top: 24px; } .w.top-left { left: 24px; top: 24px; align-items: flex-start; }
 .w > * { pointer-events: auto; }
+.w { overflow-wrap: anywhere; } .launcher { max-width: calc(100vw - 48px); }
 button { box-sizing: border-box; margin: 0; font: inherit; cursor: pointer; color: inherit; }
 .launcher { display: inline-flex; align-items: center; gap: 8px; padding: 9px 16px; border: 0; border-radius: 999px; background: var(--segflow-accent, #4f46e5); color: var(--segflow-accent-fg, #fff); font-size: 14px; font-weight: 600; box-shadow: 0 4px 14px rgba(17, 24, 39, .25); }
 .count { min-width: 22px; padding: 0 6px; border-radius: 999px; background: rgba(255, 255, 255, .25); font-variant-numeric: tabular-nums; text-align: center; }
@@ -554,13 +555,15 @@ impl Widget {
             done_text.push_str(" done");
             bar.set_attr("aria-valuetext", &done_text);
             let fill = create("div", "fill")?;
-            let mut width = String::from("width:");
+            // Through the CSSOM: a strict CSP (no 'unsafe-inline' in style-src)
+            // refuses a style attribute, and the bar would show full.
+            let mut width = String::new();
             push_count(
                 (view.done * 100).checked_div(total).unwrap_or(0),
                 &mut width,
             );
             width.push('%');
-            fill.set_attr("style", &width);
+            fill.style("width", Some(&width));
             bar.append(&fill);
             panel.append(&bar);
             let done_count = text("div", "done-count", &done_text)?;

@@ -28,7 +28,8 @@ const CSS_SOURCE: &str = r#"
 .step { position: fixed; box-sizing: border-box; pointer-events: auto; color: inherit; background: var(--segflow-bg, #fff); border-radius: var(--segflow-radius, 12px); box-shadow: var(--segflow-shadow, 0 0 0 1px rgba(17, 24, 39, .08), 0 4px 8px -2px rgba(17, 24, 39, .10), 0 20px 44px -8px rgba(17, 24, 39, .32)); padding: 18px 20px 16px; animation: segflow-fade .2s ease-out; }
 .step:focus { outline: none; }
 .tooltip { width: max-content; min-width: 240px; max-width: min(var(--segflow-width, 340px), calc(100vw - 16px)); }
-.bubble { width: min(var(--segflow-width, 340px), calc(100vw - 32px)); }
+.bubble { width: min(var(--segflow-width, 340px), calc(100vw - 32px)); max-height: calc(100vh - 48px); overflow: auto; }
+.step { overflow-wrap: anywhere; }
 .modal { left: 50%; top: 50%; transform: translate(-50%, -50%); width: min(var(--segflow-modal-width, 460px), calc(100vw - 32px)); max-height: calc(100vh - 32px); overflow: auto; padding: 28px 28px 22px; animation: segflow-pop .22s cubic-bezier(.2, .8, .3, 1); }
 .bubble.bottom-right { right: 24px; bottom: 24px; } .bubble.bottom-left { left: 24px; bottom: 24px; }
 .bubble.top-right { right: 24px; top: 24px; } .bubble.top-left { left: 24px; top: 24px; }
