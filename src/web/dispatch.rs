@@ -59,7 +59,15 @@ fn run(d: Deferred) {
             let listeners =
                 LISTENERS.with(|l| l.try_borrow().map(|l| l.clone()).unwrap_or_default());
             for (n, f) in &listeners {
-                if n == name {
+                // One that an earlier listener removed (`off`) during this event
+                // is not called, as `EventTarget` has it.
+                let current = || {
+                    LISTENERS.with(|l| {
+                        l.try_borrow()
+                            .is_ok_and(|l| l.iter().any(|(_, g)| Rc::ptr_eq(g, f)))
+                    })
+                };
+                if n == name && current() {
                     f.invoke(&payload, false);
                 }
             }

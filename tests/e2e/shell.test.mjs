@@ -205,11 +205,20 @@ describe('the core module by itself', () => {
       core.off('delivered', a);
       core.track('Two');
       await core.flush();
-      return { first, second: calls, offBad: codeOf(() => core.off('nope', a)), onBad: codeOf(() => core.on('delivered', 1)) };
+      const second = calls.splice(0);
+      // A listener that removes a later one during the same event: the later one
+      // is not called (as EventTarget does), and not afterwards either.
+      const c = () => calls.push(['c']);
+      core.on('delivered', () => { calls.push(['remover']); core.off('delivered', c); });
+      core.on('delivered', c);
+      core.track('Three');
+      await core.flush();
+      return { first, second, third: calls.map(([n]) => n), offBad: codeOf(() => core.off('nope', a)), onBad: codeOf(() => core.on('delivered', 1)) };
     }, { apiHost: collector.apiHost, KEY });
     assert.deepEqual(r.first.map(([n]) => n).sort(), ['a', 'b']);
     assert.ok(r.first.every(([, count]) => count >= 1), JSON.stringify(r.first));
     assert.deepEqual(r.second.map(([n]) => n), ['b']);
+    assert.deepEqual(r.third, ['b', 'remover']);
     assert.match(r.offBad, /^invalid_argument: segflow: unknown event/);
     assert.equal(r.onBad, 'invalid_argument: segflow: the listener must be a function');
     assert.ok(page.logs.some((l) => l.startsWith('error: segflow: a listener threw')), page.logs.join('\n'));
