@@ -122,7 +122,6 @@ pub type Limit = fn(usize) -> Result<(), Error>;
 
 /// The staged string of `len` bytes (`None` for -1), or the error `limit` gives
 /// for that length, without copying it in.
-#[inline(never)]
 fn taken_within(len: i32, limit: Limit) -> Result<Option<String>, Fail> {
     if let Ok(n) = usize::try_from(len) {
         limit(n)?;

@@ -917,7 +917,7 @@ impl Client {
             call,
         );
         if text.len() > self.delivery.config().max_message_bytes {
-            return Err(too_large());
+            return Err(Error::too_large());
         }
         if !self.streaming {
             return Ok(());
@@ -925,7 +925,7 @@ impl Client {
         let queued = self
             .delivery
             .enqueue(now, message_id, text)
-            .map_err(|EnqueueError::PayloadTooLarge| too_large())?;
+            .map_err(|EnqueueError::PayloadTooLarge| Error::too_large())?;
         self.journal.add(queued.seq);
         if !self.commit_scheduled {
             self.commit_scheduled = true;
@@ -1103,8 +1103,4 @@ impl Client {
 
 fn ids(items: Vec<Item>) -> Vec<String> {
     items.into_iter().map(|i| i.message_id).collect()
-}
-
-fn too_large() -> Error {
-    Error::too_large()
 }
