@@ -436,8 +436,7 @@ describe('flows in the browser', () => {
 
     await page.evaluate(() => window.app.rerender('new-project', 'display: none'));
     await waitFor(async () => !(await ui(page)).visible, { timeout: 3_000, message: 'hidden while the target is not displayed' });
-    u = await ui(page);
-    assert.equal(u.shown, true, 'still the current step, only hidden');
+    assert.deepEqual(await flowTrace(page), ['flowStarted:rr:program', 'flowStepSeen:tip'], 'still the current step, only hidden');
 
     await page.evaluate(() => { document.getElementById('new-project').style.display = ''; });
     await waitFor(async () => (await ui(page)).visible, { timeout: 3_000, message: 'shown again' });
@@ -445,6 +444,47 @@ describe('flows in the browser', () => {
     await page.click('#new-project');
     await shown(page, 'after');
     assert.deepEqual(await flowTrace(page), ['flowStarted:rr:program', 'flowStepSeen:tip', 'flowStepSeen:after']);
+  });
+
+  it('waits target_timeout_ms for a shown tooltip\'s target that goes, then ends with tooltip_target_missing or falls back to a bubble', T, async (t) => {
+    const writeKey = 'flows-lost';
+    const doc = content(
+      flow('lost', [tooltip('tip', '#new-project', { target_timeout_ms: 600 }), modal('after')]),
+      flow('lost2', [tooltip('tip2', '#new-project', { target_timeout_ms: 600, on_target_missing: 'bubble' })]),
+      flow('auto', [modal('auto1')], { start: [{ event: 'go' }] }),
+    );
+    const { page } = await open(t, { writeKey, content: doc });
+    await page.evaluate(() => window.segflow.start('lost'));
+    await shown(page, 'tip');
+    // Removed, then back within the timeout: shown again, seen once.
+    await page.evaluate(() => { const el = document.getElementById('new-project'); window.saved = [el, el.parentNode, el.nextSibling]; el.remove(); });
+    await waitFor(async () => !(await ui(page)).visible, { timeout: 3_000, message: 'hidden while the target is gone' });
+    await sleep(200);
+    await page.evaluate(() => { const [el, parent, next] = window.saved; parent.insertBefore(el, next); });
+    await shown(page, 'tip', 3_000);
+    await sleep(700);
+    assert.deepEqual(await flowTrace(page), ['flowStarted:lost:program', 'flowStepSeen:tip'], 'back in time: the same visit');
+
+    // Removed for good: after target_timeout_ms the flow ends, and does not block others.
+    const t0 = Date.now();
+    await page.evaluate(() => window.saved[0].remove());
+    await traceOf(page, 4);
+    assert.ok(Date.now() - t0 >= 550, 'waited for target_timeout_ms');
+    assert.deepEqual((await flowTrace(page)).slice(2), ['tooltipTargetMissing:tip', 'flowEnded:lost:tooltip_target_missing']);
+    await gone(page);
+    await page.evaluate(() => window.segflow.track('go'));
+    await shown(page, 'auto1');
+    await clickButton(page, 'Next');
+    await gone(page);
+
+    // Falls back to a bubble when the content says so; still seen once.
+    await page.evaluate(() => { const [el, parent, next] = window.saved; parent.insertBefore(el, next); });
+    const n = (await flowTrace(page)).length;
+    await page.evaluate(() => window.segflow.start('lost2'));
+    await shown(page, 'tip2');
+    await page.evaluate(() => window.saved[0].remove());
+    await waitFor(async () => (await ui(page)).classes?.includes('bubble'), { timeout: 3_000, message: 'shown as a bubble' });
+    assert.deepEqual((await flowTrace(page)).slice(n), ['flowStarted:lost2:program', 'flowStepSeen:tip2', 'tooltipTargetMissing:tip2']);
   });
 
   it('fires triggers: target_clicked, element_appears, url_matches (the router\'s pushState intact), event_tracked and wait', T, async (t) => {

@@ -29,7 +29,9 @@
 //!   steps; for tooltips after [`Input::TargetFound`] (or after
 //!   [`Input::TargetMissing`] when the step falls back to a bubble). A displayed
 //!   step's `flow_step_seen` is [`Output::Seen`], which the shell sends only if it
-//!   could put the step on screen.
+//!   could put the step on screen. Once per visit: a tooltip whose target goes
+//!   while shown ([`Input::TargetLost`]) waits for it again, and is not seen again
+//!   when it comes back.
 //! - `next` on the last step and `end` on the last step complete the flow; `end`
 //!   elsewhere ends it with reason `action`; `back` on the first step does nothing.
 //! - Triggers are live while their step is displayed and fire at most once per
@@ -158,6 +160,16 @@ pub enum Input {
     /// The target [`Output::WaitForTarget`] asked for is in the page.
     TargetFound {
         /// The step that waited.
+        step_id: String,
+    },
+    /// The target of the tooltip step `step_id`, on screen, is no longer in the
+    /// page or no longer displayed (a re-render removed it, a menu closed). The
+    /// step waits for it again ([`Output::WaitForTarget`]) with its triggers off:
+    /// back in time, it is shown again within the same visit (no second
+    /// `flow_step_seen`); else its `on_target_missing` applies, as for a target
+    /// that never appeared.
+    TargetLost {
+        /// The step being shown.
         step_id: String,
     },
     /// The target did not appear within the timeout.
@@ -342,6 +354,8 @@ struct Run {
     fired: Vec<bool>,
     /// Armed timers: `(timer id, trigger index)`.
     timers: Vec<(u64, usize)>,
+    /// The current step's `flow_step_seen` was emitted during this visit.
+    seen: bool,
 }
 
 /// The flow state machine for one page and one user; see the module docs.
@@ -617,6 +631,24 @@ impl FlowEngine {
                     self.show(false, ctx, &mut out);
                 }
             }
+            Input::TargetLost { step_id } => {
+                let lost = self
+                    .displayed(&step_id)
+                    .filter(|r| r.phase == Phase::Shown)
+                    .and_then(|r| match &r.flow.steps.get(r.step)?.kind {
+                        StepKind::Tooltip(t) => Some((t.target.clone(), t.target_timeout_ms)),
+                        _ => None,
+                    });
+                if let (Some((selector, timeout_ms)), Some(run)) = (lost, self.run.as_mut()) {
+                    cancel_timers(run, &mut out);
+                    run.phase = Phase::WaitingForTarget;
+                    out.push(Output::WaitForTarget {
+                        step_id,
+                        selector,
+                        timeout_ms,
+                    });
+                }
+            }
             Input::TargetMissing { step_id } => {
                 if self.waiting(&step_id) {
                     self.target_missing(ctx, &mut out);
@@ -799,6 +831,7 @@ impl FlowEngine {
             phase: Phase::WaitingForTarget,
             fired: Vec::new(),
             timers: Vec::new(),
+            seen: false,
         });
         match (end, pos) {
             (Some(reason), _) => self.finish(reason, out),
@@ -829,6 +862,7 @@ impl FlowEngine {
             phase: Phase::WaitingForTarget,
             fired: Vec::new(),
             timers: Vec::new(),
+            seen: false,
         });
         self.enter(0, ctx, out);
     }
@@ -867,6 +901,7 @@ impl FlowEngine {
         };
         run.step = idx;
         run.fired = vec![false; step.triggers.len()];
+        run.seen = false;
         if let StepKind::Tooltip(t) = &step.kind {
             run.phase = Phase::WaitingForTarget;
             out.push(Output::Hide);
@@ -895,10 +930,15 @@ impl FlowEngine {
             Phase::Shown
         };
         let seen = step_event(EventKind::FlowStepSeen, &run.flow, run.step);
+        // Once per visit: not again when a lost target comes back.
+        let first = !run.seen;
+        run.seen = true;
         match view(&run.flow, run.step, as_bubble, ctx) {
             Some(v) => {
                 out.push(Output::Show(v));
-                out.push(Output::Seen(seen));
+                if first {
+                    out.push(Output::Seen(seen));
+                }
             }
             // A hidden step is seen once it is reached.
             None => {

@@ -1292,3 +1292,85 @@ fn reasons_are_snake_case() {
         ]
     );
 }
+
+#[test]
+fn a_shown_tooltip_whose_target_goes_waits_for_it_again_then_applies_on_target_missing() {
+    // Default (end): the target goes while shown; it does not come back.
+    let mut h = H::new();
+    h.start("onboarding");
+    h.button("welcome", 1);
+    h.handle(Input::TargetFound {
+        step_id: "save".into(),
+    });
+    // Not a step that is shown: ignored.
+    assert!(h
+        .handle(Input::TargetLost {
+            step_id: "welcome".into()
+        })
+        .is_empty());
+    assert_eq!(
+        sum(&h.handle(Input::TargetLost {
+            step_id: "save".into()
+        })),
+        ["wait save #save 3000"]
+    );
+    // Its trigger is not live while the step is off screen.
+    assert!(h
+        .handle(Input::TargetClicked {
+            step_id: "save".into()
+        })
+        .is_empty());
+    // Back before the timeout: shown again, the same visit (no second flow_step_seen).
+    assert_eq!(
+        sum(&h.handle(Input::TargetFound {
+            step_id: "save".into()
+        })),
+        [
+            "show onboarding/save tooltip #save right",
+            "watch-clicks #save"
+        ]
+    );
+    h.handle(Input::TargetLost {
+        step_id: "save".into(),
+    });
+    assert_eq!(
+        sum(&h.handle(Input::TargetMissing {
+            step_id: "save".into()
+        })),
+        [
+            "tooltip_target_missing onboarding/save #1 67%",
+            "hide",
+            "flow_ended onboarding tooltip_target_missing",
+            "persist"
+        ]
+    );
+
+    // Bubble fallback: shown as a bubble, seen once for the visit.
+    let mut h = H::new();
+    h.start("tips");
+    h.handle(Input::TimerFired { id: 1 });
+    h.handle(Input::TargetFound {
+        step_id: "t3".into(),
+    });
+    assert_eq!(
+        sum(&h.handle(Input::TargetLost {
+            step_id: "t3".into()
+        })),
+        ["wait t3 .missing 6000"]
+    );
+    assert_eq!(
+        sum(&h.handle(Input::TargetMissing {
+            step_id: "t3".into()
+        })),
+        [
+            "tooltip_target_missing tips/t3 #2 75%",
+            "show tips/t3 bubble bottom-right"
+        ]
+    );
+    // A bubble has no target to lose.
+    assert!(h
+        .handle(Input::TargetLost {
+            step_id: "t3".into()
+        })
+        .is_empty());
+}

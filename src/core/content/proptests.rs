@@ -48,6 +48,7 @@ fn input() -> impl Strategy<Value = Input> {
         1 => step_id().prop_map(|step_id| Input::TargetClicked { step_id }),
         2 => step_id().prop_map(|step_id| Input::TargetFound { step_id }),
         2 => step_id().prop_map(|step_id| Input::TargetMissing { step_id }),
+        1 => step_id().prop_map(|step_id| Input::TargetLost { step_id }),
         1 => prop::sample::select(vec![".banner", ".other", "#save"])
             .prop_map(|s| Input::ElementAppeared { selector: s.into() }),
         2 => prop::sample::select(vec!["saved", "signed_up", "x"])

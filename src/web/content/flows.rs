@@ -283,6 +283,8 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
         match output {
             Output::Show(view) => {
                 shown = false;
+                // The target went between the answer that it was there and now.
+                let mut lost = None;
                 let focus = with_flows(|f| {
                     f.drop_watches();
                     f.remember_focus();
@@ -304,7 +306,9 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                         if let Some(t) = &target {
                             dom::reveal(t);
                         }
-                        ui.position(target.as_ref());
+                        if !ui.position(target.as_ref()) {
+                            lost = Some(view.step_id.clone());
+                        }
                     }
                     if ui.is_modal() || had_focus {
                         ui.focus_target()
@@ -326,6 +330,9 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                 // Outside the borrow: focusing runs the page's focus handlers.
                 if let Some(el) = focus {
                     el.focus();
+                }
+                if let Some(step_id) = lost {
+                    queue.push(Input::TargetLost { step_id });
                 }
             }
             Output::Hide => {
@@ -655,8 +662,8 @@ pub fn on_mutation() {
         });
         if let Some(ui) = &mut f.ui {
             ui.keep_in_page();
-            if let Some(sel) = &ui.target {
-                ui.position(find_target(sel).as_ref());
+            if let Some(gone) = lost(ui, &f.step_id) {
+                inputs.push(gone);
             }
         }
         inputs
@@ -672,14 +679,25 @@ pub fn on_mutation() {
     }
 }
 
+/// Scrolls and resizes: the tooltip follows its target (which a media query may
+/// have hidden).
 pub fn reposition() {
-    with_flows(|f| {
-        if let Some(ui) = &f.ui {
-            if let Some(sel) = &ui.target {
-                ui.position(find_target(sel).as_ref());
-            }
-        }
-    });
+    let gone = with_flows(|f| f.ui.as_ref().and_then(|ui| lost(ui, &f.step_id))).flatten();
+    if let Some(input) = gone {
+        feed(input);
+    }
+}
+
+/// Places the tooltip on screen next to its target; [`Input::TargetLost`] when the
+/// target is missing or not displayed.
+fn lost(ui: &Ui, step_id: &Option<String>) -> Option<Input> {
+    let sel = ui.target.as_ref()?;
+    if ui.position(find_target(sel).as_ref()) {
+        return None;
+    }
+    Some(Input::TargetLost {
+        step_id: step_id.clone()?,
+    })
 }
 
 fn install_hooks() {

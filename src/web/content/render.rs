@@ -437,21 +437,23 @@ impl Ui {
     }
 
     /// Places the tooltip next to `target` (flip and shift to stay in the viewport);
-    /// hides it while the target is not displayed.
-    pub fn position(&self, target: Option<&Held>) {
+    /// hides it while the target is scrolled out of sight, and while it is missing
+    /// or not displayed, which is answered `false` (the target is lost: the shell
+    /// tells the engine, [`crate::core::content::engine::Input::TargetLost`]).
+    pub fn position(&self, target: Option<&Held>) -> bool {
         let Some(step) = &self.step else {
-            return;
+            return true;
         };
         let Some(target) = target.filter(|t| t.rendered()) else {
             step.set_class("hidden", true);
-            return;
+            return false;
         };
         let r = rect_of(target);
         let (vw, vh) = dom::viewport();
         if r.y + r.height <= 0.0 || r.x + r.width <= 0.0 || r.y >= vh || r.x >= vw {
             // Scrolled out of sight: an arrow pointing at nothing helps nobody.
             step.set_class("hidden", true);
-            return;
+            return true;
         }
         let own = rect_of(step);
         let p = placement::place(r, own.width, own.height, vw, vh, self.side);
@@ -467,6 +469,7 @@ impl Ui {
             arrow.style(clear, None);
         }
         step.set_class("hidden", false);
+        true
     }
 
     /// The step on screen, unless it is a modal or hidden (the checklist keeps
