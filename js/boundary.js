@@ -79,8 +79,11 @@ const common = {
   arg_json: (i, p, n, depth) => {
     try { return stage(objectToJson(args[i], str(p, n), depth)); } catch (e) { err = e; failed = true; return -1; }
   },
-  arg_get: (i, p, n) => {
-    try { return args.push(args[i][str(p, n)]) - 1; } catch (_) { return -1; }
+  // A key that Object.prototype has is read only as an own property: a
+  // polluted Object.prototype must not become options (a Proxy, or a class's
+  // prototype, is read as usual). -1 when reading throws (null, a getter).
+  arg_get: (i, p, n, k) => {
+    try { k = str(p, n); return args.push(k in Object.prototype && !Object.hasOwn(args[i], k) ? undefined : args[i][k]) - 1; } catch (_) { return -1; }
   },
   hold_arg: (i) => hold(args[i]),
   hold_json: (p, n) => hold(JSON.parse(str(p, n))),

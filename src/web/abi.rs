@@ -284,8 +284,9 @@ impl Arg {
         unsafe { js::arg_truthy(self.0) == 1 }
     }
 
-    /// `value[key]`, or `None` when reading it threw (a throwing getter, or a
-    /// value that has no properties).
+    /// `value[key]` (`undefined` when `Object.prototype` has `key` and `value`
+    /// has it not as its own: a polluted prototype is not read), or `None` when
+    /// reading it threw (a throwing getter, or a value that has no properties).
     pub fn get(self, key: &str) -> Option<Arg> {
         let i = unsafe { js::arg_get(self.0, key.as_ptr(), key.len()) };
         u32::try_from(i).ok().map(Arg)

@@ -381,6 +381,30 @@ describe('the core module by itself', () => {
     assert.deepEqual(e.properties, { title: 'Great product \ufffd', 'k\ufffd': 1, whole: '\u{1f600}' });
   });
 
+  it('reads only the options\' own properties: a polluted Object.prototype changes nothing', async (t) => {
+    const page = await corePage(t);
+    const r = await page.evaluate(async ({ apiHost, KEY }) => {
+      localStorage.clear();
+      // What a vulnerable dependency of the page may have done.
+      Object.assign(Object.prototype, { flushAt: 'x', stream: 'yes', signature: 5, membership: 7, integrations: 'x', context: 'x' });
+      const out = {};
+      try {
+        out.init = codeOf(() => core.init({ writeKey: KEY, apiHost }));
+        out.identify = codeOf(() => core.identify('proto-user', { plan: 'pro' }, {}));
+        out.group = codeOf(() => core.group('proto-co', {}, {}));
+        out.track = codeOf(() => core.track('Proto Checked', { n: 1 }, {}));
+      } finally {
+        for (const k of ['flushAt', 'stream', 'signature', 'membership', 'integrations', 'context']) delete Object.prototype[k];
+      }
+      out.flushed = await core.flush();
+      return out;
+    }, { apiHost: collector.apiHost, KEY });
+    assert.deepEqual(r, { init: 'none', identify: 'none', group: 'none', track: 'none', flushed: { pending: 0 } });
+    const [e] = (await collector.waitForEvents({ writeKey: KEY, userId: 'proto-user' }, 3)).filter((e) => e.event === 'Proto Checked');
+    assert.deepEqual(e.properties, { n: 1 });
+    assert.ok(!('integrations' in e) || typeof e.integrations === 'object', `integrations: ${JSON.stringify(e.integrations)}`);
+  });
+
   it('reports a wasm file that does not load as a rejected init, not an exception in the page', async (t) => {
     const context = await newContext(env.browser, t);
     const page = await context.newPage();
