@@ -301,6 +301,16 @@ pub fn user() -> Result<Held, Fail> {
     Ok(Held::json(&state))
 }
 
+/// The argument of the switch `call` (`setStreaming`, `setPageTrackingDisabled`):
+/// `true` or `false` only (the text `'false'` is no way to say off).
+pub fn switch(on: Arg, call: &str) -> Result<bool, Fail> {
+    if on.kind() == Kind::Bool {
+        Ok(on.truthy())
+    } else {
+        Err(invalid_named(call, "() takes true or false"))
+    }
+}
+
 /// Turns sending to Segment off (at once) or back on. While off, new events are not
 /// queued for Segment; events already stored (by this or earlier page loads, or
 /// other tabs) are kept and go out when it is back on.

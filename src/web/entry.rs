@@ -54,8 +54,10 @@ pub extern "C" fn call(name_len: i32) {
         "page" => done(api::page(a, b)),
         "alias" => done(api::alias(a, b)),
         "reset" => done(api::reset()),
-        "setPageTrackingDisabled" => done(api::set_page_tracking_disabled(a.truthy())),
-        "setStreaming" => done(api::set_streaming(a.truthy())),
+        "setPageTrackingDisabled" => {
+            done(api::switch(a, &name).and_then(api::set_page_tracking_disabled))
+        }
+        "setStreaming" => done(api::switch(a, &name).and_then(api::set_streaming)),
         "isIdentified" => api::is_identified().and_then(boolean),
         "user" => api::user().map(Some),
         "flush" => api::flush().map(Some),

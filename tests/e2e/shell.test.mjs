@@ -405,6 +405,32 @@ describe('the core module by itself', () => {
     assert.ok(!('integrations' in e) || typeof e.integrations === 'object', `integrations: ${JSON.stringify(e.integrations)}`);
   });
 
+  it('refuses a switch that is not true or false (setStreaming(\'false\')) and keeps its state', async (t) => {
+    const page = await corePage(t);
+    const r = await page.evaluate(async ({ apiHost, KEY }) => {
+      localStorage.clear();
+      core.init({ writeKey: KEY, apiHost });
+      core.identify('switch-user');
+      const out = {
+        off: codeOf(() => core.setStreaming(false)),
+        text: codeOf(() => core.setStreaming('false')),
+        none: codeOf(() => core.setStreaming()),
+        page: codeOf(() => core.setPageTrackingDisabled('true')),
+      };
+      core.track('While Off');
+      out.on = codeOf(() => core.setStreaming(true));
+      core.track('While On');
+      out.flushed = await core.flush();
+      return out;
+    }, { apiHost: collector.apiHost, KEY });
+    assert.equal(r.off, 'none');
+    for (const k of ['text', 'none', 'page']) assert.match(r[k], /^invalid_argument: segflow: set\w+\(\) takes true or false/, k);
+    assert.equal(r.on, 'none');
+    await new Promise((res) => setTimeout(res, 300));
+    const names = (await collector.waitForEvents({ writeKey: KEY, userId: 'switch-user' }, 2)).map((e) => e.event ?? e.type);
+    assert.ok(names.includes('While On') && !names.includes('While Off'), `streaming stayed off after 'false': ${names}`);
+  });
+
   it('reports a wasm file that does not load as a rejected init, not an exception in the page', async (t) => {
     const context = await newContext(env.browser, t);
     const page = await context.newPage();
