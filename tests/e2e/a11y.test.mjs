@@ -192,6 +192,33 @@ describe('flow UI accessibility and isolation', () => {
     assert.deepEqual((await flowTrace(page)).slice(-3), ['flowStepSeen:m3', 'flowCompleted:tour', 'flowEnded:tour:completed']);
   });
 
+  it('keeps focus in the flow when Next (pressed on the keyboard) leads to a tooltip step, at once or once its target appears', T, async (t) => {
+    const tipDoc = content(
+      flow('to-tip', [modal('k1', [NEXT]), { id: 'k2', type: 'tooltip', target: '#settings', blocks: [{ type: 'text', markdown: 'Here.' }, { type: 'button', label: 'Got it', action: { type: 'next' }, primary: true }] }]),
+      flow('to-late', [modal('l1', [NEXT]), { id: 'l2', type: 'tooltip', target: '#late-2', blocks: [{ type: 'text', markdown: 'Late.' }, { type: 'button', label: 'Done', action: { type: 'next' }, primary: true }] }]),
+    );
+    const { page } = await open(t, { writeKey: 'a11y-to-tip', content: tipDoc });
+    await page.focus('#name-input');
+    await page.evaluate(() => window.segflow.start('to-tip'));
+    await shown(page, 'k1');
+    await page.keyboard.press('Enter');
+    await shown(page, 'k2');
+    let f = await focused(page);
+    assert.deepEqual([f.inUi, f.text], [true, 'Got it'], `focus went to the page: ${JSON.stringify(f)}`);
+    await page.keyboard.press('Enter');
+    await gone(page);
+    f = await focused(page);
+    assert.deepEqual([f.inUi, f.id], [false, 'name-input'], 'returned where it was before the flow');
+
+    await page.evaluate(() => window.segflow.start('to-late'));
+    await shown(page, 'l1');
+    await page.evaluate(() => window.app.renderLater('late-2', 500));
+    await page.keyboard.press('Enter');
+    await shown(page, 'l2');
+    f = await focused(page);
+    assert.deepEqual([f.inUi, f.text], [true, 'Done'], `focus went to the page: ${JSON.stringify(f)}`);
+  });
+
   it('Escape dismisses only dismissible flows; arrows act as the step\'s next and back buttons', T, async (t) => {
     const { page } = await open(t, { writeKey: 'a11y-keys' });
     await page.evaluate(() => window.segflow.start('strict'));

@@ -61,6 +61,11 @@ pub struct Flows {
     z_index: i32,
     navigate: Option<Held>,
     focus_return: Option<Held>,
+    /// Where focus was sent back when a step that had it went (see
+    /// [`Flows::hide`]): the next step takes focus if it is still there, so that
+    /// Next into a tooltip step that waits for its target keeps the keyboard user
+    /// in the flow. Forgotten at the end of a drain unless a target is awaited.
+    returned: Option<Held>,
     state_key: String,
     /// The deferred start-up ran (see the module docs).
     booted: bool,
@@ -151,6 +156,11 @@ fn drain(mut queue: Vec<Input>) {
         let outputs = engine(|e, ctx| e.handle(input, ctx)).unwrap_or_default();
         apply(outputs, &mut queue);
     }
+    with_flows(|f| {
+        if f.wait.is_none() {
+            f.returned = None;
+        }
+    });
     // What flows did may change what checklists see (a flow seen or completed).
     if let Some(after) = with_flows(|f| f.after).flatten() {
         after();
@@ -291,7 +301,13 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                     f.refocused = 0;
                     // Only a modal, or a step the user reached from the flow UI, takes
                     // focus; others are announced, so typing elsewhere goes on.
-                    let had_focus = f.ui.as_ref().is_some_and(|u| u.has_focus());
+                    let returned = f.returned.take();
+                    let had_focus = f.ui.as_ref().is_some_and(|u| u.has_focus())
+                        || returned.is_some_and(|el| {
+                            dom::document()
+                                .and_then(|d| d.active())
+                                .is_some_and(|a| a.same(&el))
+                        });
                     if f.ui.is_none() {
                         f.ui = Ui::new(f.z_index);
                     }
@@ -462,6 +478,7 @@ impl Flows {
         if let Some(el) = self.focus_return.take() {
             if had_focus && el.connected() {
                 el.focus();
+                self.returned = Some(el);
             }
         }
     }
@@ -500,6 +517,7 @@ pub fn install() {
         z_index: DEFAULT_Z_INDEX,
         navigate: None,
         focus_return: None,
+        returned: None,
         state_key: bridge::state_key(),
         booted: false,
         waits: 0,
