@@ -231,8 +231,8 @@ describe('hostile content and pages', () => {
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 
-  it('reports no step or checklist seen on a page where segflow\'s UI cannot be created (attachShadow refused), tells the error listeners, and shows them once it can', T, async (t) => {
-    const doc = { ...content(flow('m', [modal('m1')])), checklists: [{ id: 'cl', name: 'CL', tasks: [{ id: 'a', name: 'A' }] }] };
+  it('reports no step or checklist seen on a page where segflow\'s UI cannot be created (attachShadow refused), tells the error listeners once, and shows them once it can', T, async (t) => {
+    const doc = { ...content(flow('m', [modal('m1')])), checklists: [{ id: 'cl', name: 'CL', tasks: [{ id: 'a', name: 'A' }, { id: 'b', name: 'B', complete_when: [{ event: 'b_done' }] }] }] };
     const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-noshadow', content: doc });
     const r = await page.evaluate(async () => {
       window.shownLog = [];
@@ -243,6 +243,9 @@ describe('hostile content and pages', () => {
       try { await window.segflow.start('m'); first = 'resolved'; } catch (e) { first = `threw ${e.message}`; }
       let cl;
       try { await window.segflow.start('cl'); cl = 'resolved'; } catch (e) { cl = `threw ${e.message}`; }
+      await new Promise((ok) => setTimeout(ok, 100));
+      // The checklist changes (a task completed): not a second report.
+      window.segflow.track('b_done');
       await new Promise((ok) => setTimeout(ok, 300));
       Element.prototype.attachShadow = attach;
       return { first, cl, hosts: document.querySelectorAll('segflow-ui, segflow-checklist').length, checklistShown: window.shownLog.slice() };

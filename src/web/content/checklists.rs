@@ -105,6 +105,9 @@ struct Checklists {
     restored: bool,
     /// Content was loaded (nothing is evaluated or restored before).
     loaded: bool,
+    /// The checklist the error listeners were told could not be shown (once,
+    /// not on each of its updates, until it is shown or hidden).
+    unavailable: Option<String>,
 }
 
 static CHECKLISTS: Local<RefCell<Option<Checklists>>> = Local::new(RefCell::new(None));
@@ -162,19 +165,19 @@ fn apply(outputs: Vec<ChecklistOutput>) {
     for output in outputs {
         match output {
             ChecklistOutput::Show(view) => {
-                let shown = with(|c| {
-                    let w = c.widget();
-                    if let Some(w) = w {
-                        w.show(&view);
-                    }
-                    w.is_some()
+                let report = with(|c| {
+                    let shown = c.widget().map(|w| w.show(&view)).is_some();
+                    let first = c.unavailable.as_deref() != Some(&view.id);
+                    c.unavailable = (!shown).then(|| view.id.clone());
+                    !shown && first
                 });
-                if shown == Some(false) {
+                if report == Some(true) {
                     bridge::ui_unavailable(&(String::from("checklist \"") + &view.id + "\""));
                 }
             }
             ChecklistOutput::Hide => {
                 let had_focus = with(|c| {
+                    c.unavailable = None;
                     let had = c.widget.as_ref().is_some_and(Widget::has_focus);
                     if let Some(w) = c.widget.take() {
                         w.host.remove();
@@ -231,6 +234,7 @@ pub fn install() {
         timers: Vec::new(),
         restored: false,
         loaded: false,
+        unavailable: None,
     };
     CHECKLISTS.with(|c| *c.borrow_mut() = Some(state));
     flows::set_after(refresh, dom_changed);
