@@ -25,9 +25,9 @@ function fire(kind, id = 0, value) {
 function fetchText(url, kind) {
   // A fetch that throws at once (none in this page, or one replaced) rejects too.
   return new Promise((got) => got(fetch(url, { credentials: 'same-origin' }))).then((res) => {
-    if (!res.ok) throw codedError('content_unavailable', `segflow: GET ${url} answered ${res.status}`);
+    if (!res.ok) throw codedError('content_unavailable', `GET ${url} answered ${res.status}`);
     return res.text();
-  }, (err) => { throw codedError('content_unavailable', `segflow: GET ${url} failed: ${err && err.message}`); })
+  }, (err) => { throw codedError('content_unavailable', `GET ${url} failed: ${err && err.message}`); })
     .then((text) => {
       const err = fire(kind, 0, text);
       if (err !== undefined) throw err;

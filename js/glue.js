@@ -1,11 +1,10 @@
 // Small helpers the wasm shell calls. They run as plain JS because walking a value the
 // page passed in is far cheaper here than across the wasm boundary, property by property.
 
-function invalid(message) {
-  const err = new Error(message);
-  err.code = 'invalid_argument';
-  return err;
-}
+// Every coded Error's message begins "segflow: ", added here only, so the page can
+// tell segflow's errors apart whichever layer (this glue, a module's shell or the
+// core) refused the call.
+const invalid = (message) => codedError('invalid_argument', message);
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -101,10 +100,11 @@ export function objectToJson(value, name, depth) {
   return out;
 }
 
-/// An Error whose `code` property is one of segflow's stable codes, with the fields
+/// An Error whose `code` property is one of segflow's stable codes and whose message is
+/// `message` after "segflow: ", with the fields
 /// of the JSON object `extra` when given.
 export function codedError(code, message, extra) {
-  const err = new Error(message);
+  const err = new Error('segflow: ' + message);
   err.code = code;
   if (extra) Object.assign(err, JSON.parse(extra));
   return err;

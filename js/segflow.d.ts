@@ -80,7 +80,8 @@ export interface DroppedEvent { count: number; messageIds: string[]; reason: "qu
 /** What `flush()` resolves to: how many of the events it waited for are still queued (to be retried). */
 export interface FlushResult { pending: number }
 /**
- * Payload of the `error` event: an Error with a code: `delivery_failure` (events
+ * Payload of the `error` event, and what a failed call throws: an Error whose
+ * message begins "segflow: ", with a code: `delivery_failure` (events
  * dropped; with `reason` and `count`), `ui_unavailable` (the page would not let
  * segflow create its UI, so a flow step or checklist was not shown), or the code
  * a queued call would have thrown.

@@ -28,8 +28,7 @@ pub const DELIVERY_EVENTS: [&str; 3] = ["delivered", "dropped", "error"];
 /// The error `on()` and `off()` throw for an unknown event: every listener
 /// name, [`DELIVERY_EVENTS`] then the catalog's (written out rather than
 /// joined at run time, which took 0.5 KB of wasm; a test checks it).
-pub const UNKNOWN_EVENT: &str =
-    "segflow: unknown event; expected one of: delivered, dropped, error, \
+pub const UNKNOWN_EVENT: &str = "unknown event; expected one of: delivered, dropped, error, \
 flowStarted, flowStepSeen, flowCompleted, flowEnded, tooltipTargetMissing, checklistStarted, \
 checklistShown, checklistHidden, checklistTaskClicked, checklistTaskCompleted, checklistCompleted, \
 checklistEnded, pageViewed";
@@ -375,7 +374,7 @@ mod tests {
             .collect();
         assert_eq!(
             super::UNKNOWN_EVENT,
-            String::from("segflow: unknown event; expected one of: ") + &all.join(", ")
+            String::from("unknown event; expected one of: ") + &all.join(", ")
         );
     }
 

@@ -41,7 +41,8 @@ impl ErrorCode {
 pub struct Error {
     /// What kind of failure; stable across versions.
     pub code: ErrorCode,
-    /// A sentence for the developer; may change between versions.
+    /// A sentence for the developer; may change between versions. The page sees
+    /// it after `segflow: `, which the boundary adds to every coded `Error`.
     pub message: String,
 }
 
@@ -58,7 +59,7 @@ impl Error {
     pub fn too_large() -> Self {
         Error {
             code: ErrorCode::PayloadTooLarge,
-            message: String::from("segflow: the message is over Segment's 32 KB limit"),
+            message: String::from("the message is over Segment's 32 KB limit"),
         }
     }
 }

@@ -275,7 +275,7 @@ pub fn validate_signature(signature: &str) -> Result<String, Error> {
         Ok(signature.to_ascii_lowercase())
     } else {
         Err(Error::invalid(
-            "segflow: signature must be the 64 hex digits of HMAC-SHA256(userId) computed by your server",
+            "signature must be the 64 hex digits of HMAC-SHA256(userId) computed by your server",
         ))
     }
 }

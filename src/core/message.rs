@@ -463,13 +463,13 @@ pub fn without_lone_surrogates(properties: &str) -> Option<String> {
 /// object can reach a message or the stored queue.
 pub fn properties_from_text(text: &str) -> Result<String, Error> {
     let value = json::parse(text)
-        .map_err(|_| Error::invalid("segflow: properties must be JSON text of an object"))?;
+        .map_err(|_| Error::invalid("properties must be JSON text of an object"))?;
     if !matches!(value, Json::Object(_)) {
-        return Err(Error::invalid("segflow: properties must be an object"));
+        return Err(Error::invalid("properties must be an object"));
     }
     if nesting(&value) > MAX_PROPERTY_DEPTH {
         return Err(Error::invalid(
-            "segflow: properties are nested too deep (objects and arrays)",
+            "properties are nested too deep (objects and arrays)",
         ));
     }
     Ok(value.to_json())

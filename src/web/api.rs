@@ -56,7 +56,7 @@ fn invalid(message: &str) -> Fail {
 }
 
 fn invalid_named(name: &str, what: &str) -> Fail {
-    Fail::Core(Error::invalid(String::from("segflow: ") + name + what))
+    Fail::Core(Error::invalid(String::from(name) + what))
 }
 
 /// Fails with `not_initialized` before `init`.
@@ -69,13 +69,11 @@ pub fn init(options: Arg) -> Result<(), Fail> {
     if driver::is_initialized() {
         return Err(Fail::Core(Error {
             code: ErrorCode::AlreadyInitialized,
-            message: "segflow: init was already called".into(),
+            message: "init was already called".into(),
         }));
     }
     if options.kind() != Kind::Object {
-        return Err(invalid(
-            "segflow: init needs an options object with a writeKey",
-        ));
+        return Err(invalid("init needs an options object with a writeKey"));
     }
     let integrations = match options.get("integrations") {
         Some(v) => object_to_json(v, "integrations")?,
@@ -85,14 +83,14 @@ pub fn init(options: Arg) -> Result<(), Fail> {
     let url_filter = match options.get("urlFilter") {
         Some(f) if f.kind() == Kind::Function => Some(f.hold()),
         Some(f) if f.is_none() => None,
-        _ => return Err(invalid("segflow: urlFilter must be a function")),
+        _ => return Err(invalid("urlFilter must be a function")),
     };
     // Content is the content module's (the loader hands `options.content` to it);
     // here it is only checked to be of a type that module takes.
     if let Some(v) = option(options, "content") {
         if !matches!(v.kind(), Kind::Str | Kind::Object) {
             return Err(invalid(
-                "segflow: content must be an object in the content schema or a URL",
+                "content must be an object in the content schema or a URL",
             ));
         }
     }
@@ -137,7 +135,7 @@ fn options_arg(options: Arg) -> Result<Option<Arg>, Fail> {
     match options.kind() {
         Kind::Undefined | Kind::Null => Ok(None),
         Kind::Object => Ok(Some(options)),
-        _ => Err(invalid("segflow: options must be an object")),
+        _ => Err(invalid("options must be an object")),
     }
 }
 
@@ -346,7 +344,7 @@ fn listener_name(name: Arg, f: Arg) -> Result<String, Fail> {
         .filter(|n| known_event(n))
         .ok_or_else(|| invalid(UNKNOWN_EVENT))?;
     if f.kind() != Kind::Function {
-        return Err(invalid("segflow: the listener must be a function"));
+        return Err(invalid("the listener must be a function"));
     }
     Ok(name)
 }

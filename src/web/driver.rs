@@ -64,7 +64,7 @@ pub fn set_call_time(at: Option<u64>) {
 fn not_initialized() -> Error {
     Error {
         code: ErrorCode::NotInitialized,
-        message: "segflow: call init({ writeKey }) before any other method".into(),
+        message: "call init({ writeKey }) before any other method".into(),
     }
 }
 
@@ -74,7 +74,7 @@ pub fn with_rt<T>(f: impl FnOnce(&mut Runtime) -> T) -> Result<T, Error> {
     RT.with(|cell| match cell.try_borrow_mut() {
         Ok(mut guard) => guard.as_mut().map(f).ok_or_else(not_initialized),
         Err(_) => Err(Error::invalid(
-            "segflow: re-entrant call from inside a segflow callback",
+            "re-entrant call from inside a segflow callback",
         )),
     })
 }
@@ -260,7 +260,7 @@ fn carry_out(later: Later) {
         let value = if name == "error" {
             let e = Error {
                 code: ErrorCode::DeliveryFailure,
-                message: "segflow: events were dropped".into(),
+                message: "events were dropped".into(),
             };
             Held::error(&e, &payload)
         } else {

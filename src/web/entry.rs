@@ -102,7 +102,7 @@ pub extern "C" fn call(name_len: i32) {
             host::claim(a, b);
             Ok(None)
         }
-        _ => Err(Fail::Core(Error::invalid("segflow: no such call"))),
+        _ => Err(Fail::Core(Error::invalid("no such call"))),
     };
     match out {
         Ok(Some(value)) => abi::ret(value),

@@ -41,7 +41,7 @@ pub fn heard(kind: Arg, message: Arg) {
             Err(_) => return dispatch::emit("error", Held::error(&Error::too_large(), "")),
         };
         let Ok(message) = json::parse(&text) else {
-            let e = Error::invalid("segflow: the analytics.js message is not JSON");
+            let e = Error::invalid("the analytics.js message is not JSON");
             return dispatch::emit("error", Held::error(&e, ""));
         };
         let mut out = Heard::Nothing;

@@ -164,7 +164,7 @@ pub fn track(listener: Option<String>, event: &str, properties: &str) {
     });
     batch(|| {
         let checked = if event.is_empty() {
-            Err(Error::invalid("segflow: event must be a non-empty string"))
+            Err(Error::invalid("event must be a non-empty string"))
         } else {
             properties_from_text(properties)
         };

@@ -812,6 +812,6 @@ describe('flows in the browser', () => {
     // init({content: url}) loads it in the background; failures go to on('error').
     const { page: page2 } = await open(t, { writeKey: 'flows-load-2', init: { content: '/content/invalid.json' } });
     await waitFor(() => page2.evaluate(() => window.errors.length > 0), { timeout: 5_000, message: 'error event' });
-    assert.match((await page2.evaluate(() => window.errors))[0], /^invalid_argument: flows\[0\]\.steps\[1\]\.type/);
+    assert.match((await page2.evaluate(() => window.errors))[0], /^invalid_argument: segflow: flows\[0\]\.steps\[1\]\.type/);
   });
 });

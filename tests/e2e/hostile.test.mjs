@@ -123,7 +123,7 @@ describe('hostile content and pages', () => {
     ];
     for (const [block, path] of cases) {
       const out = await load(withBlock(block));
-      assert.ok(out.startsWith(`invalid_argument: ${path}: only http(s) and relative URLs`), `${JSON.stringify(block)} → ${out}`);
+      assert.ok(out.startsWith(`invalid_argument: segflow: ${path}: only http(s) and relative URLs`), `${JSON.stringify(block)} → ${out}`);
     }
     // Nothing of them was loaded.
     const started = await page.evaluate(() => window.segflow.start('x').then(() => 'started', (e) => e.code));
@@ -158,10 +158,10 @@ describe('hostile content and pages', () => {
     for (const [i, m] of ms.entries()) assert.ok(m < 100, `${JSON.stringify(units[i])} x 64 KB shown in ${m.toFixed(1)} ms (< 100 ms)`);
     const over = content(flow('big', [{ id: 's', type: 'modal', blocks: [{ type: 'text', markdown: 'a'.repeat(LIMIT + 1) }] }]));
     const refused = await page.evaluate((doc) => window.segflow.loadContent(doc).then(() => 'loaded', (e) => `${e.code}: ${e.message}`), over);
-    assert.equal(refused, 'invalid_argument: flows[0].steps[0].blocks[0].markdown: longer than 65536 bytes');
+    assert.equal(refused, 'invalid_argument: segflow: flows[0].steps[0].blocks[0].markdown: longer than 65536 bytes');
     const huge = content(flow('huge', Array.from({ length: 17 }, (_, i) => ({ id: `s${i}`, type: 'modal', blocks: [{ type: 'text', markdown: 'a'.repeat(LIMIT - 100) }] }))));
     const tooBig = await page.evaluate((doc) => window.segflow.loadContent(doc).then(() => 'loaded', (e) => `${e.code}: ${e.message}`), huge);
-    assert.match(tooBig, /^invalid_argument: content is \d+ bytes of JSON; at most 1048576 are accepted$/);
+    assert.match(tooBig, /^invalid_argument: segflow: content is \d+ bytes of JSON; at most 1048576 are accepted$/);
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 
@@ -224,7 +224,7 @@ describe('hostile content and pages', () => {
       for (let i = 1; i < 8000; i++) v = { v };
       return window.segflow.loadContent({ version: 1, flows: [], x: v }).then(() => 'loaded', (e) => `${e.constructor.name}:${e.code}:${e.message}`);
     });
-    assert.match(content, /^Error:invalid_argument:content.*nested more than 127 levels/);
+    assert.match(content, /^Error:invalid_argument:segflow: content.*nested more than 127 levels/);
     await page.evaluate(() => window.segflow.flush());
     const events = await collector.events({ writeKey: 'hostile-deep' });
     assert.deepEqual(events.filter((e) => e.type === 'track').map((e) => e.event), ['Deep Enough'], 'the 64-deep event was accepted by the collector; nothing deeper was sent');
@@ -319,7 +319,7 @@ describe('hostile content and pages', () => {
     });
     assert.equal(out.at, 'loaded');
     assert.match(out.past, /^invalid_argument:.*conditions nested too deeply \(all and any at most 32 levels\)/);
-    assert.match(out.json127, /^invalid_argument:flows\[0\]\.x: unknown field/);
+    assert.match(out.json127, /^invalid_argument:segflow: flows\[0\]\.x: unknown field/);
     assert.match(out.json128, /^invalid_argument:.*nested more than 127 levels/);
     assert.equal(out.rx50, 'loaded');
     assert.match(out.rx51, /^invalid_argument:.*value/);
@@ -369,9 +369,9 @@ describe('hostile content and pages', () => {
     const withBlock = (block) => content(flow('x', [{ id: 's', type: 'modal', blocks: [block] }]));
     for (const url of ['//evil.example/p', '\\\\evil.example/q', '/\\evil.example/r', '/\t/evil.example/s']) {
       const nav = await load(withBlock({ type: 'button', label: 'Go', action: { type: 'navigate', url } }));
-      assert.match(nav, /^invalid_argument: flows\[0\]\.steps\[0\]\.blocks\[0\]\.action\.url: only http\(s\) and relative URLs/, `${JSON.stringify(url)} → ${nav}`);
+      assert.match(nav, /^invalid_argument: segflow: flows\[0\]\.steps\[0\]\.blocks\[0\]\.action\.url: only http\(s\) and relative URLs/, `${JSON.stringify(url)} → ${nav}`);
       const img = await load(withBlock({ type: 'image', src: url }));
-      assert.match(img, /^invalid_argument: flows\[0\]\.steps\[0\]\.blocks\[0\]\.src:/, `${JSON.stringify(url)} → ${img}`);
+      assert.match(img, /^invalid_argument: segflow: flows\[0\]\.steps\[0\]\.blocks\[0\]\.src:/, `${JSON.stringify(url)} → ${img}`);
     }
     // In Markdown, such links lose their href.
     const origin = new URL(collector.url).origin;

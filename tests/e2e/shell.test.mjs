@@ -69,11 +69,11 @@ describe('the core module by itself', () => {
 
     assert.match(r.beforeInit, /^not_initialized: /);
     assert.match(r.again, /^already_initialized: /);
-    assert.match(r.emptyId, /^invalid_argument: userId must be a non-empty string/);
+    assert.match(r.emptyId, /^invalid_argument: segflow: userId must be a non-empty string/);
     assert.equal(r.identifiedBefore, false);
-    assert.match(r.nan, /^invalid_argument: properties\.n is NaN/);
-    assert.match(r.fn, /^invalid_argument: properties\.f is a function/);
-    assert.match(r.cyclic, /^invalid_argument: properties\.self refers back to itself/);
+    assert.match(r.nan, /^invalid_argument: segflow: properties\.n is NaN/);
+    assert.match(r.fn, /^invalid_argument: segflow: properties\.f is a function/);
+    assert.match(r.cyclic, /^invalid_argument: segflow: properties\.self refers back to itself/);
     assert.match(r.huge, /^payload_too_large: /);
     assert.equal(r.unknown, 'invalid_argument: segflow: no such call');
     assert.equal(r.trackReturns, undefined);
@@ -180,7 +180,7 @@ describe('the core module by itself', () => {
     }, { apiHost: collector.apiHost, KEY });
     assert.equal(r.outer, undefined);
     assert.equal(r.outerUser, 'outer-user');
-    assert.match(r.failed, /^invalid_argument: properties\.f is a function/);
+    assert.match(r.failed, /^invalid_argument: segflow: properties\.f is a function/);
     assert.ok(r.inside.length >= 3, JSON.stringify(r.inside));
     // Each inner call had its own answer: a boolean, the id, a coded error.
     assert.equal(typeof r.inside[0], 'boolean');
@@ -251,16 +251,45 @@ describe('the core module by itself', () => {
         cause: (() => { try { core.track('A', { get x() { throw 42; } }); } catch (e) { return [e instanceof Error, e.cause]; } })(),
       };
     }, { apiHost: collector.apiHost, KEY });
-    assert.equal(r.noReturn, 'invalid_argument: properties must be an object');
-    assert.equal(r.traitsNoReturn, 'invalid_argument: traits must be an object');
+    assert.equal(r.noReturn, 'invalid_argument: segflow: properties must be an object');
+    assert.equal(r.traitsNoReturn, 'invalid_argument: segflow: traits must be an object');
     assert.equal(r.user, null);
-    assert.equal(r.asArray, 'invalid_argument: properties must be an object');
-    assert.equal(r.throwsUndefined, 'invalid_argument: properties.x threw when read: undefined');
-    assert.equal(r.throwsNumber, 'invalid_argument: properties.a.b threw when read: 42');
-    assert.equal(r.proxy, 'invalid_argument: properties threw when read: no keys');
-    assert.equal(r.toJson, 'invalid_argument: traits threw when read: bad');
+    assert.equal(r.asArray, 'invalid_argument: segflow: properties must be an object');
+    assert.equal(r.throwsUndefined, 'invalid_argument: segflow: properties.x threw when read: undefined');
+    assert.equal(r.throwsNumber, 'invalid_argument: segflow: properties.a.b threw when read: 42');
+    assert.equal(r.proxy, 'invalid_argument: segflow: properties threw when read: no keys');
+    assert.equal(r.toJson, 'invalid_argument: segflow: traits threw when read: bad');
     assert.deepEqual(r.cause, [true, 42]);
-    assert.equal(r.nested, 'invalid_argument: properties.a[1].b c[1] is NaN, which JSON cannot carry');
+    assert.equal(r.nested, 'invalid_argument: segflow: properties.a[1].b c[1] is NaN, which JSON cannot carry');
+  });
+
+  it('begins every error message with "segflow: " exactly once, whichever layer refused the call', async (t) => {
+    const page = await corePage(t);
+    const r = await page.evaluate(({ apiHost, KEY }) => {
+      localStorage.clear();
+      const out = {};
+      const message = (f) => { try { f(); return 'returned'; } catch (e) { return e.message; } };
+      out.beforeInit = message(() => core.track('x'));
+      out.config = message(() => core.init({ writeKey: KEY, apiHost, flushAt: 'x' }));
+      out.noKey = message(() => core.init({ writeKey: '' }));
+      core.init({ writeKey: KEY, apiHost });
+      out.again = message(() => core.init({ writeKey: KEY }));
+      out.glueNotObject = message(() => core.track('e', 5));
+      out.glueNaN = message(() => core.track('e', { n: NaN }));
+      out.glueThrows = message(() => core.track('e', { get x() { throw 1; } }));
+      out.event = message(() => core.track(''));
+      out.userId = message(() => core.identify(''));
+      out.attribute = message(() => core.identify('u1', { logins: { add: 'many' } }));
+      out.signature = message(() => core.identify('u1', {}, { signature: 'nothex' }));
+      out.listener = message(() => core.on('nope', () => {}));
+      out.unknown = message(() => core.noSuchCall());
+      out.tooLarge = message(() => core.track('e', { blob: 'x'.repeat(40 * 1024) }));
+      return out;
+    }, { apiHost: collector.apiHost, KEY });
+    for (const [what, m] of Object.entries(r)) {
+      assert.match(m, /^segflow: (?!segflow:)\S/, `${what}: ${m}`);
+    }
+    assert.equal(r.attribute, 'segflow: attribute logins needs a number');
   });
 
   it('keeps working when the page\'s console throws while segflow reports a throwing listener', async (t) => {

@@ -80,9 +80,7 @@ fn base_url<'a>(key: &str, value: &'a str) -> Result<(&'a str, &'a str), Error> 
     match rest {
         Some(r) if !r.is_empty() && !r.starts_with('/') => Ok((url, r)),
         _ => Err(Error::invalid(
-            String::from("segflow: ")
-                + key
-                + " must be an http(s) URL such as https://api.segment.io/v1",
+            String::from(key) + " must be an http(s) URL such as https://api.segment.io/v1",
         )),
     }
 }
@@ -91,7 +89,7 @@ fn base_url<'a>(key: &str, value: &'a str) -> Result<(&'a str, &'a str), Error> 
 pub const DEFAULT_API_HOST: &str = "https://api.segment.io/v1";
 
 fn invalid(key: &str, what: &str) -> Error {
-    Error::invalid(String::from("segflow: ") + key + " must be " + what)
+    Error::invalid(String::from(key) + " must be " + what)
 }
 
 fn string(get: &impl Fn(&str) -> Raw, key: &str) -> Result<Option<String>, Error> {
@@ -133,17 +131,17 @@ impl ClientConfig {
     pub fn from_options(get: impl Fn(&str) -> Raw, integrations: String) -> Result<Self, Error> {
         let write_key = match string(&get, "writeKey")? {
             Some(k) if !k.trim().is_empty() => k,
-            _ => return Err(Error::invalid("segflow: init needs a non-empty writeKey")),
+            _ => return Err(Error::invalid("init needs a non-empty writeKey")),
         };
         if write_key.contains(':') {
             return Err(Error::invalid(
-                "segflow: the writeKey must not contain ':' (it separates storage keys)",
+                "the writeKey must not contain ':' (it separates storage keys)",
             ));
         }
         let environment = string(&get, "environment")?.filter(|e| !e.is_empty());
         if environment.as_deref().is_some_and(|e| e.contains(':')) {
             return Err(Error::invalid(
-                "segflow: the environment must not contain ':' (it separates storage keys)",
+                "the environment must not contain ':' (it separates storage keys)",
             ));
         }
         let company_property = string(&get, "companyEventProperty")?.filter(|p| !p.is_empty());
@@ -153,7 +151,7 @@ impl ClientConfig {
         let basic_auth = boolean(&get, "basicAuth", false)?;
         if basic_auth && !write_key.bytes().all(|b| (0x21..0x7f).contains(&b)) {
             return Err(Error::invalid(
-                "segflow: with basicAuth the writeKey must be printable ASCII",
+                "with basicAuth the writeKey must be printable ASCII",
             ));
         }
         let api_host = string(&get, "apiHost")?.unwrap_or_else(|| DEFAULT_API_HOST.to_owned());

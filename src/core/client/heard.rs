@@ -56,7 +56,7 @@ pub enum Heard {
 /// The error for a message segflow cannot follow (an id, traits or properties
 /// of the wrong type); the ids themselves are checked as `identify` checks them.
 fn bad() -> Error {
-    Error::invalid("segflow: an analytics.js message has a field of the wrong type")
+    Error::invalid("an analytics.js message has a field of the wrong type")
 }
 
 /// An id field of a message: a string, or a number as JSON wrote it; `None`
@@ -120,7 +120,7 @@ impl Client {
                     event: event.to_owned(),
                     properties: object_field(message, "properties")?.to_json(),
                 }),
-                _ => Err(Error::invalid("segflow: event must be a non-empty string")),
+                _ => Err(Error::invalid("event must be a non-empty string")),
             },
             _ => Ok(Heard::Nothing),
         }

@@ -553,9 +553,7 @@ impl Client {
         if !self.is_identified() {
             return Err(Error {
                 code: ErrorCode::NotInitialized,
-                message: String::from(
-                    "segflow: call identify() or identifyAnonymous() before updateUser()",
-                ),
+                message: String::from("call identify() or identifyAnonymous() before updateUser()"),
             });
         }
         self.update_traits(now, changes)

@@ -39,7 +39,7 @@ pub extern "C" fn content_call(name_len: i32) {
         }),
         "contentNavigate" => content_navigate(a).map(|()| None),
         "contentZIndex" => content_z_index(a).map(|()| None),
-        _ => Err(Error::invalid("segflow: no such call").into()),
+        _ => Err(Error::invalid("no such call").into()),
     };
     match out {
         Ok(Some(value)) => abi::ret(value),
@@ -95,7 +95,7 @@ fn started() -> Result<(), Fail> {
     } else {
         Err(Error {
             code: ErrorCode::NotInitialized,
-            message: "segflow: the content module was not started".into(),
+            message: "the content module was not started".into(),
         }
         .into())
     }
@@ -106,9 +106,7 @@ fn started() -> Result<(), Fail> {
 /// schedules their boot.
 fn content_init(host: Arg) -> Result<(), Fail> {
     if !bridge::install(host) {
-        return Err(
-            Error::invalid("segflow: contentInit needs the core module's functions").into(),
-        );
+        return Err(Error::invalid("contentInit needs the core module's functions").into());
     }
     bridge::batch(|| {
         flows::install();
@@ -185,17 +183,17 @@ fn content_start(content_id: Arg, options: Arg) -> Result<(), Fail> {
     started()?;
     let id = match content_id.string() {
         Some(s) if !s.is_empty() => s,
-        _ => return Err(Error::invalid("segflow: contentId must be a non-empty string").into()),
+        _ => return Err(Error::invalid("contentId must be a non-empty string").into()),
     };
     let once = match options.kind() {
         Kind::Undefined | Kind::Null => false,
         Kind::Object => match options.get("once") {
             Some(v) if v.is_none() => false,
             Some(v) if v.kind() == Kind::Bool => v.truthy(),
-            Some(_) => return Err(Error::invalid("segflow: once must be a boolean").into()),
+            Some(_) => return Err(Error::invalid("once must be a boolean").into()),
             None => false,
         },
-        _ => return Err(Error::invalid("segflow: options must be an object").into()),
+        _ => return Err(Error::invalid("options must be an object").into()),
     };
     Ok(if checklists::has(&id) {
         checklists::start(&id, once)
@@ -210,11 +208,7 @@ fn content_navigate(navigate: Arg) -> Result<(), Fail> {
     match navigate.kind() {
         Kind::Undefined | Kind::Null => flows::set_navigate(None),
         Kind::Function => flows::set_navigate(Some(navigate.hold())),
-        _ => {
-            return Err(
-                Error::invalid("segflow: setCustomNavigate takes a function or null").into(),
-            )
-        }
+        _ => return Err(Error::invalid("setCustomNavigate takes a function or null").into()),
     }
     Ok(())
 }
@@ -227,7 +221,7 @@ fn content_z_index(z_index: Arg) -> Result<(), Fail> {
         .filter(|z| {
             z.is_finite() && z.abs() <= i32::MAX as f64 && *z == crate::core::float::trunc(*z)
         })
-        .ok_or_else(|| Error::invalid("segflow: setBaseZIndex takes an integer"))?;
+        .ok_or_else(|| Error::invalid("setBaseZIndex takes an integer"))?;
     flows::set_z_index(z as i32);
     Ok(())
 }

@@ -144,7 +144,7 @@ pub fn ui_unavailable(what: &str) {
     defer(Deferred::Report(Error {
         code: ErrorCode::UiUnavailable,
         message: String::from(
-            "segflow: the page did not let segflow create its UI (a shadow root in <body>), so ",
+            "the page did not let segflow create its UI (a shadow root in <body>), so ",
         ) + what
             + " was not shown",
     }));

@@ -596,7 +596,7 @@ pub fn start(flow_id: &str, once: bool) -> Result<(), Error> {
         ensure_booted(&mut queue);
         drain(queue);
         let outputs = engine(|e, ctx| e.start(flow_id, StartReason::Program, once, ctx))
-            .ok_or_else(|| Error::invalid("segflow: flows are not available"))??;
+            .ok_or_else(|| Error::invalid("flows are not available"))??;
         let mut queue = Vec::new();
         apply(outputs, &mut queue);
         drain(queue);
