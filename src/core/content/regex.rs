@@ -2,7 +2,9 @@
 //! a parser to a Thompson NFA and a Pike VM that simulates it on every thread
 //! at once, in O(pattern × text) time and O(pattern) memory, without
 //! backtracking: no pattern, however hostile (`(a*)*b`, `(a|aa)+$`), can stall
-//! the page (no ReDoS).
+//! the page (no ReDoS). A walk that costs more than [`MEMO_WORK`] steps is
+//! remembered for the last text, as conditions are evaluated again on every
+//! refresh, mostly on the same trait.
 //!
 //! # Why our own
 //! The `regex` crate would add hundreds of KB of wasm (code plus Unicode
@@ -60,6 +62,10 @@ pub const MAX_REPEAT: u32 = 100;
 pub const MAX_GROUP_DEPTH: u32 = 50;
 /// Most NFA steps a pattern may expand to (repetitions copy what they repeat).
 pub const MAX_PROGRAM: usize = 5000;
+
+/// Above this many steps (text bytes × NFA steps, well under 1 ms), the last
+/// answer is remembered ([`Regex::is_match`]).
+const MEMO_WORK: usize = 1 << 16;
 
 /// `\d`.
 const DIGIT: &[(char, char)] = &[('0', '9')];
@@ -172,6 +178,14 @@ enum Inst {
 pub struct Regex {
     source: String,
     prog: Vec<Inst>,
+    /// The last text whose walk cost more than [`MEMO_WORK`] steps, and the
+    /// answer: conditions are evaluated again on every refresh (each `track`,
+    /// each `identify`), mostly on the same trait, and a pattern near
+    /// [`MAX_PROGRAM`] on a 30 KB text takes a few hundred ms in the page.
+    memo: core::cell::RefCell<(String, bool)>,
+    /// How many times the VM ran (what the tests count).
+    #[cfg(test)]
+    runs: core::cell::Cell<u32>,
 }
 
 impl PartialEq for Regex {
@@ -573,6 +587,9 @@ impl Regex {
         Ok(Regex {
             source: pattern.to_string(),
             prog,
+            memo: Default::default(),
+            #[cfg(test)]
+            runs: Default::default(),
         })
     }
 
@@ -584,6 +601,30 @@ impl Regex {
     /// Whether the pattern matches somewhere in `text` (JavaScript's
     /// `new RegExp(pattern).test(text)`), in O(pattern × text) time.
     pub fn is_match(&self, text: &str) -> bool {
+        if text.len().saturating_mul(self.prog.len()) <= MEMO_WORK {
+            return self.run(text);
+        }
+        // Never borrowed twice (the VM does not come back here); if it were, it
+        // would only run the VM, without a panic path.
+        let Ok(mut memo) = self.memo.try_borrow_mut() else {
+            return self.run(text);
+        };
+        // The memo starts empty, and an empty text is never remembered (it
+        // costs no work).
+        if memo.0 == text {
+            return memo.1;
+        }
+        let answer = self.run(text);
+        memo.0.clear();
+        memo.0.push_str(text);
+        memo.1 = answer;
+        answer
+    }
+
+    /// [`Regex::is_match`] without the memo: the Pike VM.
+    fn run(&self, text: &str) -> bool {
+        #[cfg(test)]
+        self.runs.set(self.runs.get() + 1);
         let len = text.chars().count();
         // Every path from the start reads `^` first: only position 0 can match.
         let anchored = matches!(self.prog.first(), Some(Inst::Start));
@@ -669,6 +710,34 @@ mod tests {
 
     fn error(p: &str) -> String {
         Regex::new(p).expect_err(p)
+    }
+
+    #[test]
+    fn a_costly_pattern_is_not_run_again_on_the_same_text() {
+        // Near MAX_PROGRAM steps, most of them alive on every character of a
+        // long text it does not match: the whole O(pattern × text) walk.
+        let re = Regex::new(&(String::from("(?:") + &"[a-z]?".repeat(15) + "){1,100}!")).unwrap();
+        assert!(re.prog.len() > 3000, "{}", re.prog.len());
+        let text = "a".repeat(5_000);
+        let other = "b".repeat(5_000) + "!";
+        assert!(!re.is_match(&text));
+        assert_eq!(re.runs.get(), 1);
+        // Conditions are evaluated again on every refresh (each track, each
+        // identify), mostly on the same trait: the answer is remembered.
+        for _ in 0..5 {
+            assert!(!re.is_match(&text));
+        }
+        assert_eq!(re.runs.get(), 1, "the same text is answered from memory");
+        assert!(re.is_match(&other));
+        assert_eq!(re.runs.get(), 2, "a new text is run");
+        assert!(!re.is_match(&text));
+        assert_eq!(re.runs.get(), 3, "only the last text is remembered");
+        // Cheap evaluations are not worth a copy of the text.
+        let small = Regex::new("^pro").unwrap();
+        assert!(small.is_match("professional") && small.is_match("professional"));
+        assert_eq!(small.runs.get(), 2);
+        // A copy answers the same.
+        assert!(!re.clone().is_match(&text));
     }
 
     /// Checked against Node 20's `new RegExp(p).test(t)`.
