@@ -220,6 +220,50 @@ describe('checklists in the browser', () => {
     assert.equal((await trace(page)).at(-1), 'checklistEnded:user_closed');
   });
 
+  it('gives focus back to the task whose flow the keyboard finished, and announces each task completed, also by an event', T, async (t) => {
+    const writeKey = 'checklists-return';
+    const { page } = await openFlows(env.browser, t, collector, { writeKey, userId: 'u-return', traits: { first_name: 'Ada' }, content: doc() });
+    await page.evaluate(() => window.segflow.start('setup'));
+    await waitFor(async () => (await widget(page)).open, { message: 'panel open' });
+    const status = () => page.evaluate(() => {
+      const root = document.querySelector('segflow-checklist').shadowRoot;
+      const all = root.querySelectorAll('[role=status]');
+      return { count: all.length, text: all[0]?.textContent ?? null, kept: all[0]?.kept === true, live: all[0]?.getAttribute('aria-live') };
+    });
+    // The live region is in place before anything is announced (a region
+    // created with its text is not read out).
+    let s = await status();
+    assert.equal(s.count, 1, 'one live region');
+    assert.equal(s.text, '');
+    await page.evaluate(() => { document.querySelector('segflow-checklist').shadowRoot.querySelector('[role=status]').kept = true; });
+
+    // Enter on the task starts its flow; the flow's modal takes focus.
+    await page.locator('segflow-checklist [data-cl="task:tour"]').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('segflow-ui .step').waitFor();
+    await waitFor(() => page.evaluate(() => document.activeElement?.localName === 'segflow-ui'), { message: 'the modal has focus' });
+    await page.locator('segflow-ui .step button.primary').focus();
+    await page.keyboard.press('Enter');
+    await waitFor(async () => (await widget(page)).progress === '1', { message: 'tour done' });
+    await waitFor(async () => (await page.locator('segflow-ui .step').count()) === 0, { message: 'flow gone' });
+    await sleep(100);
+    const w = await widget(page);
+    assert.equal(await page.evaluate(() => document.activeElement?.localName), 'segflow-checklist', 'focus is back in the checklist, not on <body>');
+    assert.equal(w.focused, 'task:tour', 'on the task that started the flow');
+    s = await status();
+    assert.equal(s.count, 1);
+    assert.ok(s.kept, 'the same live region (not re-created with each render)');
+    assert.equal(s.text, 'Done: Take the tour. 2 tasks left');
+
+    // An event the app tracks completes a task: said in words too.
+    await page.evaluate(() => window.segflow.track('teammate_invited'));
+    await waitFor(async () => (await widget(page)).progress === '2', { message: 'invite done' });
+    s = await status();
+    assert.ok(s.kept);
+    assert.equal(s.text, 'Done: Invite a teammate. 1 task left');
+    assert.equal((await widget(page)).focused, 'task:tour', 'focus stays where it was');
+  });
+
   it('a task completes when a watched element appears, and a checklist starts when one is present', T, async (t) => {
     const writeKey = 'checklists-elements';
     const content = {

@@ -362,6 +362,11 @@ pub enum ChecklistOutput {
     },
     /// Store this text as the user's checklist state (`None`: remove it).
     Persist(Option<String>),
+    /// Say this in the widget's live region (after the [`ChecklistOutput::Show`]
+    /// it describes): the tasks that this update completed, however they
+    /// completed (a click, a flow, an event, an attribute), and how many are
+    /// left, so that a screen reader user hears what a sighted one sees tick.
+    Announce(String),
 }
 
 /// What the shell renders. All text is plain.
@@ -398,6 +403,35 @@ pub struct TaskView {
     pub done: bool,
     /// Blocked until earlier tasks are done (ordered checklists).
     pub blocked: bool,
+}
+
+/// `Done: A, B. 2 tasks left`: the tasks done in `now` that were not in `was`
+/// (the same checklist's previous render), or `None` when there are none (a
+/// first render, a reload, another checklist, a collapse).
+fn announcement(now: &ChecklistView, was: &ChecklistView) -> Option<String> {
+    if now.id != was.id {
+        return None;
+    }
+    let mut said = String::from("Done: ");
+    let mut any = false;
+    for (t, before) in now.tasks.iter().zip(&was.tasks) {
+        if t.done && !before.done && t.id == before.id {
+            if any {
+                said.push_str(", ");
+            }
+            said.push_str(&t.name);
+            any = true;
+        }
+    }
+    let left = now.tasks.len() - now.done.min(now.tasks.len());
+    said.push_str(". ");
+    json::push_u64(left as u64, &mut said);
+    said.push_str(if left == 1 {
+        " task left"
+    } else {
+        " tasks left"
+    });
+    any.then_some(said)
 }
 
 /// What is remembered of one checklist for one user.
@@ -964,6 +998,11 @@ impl ChecklistEngine {
         match &view {
             Some(v) => out.push(ChecklistOutput::Show(v.clone())),
             None => out.push(ChecklistOutput::Hide),
+        }
+        if let (Some(v), Some(was)) = (&view, &self.shown) {
+            if let Some(said) = announcement(v, was) {
+                out.push(ChecklistOutput::Announce(said));
+            }
         }
         self.shown = view;
     }

@@ -614,3 +614,71 @@ fn only_events_that_conditions_name_are_counted() {
     assert!(e.counts("signed_up"), "start conditions, nested");
     assert!(e.counts("invited"), "earlier checklists stay loaded");
 }
+
+/// What the live region is told in `out`.
+fn announced(out: &[ChecklistOutput]) -> Vec<&str> {
+    out.iter()
+        .filter_map(|o| match o {
+            ChecklistOutput::Announce(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_completed_task_is_announced_in_words_however_it_completed() {
+    let mut w = world();
+    let mut e = started(&w, doc(BASIC));
+    // A click.
+    let out = e.handle(
+        ChecklistInput::TaskClicked {
+            task_id: "click".into(),
+        },
+        &env(&w),
+    );
+    assert_eq!(announced(&out), ["Done: Click me. 3 tasks left"]);
+    // After the Show it describes.
+    let show = out
+        .iter()
+        .position(|o| matches!(o, ChecklistOutput::Show(_)));
+    let say = out
+        .iter()
+        .position(|o| matches!(o, ChecklistOutput::Announce(_)));
+    assert!(show < say, "{out:?}");
+    // A click that only starts a flow completes nothing: nothing to say.
+    let out = e.handle(
+        ChecklistInput::TaskClicked {
+            task_id: "tour".into(),
+        },
+        &env(&w),
+    );
+    assert!(announced(&out).is_empty(), "{out:?}");
+    // Collapsing and opening change the view but complete nothing.
+    for _ in 0..2 {
+        let out = e.handle(ChecklistInput::Toggle, &env(&w));
+        assert!(shown(&out).is_some());
+        assert!(announced(&out).is_empty(), "{out:?}");
+    }
+    // Two at once (a flow and an event), in the order of the list.
+    w.content
+        .push((ContentKind::Flow, "tour".into(), status(true, true, false)));
+    w.log.record("invited", &Json::Object(Vec::new()), w.now);
+    let out = e.refresh(&env(&w));
+    assert_eq!(
+        announced(&out),
+        ["Done: Take the tour, Invite. 1 task left"]
+    );
+    // The last one.
+    w.user = json::parse(r#"{"first_name":"Ada","plan":"pro"}"#).unwrap();
+    let out = e.refresh(&env(&w));
+    assert_eq!(announced(&out), ["Done: Upgrade. 0 tasks left"]);
+    // A reload shows the progress without saying it again.
+    let Some(state) = e.state() else {
+        panic!("no state")
+    };
+    let mut e2 = ChecklistEngine::new();
+    e2.load(doc(BASIC), &env(&w));
+    let out = e2.restore(Some(&state), &env(&w));
+    assert!(shown(&out).is_some());
+    assert!(announced(&out).is_empty(), "{out:?}");
+}

@@ -92,6 +92,9 @@ struct Widget {
     was_open: core::cell::Cell<bool>,
     /// The corner the content asks for.
     corner: core::cell::Cell<Corner>,
+    /// The live region ([`ChecklistOutput::Announce`]): in place before
+    /// anything is said, and kept across renders, or nothing is read out.
+    status: Held,
 }
 
 /// The checklist side of segflow in this page.
@@ -108,6 +111,11 @@ struct Checklists {
     /// The checklist the error listeners were told could not be shown (once,
     /// not on each of its updates, until it is shown or hidden).
     unavailable: Option<String>,
+    /// A task started this flow while this control (its `data-cl`) had focus:
+    /// once the flow is no longer active, focus comes back to it if it was
+    /// lost (the flow's step gave focus back to the widget's host, which
+    /// cannot take it, so it fell to `<body>`).
+    refocus: Option<(String, String)>,
 }
 
 static CHECKLISTS: Local<RefCell<Option<Checklists>>> = Local::new(RefCell::new(None));
@@ -191,6 +199,9 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                 }
             }
             ChecklistOutput::Emit(ev) => flows::emit(&ev),
+            ChecklistOutput::Announce(said) => {
+                with(|c| c.widget.as_ref().map(|w| w.status.set_text(&said)));
+            }
             // In its place among the events: the widget (rendered by the Show
             // that follows in this batch) is created now if it can be.
             ChecklistOutput::Seen(ev) => {
@@ -217,6 +228,11 @@ fn apply(outputs: Vec<ChecklistOutput>) {
         }
     }
     for id in start_flows {
+        with(|c| {
+            let key = c.widget.as_ref()?.root.active()?.get_attr("data-cl")?;
+            c.refocus = Some((id.clone(), key));
+            Some(())
+        });
         flows::start_for_task(&id);
     }
 }
@@ -235,6 +251,7 @@ pub fn install() {
         restored: false,
         loaded: false,
         unavailable: None,
+        refocus: None,
     };
     CHECKLISTS.with(|c| *c.borrow_mut() = Some(state));
     flows::set_after(refresh, dom_changed);
@@ -266,8 +283,34 @@ pub fn add(checklists: Vec<Checklist>) {
 /// Re-evaluates after flows, the URL, attributes or the DOM changed: the
 /// checklists' conditions, then the flows' start conditions.
 pub fn refresh() {
+    give_focus_back();
     update_presence();
     evaluate();
+}
+
+/// Focus back on the task that started a flow, once the flow is over, if focus
+/// was lost on the way ([`Checklists::refocus`]).
+fn give_focus_back() {
+    let Some((flow, key)) = with(|c| c.refocus.clone()).flatten() else {
+        return;
+    };
+    if flows::is_active(&flow) {
+        return;
+    }
+    let el = with(|c| {
+        c.refocus = None;
+        let active = dom::document().and_then(|d| d.active());
+        let lost = active.is_none_or(|a| dom::body().is_some_and(|b| b.same(&a)));
+        let mut sel = String::from("[data-cl=");
+        json::write_string(&key, &mut sel);
+        sel.push(']');
+        lost.then(|| c.widget.as_ref()?.root.find(&sel, false))?
+    })
+    .flatten();
+    // Outside the borrow: focusing runs the page's focus handlers.
+    if let Some(el) = el {
+        el.focus();
+    }
 }
 
 /// The DOM changed: looks again only if a watched element came or went (the
@@ -439,11 +482,16 @@ impl Widget {
         if !host.connected() {
             return None;
         }
+        let status = create("div", "sr")?;
+        status.set_attr("role", "status");
+        status.set_attr("aria-live", "polite");
+        root.append(&status);
         Some(Widget {
             host,
             root,
             was_open: core::cell::Cell::new(false),
             corner: core::cell::Cell::new(Corner::BottomRight),
+            status,
         })
     }
 
@@ -613,12 +661,13 @@ impl Widget {
             w.append(&panel);
         }
         self.was_open.set(view.open);
-        // Replace what was shown (the stylesheet, when it is an element, stays).
+        // Replace what was shown (the stylesheet, when it is an element, and the
+        // live region stay).
         let mut i = self.root.children();
         while i > 0 {
             i -= 1;
             if let Some(c) = self.root.child(i) {
-                if c.tag() != "style" {
+                if c.tag() != "style" && !c.same(&self.status) {
                     c.remove();
                 }
             }

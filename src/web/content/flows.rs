@@ -204,6 +204,11 @@ pub fn statuses() -> Vec<(String, bool, bool, bool)> {
     .unwrap_or_default()
 }
 
+/// Whether flow `flow_id` is the active one.
+pub fn is_active(flow_id: &str) -> bool {
+    engine(|e, _| e.active().is_some_and(|(id, _)| id == flow_id)).unwrap_or(false)
+}
+
 /// Starts flow `flow_id` for a checklist task (start reason `action`).
 pub fn start_for_task(flow_id: &str) {
     batch(|| {
