@@ -403,3 +403,42 @@ fn readme_limits_table_matches_the_code() {
         MAX_DURATION_MS
     );
 }
+
+#[test]
+fn cross_reference_errors_name_the_flow_they_are_in() {
+    let ok = r#"{"id":"f","name":"F","steps":[{"id":"a","type":"modal"}]}"#;
+    let bad_step = r#"{"id":"g","name":"G","steps":[{"id":"a","type":"modal"},{"id":"b","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"go_to_step","step":"zz"}}]}]}"#;
+    let bad_flow = r#"{"id":"h","name":"H","steps":[{"id":"a","type":"modal","triggers":[{"when":{"type":"wait","seconds":1},"action":{"type":"start_flow","flow":"nope"}}]}]}"#;
+    let doc = |flows: &[&str]| String::from(r#"{"version":1,"flows":["#) + &flows.join(",") + "]}";
+    assert_eq!(
+        error(&doc(&[
+            ok,
+            ok.replace("\"f\"", "\"f2\"").as_str(),
+            bad_step
+        ])),
+        "flows[2].steps[1].blocks[0].action.step: no step with this id in the flow"
+    );
+    assert_eq!(
+        error(&doc(&[ok, bad_flow])),
+        "flows[1].steps[0].triggers[0].action.flow: no flow with this id in the content"
+    );
+    let list = |id: &str, flow: &str| {
+        String::from(r#"{"id":""#)
+            + id
+            + r#"","name":"L","tasks":[{"id":"t","name":"T","action":{"type":"start_flow","flow":""#
+            + flow
+            + r#""}}]}"#
+    };
+    assert_eq!(
+        error(
+            &(String::from(r#"{"version":1,"flows":["#)
+                + ok
+                + r#"],"checklists":["#
+                + &list("a", "f")
+                + ","
+                + &list("b", "nope")
+                + "]}")
+        ),
+        "checklists[1].tasks[0].action.flow: no flow with this id in the document"
+    );
+}
