@@ -177,6 +177,32 @@ describe('flows in the browser', () => {
     assert.ok(events.every((e) => e.anonymousId === events[0].anonymousId && e.anonymousId));
   });
 
+  it('keeps a tooltip taller than the viewport inside it: its text scrolls, the arrow still points at the target, its buttons stay reachable', T, async (t) => {
+    const writeKey = 'flows-tall-tooltip';
+    const long = Array.from({ length: 40 }, (_, i) => `Paragraph ${i + 1} of a long explanation.`).join('\n\n');
+    const tall = {
+      id: 'tall', name: 'Tall', type: 'tooltip', target: '#settings',
+      blocks: [{ type: 'title', text: 'A lot to say' }, { type: 'text', markdown: long }, { type: 'button', ...NEXT }],
+    };
+    const doc = content(flow('tall', [tall, tooltip('after', '#settings')], { dismissible: true }));
+    const { page } = await open(t, { writeKey, content: doc, contextOptions: { viewport: { width: 1000, height: 480 } } });
+    await page.evaluate(() => window.segflow.start('tall'));
+    const u = await shown(page, 'tall');
+    const r = await rectOf(page, '#settings');
+    assert.ok(u.rect.y >= 0 && u.rect.bottom <= 480, `within the viewport: ${JSON.stringify(u.rect)}`);
+    assert.ok(close(u.arrow.x, r.cx), `the arrow points at the target: ${JSON.stringify(u.arrow)} ${JSON.stringify(r)}`);
+    // The close button stays in its corner while the text scrolls.
+    const corner = await page.evaluate(() => {
+      const root = document.querySelector('segflow-ui').shadowRoot;
+      const step = root.querySelector('.step').getBoundingClientRect();
+      const c = root.querySelector('button.close').getBoundingClientRect();
+      return { dx: step.right - c.right, dy: c.y - step.y };
+    });
+    assert.ok(corner.dx >= 0 && corner.dx < 20 && corner.dy >= 0 && corner.dy < 20, JSON.stringify(corner));
+    await clickButton(page, 'Next');
+    await shown(page, 'after');
+  });
+
   it('places a tooltip next to its target with the arrow on the target, and flips it when there is no room', T, async (t) => {
     const writeKey = 'flows-tooltip';
     const doc = content(flow('tips', [

@@ -28,6 +28,7 @@ const CSS_SOURCE: &str = r#"
 .step { position: fixed; box-sizing: border-box; pointer-events: auto; color: inherit; background: var(--segflow-bg, #fff); border-radius: var(--segflow-radius, 12px); box-shadow: var(--segflow-shadow, 0 0 0 1px rgba(17, 24, 39, .08), 0 4px 8px -2px rgba(17, 24, 39, .10), 0 20px 44px -8px rgba(17, 24, 39, .32)); padding: 18px 20px 16px; animation: segflow-fade .2s ease-out; }
 .step:focus { outline: none; }
 .tooltip { width: max-content; min-width: 240px; max-width: min(var(--segflow-width, 340px), calc(100vw - 16px)); }
+.scroll { max-height: calc(100vh - 50px); overflow: auto; }
 .bubble { width: min(var(--segflow-width, 340px), calc(100vw - 32px)); max-height: calc(100vh - 48px); overflow: auto; }
 .step { overflow-wrap: anywhere; }
 .modal { left: 50%; top: 50%; transform: translate(-50%, -50%); width: min(var(--segflow-modal-width, 460px), calc(100vw - 32px)); max-height: calc(100vh - 32px); overflow: auto; padding: 28px 28px 22px; animation: segflow-pop .22s cubic-bezier(.2, .8, .3, 1); }
@@ -43,7 +44,7 @@ h2 { margin: 0 0 6px; font-size: 17px; line-height: 1.35; font-weight: 650; lett
 .dismissible h2 { margin-right: 30px; }
 .modal h2 { font-size: 21px; margin-bottom: 8px; }
 .body { color: var(--segflow-text, #4b5563); }
-.dismissible > .body:first-child { margin-right: 30px; }
+.close + .body, .dismissible .scroll > .body:first-child { margin-right: 30px; }
 p { margin: 0 0 10px; } p:last-child, ul:last-child, ol:last-child { margin-bottom: 0; }
 ul, ol { margin: 0 0 10px; padding-left: 22px; } li { margin: 3px 0; }
 strong { font-weight: 650; color: var(--segflow-fg, #1f2937); } em { font-style: italic; }
@@ -352,6 +353,16 @@ impl Ui {
         if modal {
             step.set_attr("aria-modal", "true");
         }
+        // A tooltip's blocks scroll inside it (it is sized by its content, and
+        // may be taller than the viewport), with the arrow and the close button
+        // outside the scrolling box, on its edge and in its corner.
+        let content = if matches!(view.kind, ViewKind::Tooltip { .. }) {
+            let scroll = create("div", "scroll")?;
+            step.append(&scroll);
+            scroll
+        } else {
+            step.dup()
+        };
         let mut has_title = false;
         let mut has_body = false;
         for block in &view.blocks {
@@ -362,7 +373,7 @@ impl Ui {
                         h.set_attr("id", "segflow-title");
                         has_title = true;
                     }
-                    step.append(&h);
+                    content.append(&h);
                 }
                 ViewBlock::Text(nodes_) => {
                     let body = create("div", "body")?;
@@ -371,7 +382,7 @@ impl Ui {
                         has_body = true;
                     }
                     nodes(&body, nodes_);
-                    step.append(&body);
+                    content.append(&body);
                 }
                 ViewBlock::Image { src, alt } => {
                     // Refused once resolved: no image (nothing is fetched).
@@ -381,7 +392,7 @@ impl Ui {
                     let img = create("img", "")?;
                     img.set_attr("src", &src);
                     img.set_attr("alt", alt);
-                    step.append(&img);
+                    content.append(&img);
                 }
             }
         }
@@ -407,7 +418,7 @@ impl Ui {
                 button.set_attr("data-sf", &(String::from("btn:") + &int(b.index as i64)));
                 footer.append(&button);
             }
-            step.append(&footer);
+            content.append(&footer);
         }
         if view.dismissible {
             // First in the step, so first in tab order, as it sits first (top
