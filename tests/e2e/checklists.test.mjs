@@ -264,6 +264,30 @@ describe('checklists in the browser', () => {
     assert.equal((await widget(page)).focused, 'task:tour', 'focus stays where it was');
   });
 
+  it('keeps its corner and mirrors its panel on a right-to-left page', T, async (t) => {
+    const writeKey = 'checklists-rtl';
+    const { page } = await openFlows(env.browser, t, collector, { writeKey, userId: 'u-rtl', content: doc() });
+    await page.evaluate(() => { document.documentElement.dir = 'rtl'; window.segflow.start('setup'); });
+    await waitFor(async () => (await widget(page)).open, { message: 'panel open' });
+    const m = await page.evaluate(() => {
+      const root = document.querySelector('segflow-checklist').shadowRoot;
+      const rect = (el) => el.getBoundingClientRect();
+      const textRect = (el) => { const r = document.createRange(); r.selectNodeContents(el); return r.getBoundingClientRect(); };
+      const panel = rect(root.querySelector('.panel'));
+      return {
+        launcherRightGap: innerWidth - rect(root.querySelector('.launcher')).right,
+        panelRightGap: innerWidth - panel.right,
+        titleRightGap: panel.right - textRect(root.querySelector('h2')).right,
+        toolsLeftGap: rect(root.querySelector('.tools')).x - panel.x,
+        taskTextRightGap: rect(root.querySelector('.task')).right - textRect(root.querySelector('.task .name')).right,
+      };
+    });
+    assert.ok(Math.abs(m.launcherRightGap - 24) < 2 && Math.abs(m.panelRightGap - 24) < 2, `in the bottom-right corner: ${JSON.stringify(m)}`);
+    assert.ok(m.titleRightGap < 30, `the title starts at the right: ${JSON.stringify(m)}`);
+    assert.ok(m.toolsLeftGap < 20, `collapse and dismiss at the left: ${JSON.stringify(m)}`);
+    assert.ok(m.taskTextRightGap < 50, `task names start at the right: ${JSON.stringify(m)}`);
+  });
+
   it('a task completes when a watched element appears, and a checklist starts when one is present', T, async (t) => {
     const writeKey = 'checklists-elements';
     const content = {

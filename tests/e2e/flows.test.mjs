@@ -203,6 +203,54 @@ describe('flows in the browser', () => {
     await shown(page, 'after');
   });
 
+  it('lays a step out right to left in a right-to-left page: text from the right, close button and lists mirrored, "1 of 2" in reading order', T, async (t) => {
+    const writeKey = 'flows-rtl';
+    const step1 = {
+      id: 'r1', name: 'R1', type: 'modal',
+      blocks: [
+        { type: 'title', text: 'مرحبا' },
+        { type: 'text', markdown: 'نص قصير\n\n- أول\n- ثان' },
+        { type: 'button', ...NEXT },
+      ],
+    };
+    const doc = content(flow('rtl', [step1, modal('r2')], { dismissible: true, show_progress: true }));
+    const { page } = await open(t, { writeKey, content: doc });
+    await page.evaluate(() => { document.documentElement.dir = 'rtl'; window.segflow.start('rtl'); });
+    await shown(page, 'r1');
+    const m = await page.evaluate(() => {
+      const root = document.querySelector('segflow-ui').shadowRoot;
+      const rect = (el) => el.getBoundingClientRect();
+      const textRect = (el) => { const r = document.createRange(); r.selectNodeContents(el); return r.getBoundingClientRect(); };
+      const step = rect(root.querySelector('.step'));
+      const h2 = root.querySelector('h2');
+      const progress = root.querySelector('.progress');
+      // Where each digit of "1 of 2" is drawn.
+      const digitX = (d) => {
+        const node = progress.firstChild;
+        const i = node.textContent.indexOf(d);
+        const r = document.createRange();
+        r.setStart(node, i);
+        r.setEnd(node, i + 1);
+        return r.getBoundingClientRect().x;
+      };
+      const li = root.querySelector('li');
+      return {
+        titleRightGap: step.right - textRect(h2).right,
+        closeLeftGap: rect(root.querySelector('button.close')).x - step.x,
+        bulletSide: getComputedStyle(li.parentElement).paddingRight,
+        progressRightGap: step.right - rect(progress).right,
+        oneBeforeTwo: digitX('1') < digitX('2'),
+        text: progress.textContent,
+      };
+    });
+    assert.ok(m.titleRightGap < 40, `the title starts at the right: ${JSON.stringify(m)}`);
+    assert.ok(m.closeLeftGap < 20, `the close button is in the left corner: ${JSON.stringify(m)}`);
+    assert.equal(m.bulletSide, '22px', 'list indented on the right');
+    assert.ok(m.progressRightGap < 40, `the progress starts the footer, at the right: ${JSON.stringify(m)}`);
+    assert.equal(m.text, '1 of 2');
+    assert.ok(m.oneBeforeTwo, '"1 of 2" reads 1 of 2, not 2 of 1');
+  });
+
   it('places a tooltip next to its target with the arrow on the target, and flips it when there is no room', T, async (t) => {
     const writeKey = 'flows-tooltip';
     const doc = content(flow('tips', [

@@ -40,19 +40,23 @@ use crate::core::placement;
 use crate::web::abi::Held;
 
 /// Stylesheet of the widget; themed with the same `--segflow-*` properties as flows.
+/// On a right-to-left page the panel mirrors (logical sides for text, the heading
+/// and the tools) while the widget keeps the physical corner the content names
+/// (auto margins, not `flex-end`, which would follow the direction).
 const CSS_SOURCE: &str = r#"
 :host { all: initial !important; display: block !important; position: fixed !important; top: 0 !important; left: 0 !important; width: 0 !important; height: 0 !important; margin: 0 !important; padding: 0 !important; border: 0 !important; z-index: calc(var(--segflow-z-index, 1234500) - 1) !important; visibility: visible !important; opacity: 1 !important; transform: none !important; pointer-events: none !important; }
-.w { position: fixed; display: flex; flex-direction: column; align-items: flex-end; gap: 10px; pointer-events: none; font: 15px/1.5 var(--segflow-font, ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif); color: var(--segflow-fg, #1f2937); text-align: left; }
-.w.bottom-right { right: 24px; bottom: 24px; flex-direction: column-reverse; } .w.bottom-left { left: 24px; bottom: 24px; flex-direction: column-reverse; align-items: flex-start; }
-.w.top-right { right: 24px; top: 24px; } .w.top-left { left: 24px; top: 24px; align-items: flex-start; }
-.w > * { pointer-events: auto; }
+.w { position: fixed; display: flex; flex-direction: column; gap: 10px; pointer-events: none; font: 15px/1.5 var(--segflow-font, ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif); color: var(--segflow-fg, #1f2937); text-align: start; }
+.w.bottom-right { right: 24px; bottom: 24px; flex-direction: column-reverse; } .w.bottom-left { left: 24px; bottom: 24px; flex-direction: column-reverse; }
+.w.top-right { right: 24px; top: 24px; } .w.top-left { left: 24px; top: 24px; }
+.w > * { pointer-events: auto; margin-left: auto; }
+.w.bottom-left > *, .w.top-left > * { margin-left: 0; margin-right: auto; }
 .w { overflow-wrap: anywhere; } .launcher { max-width: calc(100vw - 48px); }
 button { box-sizing: border-box; margin: 0; font: inherit; cursor: pointer; color: inherit; }
 .launcher { display: inline-flex; align-items: center; gap: 8px; padding: 9px 16px; border: 0; border-radius: 999px; background: var(--segflow-accent, #4f46e5); color: var(--segflow-accent-fg, #fff); font-size: 14px; font-weight: 600; box-shadow: 0 4px 14px rgba(17, 24, 39, .25); }
 .count { min-width: 22px; padding: 0 6px; border-radius: 999px; background: rgba(255, 255, 255, .25); font-variant-numeric: tabular-nums; text-align: center; }
 .panel { position: relative; box-sizing: border-box; width: min(var(--segflow-width, 340px), calc(100vw - 32px)); max-height: calc(100vh - 120px); overflow: auto; padding: 18px 20px 16px; background: var(--segflow-bg, #fff); border-radius: var(--segflow-radius, 12px); box-shadow: var(--segflow-shadow, 0 0 0 1px rgba(17, 24, 39, .08), 0 4px 8px -2px rgba(17, 24, 39, .10), 0 20px 44px -8px rgba(17, 24, 39, .32)); }
 .panel.enter { animation: segflow-fade .2s ease-out; }
-h2 { margin: 0 64px 6px 0; font-size: 17px; line-height: 1.35; font-weight: 650; color: var(--segflow-title, #111827); }
+h2 { margin: 0 0 6px; margin-inline-end: 64px; font-size: 17px; line-height: 1.35; font-weight: 650; color: var(--segflow-title, #111827); }
 .body { color: var(--segflow-text, #4b5563); margin-bottom: 10px; } p { margin: 0 0 8px; }
 a { color: var(--segflow-link, var(--segflow-accent, #4f46e5)); }
 .bar { height: 8px; border-radius: 4px; background: var(--segflow-track, #e5e7eb); overflow: hidden; margin: 8px 0 4px; }
@@ -60,14 +64,14 @@ a { color: var(--segflow-link, var(--segflow-accent, #4f46e5)); }
 .done-count { font-size: 13px; color: var(--segflow-muted, #6b7280); margin-bottom: 8px; }
 ol { list-style: none; margin: 0; padding: 0; }
 li { margin: 4px 0; }
-.task { display: flex; width: 100%; gap: 10px; align-items: flex-start; padding: 8px 10px; border: 1px solid var(--segflow-border, #e5e7eb); border-radius: 8px; background: var(--segflow-button-bg, #fff); text-align: left; font-size: 14px; }
+.task { display: flex; width: 100%; gap: 10px; align-items: flex-start; padding: 8px 10px; border: 1px solid var(--segflow-border, #e5e7eb); border-radius: 8px; background: var(--segflow-button-bg, #fff); text-align: start; font-size: 14px; }
 .task:hover { background: var(--segflow-button-hover, #f3f4f6); }
 .task[aria-disabled=true] { cursor: not-allowed; color: var(--segflow-muted, #6b7280); }
 .mark { flex: none; width: 18px; height: 18px; margin-top: 1px; border: 2px solid var(--segflow-border, #9ca3af); border-radius: 50%; box-sizing: border-box; text-align: center; font-size: 11px; line-height: 14px; }
 .is-done .mark { background: var(--segflow-accent, #4f46e5); border-color: var(--segflow-accent, #4f46e5); color: var(--segflow-accent-fg, #fff); }
 .is-done .name { text-decoration: line-through; color: var(--segflow-text, #4b5563); }
 .desc { display: block; font-size: 13px; color: var(--segflow-text, #4b5563); }
-.tools { position: absolute; top: 10px; right: 10px; display: flex; gap: 2px; }
+.tools { position: absolute; top: 10px; inset-inline-end: 10px; display: flex; gap: 2px; }
 .tool { width: 32px; height: 32px; padding: 0; border: 0; border-radius: 8px; background: transparent; font-size: 20px; line-height: 32px; color: var(--segflow-muted, #6b7280); }
 .tool:hover { background: var(--segflow-button-hover, #f3f4f6); }
 .sr { position: absolute; width: 1px; height: 1px; margin: -1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }

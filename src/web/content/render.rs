@@ -21,9 +21,14 @@ use crate::core::placement::{self, Rect, Side};
 /// page CSS such as `body * { display: none !important }` cannot hide or move the UI;
 /// `all: initial` stops the page's inherited properties (colour, font, spacing) at
 /// the host. Custom properties still inherit, which is what theming uses.
+///
+/// `all` leaves `direction` alone, so the UI follows a right-to-left page: sides
+/// are logical (`inline-start`/`inline-end`: text, lists, the close button, the
+/// progress), and "1 of 2" is bidi-isolated (`unicode-bidi: plaintext`) so it
+/// reads in order there.
 const CSS_SOURCE: &str = r#"
 :host { all: initial !important; display: block !important; position: fixed !important; top: 0 !important; left: 0 !important; width: 0 !important; height: 0 !important; margin: 0 !important; padding: 0 !important; border: 0 !important; z-index: var(--segflow-z-index, 1234500) !important; visibility: visible !important; opacity: 1 !important; transform: none !important; filter: none !important; contain: none !important; clip-path: none !important; pointer-events: none !important; }
-.layer { position: fixed; inset: 0; pointer-events: none; font: 15px/1.55 var(--segflow-font, ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif); color: var(--segflow-fg, #1f2937); text-align: left; -webkit-font-smoothing: antialiased; }
+.layer { position: fixed; inset: 0; pointer-events: none; font: 15px/1.55 var(--segflow-font, ui-sans-serif, system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif); color: var(--segflow-fg, #1f2937); text-align: start; -webkit-font-smoothing: antialiased; }
 .backdrop { position: fixed; inset: 0; background: var(--segflow-backdrop, rgba(17, 24, 39, .55)); pointer-events: auto; animation: segflow-fade .2s ease-out; }
 .step { position: fixed; box-sizing: border-box; pointer-events: auto; color: inherit; background: var(--segflow-bg, #fff); border-radius: var(--segflow-radius, 12px); box-shadow: var(--segflow-shadow, 0 0 0 1px rgba(17, 24, 39, .08), 0 4px 8px -2px rgba(17, 24, 39, .10), 0 20px 44px -8px rgba(17, 24, 39, .32)); padding: 18px 20px 16px; animation: segflow-fade .2s ease-out; }
 .step:focus { outline: none; }
@@ -41,22 +46,22 @@ const CSS_SOURCE: &str = r#"
 .tooltip[data-side=left] .arrow { right: -7px; box-shadow: 1px -1px 0 rgba(17, 24, 39, .08); }
 .tooltip[data-side=right] .arrow { left: -7px; box-shadow: -1px 1px 0 rgba(17, 24, 39, .08); }
 h2 { margin: 0 0 6px; font-size: 17px; line-height: 1.35; font-weight: 650; letter-spacing: -.01em; color: var(--segflow-title, #111827); }
-.dismissible h2 { margin-right: 30px; }
+.dismissible h2 { margin-inline-end: 30px; }
 .modal h2 { font-size: 21px; margin-bottom: 8px; }
 .body { color: var(--segflow-text, #4b5563); }
-.close + .body, .dismissible .scroll > .body:first-child { margin-right: 30px; }
+.close + .body, .dismissible .scroll > .body:first-child { margin-inline-end: 30px; }
 p { margin: 0 0 10px; } p:last-child, ul:last-child, ol:last-child { margin-bottom: 0; }
-ul, ol { margin: 0 0 10px; padding-left: 22px; } li { margin: 3px 0; }
+ul, ol { margin: 0 0 10px; padding: 0; padding-inline-start: 22px; } li { margin: 3px 0; }
 strong { font-weight: 650; color: var(--segflow-fg, #1f2937); } em { font-style: italic; }
 a { color: var(--segflow-link, var(--segflow-accent, #4f46e5)); text-decoration: underline; text-underline-offset: 2px; border-radius: 3px; }
 img { display: block; width: 100%; height: auto; border-radius: 8px; margin: 2px 0 14px; }
 .footer { display: flex; flex-wrap: wrap; align-items: center; justify-content: flex-end; gap: 8px; margin-top: 18px; }
-.progress { margin-right: auto; font-size: 13px; color: var(--segflow-muted, #6b7280); font-variant-numeric: tabular-nums; }
+.progress { margin-inline-end: auto; unicode-bidi: plaintext; font-size: 13px; color: var(--segflow-muted, #6b7280); font-variant-numeric: tabular-nums; }
 button { box-sizing: border-box; margin: 0; font: inherit; font-size: 14px; font-weight: 550; line-height: 20px; padding: 7px 14px; border-radius: var(--segflow-button-radius, 8px); border: 1px solid var(--segflow-border, #d1d5db); background: var(--segflow-button-bg, #fff); color: var(--segflow-button-fg, #374151); cursor: pointer; transition: background-color .15s, box-shadow .15s; }
 button:hover { background-color: var(--segflow-button-hover, #f3f4f6); }
 button.primary { background: var(--segflow-accent, #4f46e5); border-color: var(--segflow-accent, #4f46e5); color: var(--segflow-accent-fg, #fff); box-shadow: 0 1px 2px rgba(17, 24, 39, .15); }
 button.primary:hover { background-image: linear-gradient(rgba(0, 0, 0, .1), rgba(0, 0, 0, .1)); }
-button.close { position: absolute; top: 10px; right: 10px; width: 32px; height: 32px; padding: 0; border: none; border-radius: 8px; background: transparent; font-size: 22px; font-weight: 400; line-height: 32px; text-align: center; color: var(--segflow-muted, #6b7280); }
+button.close { position: absolute; top: 10px; inset-inline-end: 10px; width: 32px; height: 32px; padding: 0; border: none; border-radius: 8px; background: transparent; font-size: 22px; font-weight: 400; line-height: 32px; text-align: center; color: var(--segflow-muted, #6b7280); }
 button.close:hover { background: var(--segflow-button-hover, #f3f4f6); color: var(--segflow-title, #111827); }
 button:focus-visible, a:focus-visible, .step:focus-visible { outline: 3px solid var(--segflow-focus, #b45309); outline-offset: 2px; }
 .announce { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden; clip-path: inset(50%); white-space: nowrap; border: 0; }
