@@ -135,7 +135,7 @@ provide(guarded({
   // Elements added or removed anywhere, or their `class`, `style` or `hidden`
   // attributes changed.
   observe_mutations: (kind) => new MutationObserver(() => fire(kind)).observe(document.documentElement, {
-    childList: true, subtree: true, attributes: true, attributeFilter: ['class', 'style', 'hidden'],
+    childList: true, subtree: true, attributes: true, attributeFilter: ['class', 'style', 'hidden', 'open'],
   }),
   observe_size: (e, kind) => {
     if (typeof ResizeObserver == 'undefined') return 0;

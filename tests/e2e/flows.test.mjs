@@ -251,6 +251,55 @@ describe('flows in the browser', () => {
     assert.ok(m.oneBeforeTwo, '"1 of 2" reads 1 of 2, not 2 of 1');
   });
 
+  it('shows its steps over the app\'s own modal <dialog>, usable, without making the dialog inert, and moves back once it closes', T, async (t) => {
+    const writeKey = 'flows-app-dialog';
+    const doc = content(
+      flow('over', [modal('o1', [{ label: 'Got it', action: { type: 'next' }, primary: true }])]),
+      flow('inside', [tooltip('i1', '#in-dialog', { placement: 'bottom' }, [{ label: 'Done', action: { type: 'next' }, primary: true }])]),
+    );
+    const { page } = await open(t, { writeKey, content: doc });
+    await page.evaluate(() => {
+      const d = document.createElement('dialog');
+      d.id = 'app-dialog';
+      d.innerHTML = '<p>Settings</p><button id="in-dialog">Save</button> <button id="close-dialog">Close</button>';
+      d.querySelector('#close-dialog').onclick = () => d.close();
+      d.querySelector('#in-dialog').onclick = () => { window.saved = (window.saved || 0) + 1; };
+      document.body.append(d);
+      d.showModal();
+    });
+    // A modal step started while the app's dialog is open: on top and clickable.
+    await page.evaluate(() => window.segflow.start('over'));
+    await shown(page, 'o1');
+    const onTop = () => page.evaluate(() => {
+      const root = document.querySelector('segflow-ui').shadowRoot;
+      const r = root.querySelector('.step').getBoundingClientRect();
+      const hit = document.elementFromPoint(r.x + r.width / 2, r.y + 10);
+      return hit?.localName;
+    });
+    assert.equal(await onTop(), 'segflow-ui', 'the step is not covered by the dialog');
+    assert.equal(await page.evaluate(() => document.getElementById('app-dialog').hasAttribute('inert')), false, 'the dialog is not made inert');
+    await clickButton(page, 'Got it');
+    await gone(page);
+    assert.deepEqual(await flowTrace(page), ['flowStarted:over:program', 'flowStepSeen:o1', 'flowCompleted:over', 'flowEnded:over:completed']);
+    // The dialog works as before.
+    await page.locator('#in-dialog').click({ timeout: 3000 });
+    assert.equal(await page.evaluate(() => window.saved), 1);
+    // A tooltip on a button inside the dialog: next to it and clickable.
+    await page.evaluate(() => window.segflow.start('inside'));
+    const u = await shown(page, 'i1');
+    const r = await rectOf(page, '#in-dialog');
+    assert.ok(close(u.rect.y, r.bottom + 12), `below its target: ${JSON.stringify(u.rect)} ${JSON.stringify(r)}`);
+    assert.equal(await onTop(), 'segflow-ui');
+    await clickButton(page, 'Done');
+    await gone(page);
+    // Once the dialog is closed, a step shows in the page as usual.
+    await page.locator('#close-dialog').click();
+    await page.evaluate(() => window.segflow.start('over'));
+    await shown(page, 'o1');
+    assert.equal(await onTop(), 'segflow-ui');
+    assert.equal(await page.evaluate(() => document.querySelector('segflow-ui').parentElement.localName), 'body');
+  });
+
   it('places a tooltip next to its target with the arrow on the target, and flips it when there is no room', T, async (t) => {
     const writeKey = 'flows-tooltip';
     const doc = content(flow('tips', [

@@ -110,6 +110,8 @@ pub struct Ui {
     /// The page elements this UI made `inert` while a modal is open (exactly
     /// these lose it again).
     inert: Vec<Held>,
+    /// The app's own modal `<dialog>` the UI was moved into ([`Ui::follow_dialog`]).
+    dialog: Option<Held>,
 }
 
 /// A `<tag>` element with class `class` (none when empty) and the text `s`.
@@ -226,6 +228,7 @@ impl Ui {
             resize: None,
             announce,
             inert: Vec::new(),
+            dialog: None,
         };
         ui.set_z_index(z_index);
         dom::body()?.append(&ui.host);
@@ -272,8 +275,39 @@ impl Ui {
             }
             self.inert.retain(Held::connected);
         }
+        self.follow_dialog(&body);
         if self.modal {
             self.make_page_inert(&body);
+        }
+    }
+
+    /// The app's own modal `<dialog>` is in the top layer, above any z-index, and
+    /// makes everything outside it inert: a step outside would be covered and
+    /// unusable, and seen by no one. While one is open the UI lives inside it
+    /// (fixed, so placed as before; stacked above the dialog's content), what this
+    /// UI made inert that now holds it is given back, and once the dialog closes
+    /// the UI goes back to `<body>`.
+    fn follow_dialog(&mut self, body: &Held) {
+        match dom::query("dialog:modal") {
+            Some(d) => {
+                if !d.contains(&self.host) {
+                    d.append(&self.host);
+                }
+                self.dialog = Some(d);
+                let host = &self.host;
+                self.inert.retain(|el| {
+                    let holds = el.contains(host);
+                    if holds {
+                        el.attr("inert", None);
+                    }
+                    !holds
+                });
+            }
+            None => {
+                if self.dialog.take().is_some() {
+                    body.append(&self.host);
+                }
+            }
         }
     }
 
@@ -337,6 +371,7 @@ impl Ui {
             // The app replaced the body (or removed us): come back.
             body.append(&self.host);
         }
+        self.follow_dialog(&body);
         let (mut class, modal) = match &view.kind {
             ViewKind::Modal => (String::from("step modal"), true),
             ViewKind::Tooltip { .. } => (String::from("step tooltip hidden"), false),
