@@ -300,6 +300,38 @@ describe('flows in the browser', () => {
     assert.equal(await page.evaluate(() => document.querySelector('segflow-ui').parentElement.localName), 'body');
   });
 
+  it('follows a tooltip target that a CSS transition or animation moves', T, async (t) => {
+    const writeKey = 'flows-transition';
+    const doc = content(flow('moving', [tooltip('m1', '#settings')]));
+    const { page } = await open(t, { writeKey, content: doc });
+    await page.evaluate(() => window.segflow.start('moving'));
+    let u = await shown(page, 'm1');
+    let r = await rectOf(page, '#settings');
+    assert.ok(close(u.arrow.x, r.cx), 'at the target first');
+    // The app slides the target (a class or style change, then a transition).
+    await page.evaluate(() => new Promise((done) => {
+      const el = document.querySelector('#settings');
+      el.style.transition = 'transform .25s ease-out';
+      el.addEventListener('transitionend', () => setTimeout(done, 100), { once: true });
+      el.style.transform = 'translateX(160px)';
+    }));
+    u = await ui(page);
+    r = await rectOf(page, '#settings');
+    assert.ok(close(u.arrow.x, r.cx), `the arrow follows to the target's new place: ${JSON.stringify(u.arrow)} ${JSON.stringify(r)}`);
+    // A keyframe animation (a class added) that moves it down.
+    await page.evaluate(() => new Promise((done) => {
+      const el = document.querySelector('#settings');
+      const s = document.createElement('style');
+      s.textContent = '@keyframes slide { to { transform: translate(160px, 60px); } } .slid { animation: slide .25s forwards; }';
+      document.head.append(s);
+      el.addEventListener('animationend', () => setTimeout(done, 100), { once: true });
+      el.classList.add('slid');
+    }));
+    u = await ui(page);
+    r = await rectOf(page, '#settings');
+    assert.ok(close(u.arrow.x, r.cx) && close(u.rect.y, r.bottom + 12), `follows the animation too: ${JSON.stringify(u.rect)} ${JSON.stringify(r)}`);
+  });
+
   it('places a tooltip next to its target with the arrow on the target, and flips it when there is no room', T, async (t) => {
     const writeKey = 'flows-tooltip';
     const doc = content(flow('tips', [

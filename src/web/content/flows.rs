@@ -738,6 +738,10 @@ fn install_hooks() {
     dom::listen(&doc, "focusin", wake::FOCUSIN, true);
     dom::listen(&window, "scroll", wake::MOVED, true);
     dom::listen(&window, "resize", wake::MOVED, false);
+    // A target that a CSS transition or animation moved: placed again where it
+    // ends (mutations only tell where it starts).
+    dom::listen(&doc, "transitionend", wake::MOVED, true);
+    dom::listen(&doc, "animationend", wake::MOVED, true);
     dom::observe_mutations(wake::MUTATION);
 }
 
