@@ -43,12 +43,15 @@ function fetchState(url, signature, kind, id) {
     .then((text) => fire(kind, id, text), (err) => warn(`segflow: stateHost: GET ${url} failed: ${err && err.message}`));
 }
 
-/// Scrolls `el` into the middle of the viewport when it is not fully visible (at
-/// once, so the tooltip can be placed right after).
+/// Scrolls `el` into the middle of the viewport when it is not fully visible, and
+/// into view in any scrolling box that clips it (at once, so the tooltip can be
+/// placed right after).
 function reveal(el) {
   const r = el.getBoundingClientRect();
   const fits = r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth;
-  if (!fits) el.scrollIntoView({ block: 'center', inline: 'nearest', behavior: 'instant' });
+  // Within the window it may still be clipped by a scrolling box of the app's:
+  // 'nearest' scrolls each box (and the window) only as far as needed, or not at all.
+  el.scrollIntoView({ block: fits ? 'nearest' : 'center', inline: 'nearest', behavior: 'instant' });
 }
 
 /// The first element matching `selector`, or with `visible`, the first that is

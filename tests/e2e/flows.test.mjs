@@ -332,6 +332,29 @@ describe('flows in the browser', () => {
     assert.ok(close(u.arrow.x, r.cx) && close(u.rect.y, r.bottom + 12), `follows the animation too: ${JSON.stringify(u.rect)} ${JSON.stringify(r)}`);
   });
 
+  it('scrolls a tooltip target into view inside the app\'s own scrolling box, not only in the window', T, async (t) => {
+    const writeKey = 'flows-scroll-box';
+    const doc = content(flow('boxed', [tooltip('b1', '#deep-in-box')]));
+    const { page } = await open(t, { writeKey, content: doc });
+    await page.evaluate(() => {
+      const box = document.createElement('div');
+      box.id = 'box';
+      box.style.cssText = 'position: fixed; top: 120px; left: 40px; width: 220px; height: 120px; overflow: auto; border: 1px solid';
+      box.innerHTML = '<div style="height: 300px"></div><button id="deep-in-box">Deep</button><div style="height: 600px"></div>';
+      document.body.append(box);
+    });
+    await page.evaluate(() => window.segflow.start('boxed'));
+    const u = await shown(page, 'b1');
+    const inBox = await page.evaluate(() => {
+      const b = document.querySelector('#box').getBoundingClientRect();
+      const r = document.querySelector('#deep-in-box').getBoundingClientRect();
+      return r.top >= b.top && r.bottom <= b.bottom;
+    });
+    assert.ok(inBox, 'the target was scrolled into its box\'s view');
+    const r = await rectOf(page, '#deep-in-box');
+    assert.ok(close(u.arrow.x, r.cx) && close(u.rect.y, r.bottom + 12), `points at it: ${JSON.stringify(u.rect)} ${JSON.stringify(r)}`);
+  });
+
   it('places a tooltip next to its target with the arrow on the target, and flips it when there is no room', T, async (t) => {
     const writeKey = 'flows-tooltip';
     const doc = content(flow('tips', [
