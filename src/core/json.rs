@@ -41,6 +41,13 @@ impl Number {
         Some(Number(s))
     }
 
+    /// The number for a whole `n` (its digits; no float formatting, no panic path).
+    pub fn from_u64(n: u64) -> Number {
+        let mut s = String::new();
+        push_u64(n, &mut s);
+        Number(s)
+    }
+
     /// The JSON text.
     pub fn text(&self) -> &str {
         &self.0

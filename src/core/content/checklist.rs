@@ -1016,7 +1016,7 @@ impl ChecklistEngine {
 }
 
 fn num(n: u64) -> Number {
-    Number::from_f64(n as f64).unwrap_or_else(|| Number::from_f64(0.0).expect("0 is finite"))
+    Number::from_u64(n)
 }
 
 /// An event with the checklist's attributes.

@@ -174,7 +174,7 @@ enum Inst {
 }
 
 /// A compiled pattern: [`Regex::new`], then [`Regex::is_match`].
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Regex {
     source: String,
     prog: Vec<Inst>,
@@ -186,6 +186,20 @@ pub struct Regex {
     /// How many times the VM ran (what the tests count).
     #[cfg(test)]
     runs: core::cell::Cell<u32>,
+}
+
+impl Clone for Regex {
+    /// The same pattern, with an empty memo (a derived `Clone` would borrow the
+    /// memo, and bring a panic path).
+    fn clone(&self) -> Regex {
+        Regex {
+            source: self.source.clone(),
+            prog: self.prog.clone(),
+            memo: Default::default(),
+            #[cfg(test)]
+            runs: Default::default(),
+        }
+    }
 }
 
 impl PartialEq for Regex {

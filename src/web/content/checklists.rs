@@ -244,7 +244,7 @@ fn apply(outputs: Vec<ChecklistOutput>) {
 /// Installs the checklist runner (after the flow runner): it refreshes after
 /// every change of flow state and DOM change.
 pub fn install() {
-    if CHECKLISTS.with(|c| c.borrow().is_some()) {
+    if CHECKLISTS.with(|c| c.try_borrow().map_or(true, |c| c.is_some())) {
         return;
     }
     let state = Checklists {
@@ -257,7 +257,11 @@ pub fn install() {
         unavailable: None,
         refocus: None,
     };
-    CHECKLISTS.with(|c| *c.borrow_mut() = Some(state));
+    CHECKLISTS.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            *c = Some(state);
+        }
+    });
     flows::set_after(refresh, dom_changed);
     facts::set_counter(counted);
 }

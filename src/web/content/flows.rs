@@ -508,7 +508,7 @@ pub(super) fn emit(event: &GeneratedEvent) {
 /// Installs the flow runner: delegated UI handlers and the DOM observer;
 /// schedules the boot (the user's progress, start rules) for the next microtask.
 pub fn install() {
-    if FLOWS.with(|c| c.borrow().is_some()) {
+    if FLOWS.with(|c| c.try_borrow().map_or(true, |f| f.is_some())) {
         return;
     }
     let flows = Flows {
@@ -531,7 +531,11 @@ pub fn install() {
         after: None,
         after_dom: None,
     };
-    FLOWS.with(|c| *c.borrow_mut() = Some(flows));
+    FLOWS.with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            *c = Some(flows);
+        }
+    });
     install_hooks();
     dom::microtask(wake::BOOT);
 }
