@@ -165,8 +165,17 @@ pub(crate) fn error_response(
     message: impl Into<String>,
 ) -> Response {
     let body = json!({"success": false, "error": code, "message": message.into()});
-    (status, Json(body)).into_response()
+    let mut response = (status, Json(body)).into_response();
+    // For the counters of `/api/stats` (see `webhook::counted`).
+    response
+        .extensions_mut()
+        .insert(ErrorCode(code.to_string()));
+    response
 }
+
+/// The `error` code of a response built by [`error_response`].
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorCode(pub String);
 
 async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
@@ -671,6 +680,11 @@ async fn stats(State(app): State<Arc<AppState>>) -> Response {
         "faults": faults,
         "environments": by_environment,
     });
+    if let Value::Object(map) = &mut body {
+        let (webhook, state) = app.stats.destination();
+        map.insert("webhook".into(), webhook);
+        map.insert("state".into(), state);
+    }
     if let (Some(forward), Value::Object(map)) = (&app.forward, &mut body) {
         map.insert("forward".into(), forward.stats().await);
     }

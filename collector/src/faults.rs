@@ -116,6 +116,24 @@ pub(crate) struct Stats {
     delayed: AtomicU64,
     preflights: AtomicU64,
     rejected: Mutex<BTreeMap<String, u64>>,
+    /// `POST /webhook/{writeKey}`: messages accepted, of which duplicates, and
+    /// refusals by error code.
+    webhook_accepted: AtomicU64,
+    webhook_duplicates: AtomicU64,
+    webhook_rejected: Mutex<BTreeMap<String, u64>>,
+    /// `GET /v1/state`: entries served, and refusals by error code.
+    state_served: AtomicU64,
+    state_refused: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Adds one to `map[code]`.
+fn tally(map: &Mutex<BTreeMap<String, u64>>, code: &str) {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    *map.entry(code.to_string()).or_insert(0) += 1;
+}
+
+fn read(map: &Mutex<BTreeMap<String, u64>>) -> Value {
+    json!(map.lock().unwrap_or_else(|e| e.into_inner()).clone())
 }
 
 impl Stats {
@@ -157,6 +175,45 @@ impl Stats {
         }
         let mut map = self.rejected.lock().unwrap_or_else(|e| e.into_inner());
         *map.entry(reason.to_string()).or_insert(0) += count;
+    }
+
+    /// Counts one webhook message: accepted (`Ok(duplicate)`) or refused with
+    /// an error code.
+    pub fn webhook(&self, outcome: Result<bool, &str>) {
+        match outcome {
+            Ok(duplicate) => {
+                self.webhook_accepted.fetch_add(1, Ordering::Relaxed);
+                if duplicate {
+                    self.webhook_duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(code) => tally(&self.webhook_rejected, code),
+        }
+    }
+
+    /// Counts one `GET /v1/state`: served, or refused with an error code.
+    pub fn state(&self, outcome: Result<(), &str>) {
+        match outcome {
+            Ok(()) => {
+                self.state_served.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(code) => tally(&self.state_refused, code),
+        }
+    }
+
+    /// The `webhook` and `state` objects of `/api/stats`.
+    pub fn destination(&self) -> (Value, Value) {
+        (
+            json!({
+                "accepted": self.webhook_accepted.load(Ordering::Relaxed),
+                "duplicates": self.webhook_duplicates.load(Ordering::Relaxed),
+                "rejected": read(&self.webhook_rejected),
+            }),
+            json!({
+                "served": self.state_served.load(Ordering::Relaxed),
+                "refused": read(&self.state_refused),
+            }),
+        )
     }
 
     /// The in-memory part of `/api/stats`.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::access::{AdminGate, SecurityConfig};
-use crate::app::{error_response, read_body, AppState, BodyError};
+use crate::app::{error_response, read_body, AppState, BodyError, ErrorCode};
 use crate::identity::{verify_identity, verify_webhook};
 use crate::ingest::{MAX_MESSAGE_ID_CHARS, MAX_REQUEST_BYTES};
 use crate::limits::Limits;
@@ -231,7 +231,22 @@ fn parse_message(
 /// `POST /webhook/{writeKey}`: one Segment message (identify, group, track, page
 /// or alias) applied to the write key's environment in the profile store, durably
 /// before the 200, once per messageId.
+/// `POST /webhook/{writeKey}` ([`receive`]), counted for `/api/stats`.
 pub(crate) async fn webhook(State(app): State<Arc<AppState>>, req: Request) -> Response {
+    let response = receive(&app, req).await;
+    app.stats
+        .webhook(match response.extensions().get::<ErrorCode>() {
+            Some(ErrorCode(code)) => Err(code),
+            None => Ok(response.extensions().get::<Duplicate>().is_some()),
+        });
+    response
+}
+
+/// Marks the answer to a webhook message already applied.
+#[derive(Clone, Copy, Debug)]
+struct Duplicate;
+
+async fn receive(app: &Arc<AppState>, req: Request) -> Response {
     if req.method() != Method::POST {
         return error_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -325,14 +340,20 @@ pub(crate) async fn webhook(State(app): State<Arc<AppState>>, req: Request) -> R
     let applied =
         tokio::task::spawn_blocking(move || profiles.apply(&env, &id, kind, &change)).await;
     match applied {
-        Ok(Ok(fresh)) => Json(json!({
-            "success": true,
-            "type": kind,
-            "messageId": message_id,
-            "environment": environment,
-            "duplicate": !fresh,
-        }))
-        .into_response(),
+        Ok(Ok(fresh)) => {
+            let mut response = Json(json!({
+                "success": true,
+                "type": kind,
+                "messageId": message_id,
+                "environment": environment,
+                "duplicate": !fresh,
+            }))
+            .into_response();
+            if !fresh {
+                response.extensions_mut().insert(Duplicate);
+            }
+            response
+        }
         Ok(Err(e)) => storage_error(format!("the message could not be stored: {e}")),
         Err(_) => storage_error("the storage task failed"),
     }
@@ -373,6 +394,21 @@ pub(crate) struct StateQuery {
 /// a caller presenting the user's identity signature in `X-Segflow-Signature`.
 pub(crate) async fn state(
     State(app): State<Arc<AppState>>,
+    query: Result<Query<StateQuery>, QueryRejection>,
+    req: Request,
+) -> Response {
+    let response = serve_state(&app, query, req).await;
+    app.stats
+        .state(match response.extensions().get::<ErrorCode>() {
+            Some(ErrorCode(code)) => Err(code),
+            None => Ok(()),
+        });
+    response
+}
+
+/// [`state`] before it is counted.
+async fn serve_state(
+    app: &Arc<AppState>,
     query: Result<Query<StateQuery>, QueryRejection>,
     req: Request,
 ) -> Response {

@@ -288,7 +288,9 @@ async fn stats_count_requests_acceptance_duplicates_and_rejections() {
             "requests": 4,
             "preflights": 0,
             "faults": {"failed": 0, "rateLimited": 0, "dropped": 0, "hung": 0, "delayed": 0},
-            "environments": {"default": 2}
+            "environments": {"default": 2},
+            "webhook": {"accepted": 0, "duplicates": 0, "rejected": {}},
+            "state": {"served": 0, "refused": {}}
         })
     );
 }

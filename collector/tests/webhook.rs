@@ -513,3 +513,51 @@ async fn the_pages_own_events_coming_back_from_segment_are_not_counted_twice() {
     assert_eq!(r.json["events"][0][0], "Report Exported");
     assert_eq!(r.json["events"][0][1], 1, "only the back end's: {}", r.text);
 }
+
+#[tokio::test]
+async fn stats_count_webhook_messages_and_state_reads() {
+    let ts = TestServer::start(|c| {
+        c.with_webhook_secret(KEY, WEBHOOK_SECRET)
+            .with_identity_secret(KEY, SECRET)
+    })
+    .await;
+    assert_eq!(hook(&ts, KEY, SIGNED_BODY, None).await.status, 401);
+    assert_eq!(hook(&ts, KEY, SIGNED_BODY, Some("00")).await.status, 401);
+    let bad = r#"{"type":"track","userId":"u"}"#;
+    let r = hook(
+        &ts,
+        KEY,
+        bad,
+        Some(&sha1_sig(WEBHOOK_SECRET, bad.as_bytes())),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    for _ in 0..2 {
+        // The second is a duplicate: received, not applied again.
+        let r = hook(&ts, KEY, SIGNED_BODY, Some(SIGNED_BODY_SIG)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    assert_eq!(
+        state(&ts, KEY, "user-42", Some(SIG_USER_42)).await.status,
+        200
+    );
+    assert_eq!(state(&ts, KEY, "user-42", None).await.status, 401);
+    let stats = ts.stats().await;
+    assert_eq!(
+        stats["webhook"],
+        json!({
+            "accepted": 2,
+            "duplicates": 1,
+            "rejected": {"missing_signature": 1, "invalid_signature": 1, "missing_event": 1},
+        }),
+        "{stats}"
+    );
+    assert_eq!(
+        stats["state"],
+        json!({"served": 1, "refused": {"missing_signature": 1}}),
+        "{stats}"
+    );
+    // Webhook messages are not counted as ingestion requests or rejections.
+    assert_eq!(stats["requests"], 0, "{stats}");
+    assert_eq!(stats["rejected"], json!({}), "{stats}");
+}
