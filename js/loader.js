@@ -52,7 +52,17 @@ const settle = (mod, [name, args, p]) => {
   }
   if (p) Promise.resolve(out).then(p[0], p[1]);
 };
-const copy = (args) => { try { return structuredClone(args); } catch (_) { return args; } };
+// The arguments as they were. A copy that JSON would send differently (it lost a
+// toJSON on a class's prototype: a date library's object, a decimal) is JSON's own
+// copy instead; values that cannot be copied or sent are kept as given (the core
+// refuses them when replayed, as it would have at once).
+const copy = (args) => {
+  try {
+    // (JSON's null for an absent argument is absent to the core too.)
+    const c = structuredClone(args), json = JSON.stringify(args);
+    return JSON.stringify(c) == json ? c : JSON.parse(json);
+  } catch (_) { return args; }
+};
 // A data call made at `at` (epoch ms), replayed now: its messages keep that time.
 const replay = (call, at) => {
   core.__at(at);
@@ -188,8 +198,8 @@ const to = (name) => (...args) => (core ? core[name](...args) : push(queue, DATA
 const get = (name, none) => () => (core ? core[name]() : none);
 const toContent = (name, wants, isPromise) => (...args) => {
   if (content) {
-    if (!isPromise) return content[name](...args);
-    try { return Promise.resolve(content[name](...args)); } catch (err) { return Promise.reject(err); }
+    // A Promise call that throws rejects instead (the executor catches).
+    return isPromise ? new Promise((ok) => ok(content[name](...args))) : content[name](...args);
   }
   if (wants) wantContent();
   return isPromise ? promised(later, name, args) : push(later, [name, args]);
@@ -220,9 +230,7 @@ for (const kind of ['identify', 'track', 'group', 'page', 'alias']) {
 export const analyticsPlugin = () => plugin;
 
 /** Starts loading segflow; resolves once the core module is ready (at once, doing nothing, in Node). */
-export default function load() {
-  return loadCore();
-}
+export { loadCore as default };
 
 export function init(options) {
   // listenToAnalyticsJs: the plugin goes on window.analytics now if that can take it

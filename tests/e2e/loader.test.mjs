@@ -86,6 +86,34 @@ describe('the loader', () => {
     assert.deepEqual(page.logs, []);
   });
 
+  it('sends a call queued before load as JSON would have sent it then: a toJSON on a class\'s prototype kept, later changes not seen', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, 'early-json-key');
+    const context = await newContext(env.browser, t);
+    const page = await loaderPage(context, collector);
+    await page.evaluate(async (apiHost) => {
+      const s = window.segflow;
+      // A money or date library's value: its toJSON is on the prototype.
+      class Money {
+        constructor(cents) { this.cents = cents; }
+        toJSON() { return `${(this.cents / 100).toFixed(2)} EUR`; }
+      }
+      s.init({ writeKey: 'early-json-key', apiHost, pageTracking: false });
+      const props = { step: 1, price: new Money(1250), at: new Date(0), tags: ['a'] };
+      s.track('Priced', props);
+      props.step = 2;
+      props.tags.push('b');
+      s.identify('u-json', { balance: new Money(99), since: new Date(86_400_000) });
+      await s.flush();
+    }, collector.apiHost);
+    const events = await collector.events({ writeKey: 'early-json-key' });
+    const priced = events.find((e) => e.event === 'Priced');
+    assert.deepEqual(priced.properties, { step: 1, price: '12.50 EUR', at: '1970-01-01T00:00:00.000Z', tags: ['a'] });
+    const identify = events.find((e) => e.type === 'identify');
+    assert.equal(identify.traits.balance, '0.99 EUR');
+    assert.equal(identify.traits.since, '1970-01-02T00:00:00.000Z');
+    assert.deepEqual(page.logs, []);
+  });
+
   it('fetches the content module only for content, in parallel, without holding up tracks; start() before load settles with the real result', { timeout: 60_000 }, async (t) => {
     const collector = await collectorFor(t, 'content-key');
     const context = await newContext(env.browser, t);
