@@ -67,15 +67,17 @@ impl PartialEq for Number {
     }
 }
 
+/// The powers of ten an `f64` holds exactly.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
 /// Parses a decimal number (JSON syntax, surrounding spaces allowed) without the
 /// standard library's float parser, which is large in wasm. Exact (correctly rounded)
 /// when the significant digits fit in 15 and the exponent is within ±22 (Clinger's fast
 /// path); otherwise an approximation within a few ulps.
 pub fn parse_f64(text: &str) -> Option<f64> {
-    const POW10: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-    ];
     let b = text.trim().as_bytes();
     let mut i = 0;
     let neg = b.first() == Some(&b'-');
@@ -131,31 +133,12 @@ pub fn parse_f64(text: &str) -> Option<f64> {
         }
         exp10 += if eneg { -e } else { e };
     }
-    let m = mantissa as f64;
+    // Within ±22 and 15 digits, one exact multiplication or division: correctly
+    // rounded (Clinger's fast path); beyond, steps of 1e22, then the rest.
     let v = if mantissa == 0 {
         0.0
-    } else if digits <= 15 && (-22..=22).contains(&exp10) {
-        if exp10 >= 0 {
-            m * POW10[exp10 as usize]
-        } else {
-            m / POW10[(-exp10) as usize]
-        }
     } else {
-        let mut v = m;
-        let mut e = exp10;
-        while e > 22 {
-            v *= 1e22;
-            e -= 22;
-        }
-        while e < -22 {
-            v /= 1e22;
-            e += 22;
-        }
-        if e >= 0 {
-            v * POW10[e as usize]
-        } else {
-            v / POW10[(-e) as usize]
-        }
+        scale(mantissa as f64, exp10.clamp(-1_000_000, 1_000_000) as i32)
     };
     v.is_finite().then_some(if neg { -v } else { v })
 }
@@ -349,20 +332,17 @@ pub fn write_number(n: f64, out: &mut String) {
 fn scale(v: f64, exp: i32) -> f64 {
     let mut v = v;
     let mut e = exp;
+    // `get`, not `[step]`: no bounds check, whose panic message brings
+    // `core::fmt` into the content module.
+    let pow = |step: i32| POW10.get(step as usize).copied().unwrap_or(1e22);
     while e > 0 {
         let step = e.min(22);
-        v *= [
-            1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-        ][step as usize];
+        v *= pow(step);
         e -= step;
     }
     while e < 0 {
         let step = (-e).min(22);
-        v /= [
-            1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-        ][step as usize];
+        v /= pow(step);
         e += step;
     }
     v
@@ -400,19 +380,16 @@ pub fn push_i64(v: i64, out: &mut String) {
 }
 
 /// Appends the decimal digits of `v` (no `core::fmt`, which is large in wasm).
-pub fn push_u64(mut v: u64, out: &mut String) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+pub fn push_u64(v: u64, out: &mut String) {
+    // The largest power of ten not above `v`, then each digit from the top: no
+    // buffer to index (a bounds check's panic message brings `core::fmt` in).
+    let mut p = 1;
+    while v / p >= 10 {
+        p *= 10;
     }
-    for &b in &buf[i..] {
-        out.push(b as char);
+    while p > 0 {
+        out.push((b'0' + (v / p % 10) as u8) as char);
+        p /= 10;
     }
 }
 
@@ -447,11 +424,14 @@ fn push_decimal(mut digits: u64, mut p: usize, e: i32, out: &mut String) {
             }
         }
     } else {
-        out.push(d[0] as char);
-        if d.len() > 1 {
-            out.push('.');
-            for &c in &d[1..] {
-                out.push(c as char);
+        // `split_first`, not `d[0]`: no bounds check (see `scale`).
+        if let Some((&first, rest)) = d.split_first() {
+            out.push(first as char);
+            if !rest.is_empty() {
+                out.push('.');
+                for &c in rest {
+                    out.push(c as char);
+                }
             }
         }
         out.push('e');
