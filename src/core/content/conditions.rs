@@ -442,7 +442,7 @@ pub fn parse_date(s: &str) -> Option<i64> {
         30,
         31,
     ];
-    if d < 1 || d > days_in_month[(m - 1) as usize] {
+    if d < 1 || d > *days_in_month.get((m - 1) as usize).unwrap_or(&0) {
         return None;
     }
     let mut ms_of_day = 0i64;
@@ -659,7 +659,7 @@ fn parse_test(o: &Obj) -> Result<Test, Error> {
         (None, true) => return Err(err(&vp, "required")),
         (Some(_), false) => {
             let mut m = String::from("not allowed: ");
-            m.push_str(OPERATORS[op]);
+            m.push_str(OPERATORS.get(op).copied().unwrap_or_default());
             m.push_str(" takes no value");
             return Err(err(&vp, &m));
         }
@@ -719,12 +719,15 @@ fn parse_test(o: &Obj) -> Result<Test, Error> {
         7 => Test::GreaterThan(number(value, &vp)?),
         8 => Test::LessThan(number(value, &vp)?),
         9 => {
-            let pair = match value {
-                Json::Array(pair) if pair.len() == 2 => pair,
+            let (lo, hi) = match value {
+                Json::Array(pair) => match pair.as_slice() {
+                    [lo, hi] => (lo, hi),
+                    _ => return Err(err(&vp, "expected [min, max]")),
+                },
                 _ => return Err(err(&vp, "expected [min, max]")),
             };
-            let lo = number(&pair[0], &index(&vp, 0))?;
-            let hi = number(&pair[1], &index(&vp, 1))?;
+            let lo = number(lo, &index(&vp, 0))?;
+            let hi = number(hi, &index(&vp, 1))?;
             if lo > hi {
                 return Err(err(&vp, "min is greater than max"));
             }
