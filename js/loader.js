@@ -31,7 +31,8 @@ const browser = typeof document == 'object'; // a page (not Node, not a worker)
 const KEPT = 'segflow:loader:kept:';
 const MAX_KEPT = 1000;
 // Calls that carry data, kept when the core module cannot load.
-const DATA = ['identify', 'identifyAnonymous', 'updateUser', 'group', 'updateGroup', 'track', 'page', 'alias', 'reset', 'setStreaming', 'setPageTrackingDisabled'];
+// The first five are also what analytics.js hands its plugins.
+const DATA = ['identify', 'track', 'group', 'page', 'alias', 'identifyAnonymous', 'updateUser', 'updateGroup', 'reset', 'setStreaming', 'setPageTrackingDisabled'];
 let core, content, coreLoad, contentLoad, coreFailed, contentFailed, inited, writeKey, keptKey, unsaved, heardBy;
 const queue = []; // [name, args, [resolve, reject]?, entry state] for the core module
 const later = []; // the same for the content module; a 4th item: the init it needs
@@ -44,13 +45,12 @@ const failure = (what, cause) => {
   return err;
 };
 const settle = (mod, [name, args, p]) => {
-  let out;
   try {
-    out = mod[name](...args);
+    const out = mod[name](...args);
+    if (p) Promise.resolve(out).then(...p);
   } catch (err) {
-    return p ? p[1](err) : report(err);
+    p ? p[1](err) : report(err);
   }
-  if (p) Promise.resolve(out).then(p[0], p[1]);
 };
 // The arguments as they were. A copy that JSON would send differently (it lost a
 // toJSON on a class's prototype: a date library's object, a decimal) is JSON's own
@@ -99,7 +99,7 @@ function initCore(options, state) {
   inited = state.ok = true;
   core.__claim(core, DATA);
   core.__listen(plugin, heardBy);
-  if (state.content !== undefined) wantContent();
+  if (state.content) wantContent();
   startContent();
 }
 
@@ -129,7 +129,7 @@ const fetchModule = (imported, url) => {
 };
 
 function loadCore() {
-  if (!browser || coreLoad) return coreLoad || Promise.resolve();
+  if (!browser || coreLoad) return Promise.resolve(coreLoad); // the same Promise, once made
   coreLoad = fetchModule(import('./segflow_core.js'), new URL('segflow_core_bg.wasm', import.meta.url)).then((m) => {
     core = m.api;
     hook();
@@ -141,7 +141,7 @@ function loadCore() {
       if (name == 'on' && args[0] == 'error') try { args[1](err); } catch (_) { /* page code */ }
       if (p) p[1](err);
       else if (DATA.includes(name)) keep(name, args, at);
-      else if (name == 'init' && writeKey === undefined) writeKey = args[0] && args[0].writeKey;
+      else if (name == 'init' && writeKey == null) writeKey = args[0] && args[0].writeKey;
     }
     for (const [, , p] of later.splice(0)) if (p) p[1](err);
     throw err;
@@ -151,6 +151,11 @@ function loadCore() {
 }
 
 function startContent() {
+  // The core runs, its queue is done and no init succeeded: content calls cannot
+  // run. Each goes to the core, which answers a call made without init with
+  // not_initialized (a rejection, or the error listeners). Those an init placed
+  // go with it (its failure was reported).
+  if (core && !inited && !queue.length) for (const call of later.splice(0)) call[3] || settle(core, call);
   if (!inited || !contentLoad || content || contentFailed) return;
   contentLoad.then((m) => {
     if (content) return;
@@ -180,7 +185,6 @@ function wantContent() {
     if (core) report(err);
     else queue.push(['__report', [err]]);
   });
-  startContent();
 }
 
 const push = (list, call) => {
@@ -202,7 +206,9 @@ const toContent = (name, wants, isPromise) => (...args) => {
     return isPromise ? new Promise((ok) => ok(content[name](...args))) : content[name](...args);
   }
   if (wants) wantContent();
-  return isPromise ? promised(later, name, args) : push(later, [name, args]);
+  const out = isPromise ? promised(later, name, args) : push(later, [name, args]);
+  startContent();
+  return out;
 };
 
 // The destination plugin for analytics.js (`analytics.register(analyticsPlugin())`,
@@ -221,7 +227,7 @@ const plugin = {
     try { if (a != resets) a.on('reset', () => heard('reset', '{}')), resets = a; } catch (_) { /* not analytics-next */ }
   },
 };
-for (const kind of ['identify', 'track', 'group', 'page', 'alias']) {
+for (const kind of DATA.slice(0, 5)) {
   plugin[kind] = (ctx) => {
     try { heard(kind, JSON.stringify(ctx.event)); } catch (_) { /* never into analytics.js */ }
     return ctx;
@@ -240,8 +246,9 @@ export function init(options) {
   const a = browser && options && options.listenToAnalyticsJs === true && !heardBy && window.analytics;
   if (a && typeof a.register == 'function') a.register((heardBy = a, plugin));
   const c = options && options.content;
-  const state = { content: c != null && (typeof c == 'object' || typeof c == 'string') ? c : undefined };
-  if (state.content !== undefined && !content) {
+  // (`content` is an object or a non-empty string, so truthy when given.)
+  const state = { content: c && (typeof c == 'object' || typeof c == 'string') ? c : undefined };
+  if (state.content && !content) {
     // Placed now, so that it comes before content calls made after this init.
     push(later, ['contentLoad', [state.content], [noop, (err) => err != contentFailed && report(err)], state]);
   }
@@ -249,7 +256,7 @@ export function init(options) {
   else {
     push(queue, ['init', [options], null, state]);
     loadCore();
-    if (state.content !== undefined) wantContent();
+    if (state.content) wantContent();
   }
 }
 

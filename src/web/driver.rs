@@ -61,7 +61,8 @@ pub fn set_call_time(at: Option<u64>) {
     CALL_TIME.with(|c| c.set(at));
 }
 
-fn not_initialized() -> Error {
+/// The error of a call made before a successful `init`.
+pub fn not_initialized() -> Error {
     Error {
         code: ErrorCode::NotInitialized,
         message: "call init({ writeKey }) before any other method".into(),

@@ -15,7 +15,7 @@
 use crate::prelude::*;
 
 use super::abi::{self, Arg, Fail, Held};
-use super::{api, heard, host};
+use super::{api, driver, heard, host};
 use crate::core::error::Error;
 
 fn done(r: Result<(), Fail>) -> Result<Option<Held>, Fail> {
@@ -102,6 +102,9 @@ pub extern "C" fn call(name_len: i32) {
             host::claim(a, b);
             Ok(None)
         }
+        // The loader hands the core the content calls it cannot run because no
+        // init succeeded: they, like any call then, answer not_initialized.
+        _ if !host::inited() => Err(Fail::Core(driver::not_initialized())),
         _ => Err(Fail::Core(Error::invalid("no such call"))),
     };
     match out {

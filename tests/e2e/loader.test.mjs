@@ -114,6 +114,35 @@ describe('the loader', () => {
     assert.deepEqual(page.logs, []);
   });
 
+  it('settles content calls without a successful init: they reject with not_initialized, made before load or after, never left pending', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, 'no-init-key');
+    const context = await newContext(env.browser, t);
+    const page = await loaderPage(context, collector);
+    const r = await page.evaluate(async () => {
+      const s = window.segflow;
+      const within = (p) => Promise.race([
+        p.then(() => 'resolved', (e) => `${e.code}`),
+        new Promise((ok) => setTimeout(() => ok('pending'), 3000)),
+      ]);
+      const errors = [];
+      s.on('error', (e) => errors.push(e.code));
+      // Before load: an init that fails (a missing environment variable), then content calls.
+      s.init({ writeKey: undefined });
+      const start = s.start('tour');
+      const load = s.loadContent({ version: 1, flows: [] });
+      s.endAll();
+      const before = { start: await within(start), load: await within(load) };
+      // After load, still no init.
+      await s.default();
+      const after = { start: await within(s.start('tour')), load: await within(s.loadContent({ version: 1, flows: [] })) };
+      return { before, after, errors };
+    });
+    assert.deepEqual(r.before, { start: 'not_initialized', load: 'not_initialized' }, 'queued before load');
+    assert.deepEqual(r.after, { start: 'not_initialized', load: 'not_initialized' }, 'made after load');
+    assert.deepEqual(r.errors, ['invalid_argument', 'not_initialized'], 'the failed init, then endAll() that could not run');
+    assert.deepEqual(page.logs, []);
+  });
+
   it('fetches the content module only for content, in parallel, without holding up tracks; start() before load settles with the real result', { timeout: 60_000 }, async (t) => {
     const collector = await collectorFor(t, 'content-key');
     const context = await newContext(env.browser, t);
