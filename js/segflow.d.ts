@@ -31,7 +31,7 @@ export interface InitOptions {
   flushInterval?: number;
   /** Queue bound by count; the oldest are dropped past it. Default 10000. */
   maxQueueEvents?: number;
-  /** Queue bound by bytes; the oldest are dropped past it. Default 2 MiB. */
+  /** Queue bound by bytes, at least 32768 (one message at Segment's limit); the oldest are dropped past it. Default 2 MiB. */
   maxQueueBytes?: number;
   /** A request unanswered after this many ms is aborted and retried. Default 10000. */
   requestTimeout?: number;

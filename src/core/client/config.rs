@@ -170,7 +170,16 @@ impl ClientConfig {
         let flush_at = count("flushAt", d.flush_at, 2500.0)?;
         let flush_interval_ms = count("flushInterval", d.flush_interval_ms as usize, 3.6e6)? as u64;
         let max_queue_events = count("maxQueueEvents", d.max_queue_events, 1e6)?;
-        let max_queue_bytes = count("maxQueueBytes", d.max_queue_bytes, 1e9)?;
+        // At least one message at Segment's limit, or a small event would be
+        // refused as over it.
+        let max_queue_bytes = number(
+            &get,
+            "maxQueueBytes",
+            d.max_queue_bytes as f64,
+            32768.0,
+            1e9,
+            "a number from 32768 (one message at Segment's 32 KB limit) to 1000000000",
+        )? as usize;
         let request_timeout_ms =
             count("requestTimeout", d.request_timeout_ms as usize, 6e5)? as u64;
         let days = number(
@@ -386,5 +395,21 @@ mod tests {
             ("basicAuth", Raw::Bool(true)),
         ]);
         assert!(e.is_err(), "a Basic header cannot carry a non-ASCII key");
+    }
+
+    #[test]
+    fn a_queue_must_hold_one_message_at_segments_limit() {
+        // A smaller queue would refuse a 1 KB event as "over Segment's 32 KB limit".
+        for small in [1.0, 1000.0, 32_767.0] {
+            let e = with(&[key(), ("maxQueueBytes", Raw::Num(small))]).expect_err("small");
+            assert_eq!(e.code.as_str(), "invalid_argument");
+            assert_eq!(
+                e.message,
+                "maxQueueBytes must be a number from 32768 (one message at Segment's 32 KB limit) to 1000000000"
+            );
+        }
+        let c = with(&[key(), ("maxQueueBytes", Raw::Num(32_768.0))]).unwrap();
+        assert_eq!(c.delivery.max_queue_bytes, 32_768);
+        assert_eq!(c.delivery.normalized().max_message_bytes, 32 * 1024);
     }
 }
