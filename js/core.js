@@ -173,16 +173,18 @@ function timeZone() {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (_) { return undefined; }
 }
 
-/// Calls `fn(value)` and returns its result when it is a string, else `value`.
+/// Calls `fn(value)` and returns its result when it is a string. A filter that
+/// throws or returns anything else (a forgotten `return`) fails closed: never
+/// leak what it was meant to hide, keep the origin only.
 function applyFilter(fn, value) {
   try {
     const out = fn(value);
-    return typeof out === 'string' ? out : value;
+    if (typeof out === 'string') return out;
+    warn('segflow: urlFilter returned no string; only the origin is sent');
   } catch (err) {
-    // Never leak what the filter was meant to hide: keep the origin only.
     warn('segflow: urlFilter threw; only the origin is sent', err);
-    try { return new URL(value).origin + '/'; } catch (_) { return ''; }
   }
+  try { return new URL(value).origin + '/'; } catch (_) { return ''; }
 }
 
 // Requests in flight by id, so the client can abort one whose deadline passed.

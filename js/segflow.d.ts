@@ -43,7 +43,7 @@ export interface InitOptions {
   companyEventProperty?: string;
   /** Send events to Segment. Default true. */
   stream?: boolean;
-  /** Rewrites page URLs (and the referrer) before they leave the browser. */
+  /** Rewrites page URLs (and the referrer) before they leave the browser; if it throws or returns no string, only the origin is sent. */
   urlFilter?: (url: string) => string;
   /** Flow content (an object in the content schema) or the URL of a JSON document in it. */
   content?: Content | string;

@@ -209,6 +209,32 @@ describe('messages match analytics-next', () => {
     assert.equal(pageEvent.properties.search, '?token=REDACTED&utm_source=mail');
   });
 
+  it('a urlFilter that returns no string (a forgotten return) fails closed, as one that throws: only the origin is sent, with a warning', { timeout: 30_000 }, async (t) => {
+    const collector = await startCollector({ writeKeys: ['WK'] });
+    t.after(() => collector.stop());
+    const context = await newContext(env.browser, t);
+    const page = await context.newPage();
+    const warnings = [];
+    page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+    await page.goto(`${collector.url}/index.html?token=secret1`);
+    await waitReady(page);
+    await initSegflow(page, {
+      writeKey: 'WK',
+      apiHost: collector.apiHost,
+      // eslint-disable-next-line no-unused-expressions
+      urlFilterSource: String((url) => { url.replace(/token=[^&#]*/, 'token=REDACTED'); }),
+    });
+    await page.evaluate(() => { window.segflow.page('Unfiltered'); window.segflow.track('Unfiltered Event'); });
+    await flush(page);
+    const events = await collector.events({ writeKey: 'WK' });
+    assert.equal(events.length, 2);
+    const text = JSON.stringify(events);
+    assert.ok(!text.includes('secret'), `no secret leaves the browser: ${text.slice(0, 400)}`);
+    const pageEvent = events.find((e) => e.type === 'page');
+    assert.equal(pageEvent.context.page.url, `${collector.url}/`);
+    assert.ok(warnings.some((w) => w.startsWith('segflow: urlFilter')), warnings.join('\n'));
+  });
+
   it('a canonical link overrides context.page.url and path, as in analytics.js', { timeout: 30_000 }, async (t) => {
     const collector = await startCollector({ writeKeys: ['WK'] });
     t.after(() => collector.stop());
