@@ -45,6 +45,16 @@ function walk(value, path, seen, depth, converted) {
   if (seen.length >= depth) throw invalid(`${spell(path)} is nested more than ${depth} levels deep (objects and arrays)`);
   seen.push(value);
   let out;
+  // In JSON.stringify's order: a toJSON (an array's own too), then the value a
+  // wrapper object (`new String('s')`, `new Number(3)`, `new Boolean(false)`) holds.
+  if (!converted && typeof value.toJSON === 'function') {
+    seen.pop();
+    return walk(value.toJSON(), path, seen, depth, true);
+  }
+  if (value instanceof String || value instanceof Number || value instanceof Boolean) {
+    seen.pop();
+    return walk(value.valueOf(), path, seen, depth, true);
+  }
   if (Array.isArray(value)) {
     out = '[';
     for (let i = 0; i < value.length; i++) {
@@ -54,9 +64,6 @@ function walk(value, path, seen, depth, converted) {
       out += (i ? ',' : '') + (item === undefined ? 'null' : item);
     }
     out += ']';
-  } else if (!converted && typeof value.toJSON === 'function') {
-    seen.pop();
-    return walk(value.toJSON(), path, seen, depth, true);
   } else {
     out = '{';
     let first = true;

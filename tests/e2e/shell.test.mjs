@@ -263,6 +263,23 @@ describe('the core module by itself', () => {
     assert.equal(r.nested, 'invalid_argument: segflow: properties.a[1].b c[1] is NaN, which JSON cannot carry');
   });
 
+  it('sends what JSON.stringify would for wrapper objects and an array\'s own toJSON', async (t) => {
+    const page = await corePage(t);
+    const sent = await page.evaluate(async ({ apiHost, KEY }) => {
+      localStorage.clear();
+      core.init({ writeKey: KEY, apiHost });
+      const list = [1, 2];
+      list.toJSON = () => 'one, two';
+      const props = { s: new String('s'), n: new Number(3), b: new Boolean(false), list, nested: [new String('x')] };
+      core.track('Wrapped', props);
+      await core.flush();
+      return JSON.parse(JSON.stringify(props));
+    }, { apiHost: collector.apiHost, KEY });
+    assert.deepEqual(sent, { s: 's', n: 3, b: false, list: 'one, two', nested: ['x'] }, 'what JSON.stringify gives');
+    const [e] = (await collector.events({ writeKey: KEY })).filter((x) => x.event === 'Wrapped');
+    assert.deepEqual(e.properties, sent);
+  });
+
   it('begins every error message with "segflow: " exactly once, whichever layer refused the call', async (t) => {
     const page = await corePage(t);
     const r = await page.evaluate(({ apiHost, KEY }) => {
