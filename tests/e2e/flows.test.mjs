@@ -978,6 +978,12 @@ describe('flows in the browser', () => {
     const missing = await outcome('/content/missing.json');
     assert.equal(missing.code, 'content_unavailable');
     assert.match(missing.message, /404/);
+    // Nothing, or not a document: said so, not as a missing field of one.
+    for (const nothing of [null, undefined, 5, true]) {
+      const none = await outcome(nothing);
+      assert.equal(none.code, 'invalid_argument', String(nothing));
+      assert.equal(none.message, 'segflow: loadContent takes an object in the content schema or a URL', String(nothing));
+    }
     const object = await outcome({ version: 1, flows: [{ id: 'x', name: 'X', steps: [{ id: 's', type: 'modal', blocks: [{ type: 'button', label: 'Go', action: { type: 'go_to_step', step: 'zz' } }] }] }] });
     assert.equal(object.code, 'invalid_argument');
     assert.match(object.message, /flows\[0\]\.steps\[0\]\.blocks\[0\]\.action\.step: no step with this id in the flow/);

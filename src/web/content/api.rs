@@ -172,6 +172,12 @@ fn content_load(source: Arg) -> Result<Option<Held>, Fail> {
         // The text comes back to `content_wake` (wake::LOADED), which loads it.
         return Ok(dom::fetch_text(&url, wake::LOADED));
     }
+    if source.kind() != Kind::Object {
+        // Nothing (`null`, `undefined`) is no document missing its `version`.
+        return Err(
+            Error::invalid("loadContent takes an object in the content schema or a URL").into(),
+        );
+    }
     let text = source.json("content", model::MAX_CONTENT_DEPTH, model::check_size)?;
     load(flows::parse(&text)?);
     Ok(None)
