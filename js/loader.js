@@ -154,8 +154,9 @@ function startContent() {
   // The core runs, its queue is done and no init succeeded: content calls cannot
   // run. Each goes to the core, which answers a call made without init with
   // not_initialized (a rejection, or the error listeners). Those an init placed
-  // go with it (its failure was reported).
-  if (core && !inited && !queue.length) for (const call of later.splice(0)) call[3] || settle(core, call);
+  // go with it (its failure was reported). The core's own answer, not `inited`:
+  // a listener may call while a successful init is still running.
+  if (core && !queue.length && !core.__inited()) for (const call of later.splice(0)) call[3] || settle(core, call);
   if (!inited || !contentLoad || content || contentFailed) return;
   contentLoad.then((m) => {
     if (content) return;

@@ -143,6 +143,30 @@ describe('the loader', () => {
     assert.deepEqual(page.logs, []);
   });
 
+  it('runs a content call that a listener makes during init, with the content that init was given', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, 'init-listener-key');
+    const context = await newContext(env.browser, t);
+    const page = await loaderPage(context, collector);
+    const r = await page.evaluate(async (apiHost) => {
+      const s = window.segflow;
+      await s.default();
+      const doc = { version: 1, flows: [{ id: 'tour', name: 'Tour', steps: [{ id: 'a', type: 'modal', blocks: [{ type: 'title', text: 'Hi' }] }] }] };
+      let started;
+      // init's own page view reaches this listener while init runs.
+      s.on('pageViewed', () => { started ??= s.start('tour'); });
+      s.init({ writeKey: 'init-listener-key', apiHost, content: doc });
+      const outcome = await Promise.race([
+        started.then(() => 'resolved', (e) => `${e.code}: ${e.message}`),
+        new Promise((ok) => setTimeout(() => ok('pending'), 5000)),
+      ]);
+      await new Promise((ok) => setTimeout(ok, 300));
+      const root = document.querySelector('segflow-ui')?.shadowRoot;
+      return { outcome, step: root?.querySelector('.step')?.dataset.step ?? null };
+    }, collector.apiHost);
+    assert.deepEqual(r, { outcome: 'resolved', step: 'a' });
+    assert.deepEqual(page.logs, []);
+  });
+
   it('fetches the content module only for content, in parallel, without holding up tracks; start() before load settles with the real result', { timeout: 60_000 }, async (t) => {
     const collector = await collectorFor(t, 'content-key');
     const context = await newContext(env.browser, t);
