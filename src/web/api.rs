@@ -88,7 +88,8 @@ pub fn init(options: Arg) -> Result<(), Fail> {
     // Content is the content module's (the loader hands `options.content` to it);
     // here it is only checked to be of a type that module takes.
     if let Some(v) = option(options, "content") {
-        if !matches!(v.kind(), Kind::Str | Kind::Object) {
+        let empty = v.kind() == Kind::Str && v.string().is_none_or(|s| s.trim().is_empty());
+        if empty || !matches!(v.kind(), Kind::Str | Kind::Object) {
             return Err(invalid(
                 "content must be an object in the content schema or a URL",
             ));

@@ -289,6 +289,7 @@ describe('the core module by itself', () => {
       out.beforeInit = message(() => core.track('x'));
       out.config = message(() => core.init({ writeKey: KEY, apiHost, flushAt: 'x' }));
       out.noKey = message(() => core.init({ writeKey: '' }));
+      out.emptyContent = message(() => core.init({ writeKey: KEY, apiHost, content: ' ' }));
       core.init({ writeKey: KEY, apiHost });
       out.again = message(() => core.init({ writeKey: KEY }));
       out.glueNotObject = message(() => core.track('e', 5));
@@ -307,6 +308,7 @@ describe('the core module by itself', () => {
       assert.match(m, /^segflow: (?!segflow:)\S/, `${what}: ${m}`);
     }
     assert.equal(r.attribute, 'segflow: attribute logins needs a number');
+    assert.equal(r.emptyContent, 'segflow: content must be an object in the content schema or a URL');
   });
 
   it('keeps working when the page\'s console throws while segflow reports a throwing listener', async (t) => {

@@ -283,15 +283,21 @@ impl Ui {
 
     /// The app's own modal `<dialog>` is in the top layer, above any z-index, and
     /// makes everything outside it inert: a step outside would be covered and
-    /// unusable, and seen by no one. While one is open the UI lives inside it
-    /// (fixed, so placed as before; stacked above the dialog's content), what this
+    /// unusable, and seen by no one. While one is open the UI lives inside it, as
+    /// its first child (so the app's `:last-child` rules and `lastElementChild`
+    /// still see its own content), stacked above the dialog's content; what this
     /// UI made inert that now holds it is given back, and once the dialog closes
-    /// the UI goes back to `<body>`.
+    /// the UI goes back to `<body>`. Of several modal dialogs the last in the
+    /// document is taken (a nested or later one is usually on top; the top
+    /// layer's order cannot be read). The UI is `position: fixed`, so placed as
+    /// before, unless the dialog itself is a containing block for fixed
+    /// descendants (a `transform`, `filter` or `contain: paint` on it): steps
+    /// are then offset by the dialog's position (a known limit).
     fn follow_dialog(&mut self, body: &Held) {
-        match dom::query("dialog:modal") {
+        match dom::document().and_then(|d| d.find("dialog:modal", true)) {
             Some(d) => {
                 if !d.contains(&self.host) {
-                    d.append(&self.host);
+                    d.prepend(&self.host);
                 }
                 self.dialog = Some(d);
                 let host = &self.host;
