@@ -24,10 +24,13 @@ function fire(kind, id = 0, value) {
 /// done, or rejects with the error `wake` returned, or (a coded Error) unless 2xx.
 function fetchText(url, kind) {
   // A fetch that throws at once (none in this page, or one replaced) rejects too.
+  // So does a body that breaks off after the status, or an answer that is no Response.
+  const failed = (err) => { throw codedError('content_unavailable', `GET ${url} failed: ${err && err.message}`); };
   return new Promise((got) => got(fetch(url, { credentials: 'same-origin' }))).then((res) => {
+    if (!res || typeof res.text != 'function') failed(new TypeError('the answer is not a Response'));
     if (!res.ok) throw codedError('content_unavailable', `GET ${url} answered ${res.status}`);
-    return res.text();
-  }, (err) => { throw codedError('content_unavailable', `GET ${url} failed: ${err && err.message}`); })
+    return new Promise((got) => got(res.text())).catch(failed);
+  }, failed)
     .then((text) => {
       const err = fire(kind, 0, text);
       if (err !== undefined) throw err;

@@ -485,6 +485,26 @@ describe('hostile content and pages', () => {
     assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
   });
 
+  it('rejects loadContent(url) with content_unavailable when the body breaks off after a 200, or the fetch answers no Response', T, async (t) => {
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-body' });
+    const out = await page.evaluate(async () => {
+      await window.segflow.loadContent({ version: 1, flows: [] }); // the content module is loaded
+      const outcome = async () => {
+        try { await window.segflow.loadContent('/flows-content.json'); return 'resolved'; } catch (e) { return `${e && e.code}: ${e && e.message}`; }
+      };
+      // A connection that drops in the middle of the body.
+      window.fetch = async () => ({ ok: true, status: 200, text: () => Promise.reject(new TypeError('network error')) });
+      const broken = await outcome();
+      // A patched fetch that answers something that is not a Response.
+      window.fetch = async () => 42;
+      const notResponse = await outcome();
+      return { broken, notResponse };
+    });
+    assert.equal(out.broken, 'content_unavailable: segflow: GET /flows-content.json failed: network error');
+    assert.equal(out.notResponse, 'content_unavailable: segflow: GET /flows-content.json failed: the answer is not a Response');
+    assert.deepEqual(page.logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+
   it('rejects loadContent(url) with content_unavailable when the page\'s fetch throws at once', T, async (t) => {
     const { page } = await openFlows(env.browser, t, collector, { writeKey: 'hostile-fetch' });
     const out = await page.evaluate(async () => {
