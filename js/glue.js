@@ -4,7 +4,12 @@
 // Every coded Error's message begins "segflow: ", added here only, so the page can
 // tell segflow's errors apart whichever layer (this glue, a module's shell or the
 // core) refused the call.
-const invalid = (message) => codedError('invalid_argument', message);
+const mine = new WeakSet();
+const invalid = (message) => {
+  const err = codedError('invalid_argument', message);
+  mine.add(err); // told apart from a page error that carries the same code
+  return err;
+};
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -93,7 +98,7 @@ export function objectToJson(value, name, depth) {
   try {
     out = walk(value, path, [], depth);
   } catch (e) {
-    if (e instanceof Error && e.code == 'invalid_argument') throw e;
+    if (mine.has(e)) throw e;
     // Page code (a getter, a Proxy trap, a toJSON) threw something: the call
     // fails with a coded Error naming where, and what was thrown as its `cause`.
     let why = '';

@@ -248,6 +248,8 @@ describe('the core module by itself', () => {
         throwsNumber: outcome(() => core.track('A', { a: { get b() { throw 42; } } })),
         proxy: outcome(() => core.track('A', new Proxy({}, { ownKeys() { throw new Error('no keys'); } }))),
         toJson: outcome(() => core.identify('u2', { toJSON() { throw new TypeError('bad'); } })),
+        // The page's own error that happens to carry our code is still the page's.
+        lookalike: outcome(() => core.track('A', { toJSON() { throw Object.assign(new Error('mine'), { code: 'invalid_argument' }); } })),
         cause: (() => { try { core.track('A', { get x() { throw 42; } }); } catch (e) { return [e instanceof Error, e.cause]; } })(),
       };
     }, { apiHost: collector.apiHost, KEY });
@@ -259,6 +261,7 @@ describe('the core module by itself', () => {
     assert.equal(r.throwsNumber, 'invalid_argument: segflow: properties.a.b threw when read: 42');
     assert.equal(r.proxy, 'invalid_argument: segflow: properties threw when read: no keys');
     assert.equal(r.toJson, 'invalid_argument: segflow: traits threw when read: bad');
+    assert.equal(r.lookalike, 'invalid_argument: segflow: properties threw when read: mine');
     assert.deepEqual(r.cause, [true, 42]);
     assert.equal(r.nested, 'invalid_argument: segflow: properties.a[1].b c[1] is NaN, which JSON cannot carry');
   });

@@ -857,8 +857,14 @@ impl EventLog {
                 .enumerate()
                 .filter_map(|(i, r)| r.kept.first().map(|o| (o.at_ms, i)))
                 .min();
-            let Some((_, i)) = oldest else { break };
-            let o = self.records[i].kept.remove(0);
+            // `get_mut`, not `[i]` (no bounds check; see `json::scale`).
+            let Some(kept) = oldest
+                .and_then(|(_, i)| self.records.get_mut(i))
+                .map(|r| &mut r.kept)
+            else {
+                break;
+            };
+            let o = kept.remove(0);
             total = total.saturating_sub(size(&o));
         }
     }
