@@ -423,15 +423,21 @@ fn announcement(now: &ChecklistView, was: &ChecklistView) -> Option<String> {
             any = true;
         }
     }
-    let left = now.tasks.len() - now.done.min(now.tasks.len());
     said.push_str(". ");
-    json::push_u64(left as u64, &mut said);
-    said.push_str(if left == 1 {
+    push_tasks_left(now, &mut said);
+    any.then_some(said)
+}
+
+/// `2 tasks left` (`1 task left`): the open tasks of `view`, in words, as the
+/// launcher and the live region say them.
+pub fn push_tasks_left(view: &ChecklistView, out: &mut String) {
+    let left = view.tasks.len() - view.done.min(view.tasks.len());
+    json::push_u64(left as u64, out);
+    out.push_str(if left == 1 {
         " task left"
     } else {
         " tasks left"
     });
-    any.then_some(said)
 }
 
 /// What is remembered of one checklist for one user.

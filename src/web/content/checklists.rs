@@ -30,8 +30,8 @@ use super::flows;
 use super::render;
 use super::wake;
 use crate::core::content::checklist::{
-    Checklist, ChecklistEndReason, ChecklistEngine, ChecklistInput, ChecklistOutput,
-    ChecklistStartReason, ChecklistView, Env,
+    push_tasks_left, Checklist, ChecklistEndReason, ChecklistEngine, ChecklistInput,
+    ChecklistOutput, ChecklistStartReason, ChecklistView, Env,
 };
 use crate::core::content::model::Corner;
 use crate::core::error::Error;
@@ -309,10 +309,7 @@ fn give_focus_back() {
         c.refocus = None;
         let active = dom::document().and_then(|d| d.active());
         let lost = active.is_none_or(|a| dom::body().is_some_and(|b| b.same(&a)));
-        let mut sel = String::from("[data-cl=");
-        json::write_string(&key, &mut sel);
-        sel.push(']');
-        lost.then(|| c.widget.as_ref()?.root.find(&sel, false))?
+        lost.then(|| c.widget.as_ref()?.control(&key))?
     })
     .flatten();
     // Outside the borrow: focusing runs the page's focus handlers.
@@ -557,12 +554,7 @@ impl Widget {
         count.set_attr("aria-hidden", "true");
         launcher.append(&count);
         let mut s = String::from(", ");
-        push_count(open_tasks, &mut s);
-        s.push_str(if open_tasks == 1 {
-            " task left"
-        } else {
-            " tasks left"
-        });
+        push_tasks_left(view, &mut s);
         launcher.append(&text("span", "sr", &s)?);
         w.append(&launcher);
 
@@ -683,15 +675,18 @@ impl Widget {
         self.root.append(&w);
         self.corner.set(view.corner);
         self.place();
-        if let Some(f) = focused {
-            let mut sel = String::from("[data-cl=");
-            json::write_string(&f, &mut sel);
-            sel.push(']');
-            if let Some(e) = self.root.find(&sel, false) {
-                e.focus();
-            }
+        if let Some(e) = focused.and_then(|f| self.control(&f)) {
+            e.focus();
         }
         Some(())
+    }
+
+    /// The control whose `data-cl` is `key`, in what is rendered now.
+    fn control(&self, key: &str) -> Option<Held> {
+        let mut sel = String::from("[data-cl=");
+        json::write_string(key, &mut sel);
+        sel.push(']');
+        self.root.find(&sel, false)
     }
 }
 
