@@ -52,22 +52,23 @@ const settle = (mod, [name, args, p]) => {
     p ? p[1](err) : report(err);
   }
 };
-// The arguments as they were. A copy that JSON would send differently (it lost a
-// toJSON on a class's prototype: a date library's object, a decimal) is JSON's own
-// copy instead; values that cannot be copied or sent are kept as given (the core
-// refuses them when replayed, as it would have at once).
+// What JSON would send of a call's arguments, a BigInt as its number (the core
+// takes one up to 2^53); none (it throws) for a function or symbol, which JSON
+// would drop and the core refuses.
+const sendable = (v) => JSON.stringify(v, (k, x) => (typeof x == 'bigint' ? Number(x) : 'functionsymbol'.includes(typeof x) ? {}.a.b : x));
+// The arguments as they were: structuredClone's copy, or JSON's when that would be
+// sent differently (the clone lost a toJSON on a class's prototype: a date library's
+// object, a decimal) or there is none (a Proxy: Vue's reactive objects). Values JSON
+// cannot send (a function, a cycle) are kept as given: the core refuses them when
+// replayed, as it would have at once.
 const copy = (args) => {
+  let c;
+  try { c = structuredClone(args); } catch (_) { /* a Proxy, a function */ }
   try {
     // (JSON's null for an absent argument is absent to the core too.)
-    const c = structuredClone(args), json = JSON.stringify(args);
-    return JSON.stringify(c) == json ? c : JSON.parse(json);
-  } catch (_) { return args; }
-};
-// A data call made at `at` (epoch ms), replayed now: its messages keep that time.
-const replay = (call, at) => {
-  core.__at(at);
-  settle(core, call);
-  core.__at(null);
+    const json = sendable(args);
+    return c && sendable(c) == json ? c : JSON.parse(json);
+  } catch (_) { return c || args; }
 };
 const storage = (f) => { try { return f(localStorage); } catch (_) { /* unavailable */ } };
 
@@ -76,12 +77,12 @@ const storage = (f) => { try { return f(localStorage); } catch (_) { /* unavaila
 function keep(name, args, at) {
   if (!unsaved) {
     unsaved = [];
-    Promise.resolve().then(() => storage((s) => {
+    queueMicrotask(() => storage((s) => {
       const key = KEPT + keptKey;
       let kept = [];
       try { kept = JSON.parse(s.getItem(key))[1] || []; } catch (_) { /* none yet */ }
       for (const call of unsaved) {
-        try { kept.push(JSON.stringify(call, (k, v) => (typeof v == 'bigint' ? Number(v) : v))); } catch (_) { /* not serialisable: the core would refuse it too */ }
+        try { kept.push(sendable(call)); } catch (_) { /* the core would refuse it too */ }
       }
       unsaved = null;
       s.setItem(key, JSON.stringify([writeKey, kept.slice(-MAX_KEPT)]));
@@ -108,8 +109,12 @@ function drain() {
     const call = queue.shift();
     if (call[0] == 'init') {
       try { initCore(call[1][0], call[3]); } catch (err) { report(err); }
-    } else if (call[4]) replay(call, call[4]);
-    else settle(core, call);
+    } else {
+      // A data call's messages keep the time it was made (its 5th item; none: now).
+      core.__at(call[4]);
+      settle(core, call);
+      core.__at(null);
+    }
   }
   startContent();
 }
@@ -261,17 +266,8 @@ export function init(options) {
   }
 }
 
-export const identify = to('identify');
-export const identifyAnonymous = to('identifyAnonymous');
-export const updateUser = to('updateUser');
-export const group = to('group');
-export const updateGroup = to('updateGroup');
-export const track = to('track');
-export const page = to('page');
-export const alias = to('alias');
-export const reset = to('reset');
-export const setStreaming = to('setStreaming');
-export const setPageTrackingDisabled = to('setPageTrackingDisabled');
+// (In DATA's order.)
+export const [identify, track, group, page, alias, identifyAnonymous, updateUser, updateGroup, reset, setStreaming, setPageTrackingDisabled] = DATA.map(to);
 export const on = to('on');
 export const off = to('off');
 export const flush = () => (core ? core.flush() : promised(queue, 'flush', []));

@@ -114,6 +114,34 @@ describe('the loader', () => {
     assert.deepEqual(page.logs, []);
   });
 
+  it('sends a call queued before load as it was then when structuredClone or JSON alone cannot copy it: a Proxy (a Vue reactive object), a BigInt', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, 'early-proxy-key');
+    const context = await newContext(env.browser, t);
+    const page = await loaderPage(context, collector);
+    await page.evaluate(async (apiHost) => {
+      const s = window.segflow;
+      s.init({ writeKey: 'early-proxy-key', apiHost, pageTracking: false });
+      // Vue's reactive(): a Proxy, which structuredClone refuses (DataCloneError).
+      const state = { plan: 'free', seats: [1] };
+      const reactive = new Proxy(state, {});
+      s.identify('u-proxy', reactive);
+      reactive.plan = 'pro';
+      reactive.seats.push(2);
+      // A BigInt, which JSON.stringify refuses (and the core takes, up to 2^53).
+      const big = { n: 7n, step: 1 };
+      s.track('Big', big);
+      big.n = 8n;
+      big.step = 2;
+      await s.flush();
+    }, collector.apiHost);
+    const events = await collector.events({ writeKey: 'early-proxy-key' });
+    const identify = events.find((e) => e.type === 'identify');
+    assert.deepEqual(identify.traits, { plan: 'free', seats: [1] }, 'the Proxy as it was when called');
+    const big = events.find((e) => e.event === 'Big');
+    assert.deepEqual(big.properties, { n: 7, step: 1 }, 'the BigInt call as it was when called');
+    assert.deepEqual(page.logs, []);
+  });
+
   it('settles content calls without a successful init: they reject with not_initialized, made before load or after, never left pending', { timeout: 60_000 }, async (t) => {
     const collector = await collectorFor(t, 'no-init-key');
     const context = await newContext(env.browser, t);
