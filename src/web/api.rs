@@ -40,11 +40,11 @@ fn raw(options: Arg, key: &str) -> Raw {
     };
     match v.kind() {
         Kind::Undefined | Kind::Null => Raw::Absent,
-        Kind::Str => v
-            .text(check_arg)
-            .ok()
-            .flatten()
-            .map_or(Raw::Other, Raw::Str),
+        Kind::Str => match v.text(check_arg) {
+            Ok(Some(s)) => Raw::Str(s),
+            Ok(None) => Raw::Other,
+            Err(_) => Raw::Long,
+        },
         Kind::Num => Raw::Num(v.number().unwrap_or(f64::NAN)),
         Kind::Bool => Raw::Bool(v.truthy()),
         _ => Raw::Other,

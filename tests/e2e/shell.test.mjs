@@ -293,6 +293,8 @@ describe('the core module by itself', () => {
       out.config = message(() => core.init({ writeKey: KEY, apiHost, flushAt: 'x' }));
       out.noKey = message(() => core.init({ writeKey: '' }));
       out.emptyContent = message(() => core.init({ writeKey: KEY, apiHost, content: ' ' }));
+      out.longKey = message(() => core.init({ writeKey: 'k'.repeat(40 * 1024), apiHost }));
+      out.longHost = message(() => core.init({ writeKey: KEY, apiHost: `https://${'h'.repeat(40 * 1024)}` }));
       core.init({ writeKey: KEY, apiHost });
       out.again = message(() => core.init({ writeKey: KEY }));
       out.glueNotObject = message(() => core.track('e', 5));
@@ -312,6 +314,8 @@ describe('the core module by itself', () => {
     }
     assert.equal(r.attribute, 'segflow: attribute logins needs a number');
     assert.equal(r.emptyContent, 'segflow: content must be an object in the content schema or a URL');
+    assert.equal(r.longKey, 'segflow: writeKey must be a string of at most 32 KB', 'a string option too long to take in is not "not a string"');
+    assert.equal(r.longHost, 'segflow: apiHost must be a string of at most 32 KB');
   });
 
   it('keeps working when the page\'s console throws while segflow reports a throwing listener', async (t) => {

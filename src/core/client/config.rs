@@ -19,6 +19,8 @@ pub enum Raw {
     Num(f64),
     /// A boolean.
     Bool(bool),
+    /// A string too long to take in (over [`crate::core::message::MAX_ARG_BYTES`] bytes of UTF-8).
+    Long,
     /// Anything else (an object, a function, ...).
     Other,
 }
@@ -96,6 +98,7 @@ fn string(get: &impl Fn(&str) -> Raw, key: &str) -> Result<Option<String>, Error
     match get(key) {
         Raw::Absent => Ok(None),
         Raw::Str(s) => Ok(Some(s)),
+        Raw::Long => Err(invalid(key, "a string of at most 32 KB")),
         _ => Err(invalid(key, "a string")),
     }
 }
@@ -390,6 +393,13 @@ mod tests {
             assert!(e.message.contains(name), "{k} {v:?}: {}", e.message);
         }
         assert!(with(&[]).is_err(), "writeKey is required");
+        for k in ["writeKey", "apiHost", "stateHost", "environment"] {
+            let mut opts = vec![(k, Raw::Long)];
+            opts.push(key());
+            let e = with(&opts).expect_err(k);
+            let m = String::from(k) + " must be a string of at most 32 KB";
+            assert_eq!(e.message, m, "a string too long to take in is named so");
+        }
         let e = with(&[
             ("writeKey", Raw::Str("ké y".into())),
             ("basicAuth", Raw::Bool(true)),
