@@ -293,4 +293,29 @@ describe('the loader under faults', () => {
     assert.deepEqual(events.map((e) => e.event), ['Good 1', 'Newline', 'Good 2']);
     assert.deepEqual(events[1].properties, { a: 1 });
   });
+
+  it('refuses a second contentInit (already_initialized) and keeps running with the first core', T, async (t) => {
+    const collector = await collectorFor(t, 'k11');
+    const context = await newContext(env.browser, t);
+    const page = await loaderPage(context, collector);
+    const out = await page.evaluate(async ({ apiHost, TOUR }) => {
+      const s = window.segflow;
+      s.init({ writeKey: 'k11', apiHost, pageTracking: false, flushAt: 1 });
+      s.identify('u11');
+      await s.loadContent(TOUR);
+      const content = await import('/pkg/segflow_content.js'); // the instance the loader started
+      const fake = Object.assign(Object.create((await import('/pkg/segflow_core.js')).api), { __track: () => { window.fakeHeard = true; } });
+      let again;
+      try { content.contentInit(fake); again = 'returned'; } catch (e) { again = { code: e.code, message: e.message }; }
+      await s.start('from-a');
+      await new Promise((r) => setTimeout(r, 100));
+      await s.flush();
+      return { again, fakeHeard: !!window.fakeHeard };
+    }, { apiHost: collector.apiHost, TOUR: TOUR_A });
+    assert.deepEqual(out.again, { code: 'already_initialized', message: 'segflow: contentInit was already called' });
+    assert.equal(out.fakeHeard, false, 'the content module still sends through the first core');
+    const events = await collector.events({ writeKey: 'k11' });
+    assert.ok(events.some((e) => e.event === 'Flow Started' && e.properties.flow_id === 'from-a'), JSON.stringify(events));
+    assert.deepEqual(page.logs, []);
+  });
 });

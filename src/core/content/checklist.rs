@@ -780,18 +780,15 @@ impl ChecklistEngine {
         self.checklists.iter().find(|c| c.id == a.id)
     }
 
-    fn progress_mut(&mut self, id: &str) -> &mut Progress {
-        let pos = match self.progress.iter().position(|p| p.id == id) {
-            Some(i) => i,
-            None => {
-                self.progress.push(Progress {
-                    id: id.to_string(),
-                    ..Progress::default()
-                });
-                self.progress.len() - 1
-            }
-        };
-        &mut self.progress[pos]
+    fn progress_mut(&mut self, id: &str) -> Option<&mut Progress> {
+        // Found again after the push (rather than indexed): no bounds-check panic path.
+        if !self.progress.iter().any(|p| p.id == id) {
+            self.progress.push(Progress {
+                id: id.to_string(),
+                ..Progress::default()
+            });
+        }
+        self.progress.iter_mut().find(|p| p.id == id)
     }
 
     /// An event about the active checklist (with a task's attributes when given).
@@ -814,7 +811,9 @@ impl ChecklistEngine {
         };
         let open = c.expanded;
         self.auto.started(id);
-        self.progress_mut(id).started = true;
+        if let Some(p) = self.progress_mut(id) {
+            p.started = true;
+        }
         self.active = Some(Active {
             id: id.to_string(),
             open,
@@ -849,7 +848,7 @@ impl ChecklistEngine {
 
     /// Whether task `i` of `c` is blocked (ordered and an earlier task not done).
     fn blocked(&self, c: &Checklist, i: usize) -> bool {
-        c.ordered && c.tasks[..i].iter().any(|t| !self.is_done(&c.id, &t.id))
+        c.ordered && c.tasks.iter().take(i).any(|t| !self.is_done(&c.id, &t.id))
     }
 
     fn click(&mut self, task_id: &str, out: &mut Vec<ChecklistOutput>) {
@@ -862,12 +861,14 @@ impl ChecklistEngine {
         if self.blocked(&c, i) {
             return;
         }
-        let task = &c.tasks[i];
+        let Some(task) = c.tasks.get(i) else {
+            return;
+        };
         if let Some(ev) = self.event(EventKind::ChecklistTaskClicked, Some(task)) {
             out.push(ChecklistOutput::Emit(ev));
         }
         if task.on_click {
-            self.complete(&c, i, out);
+            self.complete(&c, task, out);
         }
         match &task.action {
             TaskAction::None => {}
@@ -877,13 +878,14 @@ impl ChecklistEngine {
         }
     }
 
-    /// Marks task `i` of `c` (the active checklist) done, with its events.
-    fn complete(&mut self, c: &Checklist, i: usize, out: &mut Vec<ChecklistOutput>) {
-        let task = &c.tasks[i];
+    /// Marks `task` of `c` (the active checklist) done, with its events.
+    fn complete(&mut self, c: &Checklist, task: &Task, out: &mut Vec<ChecklistOutput>) {
         if self.is_done(&c.id, &task.id) {
             return;
         }
-        self.progress_mut(&c.id).done.push(task.id.clone());
+        if let Some(p) = self.progress_mut(&c.id) {
+            p.done.push(task.id.clone());
+        }
         if let Some(ev) = self.event(EventKind::ChecklistTaskCompleted, Some(task)) {
             out.push(ChecklistOutput::Emit(ev));
         }
@@ -903,13 +905,12 @@ impl ChecklistEngine {
     /// that an ordered checklist can complete several in one pass).
     fn evaluate_tasks(&mut self, env: &Env, out: &mut Vec<ChecklistOutput>) {
         if let Some(c) = self.current().cloned() {
-            for i in 0..c.tasks.len() {
-                let t = &c.tasks[i];
+            for (i, t) in c.tasks.iter().enumerate() {
                 if self.is_done(&c.id, &t.id) || self.blocked(&c, i) {
                     continue;
                 }
                 if t.conditions.iter().any(|cond| cond.eval(env.facts)) {
-                    self.complete(&c, i, out);
+                    self.complete(&c, t, out);
                 }
             }
         }
@@ -925,9 +926,10 @@ impl ChecklistEngine {
         if !all {
             return;
         }
-        let p = self.progress_mut(&c.id);
-        if !p.completed {
-            p.completed = true;
+        let now = self
+            .progress_mut(&c.id)
+            .is_some_and(|p| !core::mem::replace(&mut p.completed, true));
+        if now {
             if let Some(ev) = self.event(EventKind::ChecklistCompleted, None) {
                 out.push(ChecklistOutput::Emit(ev));
             }

@@ -991,7 +991,9 @@ impl EventLog {
             if parts.len() != 3 || log.records.iter().any(|r| r.name == *name) {
                 continue;
             }
-            let mut kept: Vec<Occurrence> = occurrences
+            // (Reversed by iterators rather than `reverse()`, whose inlined swaps kept
+            // a bounds-check panic path in the wasm.)
+            let kept: Vec<Occurrence> = occurrences
                 .iter()
                 .rev()
                 .filter_map(|o| match o {
@@ -1005,15 +1007,17 @@ impl EventLog {
                     _ => None,
                 })
                 .take(MAX_OCCURRENCES)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
                 .collect();
-            kept.reverse();
             log.records.push(Record {
                 name: name.clone(),
                 total: total.max(kept.len() as u64),
                 kept,
             });
         }
-        log.records.reverse();
+        log.records = log.records.into_iter().rev().collect();
         log
     }
 

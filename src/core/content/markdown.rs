@@ -384,8 +384,8 @@ impl Marks {
             match b[j] {
                 b'[' => open.push(j),
                 b']' => {
-                    if let Some(o) = open.pop() {
-                        marks.pairs[o] = j as u32;
+                    if let Some(p) = open.pop().and_then(|o| marks.pairs.get_mut(o)) {
+                        *p = j as u32;
                     }
                 }
                 _ => {}
@@ -399,8 +399,8 @@ impl Marks {
                 b'\\' => j += 1,
                 b'(' => open.push(j),
                 b')' => {
-                    if let Some(o) = open.pop() {
-                        marks.pairs[o] = j as u32;
+                    if let Some(p) = open.pop().and_then(|o| marks.pairs.get_mut(o)) {
+                        *p = j as u32;
                     }
                 }
                 _ => {}
@@ -426,7 +426,7 @@ impl Marks {
 
     /// Skips a `{{…}}` placeholder or a backslash escape at `j`; the new position.
     fn skip_atom(&self, b: &[u8], j: usize) -> Option<usize> {
-        match b[j] {
+        match b.get(j)? {
             b'\\' if j + 1 < b.len() => Some(j + 2),
             b'{' if b.get(j + 1) == Some(&b'{') => self.close_from(j + 2).map(|p| p + 2),
             _ => None,

@@ -102,23 +102,29 @@ pub(crate) fn find_str(hay: &str, needle: &str) -> Option<usize> {
     if n.is_empty() {
         return Some(0);
     }
+    // `fail[i]`: the length of the longest proper prefix of `needle[..=i]` that is
+    // also its suffix. Read with `get` (k < n.len() always holds, but the
+    // compiler cannot see it: indexing kept a bounds-check panic path).
     let mut fail = vec![0usize; n.len()];
+    let back = |fail: &[usize], k: usize| fail.get(k.wrapping_sub(1)).copied().unwrap_or(0);
     let mut k = 0;
-    for i in 1..n.len() {
-        while k > 0 && n[i] != n[k] {
-            k = fail[k - 1];
+    for (i, &c) in n.iter().enumerate().skip(1) {
+        while k > 0 && n.get(k) != Some(&c) {
+            k = back(&fail, k);
         }
-        if n[i] == n[k] {
+        if n.get(k) == Some(&c) {
             k += 1;
         }
-        fail[i] = k;
+        if let Some(f) = fail.get_mut(i) {
+            *f = k;
+        }
     }
     let mut k = 0;
     for (i, &b) in h.iter().enumerate() {
-        while k > 0 && b != n[k] {
-            k = fail[k - 1];
+        while k > 0 && n.get(k) != Some(&b) {
+            k = back(&fail, k);
         }
-        if b == n[k] {
+        if n.get(k) == Some(&b) {
             k += 1;
         }
         if k == n.len() {

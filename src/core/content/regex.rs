@@ -517,6 +517,14 @@ fn cost(node: &Node) -> usize {
     }
 }
 
+/// Puts `inst` at `at` (a place `emit` reserved): written with `get_mut`, as
+/// indexing kept a bounds-check panic path in the wasm.
+fn patch(prog: &mut [Inst], at: usize, inst: Inst) {
+    if let Some(slot) = prog.get_mut(at) {
+        *slot = inst;
+    }
+}
+
 fn emit(node: &Node, prog: &mut Vec<Inst>) {
     match node {
         Node::Empty => {}
@@ -536,12 +544,12 @@ fn emit(node: &Node, prog: &mut Vec<Inst>) {
                     jumps.push(prog.len());
                     prog.push(Inst::Jmp(0));
                     let next = prog.len();
-                    prog[split] = Inst::Split(split + 1, next);
+                    patch(prog, split, Inst::Split(split + 1, next));
                 }
             }
             let end = prog.len();
             for j in jumps {
-                prog[j] = Inst::Jmp(end);
+                patch(prog, j, Inst::Jmp(end));
             }
         }
         Node::Repeat(inner, min, max) => {
@@ -555,7 +563,7 @@ fn emit(node: &Node, prog: &mut Vec<Inst>) {
                     emit(inner, prog);
                     prog.push(Inst::Jmp(split));
                     let end = prog.len();
-                    prog[split] = Inst::Split(split + 1, end);
+                    patch(prog, split, Inst::Split(split + 1, end));
                 }
                 Some(max) => {
                     let mut splits = Vec::new();
@@ -566,7 +574,7 @@ fn emit(node: &Node, prog: &mut Vec<Inst>) {
                     }
                     let end = prog.len();
                     for s in splits {
-                        prog[s] = Inst::Split(s + 1, end);
+                        patch(prog, s, Inst::Split(s + 1, end));
                     }
                 }
             }
@@ -696,7 +704,10 @@ impl Regex {
                 continue;
             }
             *seen = at;
-            match &self.prog[pc] {
+            let Some(inst) = self.prog.get(pc) else {
+                continue;
+            };
+            match inst {
                 Inst::Jmp(t) => stack.push(*t),
                 Inst::Split(a, b) => {
                     stack.push(*b);

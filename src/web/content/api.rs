@@ -103,8 +103,16 @@ fn started() -> Result<(), Fail> {
 
 /// `contentInit(api)`: starts the content module with the core module's API
 /// object (see `crate::web::host`): installs the flow and checklist runners and
-/// schedules their boot.
+/// schedules their boot. Once: a second call is refused (`already_initialized`)
+/// and the module keeps the first core.
 fn content_init(host: Arg) -> Result<(), Fail> {
+    if bridge::has_host() {
+        return Err(Error {
+            code: ErrorCode::AlreadyInitialized,
+            message: "contentInit was already called".into(),
+        }
+        .into());
+    }
     if !bridge::install(host) {
         return Err(Error::invalid("contentInit needs the core module's functions").into());
     }

@@ -50,6 +50,11 @@ pub enum Deferred {
 static HOST: Local<Cell<u32>> = Local::new(Cell::new(0));
 static BATCHES: Local<Batches<Deferred>> = Local::new(Batches::new());
 
+/// Whether `contentInit` gave this module the core's API object.
+pub fn has_host() -> bool {
+    HOST.with(Cell::get) != 0
+}
+
 /// Keeps the core's API object; `false` when one of its functions is missing.
 pub fn install(host: Arg) -> bool {
     let has = |name: &str| host.get(name).is_some_and(|f| f.kind() == Kind::Function);
