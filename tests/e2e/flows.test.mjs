@@ -300,6 +300,28 @@ describe('flows in the browser', () => {
     assert.equal(await page.evaluate(() => document.querySelector('segflow-ui').parentElement.localName), 'body');
   });
 
+  it('places a tooltip next to its target inside a modal <dialog> that has a transform (a containing block for fixed elements)', T, async (t) => {
+    const writeKey = 'flows-transformed-dialog';
+    const doc = content(flow('inside', [tooltip('i1', '#in-dialog', { placement: 'bottom' }, [{ label: 'Done', action: { type: 'next' }, primary: true }])]));
+    const { page } = await open(t, { writeKey, content: doc });
+    await page.evaluate(() => {
+      const d = document.createElement('dialog');
+      // A design system's dialog: offset and scaled-in with a transform, which makes
+      // it the containing block of position: fixed descendants.
+      d.style.cssText = 'transform: translate(40px, 30px); margin: 120px auto auto 200px; padding: 24px';
+      d.innerHTML = '<p>Settings</p><button id="in-dialog">Save</button>';
+      document.body.append(d);
+      d.showModal();
+    });
+    await page.evaluate(() => window.segflow.start('inside'));
+    const u = await shown(page, 'i1');
+    const r = await rectOf(page, '#in-dialog');
+    assert.ok(close(u.rect.y, r.bottom + 12), `below its target: ${JSON.stringify(u.rect)} ${JSON.stringify(r)}`);
+    assert.ok(close(u.arrow.x, r.cx), `the arrow at the target's centre: ${JSON.stringify(u.arrow)} ${JSON.stringify(r)}`);
+    await clickButton(page, 'Done');
+    await gone(page);
+  });
+
   it('follows a tooltip target that a CSS transition or animation moves', T, async (t) => {
     const writeKey = 'flows-transition';
     const doc = content(flow('moving', [tooltip('m1', '#settings')]));

@@ -290,9 +290,12 @@ impl Ui {
     /// the UI goes back to `<body>`. Of several modal dialogs the last in the
     /// document is taken (a nested or later one is usually on top; the top
     /// layer's order cannot be read). The UI is `position: fixed`, so placed as
-    /// before, unless the dialog itself is a containing block for fixed
-    /// descendants (a `transform`, `filter` or `contain: paint` on it): steps
-    /// are then offset by the dialog's position (a known limit).
+    /// before. When the dialog itself is a containing block for fixed
+    /// descendants (a `transform`, `filter` or `contain: paint` on it), a tooltip
+    /// is still placed at its target ([`Ui::position`] takes the block's origin
+    /// off), but a modal step is centred on the dialog and a bubble sits in the
+    /// dialog's corner rather than the viewport's (a known limit), and a scale in
+    /// the dialog's transform scales the UI too.
     fn follow_dialog(&mut self, body: &Held) {
         match dom::document().and_then(|d| d.find("dialog:modal", true)) {
             Some(d) => {
@@ -514,8 +517,12 @@ impl Ui {
         }
         let own = rect_of(step);
         let p = placement::place(r, own.width, own.height, vw, vh, self.side);
-        step.style("left", Some(&px(p.x)));
-        step.style("top", Some(&px(p.y)));
+        // Placed in viewport coordinates; `left`/`top` are from the UI's containing
+        // block, whose origin the host (fixed at 0, 0) shows: the viewport's, or a
+        // transformed <dialog>'s that the UI was moved into (see `follow_dialog`).
+        let o = rect_of(&self.host);
+        step.style("left", Some(&px(p.x - o.x)));
+        step.style("top", Some(&px(p.y - o.y)));
         step.set_attr("data-side", p.side.as_str());
         if let Some(arrow) = step.find(".arrow", false) {
             let (set, clear) = match p.side {
