@@ -221,7 +221,10 @@ export function endChecklist(): void;
 export function flush(): Promise<FlushResult>;
 
 /**
- * Associates the user with a group (company).
+ * Associates the user with a group (company). `membership`: per-company user
+ * attributes (such as a role), sent in the group call's `traits.membership`.
+ * `signature` (Userflow.js's group signature) is accepted, so that Userflow.js code
+ * runs unchanged, and not used: segflow verifies users only (see `identify`).
  */
 export function group(companyId: string | number, traits?: Traits, options?: { membership?: Traits; signature?: string }): void;
 
@@ -312,7 +315,7 @@ export function start(contentId: string, options?: { once?: boolean }): Promise<
 export function track(event: string, properties?: Properties): void;
 
 /**
- * Changes the active group's traits (sent as a group call).
+ * Changes the active group's traits (sent as a group call); `options` as for `group`.
  */
 export function updateGroup(traits: Traits, options?: { membership?: Traits; signature?: string }): void;
 

@@ -194,7 +194,9 @@ pub fn update_user(traits: Arg) -> Result<(), Fail> {
     })
 }
 
-/// Associates the user with a group (company).
+/// Associates the user with a group (company). `options.signature` (Userflow.js's
+/// group signature) is checked to be a string and not used: segflow verifies
+/// users, not groups.
 pub fn group(company_id: Arg, traits: Arg, options: Arg) -> Result<(), Fail> {
     ready()?;
     let group_id = id_arg(company_id, "groupId")?;
@@ -208,11 +210,13 @@ pub fn group(company_id: Arg, traits: Arg, options: Arg) -> Result<(), Fail> {
     })
 }
 
-/// Changes the active group's traits (sent as a group call).
+/// Changes the active group's traits (sent as a group call); `options` as for
+/// [`group`].
 pub fn update_group(traits: Arg, options: Arg) -> Result<(), Fail> {
     ready()?;
     let changes = traits_arg(traits, "traits")?;
     let membership = membership_arg(options)?;
+    optional_string(options, "signature")?;
     batch(|| {
         call(&mut |c, now| c.update_group(now, &changes, membership.as_ref()))?;
         host::notify("user");

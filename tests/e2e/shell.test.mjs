@@ -304,6 +304,8 @@ describe('the core module by itself', () => {
       out.userId = message(() => core.identify(''));
       out.attribute = message(() => core.identify('u1', { logins: { add: 'many' } }));
       out.signature = message(() => core.identify('u1', {}, { signature: 'nothex' }));
+      out.groupSignature = message(() => core.group('g1', {}, { signature: 5 }));
+      out.updateGroupSignature = message(() => { core.group('g1'); core.updateGroup({}, { signature: 5 }); });
       out.listener = message(() => core.on('nope', () => {}));
       out.unknown = message(() => core.noSuchCall());
       out.tooLarge = message(() => core.track('e', { blob: 'x'.repeat(40 * 1024) }));
@@ -315,6 +317,8 @@ describe('the core module by itself', () => {
     assert.equal(r.attribute, 'segflow: attribute logins needs a number');
     assert.equal(r.emptyContent, 'segflow: content must be an object in the content schema or a URL');
     assert.equal(r.longKey, 'segflow: writeKey must be a string of at most 32 KB', 'a string option too long to take in is not "not a string"');
+    assert.equal(r.groupSignature, 'segflow: signature must be a string');
+    assert.equal(r.updateGroupSignature, r.groupSignature, 'updateGroup checks its options as group does');
     assert.equal(r.longHost, 'segflow: apiHost must be a string of at most 32 KB');
   });
 
