@@ -264,6 +264,35 @@ describe('checklists in the browser', () => {
     assert.equal((await widget(page)).focused, 'task:tour', 'focus stays where it was');
   });
 
+  it('keeps keyboard focus in a flow a task started when Next leads from its modal to a tooltip', T, async (t) => {
+    const tour = {
+      id: 'tour', name: 'Tour', steps: [
+        modal('s1', [{ label: 'Next', action: { type: 'next' }, primary: true }]),
+        { id: 's2', type: 'tooltip', target: '#settings', blocks: [{ type: 'title', text: 'Tip' }, { type: 'button', label: 'Done', action: { type: 'next' }, primary: true }] },
+      ],
+    };
+    const content = { version: 1, flows: [tour], checklists: [{ id: 'setup', name: 'Set up', tasks: [{ id: 'tour', name: 'Take the tour', action: { type: 'start_flow', flow: 'tour' } }] }] };
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'checklists-tooltip-focus', userId: 'u-tf', content });
+    await page.evaluate(() => window.segflow.start('setup'));
+    await page.locator('segflow-checklist [data-cl="task:tour"]').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('segflow-ui .step[data-step=s1]').waitFor();
+    await waitFor(() => page.evaluate(() => document.activeElement?.localName === 'segflow-ui'), { message: 'the modal has focus' });
+    await page.keyboard.press('Enter');
+    await page.locator('segflow-ui .step[data-step=s2]').waitFor();
+    await sleep(200);
+    const focused = () => page.evaluate(() => {
+      const a = document.activeElement;
+      return `${a?.localName} ${a?.shadowRoot?.activeElement?.textContent ?? ''}`;
+    });
+    assert.equal(await focused(), 'segflow-ui Done', 'the tooltip took focus, not <body>');
+    // So the keyboard goes on: Enter on Done ends the flow, and focus goes back to the task.
+    await page.keyboard.press('Enter');
+    await waitFor(async () => (await page.locator('segflow-ui .step').count()) === 0, { message: 'flow gone' });
+    await sleep(100);
+    assert.equal((await widget(page)).focused, 'task:tour', 'back on the task that started the flow');
+  });
+
   it('keeps its corner and mirrors its panel on a right-to-left page', T, async (t) => {
     const writeKey = 'checklists-rtl';
     const { page } = await openFlows(env.browser, t, collector, { writeKey, userId: 'u-rtl', content: doc() });

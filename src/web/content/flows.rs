@@ -306,12 +306,16 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                     f.refocused = 0;
                     // Only a modal, or a step the user reached from the flow UI, takes
                     // focus; others are announced, so typing elsewhere goes on.
+                    // Reached from the flow UI: the step before had focus, which went
+                    // back where it was and is still there, or nowhere (on <body>: the
+                    // element it went back to could not take it, such as a checklist
+                    // whose task started the flow, re-rendered meanwhile).
                     let returned = f.returned.take();
                     let had_focus = f.ui.as_ref().is_some_and(|u| u.has_focus())
                         || returned.is_some_and(|el| {
                             dom::document()
                                 .and_then(|d| d.active())
-                                .is_some_and(|a| a.same(&el))
+                                .is_none_or(|a| a.same(&el) || a.tag() == "body")
                         });
                     if f.ui.is_none() {
                         f.ui = Ui::new(f.z_index);
