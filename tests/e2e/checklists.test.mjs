@@ -293,6 +293,40 @@ describe('checklists in the browser', () => {
     assert.equal((await widget(page)).focused, 'task:tour', 'back on the task that started the flow');
   });
 
+  it('says the last task done when a dismiss_when_complete checklist goes, and gives focus back to where it was, also after Dismiss', T, async (t) => {
+    const content = { version: 1, checklists: [
+      { id: 'c', name: 'C', dismiss_when_complete: true, tasks: [{ id: 'a', name: 'Alpha' }, { id: 'b', name: 'Beta' }] },
+      { id: 'd', name: 'D', dismissible: true, tasks: [{ id: 'x', name: 'X' }] },
+    ] };
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'checklists-last-said', userId: 'u-ls', content });
+    // The keyboard user was on the page's Settings button before going to the checklist.
+    await page.locator('#settings').focus();
+    await page.evaluate(() => window.segflow.start('c'));
+    await page.locator('segflow-checklist [data-cl="task:a"]').waitFor();
+    await page.evaluate(() => {
+      window.said = [];
+      const live = document.querySelector('segflow-checklist').shadowRoot.querySelector('[role=status]');
+      new MutationObserver(() => window.said.push(live.textContent)).observe(live, { childList: true, subtree: true, characterData: true });
+    });
+    for (const id of ['a', 'b']) {
+      await page.locator(`segflow-checklist [data-cl="task:${id}"]`).focus();
+      await page.keyboard.press('Enter');
+      await sleep(200);
+    }
+    assert.equal((await widget(page)).shown, false, 'the checklist went once complete');
+    const said = await page.evaluate(() => window.said);
+    assert.deepEqual(said, ['Done: Alpha. 1 task left', 'Done: Beta. 0 tasks left'], 'the last completion is said too');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'settings', 'focus is back where it was, not on <body>');
+    // Dismiss (×) by keyboard: focus goes back too.
+    await page.evaluate(() => window.segflow.start('d'));
+    await page.locator('segflow-checklist [data-cl="task:x"]').waitFor();
+    await page.locator('segflow-checklist [data-cl="dismiss"]').focus();
+    await page.keyboard.press('Enter');
+    await sleep(200);
+    assert.equal((await widget(page)).shown, false, 'dismissed');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'settings', 'focus is back where it was after Dismiss');
+  });
+
   it('keeps its corner and mirrors its panel on a right-to-left page', T, async (t) => {
     const writeKey = 'checklists-rtl';
     const { page } = await openFlows(env.browser, t, collector, { writeKey, userId: 'u-rtl', content: doc() });

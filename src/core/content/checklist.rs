@@ -366,6 +366,8 @@ pub enum ChecklistOutput {
     /// it describes): the tasks that this update completed, however they
     /// completed (a click, a flow, an event, an attribute), and how many are
     /// left, so that a screen reader user hears what a sighted one sees tick.
+    /// Also after the [`ChecklistOutput::Hide`] of a checklist that went because
+    /// it is complete: the shell keeps the live region for it.
     Announce(String),
 }
 
@@ -1007,10 +1009,23 @@ impl ChecklistEngine {
             Some(v) => out.push(ChecklistOutput::Show(v.clone())),
             None => out.push(ChecklistOutput::Hide),
         }
-        if let (Some(v), Some(was)) = (&view, &self.shown) {
-            if let Some(said) = announcement(v, was) {
-                out.push(ChecklistOutput::Announce(said));
+        let said = match (&view, &self.shown) {
+            (Some(v), Some(was)) => announcement(v, was),
+            // Gone because it is complete (`dismiss_when_complete`): its last
+            // tasks are said all the same, as the view would have shown them.
+            (None, Some(was)) if self.status(&was.id).1 => {
+                let mut now = was.clone();
+                now.done = 0;
+                for t in &mut now.tasks {
+                    t.done = self.is_done(&was.id, &t.id);
+                    now.done += usize::from(t.done);
+                }
+                announcement(&now, was)
             }
+            _ => None,
+        };
+        if let Some(said) = said {
+            out.push(ChecklistOutput::Announce(said));
         }
         self.shown = view;
     }

@@ -310,6 +310,32 @@ fn dismiss_toggle_and_self_dismissal() {
         ]
     );
     assert!(out.contains(&ChecklistOutput::Hide));
+    // The last task said as the checklist goes (after its Hide: the shell keeps
+    // the live region), and the Dismiss of a complete one says nothing.
+    let hide = out.iter().position(|o| *o == ChecklistOutput::Hide);
+    let say = out
+        .iter()
+        .position(|o| matches!(o, ChecklistOutput::Announce(_)));
+    assert!(
+        matches!((hide, say), (Some(a), Some(b)) if a < b),
+        "{out:?}"
+    );
+    assert_eq!(announced(&out), ["Done: A. 0 tasks left"]);
+    let lists = doc(r#"[{"id":"done","name":"D","tasks":[{"id":"a","name":"A"}]}]"#);
+    let mut e = ChecklistEngine::new();
+    e.load(lists, &env(&w));
+    e.start("done", ChecklistStartReason::Program, false, &env(&w))
+        .unwrap();
+    let out = e.handle(
+        ChecklistInput::TaskClicked {
+            task_id: "a".into(),
+        },
+        &env(&w),
+    );
+    assert_eq!(announced(&out), ["Done: A. 0 tasks left"]);
+    let out = e.handle(ChecklistInput::Dismiss, &env(&w));
+    assert!(out.contains(&ChecklistOutput::Hide));
+    assert!(announced(&out).is_empty(), "{out:?}");
 }
 
 #[test]

@@ -59,7 +59,10 @@ pub extern "C" fn content_wake(kind: u32, id: f64, value: u32) -> u32 {
         wake::CLICK => event().map_or((), flows::on_click),
         wake::KEYDOWN => event().map_or((), flows::on_keydown),
         wake::MOUSEDOWN => event().map_or((), flows::on_mousedown),
-        wake::FOCUSIN => event().map_or((), flows::on_focusin),
+        wake::FOCUSIN => {
+            checklists::on_focusin();
+            event().map_or((), flows::on_focusin)
+        }
         wake::MOVED | wake::STEP_RESIZED => flows::reposition(),
         wake::MUTATION => flows::on_mutation(),
         wake::WAIT_TIMEOUT => flows::wait_timed_out(id as u32),

@@ -120,6 +120,9 @@ struct Checklists {
     /// lost (the flow's step gave focus back to the widget's host, which
     /// cannot take it, so it fell to `<body>`).
     refocus: Option<(String, String)>,
+    /// The element focused last outside segflow's UI ([`on_focusin`]): where
+    /// focus goes back when the widget that has it goes.
+    came_from: Option<Held>,
 }
 
 static CHECKLISTS: Local<RefCell<Option<Checklists>>> = Local::new(RefCell::new(None));
@@ -188,18 +191,28 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                 }
             }
             ChecklistOutput::Hide => {
-                let had_focus = with(|c| {
+                // The widget goes; its host and live region stay (empty), so that
+                // what is said as it goes (the last task done) is read out. Focus
+                // in it goes back to where it was before (else to <body>).
+                let back = with(|c| {
                     c.unavailable = None;
                     let had = c.widget.as_ref().is_some_and(Widget::has_focus);
-                    if let Some(w) = c.widget.take() {
-                        w.host.remove();
+                    if let Some(w) = &c.widget {
+                        w.clear();
                     }
-                    had
-                });
-                if had_focus == Some(true) {
-                    if let Some(body) = dom::body() {
-                        body.focus();
-                    }
+                    had.then(|| {
+                        c.came_from
+                            .as_ref()
+                            .filter(|e| e.connected())
+                            .map(Held::dup)
+                    })
+                })
+                .flatten();
+                // Outside the borrow: focusing runs the page's focus handlers.
+                match back {
+                    Some(Some(el)) => el.focus(),
+                    Some(None) => dom::body().map_or((), |b| b.focus()),
+                    None => {}
                 }
             }
             ChecklistOutput::Emit(ev) => flows::emit(&ev),
@@ -256,6 +269,7 @@ pub fn install() {
         loaded: false,
         unavailable: None,
         refocus: None,
+        came_from: None,
     };
     CHECKLISTS.with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
@@ -294,6 +308,18 @@ pub fn refresh() {
     give_focus_back();
     update_presence();
     evaluate();
+}
+
+/// Focus moved in the document: remembers where, when that is the page's own
+/// element (not segflow's UI, not `<body>`), for [`Checklists::came_from`].
+pub fn on_focusin() {
+    let Some(a) = dom::document().and_then(|d| d.active()) else {
+        return;
+    };
+    let tag = a.tag();
+    if !tag.starts_with("segflow-") && tag != "body" {
+        with(|c| c.came_from = Some(a));
+    }
 }
 
 /// Focus back on the task that started a flow, once the flow is over, if focus
@@ -661,8 +687,19 @@ impl Widget {
             w.append(&panel);
         }
         self.was_open.set(view.open);
-        // Replace what was shown (the stylesheet, when it is an element, and the
-        // live region stay).
+        self.clear();
+        self.root.append(&w);
+        self.corner.set(view.corner);
+        self.place();
+        if let Some(e) = focused.and_then(|f| self.control(&f)) {
+            e.focus();
+        }
+        Some(())
+    }
+
+    /// Removes what is shown; the stylesheet (when it is an element) and the
+    /// live region stay.
+    fn clear(&self) {
         let mut i = self.root.children();
         while i > 0 {
             i -= 1;
@@ -672,13 +709,6 @@ impl Widget {
                 }
             }
         }
-        self.root.append(&w);
-        self.corner.set(view.corner);
-        self.place();
-        if let Some(e) = focused.and_then(|f| self.control(&f)) {
-            e.focus();
-        }
-        Some(())
     }
 
     /// The control whose `data-cl` is `key`, in what is rendered now.
