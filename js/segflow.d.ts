@@ -258,8 +258,10 @@ export function init(options: InitOptions): void;
 export function isIdentified(): boolean;
 
 /**
- * Loads flow content: an object in the content schema (`docs/CONTENT.md`), or the URL
- * of a JSON document in it. Flows with the same id are replaced. The Promise rejects
+ * Loads flows and checklists: an object in the content schema (`docs/CONTENT.md`), or
+ * the URL of a JSON document in it, added to what is loaded (the same id replaces).
+ * It may name content loaded before (a `start_flow`, a condition), but not give a
+ * flow's id to a checklist or the reverse. The Promise rejects
  * with `invalid_argument` for content that does not follow the schema (the message
  * names the offending path) or `content_unavailable` when the URL cannot be read.
  */

@@ -43,6 +43,9 @@ function doc(extra = {}) {
   };
 }
 
+/** Clicks the Done button of the step on screen. */
+const clickDone = (page) => page.locator('segflow-ui .step button.primary').click();
+
 /** Facts about the widget. */
 function widget(page) {
   return page.evaluate(() => {
@@ -325,6 +328,28 @@ describe('checklists in the browser', () => {
     await sleep(200);
     assert.equal((await widget(page)).shown, false, 'dismissed');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'settings', 'focus is back where it was after Dismiss');
+  });
+
+  it('loads a checklist that names a flow loaded before, and refuses one that takes a loaded flow\'s id', T, async (t) => {
+    const tour = { id: 'tour', name: 'Tour', steps: [modal('s1', [{ label: 'Done', action: { type: 'next' }, primary: true }])] };
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'checklists-two-docs', userId: 'u-2d', content: { version: 1, flows: [tour] } });
+    const r = await page.evaluate(async () => {
+      const s = window.segflow;
+      const outcome = (p) => p.then(() => 'ok', (e) => `${e.code}: ${e.message}`);
+      return {
+        refers: await outcome(s.loadContent({ version: 1, checklists: [{ id: 'setup', name: 'Set up', tasks: [
+          { id: 'tour', name: 'Take the tour', action: { type: 'start_flow', flow: 'tour' }, complete_when: [{ flow: 'tour', state: 'completed' }] }] }] })),
+        clash: await outcome(s.loadContent({ version: 1, checklists: [{ id: 'tour', name: 'Not the tour', tasks: [{ id: 'a', name: 'A' }] }] })),
+      };
+    });
+    assert.equal(r.refers, 'ok');
+    assert.match(r.clash, /^invalid_argument: segflow: checklists\[0\]\.id: a flow has this id/);
+    // The tour is still the flow, and the checklist's task starts it.
+    await page.evaluate(() => window.segflow.start('setup'));
+    await page.locator('segflow-checklist [data-cl="task:tour"]').click();
+    await page.locator('segflow-ui .step[data-step=s1]').waitFor();
+    await clickDone(page);
+    await waitFor(async () => (await widget(page)).progress === '1', { message: 'the task completed with the flow' });
   });
 
   it('keeps its corner and mirrors its panel on a right-to-left page', T, async (t) => {

@@ -132,8 +132,8 @@ pub enum TaskAction {
     Track(String),
 }
 
-/// Parses `checklists[i]` at `path`; `flow_ids` are the document's flows (for
-/// `start_flow` actions).
+/// Parses `checklists[i]` at `path`; `flow_ids` are the document's flows and
+/// those loaded before (for `start_flow` actions).
 pub fn parse_checklist(v: &Json, path: &str, flow_ids: &[&str]) -> Result<Checklist, Error> {
     let o = Obj::new(v, path)?;
     o.keys(CHECKLIST_KEYS)?;
@@ -239,7 +239,10 @@ fn parse_task_action(v: &Json, path: &str, flow_ids: &[&str]) -> Result<TaskActi
             o.keys_for_type(&["type", "flow"], "start_flow")?;
             let flow = o.id("flow")?;
             if !flow_ids.contains(&flow.as_str()) {
-                return Err(err(&o.p("flow"), "no flow with this id in the document"));
+                return Err(err(
+                    &o.p("flow"),
+                    "no flow with this id in the document nor loaded before",
+                ));
             }
             TaskAction::StartFlow(flow)
         }
@@ -487,6 +490,13 @@ impl ChecklistEngine {
     /// The active checklist's id and whether its panel is open.
     pub fn active(&self) -> Option<(&str, bool)> {
         self.active.as_ref().map(|a| (a.id.as_str(), a.open))
+    }
+
+    /// Adds the ids of the loaded checklists to `out`.
+    pub fn ids(&self, out: &mut Vec<String>) {
+        for c in &self.checklists {
+            out.push(c.id.clone());
+        }
     }
 
     /// Whether checklist `id` has started for this user (`seen`), has completed

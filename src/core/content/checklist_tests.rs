@@ -556,7 +556,7 @@ fn parse_errors_name_the_path() {
         ),
         (
             r#"[{"id":"c","name":"C","tasks":[{"id":"a","name":"A","action":{"type":"start_flow","flow":"nope"}}]}]"#,
-            "checklists[0].tasks[0].action.flow: no flow with this id in the document",
+            "checklists[0].tasks[0].action.flow: no flow with this id in the document nor loaded before",
         ),
         (
             r#"[{"id":"c","name":"C","tasks":[{"id":"a","name":"A","complete_when":[]}]}]"#,
@@ -603,11 +603,11 @@ fn parse_errors_name_the_path() {
     for (lists, want) in [
         (
             r#"[{"id":"c","name":"C","tasks":[{"id":"a","name":"A","complete_when":[{"flow":"nope","state":"completed"}]}]}]"#,
-            r#"checklists[0]: a condition names flow "nope", which is not in the document"#,
+            r#"checklists[0]: a condition names flow "nope", which is not in the document nor loaded before"#,
         ),
         (
             r#"[{"id":"c","name":"C","start":[{"all":[{"checklist":"gone","state":"completed"}]}],"tasks":[{"id":"a","name":"A"}]}]"#,
-            r#"checklists[0]: a condition names checklist "gone", which is not in the document"#,
+            r#"checklists[0]: a condition names checklist "gone", which is not in the document nor loaded before"#,
         ),
     ] {
         let text = String::from(

@@ -392,6 +392,13 @@ impl FlowEngine {
         self.run.as_ref().map(|r| r.reason)
     }
 
+    /// Adds the ids of the loaded flows to `out`.
+    pub fn ids(&self, out: &mut Vec<String>) {
+        for f in &self.flows {
+            out.push(f.id.clone());
+        }
+    }
+
     /// Whether the user has started flow `flow_id` before (what `once` checks).
     pub fn has_seen(&self, flow_id: &str) -> bool {
         self.seen.iter().any(|s| s == flow_id)

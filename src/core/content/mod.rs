@@ -34,7 +34,7 @@ mod start_tests;
 mod test_world;
 
 pub use engine::{Ctx, EndReason, FlowEngine, Input, Output, StartReason, StepView};
-pub use model::{parse_content, Content};
+pub use model::{parse_content, parse_content_with, Content, Loaded};
 
 /// The part of `url` that URL patterns match: path and search, without scheme,
 /// host and fragment. `https://x.y/a/b?c=1#d` → `/a/b?c=1`; a bare host gives `/`;

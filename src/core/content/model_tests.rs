@@ -227,7 +227,7 @@ fn errors_name_the_json_path() {
         (r#"{"version":1,"flows":[{"id":"f","name":"F","repeat":true,"frequency":"once","steps":[{"id":"s","type":"modal"}]}]}"#.into(), "flows[0].repeat: give frequency or repeat, not both"),
         (r#"{"version":1,"flows":[{"id":"f","name":"F","priority":1.5,"steps":[{"id":"s","type":"modal"}]}]}"#.into(), "flows[0].priority: expected a whole number"),
         (r#"{"version":1,"flows":[{"id":"f","name":"F","start_delay_seconds":-1,"steps":[{"id":"s","type":"modal"}]}]}"#.into(), "flows[0].start_delay_seconds: expected a number of seconds"),
-        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"checklist":"nope","state":"seen"}],"steps":[{"id":"s","type":"modal"}]}]}"#.into(), "flows[0]: a condition names checklist \"nope\", which is not in the document"),
+        (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"checklist":"nope","state":"seen"}],"steps":[{"id":"s","type":"modal"}]}]}"#.into(), "flows[0]: a condition names checklist \"nope\", which is not in the document nor loaded before"),
         (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"url":""}],"steps":[]}]}"#.into(), "flows[0].start[0].url: must not be empty"),
         (r#"{"version":1,"flows":[{"id":"f","name":"F","start":[{"path":"/"}],"steps":[]}]}"#.into(), "flows[0].start[0]: expected exactly one of all, any, url, user, company, event, flow, checklist, element"),
         (r#"{"version":1,"flows":[{"id":"f","name":"F","steps":[{"id":"a","type":"modal"}]},{"id":"f","name":"G","steps":[{"id":"a","type":"modal"}]}]}"#.into(), "flows[1].id: duplicate flow id"),
@@ -256,7 +256,7 @@ fn errors_name_the_json_path() {
         (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"","action":{"type":"next"}}]}"#), "flows[0].steps[0].blocks[0].label: must not be empty"),
         (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"jump"}}]}"#), "flows[0].steps[0].blocks[0].action.type: expected one of next, back, go_to_step, end, start_flow, navigate, track"),
         (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"go_to_step","step":"b"}}]}"#), "flows[0].steps[0].blocks[0].action.step: no step with this id in the flow"),
-        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"start_flow","flow":"g"}}]}"#), "flows[0].steps[0].blocks[0].action.flow: no flow with this id in the content"),
+        (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"start_flow","flow":"g"}}]}"#), "flows[0].steps[0].blocks[0].action.flow: no flow with this id in the document nor loaded before"),
         (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"navigate","url":"java\tscript:alert(1)"}}]}"#), "flows[0].steps[0].blocks[0].action.url: only http(s)"),
         (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"next","step":"a"}}]}"#), "flows[0].steps[0].blocks[0].action.step: not allowed for type next"),
         (with_step(r#"{"id":"a","type":"modal","blocks":[{"type":"button","label":"x","action":{"type":"track","event":""}}]}"#), "flows[0].steps[0].blocks[0].action.event: must not be empty"),
@@ -420,7 +420,7 @@ fn cross_reference_errors_name_the_flow_they_are_in() {
     );
     assert_eq!(
         error(&doc(&[ok, bad_flow])),
-        "flows[1].steps[0].triggers[0].action.flow: no flow with this id in the content"
+        "flows[1].steps[0].triggers[0].action.flow: no flow with this id in the document nor loaded before"
     );
     let list = |id: &str, flow: &str| {
         String::from(r#"{"id":""#)
@@ -439,6 +439,50 @@ fn cross_reference_errors_name_the_flow_they_are_in() {
                 + &list("b", "nope")
                 + "]}")
         ),
-        "checklists[1].tasks[0].action.flow: no flow with this id in the document"
+        "checklists[1].tasks[0].action.flow: no flow with this id in the document nor loaded before"
     );
+}
+
+#[test]
+fn a_document_may_name_what_was_loaded_before_and_not_reuse_its_ids_as_the_other_kind() {
+    let loaded = Loaded {
+        flows: vec!["tour".into()],
+        checklists: vec!["setup".into()],
+    };
+    // References to content loaded before: a task's start_flow, a flow's
+    // start_flow button, and conditions on a loaded flow or checklist.
+    let refs = r#"{"version":1,
+        "flows":[{"id":"next","name":"N","start":[{"checklist":"setup","state":"completed"}],
+          "steps":[{"id":"s","type":"modal","blocks":[{"type":"button","label":"Go","action":{"type":"start_flow","flow":"tour"}}]}]}],
+        "checklists":[{"id":"more","name":"M","tasks":[
+          {"id":"a","name":"A","action":{"type":"start_flow","flow":"tour"},"complete_when":[{"flow":"tour","state":"completed"}]}]}]}"#;
+    let c = parse_content_with(refs, &loaded).unwrap_or_else(|e| panic!("{}", e.message));
+    assert_eq!((c.flows.len(), c.checklists.len()), (1, 1));
+    // Alone, the same document is refused: what it names is nowhere.
+    let e = parse_content(refs).expect_err("nothing loaded");
+    assert!(e.message.contains("loaded before"), "{}", e.message);
+    // An id of the other kind, loaded before, is refused (start(id) takes both).
+    let clash =
+        r#"{"version":1,"checklists":[{"id":"tour","name":"T","tasks":[{"id":"a","name":"A"}]}]}"#;
+    let e = parse_content_with(clash, &loaded).expect_err("checklist named as a loaded flow");
+    assert_eq!(e.code, ErrorCode::InvalidArgument);
+    assert!(
+        e.message
+            .starts_with("checklists[0].id: a flow has this id"),
+        "{}",
+        e.message
+    );
+    let clash =
+        r#"{"version":1,"flows":[{"id":"setup","name":"S","steps":[{"id":"s","type":"modal"}]}]}"#;
+    let e = parse_content_with(clash, &loaded).expect_err("flow named as a loaded checklist");
+    assert!(
+        e.message
+            .starts_with("flows[0].id: a checklist has this id"),
+        "{}",
+        e.message
+    );
+    // The same kind again is an update, as before.
+    let update =
+        r#"{"version":1,"flows":[{"id":"tour","name":"T2","steps":[{"id":"s","type":"modal"}]}]}"#;
+    assert!(parse_content_with(update, &loaded).is_ok());
 }

@@ -425,6 +425,11 @@ pub fn event_tracked() {
     refresh();
 }
 
+/// Adds the ids of the loaded checklists to `out`.
+pub fn ids(out: &mut Vec<String>) {
+    with(|c| c.engine.ids(out));
+}
+
 /// Whether checklist `id` is loaded (what `start(id)` asks first).
 pub fn has(id: &str) -> bool {
     with(|c| c.engine.checklists().iter().any(|cl| cl.id == id)).unwrap_or(false)

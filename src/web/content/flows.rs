@@ -652,9 +652,12 @@ pub fn set_z_index(z: i32) {
     });
 }
 
-/// `loadContent(object)` after parsing.
+/// Parses a content document that adds to what is loaded (which it may name).
 pub fn parse(text: &str) -> Result<Content, Error> {
-    content::parse_content(text)
+    let mut loaded = content::Loaded::default();
+    with_flows(|f| f.engine.ids(&mut loaded.flows));
+    super::checklists::ids(&mut loaded.checklists);
+    content::parse_content_with(text, &loaded)
 }
 
 /// The page navigated (the core saw it): start rules and URL triggers look at
