@@ -89,8 +89,8 @@ export interface FlushResult { pending: number }
 export interface SegflowError extends Error { code: string; reason?: string; count?: number }
 /** Properties every generated event carries (snake_case, as sent to Segment). */
 export interface GeneratedEventBase { page_url: string; viewport_width: number; viewport_height: number; locale_code: string }
-/** Properties of flow events. */
-export interface FlowEvent extends GeneratedEventBase { flow_id: string; flow_name: string; flow_version_id: string | null; flow_version_number: number | null }
+/** Properties of flow events; listeners also get `flow.id`, as Userflow.js's do. */
+export interface FlowEvent extends GeneratedEventBase { flow_id: string; flow_name: string; flow_version_id: string | null; flow_version_number: number | null; flow: { id: string } }
 /** Properties of step events. */
 export interface FlowStepEvent extends FlowEvent { flow_step_id: string; flow_step_name: string | null; flow_step_number: number; flow_step_progress: number }
 /** Why a flow started. */
@@ -120,7 +120,7 @@ export type ChecklistStartReason = "program" | "condition";
 export type ChecklistEndReason = "user_closed" | "completed" | "program" | "replaced" | "content_not_found";
 /** An attribute or property test (see docs/CONTENT.md, Conditions). */
 export type ConditionTest =
-  | { op: "equals" | "not_equals"; value: unknown }
+  | { op: "equals" | "not_equals"; value: string | number | boolean }
   | { op: "contains" | "not_contains" | "starts_with" | "ends_with" | "matches"; value: string }
   | { op: "greater_than" | "less_than"; value: number }
   | { op: "between"; value: [number, number] }

@@ -64,6 +64,8 @@ export async function correctUsage(): Promise<void> {
   segflow.init({ writeKey: 'k', apiHost: 'https://events.example.com/v1', stateHost: 'https://events.example.com/v1' });
   segflow.identify('u1', { plan: 'pro' }, { signature: 'a'.repeat(64) });
   segflow.on('flowStarted', (e) => { const r: segflow.FlowStartReason = e.flow_start_reason; if (r === 'condition') { /* a general start condition */ } });
+  segflow.on('flowEnded', (e) => { const id: string = e.flow.id; void id; });
+  segflow.on('flowStepSeen', (e) => { const id: string = e.flow.id; void id; });
   segflow.endChecklist();
   segflow.reset();
 }
@@ -108,6 +110,9 @@ export function wrongUsage(): void {
   // @ts-expect-error between takes two numbers
   const badCondition: segflow.Condition = { user: 'age', op: 'between', value: 3 };
   void badCondition;
+  // @ts-expect-error equals compares with a string, number or boolean, not an object
+  const badEquals: segflow.Condition = { user: 'plan', op: 'equals', value: { tier: 1 } };
+  void badEquals;
   // @ts-expect-error checklistEnded's payload has no flow_id
   segflow.on('checklistEnded', (e) => { const f: string = e.flow_id; void f; });
 }
