@@ -111,6 +111,21 @@ fn number(v: &Json, key: &str) -> Result<f64, Error> {
     }
 }
 
+/// Whether `s` begins with an ISO 8601 date, `YYYY-MM-DD`, and has nothing
+/// after it or a time (`T` or a space, then anything: the API reads the rest).
+fn is_iso_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10
+        && b.iter().take(10).enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+        && b.get(10).is_none_or(|c| *c == b'T' || *c == b' ')
+}
+
 /// Converts `value` to the requested `data_type` (`string`, `number`, `boolean`,
 /// `datetime`, `list`), as Userflow does for explicitly typed attributes.
 fn coerce(value: Json, data_type: &str, key: &str) -> Result<Json, Error> {
@@ -130,7 +145,7 @@ fn coerce(value: Json, data_type: &str, key: &str) -> Result<Json, Error> {
             "false" => Json::Bool(false),
             _ => return Err(bad()),
         },
-        ("datetime", Json::String(s)) => Json::String(s),
+        ("datetime", Json::String(s)) if is_iso_date(&s) => Json::String(s),
         ("datetime", Json::Number(ms)) if ms.to_f64() >= 0.0 => {
             Json::String(crate::core::time::iso8601(ms.to_f64() as u64))
         }
@@ -490,6 +505,23 @@ mod tests {
         .is_err());
         assert!(apply_changes(&stored, &j("[1]")).is_err());
         assert!(apply_changes(&j(r#"{"s":"text"}"#), &j(r#"{"s":{"add":1}}"#)).is_err());
+        // A datetime string is an ISO 8601 date (with a time or not); other text is
+        // refused as a number's is, not stored as it came.
+        for bad in ["yesterday", "", "2026-1-05", "2026-01-05X", "12/03/2026"] {
+            let change = format!(r#"{{"d":{{"set":"{bad}","data_type":"datetime"}}}}"#);
+            let e = apply_changes(&stored, &j(&change)).expect_err(bad);
+            assert_eq!(e.message, "attribute d cannot be a datetime", "{bad}");
+        }
+        for good in [
+            "2026-12-03",
+            "2026-12-03T16:31:01Z",
+            "2026-12-03T16:31:01.250+01:00",
+        ] {
+            let change = format!(r#"{{"d":{{"set":"{good}","data_type":"datetime"}}}}"#);
+            let out = apply_changes(&stored, &j(&change))
+                .unwrap_or_else(|e| panic!("{good}: {}", e.message));
+            assert_eq!(out.get("d"), Some(&Json::String(good.into())));
+        }
     }
 
     #[test]
