@@ -249,6 +249,13 @@ describe('flows in the browser', () => {
     assert.ok(m.progressRightGap < 40, `the progress starts the footer, at the right: ${JSON.stringify(m)}`);
     assert.equal(m.text, '1 of 2');
     assert.ok(m.oneBeforeTwo, '"1 of 2" reads 1 of 2, not 2 of 1');
+    // The arrow keys follow the layout: the arrow pointing at the next step (left,
+    // here) goes next, the one pointing back goes back.
+    await page.keyboard.press('ArrowRight');
+    await sleep(150);
+    assert.equal(await page.locator('segflow-ui .step[data-step=r1]').count(), 1, 'ArrowRight (back, right to left) does not go next');
+    await page.keyboard.press('ArrowLeft');
+    await shown(page, 'r2');
   });
 
   it('shows its steps over the app\'s own modal <dialog>, usable, without making the dialog inert, and moves back once it closes', T, async (t) => {

@@ -148,9 +148,11 @@ pub enum Input {
     },
     /// The user pressed × or Escape; ignored unless the flow is dismissible.
     Dismiss,
-    /// Right arrow: acts like the step's `next` button, if it has one.
+    /// The forward arrow ([`key_input`]): acts like the step's `next` button,
+    /// if it has one.
     KeyNext,
-    /// Left arrow: acts like the step's `back` button, if it has one.
+    /// The backward arrow ([`key_input`]): acts like the step's `back` button,
+    /// if it has one.
     KeyBack,
     /// The tooltip target of step `step_id` was clicked ([`Output::WatchTargetClicks`]).
     TargetClicked {
@@ -356,6 +358,19 @@ struct Run {
     timers: Vec<(u64, usize)>,
     /// The current step's `flow_step_seen` was emitted during this visit.
     seen: bool,
+}
+
+/// The input a key press gives while a step has focus or a modal is open:
+/// Escape dismisses; the arrow that points forward in the reading direction goes
+/// next, the other back, so they are mirrored on a right-to-left page (`rtl`),
+/// where Next sits on the left.
+pub fn key_input(key: &str, rtl: bool) -> Option<Input> {
+    match (key, rtl) {
+        ("Escape", _) => Some(Input::Dismiss),
+        ("ArrowRight", false) | ("ArrowLeft", true) => Some(Input::KeyNext),
+        ("ArrowLeft", false) | ("ArrowRight", true) => Some(Input::KeyBack),
+        _ => None,
+    }
 }
 
 /// The flow state machine for one page and one user; see the module docs.

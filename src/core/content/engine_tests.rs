@@ -1374,3 +1374,25 @@ fn a_shown_tooltip_whose_target_goes_waits_for_it_again_then_applies_on_target_m
         })
         .is_empty());
 }
+
+#[test]
+fn arrow_keys_follow_the_reading_direction() {
+    use super::engine::key_input;
+    assert_eq!(key_input("ArrowRight", false), Some(Input::KeyNext));
+    assert_eq!(key_input("ArrowLeft", false), Some(Input::KeyBack));
+    assert_eq!(
+        key_input("ArrowLeft", true),
+        Some(Input::KeyNext),
+        "right to left: Next is on the left"
+    );
+    assert_eq!(key_input("ArrowRight", true), Some(Input::KeyBack));
+    for rtl in [false, true] {
+        assert_eq!(key_input("Escape", rtl), Some(Input::Dismiss));
+        assert_eq!(key_input("ArrowUp", rtl), None);
+        assert_eq!(
+            key_input("Enter", rtl),
+            None,
+            "Enter is the focused button's own"
+        );
+    }
+}

@@ -819,20 +819,17 @@ pub fn on_keydown(e: &Held) {
     if !live || k.alt || k.ctrl || k.meta {
         return;
     }
-    let input = match e.event_key(false).as_str() {
-        "Escape" => Some(Input::Dismiss),
-        "ArrowRight" => Some(Input::KeyNext),
-        "ArrowLeft" => Some(Input::KeyBack),
-        "Tab" => {
-            let next = with_flows(|f| f.ui.as_ref().and_then(|u| u.tab_target(k.shift))).flatten();
-            if let Some(el) = next {
-                e.prevent(false);
-                el.focus();
-            }
-            None
+    let key = e.event_key(false);
+    if key == "Tab" {
+        let next = with_flows(|f| f.ui.as_ref().and_then(|u| u.tab_target(k.shift))).flatten();
+        if let Some(el) = next {
+            e.prevent(false);
+            el.focus();
         }
-        _ => None,
-    };
+        return;
+    }
+    let rtl = with_flows(|f| f.ui.as_ref().is_some_and(Ui::rtl)).unwrap_or(false);
+    let input = content::engine::key_input(&key, rtl);
     if let Some(input) = input {
         e.prevent(false);
         feed(input);

@@ -536,6 +536,15 @@ impl Ui {
         true
     }
 
+    /// Whether the page around the UI is right to left (the `dir` of the host's
+    /// nearest ancestor that sets one; `:dir()` is not in every browser yet).
+    pub fn rtl(&self) -> bool {
+        self.host
+            .closest("[dir]")
+            .and_then(|el| el.get_attr("dir"))
+            .is_some_and(|d| d.eq_ignore_ascii_case("rtl"))
+    }
+
     /// The step on screen, unless it is a modal or hidden (the checklist keeps
     /// clear of it).
     pub fn obstacles(&self) -> Vec<Rect> {
