@@ -182,7 +182,7 @@ export interface AnalyticsPlugin {
   page<Ctx extends { event: AnalyticsEvent }>(ctx: Ctx): Ctx;
   alias<Ctx extends { event: AnalyticsEvent }>(ctx: Ctx): Ctx;
 }
-/** Listens for an event; the listener gets that event's payload type. */
+/** Listens for an event; the listener gets that event's payload type. The same function added twice for an event is called once (as with `addEventListener`). */
 export function on<K extends keyof SegflowEventMap>(event: K, listener: (payload: SegflowEventMap[K]) => void): void;
 /** Removes a listener added with `on`. */
 export function off<K extends keyof SegflowEventMap>(event: K, listener: (payload: SegflowEventMap[K]) => void): void;

@@ -357,7 +357,7 @@ fn listener_name(name: Arg, f: Arg) -> Result<String, Fail> {
 /// Listens for `delivered`, `dropped`, `error` or a generated event.
 pub fn on(event: Arg, listener: Arg) -> Result<(), Fail> {
     let name = listener_name(event, listener)?;
-    dispatch::add_listener(name, listener.hold());
+    dispatch::add_listener(name, listener);
     Ok(())
 }
 

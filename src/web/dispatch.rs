@@ -77,11 +77,14 @@ fn run(d: Deferred) {
     }
 }
 
-/// Adds a listener.
-pub fn add_listener(name: String, f: Held) {
+/// Adds a listener, unless the same function listens to that event already (as
+/// `addEventListener` does: code that runs twice does not hear each event twice).
+pub fn add_listener(name: String, f: Arg) {
     LISTENERS.with(|l| {
         if let Ok(mut l) = l.try_borrow_mut() {
-            l.push((name, Rc::new(f)));
+            if !l.iter().any(|(n, g)| *n == name && f.is(g)) {
+                l.push((name, Rc::new(f.hold())));
+            }
         }
     });
 }

@@ -198,6 +198,7 @@ describe('the core module by itself', () => {
       core.on('delivered', () => { throw new Error('listener boom'); });
       core.on('delivered', a);
       core.on('delivered', b);
+      core.on('delivered', a); // again (a framework effect that runs twice): added once
       core.off('delivered', () => {}); // another function: removes nothing
       core.track('One');
       await core.flush();
@@ -215,7 +216,7 @@ describe('the core module by itself', () => {
       await core.flush();
       return { first, second, third: calls.map(([n]) => n), offBad: codeOf(() => core.off('nope', a)), onBad: codeOf(() => core.on('delivered', 1)) };
     }, { apiHost: collector.apiHost, KEY });
-    assert.deepEqual(r.first.map(([n]) => n).sort(), ['a', 'b']);
+    assert.deepEqual(r.first.map(([n]) => n).sort(), ['a', 'b'], 'each once, as addEventListener does');
     assert.ok(r.first.every(([, count]) => count >= 1), JSON.stringify(r.first));
     assert.deepEqual(r.second.map(([n]) => n), ['b']);
     assert.deepEqual(r.third, ['b', 'remover']);
