@@ -24,7 +24,8 @@ work=target/pkg-build
 rm -rf "$work"
 mkdir -p "$work" "$out"
 
-wasm=target/wasm32-unknown-unknown/release/segflow.wasm
+# (Cargo builds into $CARGO_TARGET_DIR when it is set.)
+wasm=${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/segflow.wasm
 build() { # build <feature>
   cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features "$1,pkg" >&2
 }

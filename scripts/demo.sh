@@ -15,5 +15,5 @@ echo "  live debugger:     http://127.0.0.1:${port}/debugger"
 echo "  stored events:     http://127.0.0.1:${port}/api/events?writeKey=demo-key"
 echo "  (database: segflow-demo.db; Ctrl-C to stop)"
 echo
-exec ./target/release/segflow-collector --port "$port" --write-key demo-key=development \
+exec "${CARGO_TARGET_DIR:-target}/release/segflow-collector" --port "$port" --write-key demo-key=development \
   --db segflow-demo.db --static /=www --static /pkg=pkg

@@ -6,7 +6,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 start_collector() {
   local log=$1; shift
   cargo build --release -q -p segflow-collector
-  ./target/release/segflow-collector --port 0 "$@" >"$log" 2>&1 &
+  "${CARGO_TARGET_DIR:-target}/release/segflow-collector" --port 0 "$@" >"$log" 2>&1 &
   COLLECTOR_PID=$!
   local i
   for i in $(seq 1 100); do

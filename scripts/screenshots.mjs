@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const COLLECTOR = process.env.SEGFLOW_COLLECTOR_BIN || join(ROOT, 'target/release/segflow-collector');
+const COLLECTOR = process.env.SEGFLOW_COLLECTOR_BIN || join(resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target'), 'release/segflow-collector');
 const CHROMIUM = process.env.SEGFLOW_CHROMIUM || '/usr/bin/chromium';
 const VIEWPORT = { width: 1000, height: 650 };
 

@@ -21,7 +21,7 @@ for spec in segflow_core:analytics segflow_content:content; do
   name=${spec%%:*}
   feature=${spec#*:}
   cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features "$feature,pkg" >&2
-  cp target/wasm32-unknown-unknown/release/segflow.wasm "$work/${name}_bg.wasm"
+  cp "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/segflow.wasm" "$work/${name}_bg.wasm"
   node_modules/.bin/wasm-opt $WASM_OPT_FLAGS "$work/${name}_bg.wasm" -o "$work/$name.opt.wasm"
   node_modules/.bin/wasm-opt $WASM_OPT_FLAGS -g "$work/${name}_bg.wasm" -o "$work/$name.named.wasm"
   twiggy top -n 100000 "$work/$name.named.wasm" > "$work/$name.top.txt"

@@ -26,7 +26,7 @@ export const PKG_DIR = process.env.SEGFLOW_PKG_DIR ? resolve(process.env.SEGFLOW
 export const PAGES_DIR = join(ROOT, 'tests/e2e/pages');
 export const WWW_DIR = join(ROOT, 'www');
 export const COLLECTOR_BIN =
-  process.env.SEGFLOW_COLLECTOR_BIN || join(ROOT, 'target/release/segflow-collector');
+  process.env.SEGFLOW_COLLECTOR_BIN || join(resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target'), 'release/segflow-collector');
 export const CHROMIUM = process.env.SEGFLOW_CHROMIUM || '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
