@@ -19,9 +19,9 @@ const OPS: [&str; 7] = [
 /// Checks a user or group id: a non-empty string of at most 255 characters.
 /// `what` names the argument in the error message.
 pub fn validate_id(id: &str, what: &str) -> Result<(), Error> {
-    if id.is_empty() {
+    if id.trim().is_empty() {
         return Err(Error::invalid(
-            what.to_owned() + " must be a non-empty string",
+            what.to_owned() + " must be a non-empty string, not only spaces",
         ));
     }
     // Characters counted as UTF-8 lead bytes: the same count as `chars()`, without
@@ -431,6 +431,13 @@ mod tests {
     fn ids_are_validated() {
         assert!(validate_id("u1", "userId").is_ok());
         assert!(validate_id("", "userId").is_err());
+        // Only spaces (a template's blank value) is no id either; inner and edge
+        // spaces in a real id are kept.
+        for blank in [" ", "   ", "\t\n"] {
+            let e = validate_id(blank, "userId").expect_err(blank);
+            assert_eq!(e.message, "userId must be a non-empty string, not only spaces");
+        }
+        assert!(validate_id(" u 1 ", "userId").is_ok());
         assert!(validate_id(&"é".repeat(255), "userId").is_ok());
         let err = validate_id(&"x".repeat(256), "userId").unwrap_err();
         assert_eq!(err.code.as_str(), "invalid_argument");

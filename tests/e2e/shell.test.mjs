@@ -45,6 +45,7 @@ describe('the core module by itself', () => {
       core.init({ writeKey: KEY, apiHost, flushAt: 50, companyEventProperty: 'company_id' });
       out.again = codeOf(() => core.init({ writeKey: 'k' }));
       out.emptyId = codeOf(() => core.identify(''));
+      out.blankId = codeOf(() => core.identify('   '));
       out.identifiedBefore = core.isIdentified();
       out.nan = codeOf(() => core.track('e', { n: NaN }));
       out.fn = codeOf(() => core.track('e', { f() {} }));
@@ -70,6 +71,7 @@ describe('the core module by itself', () => {
     assert.match(r.beforeInit, /^not_initialized: /);
     assert.match(r.again, /^already_initialized: /);
     assert.match(r.emptyId, /^invalid_argument: segflow: userId must be a non-empty string/);
+    assert.equal(r.blankId, 'invalid_argument: segflow: userId must be a non-empty string, not only spaces');
     assert.equal(r.identifiedBefore, false);
     assert.match(r.nan, /^invalid_argument: segflow: properties\.n is NaN/);
     assert.match(r.fn, /^invalid_argument: segflow: properties\.f is a function/);
