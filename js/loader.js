@@ -52,41 +52,42 @@ const settle = (mod, [name, args, p]) => {
     p ? p[1](err) : report(err);
   }
 };
-// What JSON would send of a call's arguments, a BigInt as its number (the core
-// takes one up to 2^53); none (it throws) for a function or symbol, which JSON
-// would drop and the core refuses.
-const sendable = (v) => JSON.stringify(v, (k, x) => (typeof x == 'bigint' ? Number(x) : 'functionsymbol'.includes(typeof x) ? {}.a.b : x));
-// The arguments as they were: structuredClone's copy, or JSON's when that would be
-// sent differently (the clone lost a toJSON on a class's prototype: a date library's
-// object, a decimal) or there is none (a Proxy: Vue's reactive objects). Values JSON
-// cannot send (a function, a cycle) are kept as given: the core refuses them when
-// replayed, as it would have at once.
+// JSON's text of a call's arguments as the core would send them (a BigInt as its
+// number), or none (it throws) when the core would refuse one of the values: a
+// function or symbol, NaN or Infinity, an invalid Date, a BigInt beyond 2^53, and
+// what JSON refuses itself (a cycle, a toJSON or getter that throws).
+function sendable(args) {
+  return JSON.stringify(args, function (k, x) {
+    if (typeof x == 'bigint') x = Number.isSafeInteger(Number(x)) ? Number(x) : NaN;
+    if (typeof x == 'number' ? !isFinite(x) : 'functionsymbol'.includes(typeof x) || (this[k] instanceof Date && isNaN(this[k]))) throw 0;
+    return x;
+  });
+}
+// The arguments as they were: JSON's copy (a class's toJSON, a Proxy such as Vue's
+// reactive objects, getters: read now). Arguments the core would refuse are kept as
+// given, and it refuses them when replayed, as it would have at once.
+// (JSON's null for an absent argument is absent to the core too.)
 const copy = (args) => {
-  let c;
-  try { c = structuredClone(args); } catch (_) { /* a Proxy, a function */ }
-  try {
-    // (JSON's null for an absent argument is absent to the core too.)
-    const json = sendable(args);
-    return c && sendable(c) == json ? c : JSON.parse(json);
-  } catch (_) { return c || args; }
+  try { return JSON.parse(sendable(args)); } catch (_) { return args; }
 };
-const storage = (f) => { try { return f(localStorage); } catch (_) { /* unavailable */ } };
 
 // The core module could not load: data calls go to this page's kept entry, written
 // once per task, appending to what is there (another page may have taken it).
 function keep(name, args, at) {
   if (!unsaved) {
     unsaved = [];
-    queueMicrotask(() => storage((s) => {
-      const key = KEPT + keptKey;
-      let kept = [];
-      try { kept = JSON.parse(s.getItem(key))[1] || []; } catch (_) { /* none yet */ }
-      for (const call of unsaved) {
-        try { kept.push(sendable(call)); } catch (_) { /* the core would refuse it too */ }
-      }
-      unsaved = null;
-      s.setItem(key, JSON.stringify([writeKey, kept.slice(-MAX_KEPT)]));
-    }));
+    queueMicrotask(() => {
+      try {
+        const key = KEPT + keptKey;
+        let kept = [];
+        try { kept = JSON.parse(localStorage.getItem(key))[1] || []; } catch (_) { /* none yet */ }
+        for (const call of unsaved) {
+          try { kept.push(sendable(call)); } catch (_) { /* the core would refuse it too */ }
+        }
+        unsaved = null;
+        localStorage.setItem(key, JSON.stringify([writeKey, kept.slice(-MAX_KEPT)]));
+      } catch (_) { /* storage unavailable */ }
+    });
   }
   unsaved.push([name, args, at]);
 }
@@ -251,9 +252,9 @@ export function init(options) {
   // (`listenToAnalytics` in js/core.js; `heardBy` tells it this one took it).
   const a = browser && options && options.listenToAnalyticsJs === true && !heardBy && window.analytics;
   if (a && typeof a.register == 'function') a.register((heardBy = a, plugin));
-  const c = options && options.content;
-  // (`content` is an object or a non-empty string, so truthy when given.)
-  const state = { content: c && (typeof c == 'object' || typeof c == 'string') ? c : undefined };
+  // (`content` is an object or a non-empty string, so truthy when given; the core
+  // refuses an init with any other, and its content is then dropped.)
+  const state = { content: options && options.content };
   if (state.content && !content) {
     // Placed now, so that it comes before content calls made after this init.
     push(later, ['contentLoad', [state.content], [noop, (err) => err != contentFailed && report(err)], state]);

@@ -142,6 +142,46 @@ describe('the loader', () => {
     assert.deepEqual(page.logs, []);
   });
 
+  it('replays a call queued before load as a call made then would have gone: a cycle a toJSON breaks sent, values the core refuses refused with the same code', { timeout: 60_000 }, async (t) => {
+    const collector = await collectorFor(t, 'early-refused-key');
+    const context = await newContext(env.browser, t);
+    const page = await loaderPage(context, collector);
+    const r = await page.evaluate(async (apiHost) => {
+      const s = window.segflow;
+      const errors = [];
+      s.on('error', (e) => errors.push(`${e.code}: ${e.message}`));
+      s.init({ writeKey: 'early-refused-key', apiHost, pageTracking: false });
+      // A tree node (an ORM entity): its class's toJSON breaks the parent/children cycle.
+      class Node {
+        constructor(id, parent) { this.id = id; this.parent = parent; this.children = []; if (parent) parent.children.push(this); }
+        toJSON() { return { id: this.id }; }
+      }
+      const leaf = new Node('leaf', new Node('root'));
+      s.track('Tree', { node: leaf });
+      // Values the core refuses, each in its own call.
+      class Bad { toJSON() { throw new Error('no'); } }
+      s.track('Throws', { m: new Bad() });
+      s.track('NaN in a Proxy', new Proxy({ n: NaN }, {}));
+      s.track('Big', { n: 2n ** 60n });
+      s.track('Function', { f() {} });
+      s.track('Invalid date', { at: new Date('nope') });
+      s.track('After');
+      await s.flush();
+      return { errors };
+    }, collector.apiHost);
+    const events = await collector.events({ writeKey: 'early-refused-key' });
+    assert.deepEqual(events.map((e) => e.event), ['Tree', 'After'], 'only the calls the core takes are sent');
+    assert.deepEqual(events[0].properties, { node: { id: 'leaf' } });
+    assert.equal(r.errors.length, 5, r.errors.join('\n'));
+    assert.ok(r.errors.every((e) => e.startsWith('invalid_argument: segflow: ')), r.errors.join('\n'));
+    assert.match(r.errors[0], /properties\.m/);
+    assert.match(r.errors[1], /NaN/);
+    assert.match(r.errors[2], /BigInt beyond 2\^53/);
+    assert.match(r.errors[3], /function/);
+    assert.match(r.errors[4], /invalid Date/);
+    assert.deepEqual(page.logs, []);
+  });
+
   it('settles content calls without a successful init: they reject with not_initialized, made before load or after, never left pending', { timeout: 60_000 }, async (t) => {
     const collector = await collectorFor(t, 'no-init-key');
     const context = await newContext(env.browser, t);
