@@ -201,7 +201,8 @@ provide(guarded({
   is_same: (e, o) => get(e) === get(o),
   root_is: (e, r) => get(e).getRootNode() === get(r),
   active: (r) => node(get(r).activeElement),
-  focus: (e) => get(e).focus(),
+  // (Never scrolls: segflow's UI is fixed, and focus given back stays where it is on screen.)
+  focus: (e) => get(e).focus({ preventScroll: true }),
   closest: (e, p, n) => node(get(e).closest(str(p, n))),
   ev_first: (ev) => {
     const t = get(ev).composedPath()[0];

@@ -435,7 +435,10 @@ mod tests {
         // spaces in a real id are kept.
         for blank in [" ", "   ", "\t\n"] {
             let e = validate_id(blank, "userId").expect_err(blank);
-            assert_eq!(e.message, "userId must be a non-empty string, not only spaces");
+            assert_eq!(
+                e.message,
+                "userId must be a non-empty string, not only spaces"
+            );
         }
         assert!(validate_id(" u 1 ", "userId").is_ok());
         assert!(validate_id(&"é".repeat(255), "userId").is_ok());

@@ -328,6 +328,24 @@ describe('checklists in the browser', () => {
     await sleep(200);
     assert.equal((await widget(page)).shown, false, 'dismissed');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'settings', 'focus is back where it was after Dismiss');
+    // Sign-out: the live region (kept in the page) no longer says the last user's tasks.
+    await page.evaluate(() => window.segflow.reset());
+    await sleep(100);
+    assert.equal(await page.evaluate(() => document.querySelector('segflow-checklist')?.shadowRoot.querySelector('[role=status]').textContent), '');
+  });
+
+  it('gives focus back without scrolling the page when a mouse user completes the last task', T, async (t) => {
+    const content = { version: 1, checklists: [{ id: 'c', name: 'C', dismiss_when_complete: true, tasks: [{ id: 'a', name: 'Alpha' }] }] };
+    const { page } = await openFlows(env.browser, t, collector, { writeKey: 'checklists-no-scroll', userId: 'u-ns', content });
+    await page.evaluate(() => {
+      document.body.append(Object.assign(document.createElement('div'), { style: 'height: 5000px' }));
+      document.getElementById('settings').focus();
+      scrollTo(0, 3000);
+    });
+    await page.evaluate(() => window.segflow.start('c'));
+    await page.locator('segflow-checklist [data-cl="task:a"]').click();
+    await waitFor(async () => !(await widget(page)).shown, { message: 'complete: gone' });
+    assert.equal(await page.evaluate(() => scrollY), 3000, 'the page did not jump');
   });
 
   it('loads a checklist that names a flow loaded before, and refuses one that takes a loaded flow\'s id', T, async (t) => {

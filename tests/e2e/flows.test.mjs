@@ -329,6 +329,26 @@ describe('flows in the browser', () => {
     await gone(page);
   });
 
+  it('does not pull focus into a later step after the user moved it away from where the last step left it', T, async (t) => {
+    const writeKey = 'flows-focus-moved';
+    const doc = content(flow('late', [
+      modal('m1', [NEXT]),
+      { id: 't1', name: 'T1', type: 'tooltip', target: '#late-target', blocks: [{ type: 'title', text: 'Late' }, { type: 'button', ...NEXT }] },
+    ]));
+    const { page } = await open(t, { writeKey, content: doc });
+    await page.locator('#settings').focus();
+    await page.evaluate(() => window.segflow.start('late'));
+    await shown(page, 'm1');
+    await page.keyboard.press('Enter'); // Next: the tooltip waits for its target
+    await waitFor(() => page.evaluate(() => document.activeElement?.id === 'settings'), { message: 'focus back on Settings' });
+    // The user moves focus away (clicks empty page space), then the target appears.
+    await page.evaluate(() => document.activeElement.blur());
+    await page.evaluate(() => document.body.append(Object.assign(document.createElement('button'), { id: 'late-target', textContent: 'Late' })));
+    await shown(page, 't1');
+    await sleep(100);
+    assert.equal(await page.evaluate(() => document.activeElement?.localName), 'body', 'the tooltip is announced, not focused');
+  });
+
   it('follows a tooltip target that a CSS transition or animation moves', T, async (t) => {
     const writeKey = 'flows-transition';
     const doc = content(flow('moving', [tooltip('m1', '#settings')]));

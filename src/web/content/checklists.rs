@@ -199,6 +199,7 @@ fn apply(outputs: Vec<ChecklistOutput>) {
                     let had = c.widget.as_ref().is_some_and(Widget::has_focus);
                     if let Some(w) = &c.widget {
                         w.clear();
+                        w.was_open.set(false);
                     }
                     had.then(|| {
                         c.came_from
@@ -412,6 +413,8 @@ pub fn user_changed() {
         batch(|| {
             let out = with(|c| c.engine.reset()).unwrap_or_default();
             apply(out);
+            // What the live region said was the previous user's.
+            with(|c| c.widget.as_ref().map(|w| w.status.set_text("")));
             ensure_restored();
         });
     } else {

@@ -61,8 +61,8 @@ pub struct Flows {
     z_index: i32,
     navigate: Option<Held>,
     focus_return: Option<Held>,
-    /// Where focus was sent back when a step that had it went (see
-    /// [`Flows::hide`]): the next step takes focus if it is still there, so that
+    /// Where focus was when a step that had it went (see [`Flows::hide`]): the
+    /// next step takes focus if it is still there, so that
     /// Next into a tooltip step that waits for its target keeps the keyboard user
     /// in the flow. Forgotten at the end of a drain unless a target is awaited.
     returned: Option<Held>,
@@ -306,16 +306,12 @@ fn apply(outputs: Vec<Output>, queue: &mut Vec<Input>) {
                     f.refocused = 0;
                     // Only a modal, or a step the user reached from the flow UI, takes
                     // focus; others are announced, so typing elsewhere goes on.
-                    // Reached from the flow UI: the step before had focus, which went
-                    // back where it was and is still there, or nowhere (on <body>: the
-                    // element it went back to could not take it, such as a checklist
-                    // whose task started the flow, re-rendered meanwhile).
                     let returned = f.returned.take();
                     let had_focus = f.ui.as_ref().is_some_and(|u| u.has_focus())
                         || returned.is_some_and(|el| {
                             dom::document()
                                 .and_then(|d| d.active())
-                                .is_none_or(|a| a.same(&el) || a.tag() == "body")
+                                .is_some_and(|a| a.same(&el))
                         });
                     if f.ui.is_none() {
                         f.ui = Ui::new(f.z_index);
@@ -484,11 +480,15 @@ impl Flows {
             ui.clear();
         }
         self.step_id = None;
-        if let Some(el) = self.focus_return.take() {
-            if had_focus && el.connected() {
+        let back = self.focus_return.take();
+        if had_focus {
+            if let Some(el) = back.filter(Held::connected) {
                 el.focus();
-                self.returned = Some(el);
             }
+            // Where focus is now: the element it went back to, or <body> when that
+            // could not take it (a checklist whose task started the flow). The next
+            // step takes focus if it is still there (the user did not move it).
+            self.returned = dom::document().and_then(|d| d.active());
         }
     }
 }
