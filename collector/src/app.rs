@@ -496,6 +496,27 @@ async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
 
+    // A proxy forwards what it stores, with its context.ip, messageId and timestamps:
+    // a message those take over Segment's 32 KB would be refused upstream for good,
+    // after this collector said it was accepted. It is refused now instead, as one
+    // over 32 KB as sent is (the whole request, so the sender learns of it).
+    if app.forward.is_some() {
+        let over = validated.accepted.iter().find_map(|row| {
+            let size = crate::forward::forwarded_size(&row.body, &row.received_at);
+            (size > ingest::MAX_MESSAGE_BYTES).then(|| (row.message_id.clone(), size))
+        });
+        if let Some((message_id, size)) = over {
+            app.stats.rejected("message_too_large", 1);
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "message_too_large",
+                format!(
+                    "message {message_id} is {size} bytes as forwarded (with the context.ip, messageId and timestamps this proxy adds); the limit is {} bytes per message",
+                    ingest::MAX_MESSAGE_BYTES
+                ),
+            );
+        }
+    }
     let rows = validated.accepted;
     let outcome = if rows.is_empty() {
         Ok(Ok((rows, Default::default())))

@@ -449,6 +449,12 @@ impl Spool {
 /// gives the same corrected time as ours. Without a client timestamp, `timestamp`
 /// is our `receivedAt` and no `sentAt` is sent (nothing to correct). Everything
 /// else (`messageId`, `context.ip`, …) is kept.
+/// The size of the message `stored` (a stored body) as forwarded at once: what
+/// must fit Segment's 32 KB per message, checked when it arrives.
+pub(crate) fn forwarded_size(stored: &str, received_at: &str) -> usize {
+    forwarded_body(stored, received_at, Utc::now()).len()
+}
+
 fn forwarded_body(stored: &str, received_at: &str, now: DateTime<Utc>) -> String {
     let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(stored) else {
         return stored.to_string();

@@ -693,3 +693,55 @@ async fn the_debugger_shows_the_forwarding_state() {
     assert!(stats(&pair.up_url).await.get("forward").is_none());
     assert!(stats(&pair.proxy_url).await["forward"].is_object());
 }
+
+/// A message under 32 KB as sent that the proxy's enrichment (context.ip, its
+/// messageId and timestamps) takes over 32 KB as forwarded: refused when it
+/// arrives (the client hears it and drops it, reporting), never accepted with a
+/// 200 and then refused upstream for good.
+#[tokio::test]
+async fn a_message_only_enrichment_takes_over_32_kb_is_refused_on_arrival() {
+    let pair = Pair::start(FaultConfig::default(), fast).await;
+    let http = client();
+    let (p, u) = (pair.proxy_url.clone(), pair.up_url.clone());
+    let mut big =
+        json!({"type": "track", "userId": "u1", "event": "Big", "properties": {"blob": ""}});
+    let pad = 32 * 1024 - 40 - big.to_string().len();
+    big["properties"]["blob"] = Value::String("x".repeat(pad));
+    let raw = big.to_string().len();
+    assert!(
+        (32 * 1024 - 60..32 * 1024).contains(&raw),
+        "{raw} bytes as sent"
+    );
+    let body = json!({"batch": [track("u1", "Small", "small-1"), big]});
+    let r = http
+        .post(format!("{p}/v1/batch"))
+        .header("authorization", basic(KEY))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST");
+    let status = r.status();
+    let answer: Value =
+        serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"], "message_too_large", "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("as forwarded"),
+        "{answer}"
+    );
+    // Nothing of the refused request was stored; the small one, sent again alone, goes through.
+    assert_eq!(stats(&p).await["accepted"], 0);
+    post_until_ok(
+        &http,
+        &p,
+        KEY,
+        &json!({"batch": [track("u1", "Small", "small-1")]}),
+    )
+    .await;
+    drained(&p, &u, 1, 10).await;
+    assert_eq!(stats(&p).await["forward"]["permanentFailures"], 0);
+}
