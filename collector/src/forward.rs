@@ -494,16 +494,20 @@ enum Outcome {
         error: String,
         retry_after: Option<Duration>,
     },
-    /// Refused for good (a 4xx other than 401, 403, 408, 410, 429, 460).
+    /// Refused for good (a 4xx other than 401, 403, 404, 405, 408, 410, 429, 460).
     Permanent { status: u16, error: String },
 }
 
 /// Whether an upstream status is worth retrying: every 5xx (a broken upstream must
 /// not destroy the spool), 401 and 403 (a configuration problem of that write key,
-/// not of the messages), and the 4xx that analytics-next retries (408, 410, 429,
-/// 460). Other 4xx are permanent.
+/// not of the messages), 3xx, 404 and 405 (a wrong `--forward` URL, or one that
+/// redirects: redirects are not followed), and the 4xx that analytics-next retries
+/// (408, 410, 429, 460). Other 4xx are permanent.
 fn is_transient(status: u16) -> bool {
-    status >= 500 || matches!(status, 401 | 403 | 408 | 410 | 429 | 460) || status < 200
+    status >= 500
+        || matches!(status, 401 | 403 | 404 | 405 | 408 | 410 | 429 | 460)
+        || status < 200
+        || (300..400).contains(&status)
 }
 
 /// Parses `Retry-After`: seconds, or an HTTP date.
@@ -989,7 +993,12 @@ mod tests {
         for s in [500, 502, 503, 501, 401, 403, 408, 410, 429, 460] {
             assert!(is_transient(s), "{s}");
         }
-        for s in [400, 404, 413, 422] {
+        // A wrong upstream URL (`--forward .../v1/batch`, an http to https redirect)
+        // says nothing of the messages: held, not thrown away.
+        for s in [301, 302, 307, 308, 404, 405] {
+            assert!(is_transient(s), "{s}");
+        }
+        for s in [400, 413, 422] {
             assert!(!is_transient(s), "{s}");
         }
     }
