@@ -111,8 +111,10 @@ fn number(v: &Json, key: &str) -> Result<f64, Error> {
     }
 }
 
-/// Whether `s` begins with an ISO 8601 date, `YYYY-MM-DD`, and has nothing
-/// after it or a time (`T` or a space, then anything: the API reads the rest).
+/// Whether `s` has the shape of an ISO 8601 date, `YYYY-MM-DD`, with nothing
+/// after it or a time (`T`, `t` or a space, then anything: the API reads the
+/// rest). Only the shape: `2026-99-99` passes (a full calendar check measured
+/// 120 B gzipped more in the core module).
 fn is_iso_date(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() >= 10
@@ -123,7 +125,7 @@ fn is_iso_date(s: &str) -> bool {
                 c.is_ascii_digit()
             }
         })
-        && b.get(10).is_none_or(|c| *c == b'T' || *c == b' ')
+        && b.get(10).is_none_or(|c| matches!(c, b'T' | b't' | b' '))
 }
 
 /// Converts `value` to the requested `data_type` (`string`, `number`, `boolean`,
@@ -526,6 +528,8 @@ mod tests {
             "2026-12-03",
             "2026-12-03T16:31:01Z",
             "2026-12-03T16:31:01.250+01:00",
+            "2026-12-03t16:31Z",
+            "2026-01-31",
         ] {
             let change = format!(r#"{{"d":{{"set":"{good}","data_type":"datetime"}}}}"#);
             let out = apply_changes(&stored, &j(&change))
