@@ -185,6 +185,7 @@ provide(guarded({
   remove: (e) => get(e).remove(),
   connected: (e) => get(e).isConnected,
   rendered: (e) => get(e).isConnected && get(e).getClientRects().length > 0,
+  rtl: (e) => getComputedStyle(get(e)).direction == 'rtl',
   rect: (e, p) => {
     const r = get(e).getBoundingClientRect();
     floats(p, 4).set([r.x, r.y, r.width, r.height]);

@@ -256,6 +256,17 @@ describe('flows in the browser', () => {
     assert.equal(await page.locator('segflow-ui .step[data-step=r1]').count(), 1, 'ArrowRight (back, right to left) does not go next');
     await page.keyboard.press('ArrowLeft');
     await shown(page, 'r2');
+    // A page right to left by CSS alone (no dir attribute): the layout and the keys
+    // follow the direction the UI is laid out in.
+    await page.evaluate(() => {
+      window.segflow.endAll();
+      document.documentElement.removeAttribute('dir');
+      document.documentElement.style.direction = 'rtl';
+      window.segflow.start('rtl');
+    });
+    await shown(page, 'r1');
+    await page.keyboard.press('ArrowLeft');
+    await shown(page, 'r2');
   });
 
   it('shows its steps over the app\'s own modal <dialog>, usable, without making the dialog inert, and moves back once it closes', T, async (t) => {

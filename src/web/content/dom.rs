@@ -49,6 +49,7 @@ mod js {
         pub fn remove(el: u32);
         pub fn connected(el: u32) -> u32;
         pub fn rendered(el: u32) -> u32;
+        pub fn rtl(el: u32) -> u32;
         pub fn rect(el: u32, out: *mut f64);
         pub fn viewport(out: *mut f64);
         pub fn find(el: u32, sp: *const u8, sn: usize, last: u32) -> u32;
@@ -276,6 +277,11 @@ impl Held {
     /// Whether it is rendered (has a box: in the page, not `display: none`).
     pub fn rendered(&self) -> bool {
         unsafe { js::rendered(self.raw()) == 1 }
+    }
+
+    /// Whether it is laid out right to left (its computed `direction`).
+    pub fn rtl(&self) -> bool {
+        unsafe { js::rtl(self.raw()) == 1 }
     }
 
     /// Its bounding rectangle in viewport coordinates: x, y, width, height.

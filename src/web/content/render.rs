@@ -536,13 +536,11 @@ impl Ui {
         true
     }
 
-    /// Whether the page around the UI is right to left (the `dir` of the host's
-    /// nearest ancestor that sets one; `:dir()` is not in every browser yet).
+    /// Whether the UI is laid out right to left: the computed `direction` the
+    /// host inherits from the page (a `dir` attribute or CSS alike; `all: initial`
+    /// leaves `direction` alone).
     pub fn rtl(&self) -> bool {
-        self.host
-            .closest("[dir]")
-            .and_then(|el| el.get_attr("dir"))
-            .is_some_and(|d| d.eq_ignore_ascii_case("rtl"))
+        self.host.rtl()
     }
 
     /// The step on screen, unless it is a modal or hidden (the checklist keeps
