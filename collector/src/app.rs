@@ -144,12 +144,21 @@ pub(crate) fn router(state: Arc<AppState>, statics: &[StaticMount]) -> Router {
         .route("/v1/state", any(crate::webhook::state))
         .route("/webhook/{write_key}", any(crate::webhook::webhook))
         .with_state(state);
+    // A static folder serves GET and HEAD; any other request it cannot answer (a
+    // POST to a near-miss path such as `/batch` or `/v1/batch/`) and a missing file
+    // get the API's JSON 404, not its empty 405.
+    let serve = |dir: &std::path::Path| {
+        use axum::handler::HandlerWithoutStateExt as _;
+        ServeDir::new(dir)
+            .call_fallback_on_method_not_allowed(true)
+            .fallback(not_found.into_service())
+    };
     let mut root = None;
     for mount in statics {
         if mount.prefix == "/" {
-            root = Some(ServeDir::new(&mount.dir));
+            root = Some(serve(&mount.dir));
         } else {
-            router = router.nest_service(&mount.prefix, ServeDir::new(&mount.dir));
+            router = router.nest_service(&mount.prefix, serve(&mount.dir));
         }
     }
     match root {

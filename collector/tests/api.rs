@@ -443,6 +443,14 @@ async fn static_folders_are_served_under_prefixes() {
         assert!(!r.text.contains("secret"), "{escape} escaped the folder");
         assert!(r.status == 404 || r.status == 400, "{escape}: {}", r.status);
     }
+    // A POST to a near-miss path (an apiHost without /v1, a trailing slash, the
+    // endpoint twice) is the API's JSON 404, not the static folder's empty 405.
+    for path in ["/batch", "/v1/batch/", "/v2/batch", "/v1/batch/v1/batch"] {
+        let r = ts.post(path, &json!({"batch": []}), Some(KEY)).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text);
+        let body: Value = serde_json::from_str(&r.text).unwrap_or(Value::Null);
+        assert_eq!(body["error"], "not_found", "{path}: {}", r.text);
+    }
     // The API still wins over the static root.
     assert_eq!(ts.get("/health").await.text, "ok");
     assert_eq!(
