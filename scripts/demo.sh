@@ -9,6 +9,12 @@ bash scripts/setup.sh
 bash scripts/build-pkg.sh
 port=${PORT:-8787}
 cargo build --release -q -p segflow-collector
+# Something already answers on the port: say so (and how to pick another) before
+# printing URLs that would show someone else's server.
+if (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; then
+  echo "segflow demo: port ${port} is in use; pick another with PORT=8788 make demo" >&2
+  exit 1
+fi
 echo
 echo "  segflow demo:      http://127.0.0.1:${port}/"
 echo "  live debugger:     http://127.0.0.1:${port}/debugger"
