@@ -219,6 +219,10 @@ pub(crate) enum BodyError {
     TooLarge,
     Timeout,
     Broken,
+    /// `Content-Encoding: gzip` over bytes that are not gzip.
+    BadEncoding,
+    /// A `Content-Encoding` other than gzip (or identity).
+    UnsupportedEncoding,
 }
 
 /// Reads a request body of at most [`MAX_REQUEST_BYTES`], checking the declared
@@ -240,9 +244,32 @@ pub(crate) async fn read_body(
             return Err(BodyError::TooLarge);
         }
     }
-    tokio::time::timeout(timeout, collect_limited(body))
+    let encoding = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    let bytes = tokio::time::timeout(timeout, collect_limited(body))
         .await
-        .unwrap_or(Err(BodyError::Timeout))
+        .unwrap_or(Err(BodyError::Timeout))?;
+    match encoding.as_deref() {
+        None | Some("" | "identity") => Ok(bytes),
+        Some("gzip" | "x-gzip") => inflate(&bytes),
+        Some(_) => Err(BodyError::UnsupportedEncoding),
+    }
+}
+
+/// A gzip body inflated, at most [`MAX_REQUEST_BYTES`] of it (a small body that
+/// inflates past the limit is too large, as its plain form would be).
+fn inflate(gz: &[u8]) -> Result<Vec<u8>, BodyError> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .take(MAX_REQUEST_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| BodyError::BadEncoding)?;
+    if out.len() > MAX_REQUEST_BYTES {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(out)
 }
 
 async fn collect_limited(mut body: Body) -> Result<Vec<u8>, BodyError> {
@@ -410,6 +437,20 @@ async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
                 "the request body could not be read".into(),
+            )
+        }
+        Err(BodyError::BadEncoding) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "invalid_encoding",
+                "the request body is not valid gzip (Content-Encoding: gzip)".into(),
+            )
+        }
+        Err(BodyError::UnsupportedEncoding) => {
+            return reject(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                "only gzip request bodies are taken (Content-Encoding: gzip)".into(),
             )
         }
     };

@@ -285,6 +285,19 @@ async fn receive(app: &Arc<AppState>, req: Request) -> Response {
             )
         }
         Err(BodyError::Broken) => return bad("invalid_body", "the request body could not be read"),
+        Err(BodyError::BadEncoding) => {
+            return bad(
+                "invalid_encoding",
+                "the request body is not valid gzip (Content-Encoding: gzip)",
+            )
+        }
+        Err(BodyError::UnsupportedEncoding) => {
+            return error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                "only gzip request bodies are taken (Content-Encoding: gzip)",
+            )
+        }
     };
     if let Some(secret) = SecurityConfig::lookup(&extras.security.webhook_secrets, &write_key) {
         match parts

@@ -975,3 +975,58 @@ async fn unknown_paths_and_methods_answer_json_errors() {
     // basic() is what analytics-next sends.
     assert_eq!(basic("WK"), "Basic V0s6");
 }
+
+/// A gzip body (`Content-Encoding: gzip`, as analytics-python and other server
+/// libraries send) is taken as Segment takes it; a corrupt one, a bomb over the
+/// request limit once inflated, and an encoding it does not speak are refused
+/// with a JSON error that says so.
+#[tokio::test]
+async fn gzip_bodies_are_inflated_within_the_request_limit() {
+    use std::io::Write as _;
+    let gzip = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    let ts = TestServer::start(|c| c).await;
+    let send = |body: Vec<u8>, encoding: &'static str| {
+        let url = format!("{}/v1/batch", ts.url);
+        async move {
+            let r = common::client()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("content-encoding", encoding)
+                .header("authorization", basic(KEY))
+                .body(body)
+                .send()
+                .await
+                .expect("POST");
+            let status = r.status().as_u16();
+            let v: Value =
+                serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or(Value::Null);
+            (status, v)
+        }
+    };
+    let batch = json!({"batch": [track("u1", "Zipped", "gz-1")]}).to_string();
+    let (status, v) = send(gzip(batch.as_bytes()), "gzip").await;
+    assert_eq!((status, &v["accepted"]), (200, &json!(1)), "{v}");
+    let (status, v) = send(b"not gzip at all".to_vec(), "gzip").await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("invalid_encoding")),
+        "{v}"
+    );
+    let bomb = gzip(&vec![b' '; 2 * 1024 * 1024]);
+    let (status, v) = send(bomb, "gzip").await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("request_too_large")),
+        "{v}"
+    );
+    let (status, v) = send(batch.into_bytes(), "br").await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (415, Some("unsupported_encoding")),
+        "{v}"
+    );
+}
