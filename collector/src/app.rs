@@ -225,6 +225,43 @@ pub(crate) enum BodyError {
     UnsupportedEncoding,
 }
 
+impl BodyError {
+    /// The error answer for it: status, code, message (ingestion and the webhook
+    /// answer alike).
+    pub(crate) fn answer(&self) -> (StatusCode, &'static str, String) {
+        let (status, code, message) = match self {
+            BodyError::TooLarge => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "request_too_large",
+                    format!("the request body exceeds {MAX_REQUEST_BYTES} bytes"),
+                )
+            }
+            BodyError::Timeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body was not received in time",
+            ),
+            BodyError::Broken => (
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "the request body could not be read",
+            ),
+            BodyError::BadEncoding => (
+                StatusCode::BAD_REQUEST,
+                "invalid_encoding",
+                "the request body is not valid gzip (Content-Encoding: gzip)",
+            ),
+            BodyError::UnsupportedEncoding => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                "only gzip request bodies are taken (Content-Encoding: gzip)",
+            ),
+        };
+        (status, code, message.to_string())
+    }
+}
+
 /// Reads a request body of at most [`MAX_REQUEST_BYTES`], checking the declared
 /// `Content-Length` first and the bytes actually received as they arrive.
 pub(crate) async fn read_body(
@@ -418,40 +455,9 @@ async fn ingest(State(app): State<Arc<AppState>>, req: Request) -> Response {
 
     let bytes = match body {
         Ok(bytes) => bytes,
-        Err(BodyError::TooLarge) => {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                "request_too_large",
-                format!("the request body exceeds {MAX_REQUEST_BYTES} bytes"),
-            )
-        }
-        Err(BodyError::Timeout) => {
-            return reject(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                "the request body was not received in time".into(),
-            )
-        }
-        Err(BodyError::Broken) => {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                "the request body could not be read".into(),
-            )
-        }
-        Err(BodyError::BadEncoding) => {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                "invalid_encoding",
-                "the request body is not valid gzip (Content-Encoding: gzip)".into(),
-            )
-        }
-        Err(BodyError::UnsupportedEncoding) => {
-            return reject(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_encoding",
-                "only gzip request bodies are taken (Content-Encoding: gzip)".into(),
-            )
+        Err(e) => {
+            let (status, code, message) = e.answer();
+            return reject(status, code, message);
         }
     };
 

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::access::{AdminGate, SecurityConfig};
-use crate::app::{error_response, read_body, AppState, BodyError, ErrorCode};
+use crate::app::{error_response, read_body, AppState, ErrorCode};
 use crate::identity::{verify_identity, verify_webhook};
-use crate::ingest::{MAX_MESSAGE_ID_CHARS, MAX_REQUEST_BYTES};
+use crate::ingest::MAX_MESSAGE_ID_CHARS;
 use crate::limits::Limits;
 use crate::profiles::{events_json, Change, Profiles};
 use crate::timefmt;
@@ -271,32 +271,9 @@ async fn receive(app: &Arc<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = match read_body(&parts.headers, body, extras.limits.body_timeout).await {
         Ok(bytes) => bytes,
-        Err(BodyError::TooLarge) => {
-            return bad(
-                "request_too_large",
-                format!("the request body exceeds {MAX_REQUEST_BYTES} bytes"),
-            )
-        }
-        Err(BodyError::Timeout) => {
-            return error_response(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                "the request body was not received in time",
-            )
-        }
-        Err(BodyError::Broken) => return bad("invalid_body", "the request body could not be read"),
-        Err(BodyError::BadEncoding) => {
-            return bad(
-                "invalid_encoding",
-                "the request body is not valid gzip (Content-Encoding: gzip)",
-            )
-        }
-        Err(BodyError::UnsupportedEncoding) => {
-            return error_response(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_encoding",
-                "only gzip request bodies are taken (Content-Encoding: gzip)",
-            )
+        Err(e) => {
+            let (status, code, message) = e.answer();
+            return error_response(status, code, message);
         }
     };
     if let Some(secret) = SecurityConfig::lookup(&extras.security.webhook_secrets, &write_key) {
