@@ -392,6 +392,11 @@ provide({
   apply_filter: (h, p, n) => stage(applyFilter(get(h), str(p, n))),
   claim_kept: (a, b, p, n) => claimKept(arg(a), arg(b), str(p, n)),
   listen: (a, b) => listenToAnalytics(arg(a), arg(b)),
+  // segflow.reset(): `reset()` on the analytics.js that loaded the plugin (the
+  // plugin's `a`, kept by its `load` in js/loader.js), if any (src/web/heard.rs).
+  reset_analytics: (h) => {
+    try { const a = get(h).a; if (a) a.reset(); } catch (err) { warn('segflow: analytics.reset() threw', err); }
+  },
   waiter: (id) => hold(waiter(id)),
   settle: (id, h) => settle(id, get(h)),
 });

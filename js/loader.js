@@ -225,13 +225,14 @@ const toContent = (name, wants, isPromise) => (...args) => {
 // the plugin failing. One object, so registering it again is the same plugin (and
 // the core ignores a message it heard already).
 // analytics-next hands `load` itself: its `reset()` (sign-out) is heard as one too,
-// once per analytics instance however often the plugin is registered.
-let resets;
+// once per analytics instance however often the plugin is registered; the plugin
+// keeps the latest as `a`, which `segflow.reset()` signs out too (`reset_analytics`
+// in js/core.js).
 const heard = to('__heard');
 const plugin = {
   name: 'segflow', type: 'destination', version: '0.1.0', isLoaded: () => true,
   load: async (_, a) => {
-    try { if (a != resets) a.on('reset', () => heard('reset', '{}')), resets = a; } catch (_) { /* not analytics-next */ }
+    try { if (a != plugin.a) a.on('reset', () => heard('reset', '{}')), plugin.a = a; } catch (_) { /* not analytics-next */ }
   },
 };
 for (const kind of DATA.slice(0, 5)) {

@@ -73,6 +73,7 @@ mod js {
         pub fn apply_filter(f: u32, p: *const u8, n: usize) -> i32;
         pub fn claim_kept(api: u32, names: u32, p: *const u8, n: usize);
         pub fn listen(plugin: u32, registered: u32);
+        pub fn reset_analytics(plugin: u32);
         pub fn arg_kind(i: u32) -> u32;
         pub fn arg_str(i: u32) -> i32;
         pub fn arg_num(i: u32) -> f64;
@@ -203,6 +204,12 @@ impl Held {
     /// The `flush()` promise that [`settle`] resolves.
     pub fn waiter(id: u64) -> Held {
         Held(unsafe { js::waiter(id as f64) })
+    }
+
+    /// Signs out the analytics.js that loaded the held plugin (the loader's
+    /// `analyticsPlugin()`), if one did: its `reset()`. A throw is logged.
+    pub fn reset_analytics(&self) {
+        unsafe { js::reset_analytics(self.0) }
     }
 
     /// Calls the held function with `value`; a throw is logged (as a listener's,

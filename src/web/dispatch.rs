@@ -27,6 +27,9 @@ pub enum Deferred {
     Emit(Emit),
     /// Call `f(arg)` (the content module's hook).
     Call(Rc<Held>, Held),
+    /// Call `reset()` on the analytics.js that loaded this plugin (see
+    /// [`heard::reset_analytics`](super::heard::reset_analytics)).
+    ResetAnalytics(Rc<Held>),
     /// Settle `flush()` promise `waiter` (made by `waiter` in `js/core.js`)
     /// with this value.
     Resolve(u64, Held),
@@ -74,6 +77,7 @@ fn run(d: Deferred) {
         }
         Deferred::Call(f, arg) => f.invoke(&arg, true),
         Deferred::Resolve(waiter, value) => abi::settle(waiter, &value),
+        Deferred::ResetAnalytics(plugin) => plugin.reset_analytics(),
     }
 }
 

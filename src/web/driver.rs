@@ -44,6 +44,7 @@ struct Later {
     adopt: bool,
     resync: bool,
     commit: bool,
+    reset_analytics: bool,
 }
 
 static RT: Local<RefCell<Option<Runtime>>> = Local::new(RefCell::new(None));
@@ -218,6 +219,7 @@ impl Runtime {
                 Effect::Resync => later.resync = true,
                 Effect::ScheduleCommit => later.commit = true,
                 Effect::Warn(text) => abi::warn(text),
+                Effect::ResetAnalyticsJs => later.reset_analytics = true,
             }
         }
         self.schedule(now);
@@ -268,6 +270,9 @@ fn carry_out(later: Later) {
             Held::json(&payload)
         };
         dispatch::emit(name, value);
+    }
+    if later.reset_analytics {
+        super::heard::reset_analytics();
     }
     for (waiter, pending) in later.resolves {
         let result = Held::json(&flush_result(pending));

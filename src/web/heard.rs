@@ -15,10 +15,13 @@ use super::abi::{Arg, Held};
 use super::dispatch::{self, batch};
 use super::driver::{self, call, with_rt};
 use super::host;
+use super::local::Local;
 use crate::core::client::Heard;
 use crate::core::error::Error;
 use crate::core::json;
 use crate::core::message::check_arg;
+use alloc::rc::Rc;
+use core::cell::RefCell;
 
 /// Follows a call analytics.js made (see the module docs). `kind` is the plugin
 /// method (`identify`, `track`, `group`, `page`, `alias`), `message` the JSON
@@ -66,7 +69,27 @@ pub fn heard(kind: Arg, message: Arg) {
 /// `js/core.js` registers it if the loader could not, now or once the page
 /// assigns `window.analytics`.
 pub fn listen(plugin: Arg, registered: Arg) {
+    PLUGIN.with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            *p = Some(Rc::new(plugin.hold()));
+        }
+    });
     if with_rt(|rt| rt.client.config().listen_to_analytics_js).unwrap_or(false) {
         plugin.listen(registered);
+    }
+}
+
+/// The loader's plugin, from [`listen`].
+static PLUGIN: Local<RefCell<Option<Rc<Held>>>> = Local::new(RefCell::new(None));
+
+/// Carries out [`Effect::ResetAnalyticsJs`]: once the current batch is done
+/// (it is page code: analytics.js's `reset` event comes straight back as a
+/// heard reset), `reset()` on the analytics.js that loaded the plugin, if one
+/// did (the plugin's `load` keeps it, see `analyticsPlugin` in `js/loader.js`).
+///
+/// [`Effect::ResetAnalyticsJs`]: crate::core::client::Effect::ResetAnalyticsJs
+pub fn reset_analytics() {
+    if let Some(plugin) = PLUGIN.with(|p| p.try_borrow().ok().and_then(|p| p.clone())) {
+        dispatch::defer(dispatch::Deferred::ResetAnalytics(plugin));
     }
 }

@@ -316,6 +316,55 @@ describe('hearing analytics.js (analytics-next) on the page', () => {
     assert.equal(again[2], again[1]);
   });
 
+  it('segflow.reset() signs analytics.js out too: its next event is anonymous, with the anonymous id both share, and nobody is signed in again', T, async (t) => {
+    const page = await open(t);
+    const user = `reset-${Date.now()}`;
+    const before = await page.evaluate(async ({ seg, ajs, user }) => {
+      await window.loadAnalytics(ajs);
+      // Registered by the app (no listenToAnalyticsJs), before segflow loads.
+      await window.ajs.register(window.segflow.analyticsPlugin());
+      window.segflow.init(seg);
+      await window.segflow.default();
+      await window.ajs.identify(user, { plan: 'pro' });
+      return window.segflow.user();
+    }, { seg: SEGFLOW(), ajs: AJS(), user });
+    assert.equal(before.userId, user);
+    const after = await page.evaluate(async () => {
+      window.segflow.reset();
+      const state = window.segflow.user();
+      await window.ajs.track('after reset');
+      await new Promise((r) => setTimeout(r, 0));
+      return {
+        state, now: window.segflow.user(),
+        ajsUserId: window.ajs.user().id(), ajsAnonymousId: window.ajs.user().anonymousId(), ajsTraits: window.ajs.user().traits(),
+      };
+    });
+    assert.equal(after.state.userId, null, 'segflow forgot the user');
+    assert.equal(after.ajsUserId, null, 'analytics.js forgot the user');
+    assert.deepEqual(after.ajsTraits, {});
+    assert.equal(after.now.userId, null, 'analytics.js\'s next call does not sign the user in again');
+    assert.notEqual(after.now.anonymousId, before.anonymousId, 'a new anonymous id');
+    assert.equal(after.ajsAnonymousId, after.now.anonymousId, 'the same anonymous id in both');
+    const [event] = await waitFor(async () => {
+      const found = (await stored({ writeKey: AJS_KEY })).filter((e) => e.event === 'after reset');
+      return found.length ? found : null;
+    }, { message: 'analytics.js\'s event after the reset stored' });
+    assert.equal(event.userId ?? null, null, 'sent without the old user id');
+    assert.equal(event.anonymousId, after.now.anonymousId);
+    // The next page: still signed out, in both.
+    await page.reload();
+    const reloaded = await page.evaluate(async ({ seg, ajs }) => {
+      await new Promise((r) => { const check = () => (window.ready ? r() : setTimeout(check, 10)); check(); });
+      await window.loadAnalytics(ajs);
+      window.segflow.init(seg);
+      await window.segflow.default();
+      return { state: window.segflow.user(), ajsUserId: window.ajs.user().id() };
+    }, { seg: SEGFLOW(), ajs: AJS() });
+    assert.equal(reloaded.state.userId, null);
+    assert.equal(reloaded.ajsUserId, null);
+    assert.equal(reloaded.state.anonymousId, after.now.anonymousId);
+  });
+
   it('a plugin registered twice (explicitly and by listenToAnalyticsJs) hears each call once', T, async (t) => {
     const page = await open(t);
     await page.evaluate(async ({ seg, ajs }) => {

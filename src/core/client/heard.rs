@@ -112,7 +112,7 @@ impl Client {
             }
             // analytics.js's `reset()` (its `reset` event; the message is `{}`).
             "reset" => {
-                self.reset();
+                self.sign_out();
                 Ok(Heard::User)
             }
             "track" => match message.get("event").and_then(Json::as_str) {

@@ -399,6 +399,10 @@ fn a_heard_reset_signs_out_with_a_new_anonymous_id_and_queues_nothing() {
         changes + 1,
         "the content module leaves u1's progress"
     );
+    assert_eq!(
+        p.analytics_resets, 0,
+        "analytics.js's own reset is not handed back to it (that would never end)"
+    );
     let first = p.c.identity().anonymous_id.clone();
     // Each reset is a sign-out of its own (they carry no messageId).
     hear(&mut o, &mut p, "reset", "{}").expect("reset heard");

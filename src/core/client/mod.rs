@@ -148,6 +148,11 @@ pub enum Effect {
     /// Warn in the console (`console.warn`) with this text; at most once per
     /// page for each reason (see [`heard`]).
     Warn(&'static str),
+    /// `reset()` was called: sign out the analytics.js that loaded segflow's
+    /// plugin too (its `reset()`), if one did, so that it neither sends the old
+    /// user id nor writes it back. Its `reset` event then comes back as a heard
+    /// reset, which makes the anonymous id both keep.
+    ResetAnalyticsJs,
 }
 
 /// An event for the page's listeners.
@@ -633,8 +638,16 @@ impl Client {
     }
 
     /// `reset()`: forgets the user, traits and group; a new anonymous id.
-    /// Queued events still go out.
+    /// Queued events still go out. analytics.js, if it loaded segflow's
+    /// plugin, is signed out too ([`Effect::ResetAnalyticsJs`]).
     pub fn reset(&mut self) {
+        self.sign_out();
+        self.effects.push(Effect::ResetAnalyticsJs);
+    }
+
+    /// Signs out (see [`Client::reset`]) without telling analytics.js: what a
+    /// reset heard from analytics.js does.
+    fn sign_out(&mut self) {
         let id = (self.uuid)();
         self.identity.reset(id);
         self.anonymous_identified = false;

@@ -59,6 +59,8 @@ pub(super) struct Page {
     pub aborted: Vec<u64>,
     pub user_changes: usize,
     pub saved_identity: usize,
+    /// How many times the client asked to sign analytics.js out.
+    pub analytics_resets: usize,
     pub adopt_asked: bool,
     pub resync_asked: bool,
     /// What the client asked to `console.warn`.
@@ -131,6 +133,7 @@ impl Origin {
             aborted: Vec::new(),
             user_changes: 0,
             saved_identity: 0,
+            analytics_resets: 0,
             adopt_asked: false,
             resync_asked: false,
             warnings: Vec::new(),
@@ -184,6 +187,7 @@ impl Origin {
                     Effect::Resync => p.resync_asked = true,
                     Effect::ScheduleCommit => commit = true,
                     Effect::Warn(text) => p.warnings.push(text),
+                    Effect::ResetAnalyticsJs => p.analytics_resets += 1,
                 }
             }
             if commit {
@@ -598,6 +602,7 @@ fn identity_changes_are_one_transaction() {
     p.c.reset();
     o.run(&mut p);
     assert_eq!(p.user_changes, 3);
+    assert_eq!(p.analytics_resets, 1, "reset signs analytics.js out too");
     assert!(p.c.flow_state_key().starts_with("segflow:v1:WK:flows:a:"));
     assert!(
         p.c.update_user(T0, &traits).is_err(),
