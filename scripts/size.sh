@@ -7,15 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-# wasm-opt: size first; --zero-filled-memory and --converge are safe for a fresh
-# instance; no inlining of functions with one caller (-ocimfs 0) is larger before
-# gzip and smaller after it (measured: -1.7 KB on the core module, -0.7 KB on the
-# content module); producers and target-features sections are dropped.
-# --low-memory-unused lets it fold address arithmetic into load/store offsets: safe
-# because the stack comes first (build.rs) and the deepest recursion the limits
-# allow stays far above address 1024. Two rounds of --flatten --rereloop -Oz
-# restructure control flow (measured with it: core -643 B, content -547 B gzipped).
-WASM_OPT_FLAGS="-Oz --converge --zero-filled-memory --strip-producers --strip-target-features -ocimfs 0 --low-memory-unused --flatten --rereloop -Oz --flatten --rereloop -Oz"
+. scripts/wasm-opt-flags.sh # WASM_OPT_FLAGS
 command -v twiggy >/dev/null 2>&1 || cargo install twiggy --locked
 [ -x node_modules/.bin/wasm-opt ] || bash scripts/setup.sh
 work=target/size
