@@ -81,6 +81,32 @@ describe('Segment setup: proxy, identity verification and the destination half',
     assert.ok((stats.rejected.invalid_signature ?? 0) >= 1, JSON.stringify(stats.rejected));
   });
 
+  it('an unsigned identify in a batch drops only that user\'s messages: the anonymous events before it still arrive, once', T, async (t) => {
+    // One batch holds three anonymous events and, after an identify without its
+    // signature, that user's messages. The proxy refuses the batch (401, one
+    // message unsigned); the SDK splits it, so only the unsigned ones are dropped.
+    const { page } = await openFlows(env.browser, t, proxy, { writeKey: KEY, init: { apiHost: proxy.apiHost } });
+    await page.evaluate(() => {
+      window.dropped = [];
+      window.segflow.on('dropped', (e) => window.dropped.push(e));
+      for (let i = 0; i < 3; i++) window.segflow.track('Before Sign-in', { i });
+      window.segflow.identify('user-unsigned', { plan: 'free' });
+      window.segflow.track('After Sign-in');
+    });
+    await flush(page);
+    await waitFor(async () => (await page.evaluate(() => window.dropped.reduce((n, e) => n + e.count, 0))) >= 2, { message: 'the unsigned messages reported dropped' });
+    const dropped = await page.evaluate(() => window.dropped);
+    assert.deepEqual([...new Set(dropped.map((e) => `${e.reason} ${e.status}`))], ['rejected 401']);
+    assert.equal(dropped.reduce((n, e) => n + e.count, 0), 2, JSON.stringify(dropped));
+    const before = (await proxy.events({ writeKey: KEY })).filter((e) => e.event === 'Before Sign-in');
+    assert.deepEqual(before.map((e) => e.properties.i).sort(), [0, 1, 2], 'each anonymous event stored once');
+    assert.ok(before.every((e) => e.userId == null && e.anonymousId));
+    assert.equal((await proxy.events({ writeKey: KEY, userId: 'user-unsigned' })).length, 0, 'nothing unsigned stored');
+    const up = await upstream.waitForEvents({ writeKey: KEY, event: 'Before Sign-in' }, 3);
+    assert.equal(up.length, 3);
+    assert.deepEqual(await upstream.duplicates({ writeKey: KEY }), [], 'nothing forwarded twice');
+  });
+
   it('a back-end event posted to the webhook completes a checklist task in the browser', T, async (t) => {
     const userId = 'user-backend';
     const content = {

@@ -222,7 +222,7 @@ pub enum Outcome {
 pub enum DropReason {
     /// Evicted to respect the queue bounds.
     QueueFull,
-    /// The server refused the batch for good (4xx other than 408/410/429/460,
+    /// The server refused the batch for good (4xx other than 404/405/408/410/429/460,
     /// or 501/505/511).
     Rejected {
         /// The HTTP status.
@@ -526,12 +526,12 @@ impl Delivery {
     /// Settles request `id`. Returns what happened to its items.
     ///
     /// Success (status 1–399) delivers the items and resets the backoff. A
-    /// retryable failure (network error, status 0, 408, 410, 429, 460, 5xx
+    /// retryable failure (network error, status 0, 404, 405, 408, 410, 429, 460, 5xx
     /// except 501/505/511) counts an attempt for each item, puts it back to
     /// wait ([`Report::Retrying`]) and backs off (`Retry-After` on 429 and 503,
     /// capped at 5 min, else exponential with jitter); items that have meanwhile
     /// passed `max_event_age_ms` are dropped as expired. A refusal that may be
-    /// about one message ([`splits`]: 400, 413, 422) of a batch of several puts
+    /// about one message ([`splits`]: 400, 401, 413, 422) of a batch of several puts
     /// them back and splits: the next batches hold at most half as many (halved
     /// again on each refusal, doubled on each success) until every item of the
     /// refused batch is settled, so only the offending messages are dropped, each

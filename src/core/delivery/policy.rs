@@ -24,9 +24,12 @@ pub const BACKOFF_JITTER: f64 = 0.1;
 /// Ceiling applied to a server's `Retry-After` (on 429 and 503).
 pub const RETRY_AFTER_CAP_MS: u64 = 300_000;
 
-/// Classifies an HTTP status the way analytics-next does: 1–399 is success;
+/// Classifies an HTTP status much as analytics-next does: 1–399 is success;
 /// 408, 410, 429 and 460 are retried, other 4xx dropped; 5xx retried except 501,
-/// 505 and 511, which are dropped. Anything at or above 600 is treated as a
+/// 505 and 511, which are dropped. Unlike analytics-next, 404 and 405 are
+/// retried: they say the route is not there (a wrong `apiHost` path, a proxy
+/// being deployed), not that the events are bad, so the events wait for the fix
+/// instead of being lost (as the collector's forwarder does upstream). Anything at or above 600 is treated as a
 /// transient server failure, and so is 0 (no status at all: an opaque or
 /// aborted answer never proves delivery). A network error is always
 /// [`RetryClass::Retry`].
@@ -34,18 +37,21 @@ pub fn retry_class(status: u16) -> RetryClass {
     match status {
         0 => RetryClass::Retry,
         1..=399 => RetryClass::Success,
-        408 | 410 | 429 | 460 => RetryClass::Retry,
+        404 | 405 | 408 | 410 | 429 | 460 => RetryClass::Retry,
         400..=499 | 501 | 505 | 511 => RetryClass::Drop,
         _ => RetryClass::Retry,
     }
 }
 
 /// Whether a refusal with `status` may be about one message of the body (400 Bad
-/// Request, 413 Payload Too Large, 422 Unprocessable): the engine then splits the
-/// batch to find it. Other refusals (401, 403, 404, ...) are about the request
-/// itself and would refuse every part alike.
+/// Request, 413 Payload Too Large, 422 Unprocessable, and 401, which the
+/// collector's identity verification answers when one message lacks its user's
+/// signature): the engine then splits the batch to find it, within a bounded
+/// number of requests (so a wrong write key, refused whole, costs a few more).
+/// Other refusals (403, 451, ...) are about the request itself and would refuse
+/// every part alike.
 pub fn splits(status: u16) -> bool {
-    matches!(status, 400 | 413 | 422)
+    matches!(status, 400 | 401 | 413 | 422)
 }
 
 /// Backoff before the next attempt after `failures` consecutive failures:

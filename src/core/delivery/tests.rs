@@ -202,7 +202,10 @@ fn retry_class_of_every_listed_status() {
         (400, Drop),
         (401, Drop),
         (403, Drop),
-        (404, Drop),
+        // A route that is not there (a wrong apiHost path, a proxy being
+        // deployed): retried, so the events arrive once it is fixed.
+        (404, Retry),
+        (405, Retry),
         (408, Retry),
         (410, Retry),
         (413, Drop),
@@ -1511,7 +1514,9 @@ fn drain_refusing(
 
 #[test]
 fn a_refused_batch_is_split_until_only_the_offending_messages_are_dropped() {
-    for status in [400u16, 413, 422] {
+    // 401: the collector's identity verification refuses a batch holding one
+    // message without its user's signature; the anonymous ones must still arrive.
+    for status in [400u16, 401, 413, 422] {
         let mut h = H::new(H::quiet());
         let all: Vec<u64> = (0..11).map(|_| h.add(100)).collect();
         let bad = [all[6]];
@@ -1555,9 +1560,9 @@ fn a_refused_batch_is_split_until_only_the_offending_messages_are_dropped() {
 
 #[test]
 fn refusals_that_are_not_about_the_body_drop_the_batch_at_once() {
-    // A wrong write key or endpoint refuses every batch: splitting would only
+    // A forbidden request is refused whatever it holds: splitting would only
     // multiply the requests.
-    for status in [401u16, 403, 404] {
+    for status in [403u16, 451] {
         let mut h = H::new(H::quiet());
         let all: Vec<u64> = (0..8).map(|_| h.add(100)).collect();
         let (ok, gone, requests) = drain_refusing(&mut h, &all, status);
@@ -1569,20 +1574,63 @@ fn refusals_that_are_not_about_the_body_drop_the_batch_at_once() {
 
 #[test]
 fn an_api_that_refuses_everything_costs_a_bounded_number_of_split_requests() {
-    // A misconfigured proxy that answers 400 to every body: splitting finds no good
-    // half, so it must give up after a few rounds, not try every message alone.
-    for n in [20usize, 100, 2500] {
+    // A misconfigured proxy that answers 400 to every body, or a wrong write key
+    // (401 to every body): splitting finds no good half, so it must give up after
+    // a few rounds, not try every message alone.
+    for status in [400u16, 401] {
+        for n in [20usize, 100, 2500] {
+            let mut h = H::new(H::quiet());
+            let all: Vec<u64> = (0..n).map(|_| h.add(60)).collect();
+            let (ok, gone, requests) = drain_refusing(&mut h, &all, status);
+            assert!(ok.is_empty());
+            assert!(gone
+                .iter()
+                .all(|(_, r)| *r == DropReason::Rejected { status }));
+            let mut gone: Vec<u64> = gone.iter().map(|(s, _)| *s).collect();
+            gone.sort_unstable();
+            assert_eq!(
+                gone, all,
+                "{status}, {n}: every message reported dropped once"
+            );
+            let log2 = usize::BITS - (n - 1).leading_zeros();
+            assert!(
+                requests <= 4 * log2 as usize + 6,
+                "{status}, {n} events: {requests} requests"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_route_is_retried_until_it_is_there_and_nothing_is_lost() {
+    // A wrong apiHost path, or a proxy in the middle of a deploy, answers 404 or
+    // 405 to every request: the events wait (with backoff) instead of being
+    // dropped, and arrive once, in order, with the same message ids, once the
+    // route answers.
+    for status in [404u16, 405] {
         let mut h = H::new(H::quiet());
-        let all: Vec<u64> = (0..n).map(|_| h.add(60)).collect();
-        let (ok, gone, requests) = drain_refusing(&mut h, &all, 400);
-        assert!(ok.is_empty());
-        let mut gone: Vec<u64> = gone.iter().map(|(s, _)| *s).collect();
-        gone.sort_unstable();
-        assert_eq!(gone, all, "{n}: every message reported dropped once");
-        let log2 = usize::BITS - (n - 1).leading_zeros();
-        assert!(
-            requests <= 4 * log2 as usize + 6,
-            "{n} events: {requests} requests"
-        );
+        let all: Vec<u64> = (0..8).map(|_| h.add(100)).collect();
+        let mut requests = 0;
+        for _ in 0..20 {
+            h.d.request_flush();
+            let t = match h.poll() {
+                Some(t) => t,
+                None => {
+                    h.now = h.d.next_wakeup(h.now).expect("a retry is scheduled");
+                    h.poll().expect("retried after the backoff")
+                }
+            };
+            requests += 1;
+            assert_eq!(t.seqs, all, "{status}: the same batch again");
+            let r = h.respond(t.id, status);
+            assert!(dropped(&r).is_empty(), "{status}: nothing dropped");
+            assert_eq!(h.d.len(), 8);
+        }
+        h.now = h.d.next_wakeup(h.now).unwrap();
+        let t = h.poll().unwrap();
+        assert_eq!(t.seqs, all);
+        assert_eq!(delivered(&h.respond(t.id, 200)), all, "{status}");
+        assert!(h.d.is_empty());
+        assert_eq!(requests, 20);
     }
 }
