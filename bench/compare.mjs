@@ -2,8 +2,9 @@
 // headless Chromium run against the local collector. `make bench` runs it through
 // scripts/bench.sh, which builds what is missing; docs/benchmarks.md says what each
 // row measures. Steps:
-//   1. bundle analytics-next from node_modules with esbuild (minified ESM, code split
-//      as an app's bundler would) into target/bench/analytics-next/;
+//   1. bundle analytics-next from node_modules with esbuild (ESM, code split as an
+//      app's bundler would, minified, then minified again by terser as pkg/ is:
+//      scripts/minify.mjs) into target/bench/analytics-next/;
 //   2. copy pkg/ to target/bench/pkg (a rebuild meanwhile cannot mix two builds) and
 //      start a collector serving bench/pages at /, that copy at /pkg and the bundle at
 //      /analytics-next; pages load from http://localhost:PORT, the API is
@@ -105,10 +106,17 @@ async function bundleAnalyticsNext() {
     metafile: true,
     logLevel: 'warning',
   });
+  // Then minified again by terser, as segflow's package is (scripts/minify.mjs),
+  // so that both are measured minified alike.
+  const { minifyModule } = await import('../scripts/minify.mjs');
+  const files = {};
+  for (const path of Object.keys(result.metafile.outputs)) {
+    const file = join(ROOT, path);
+    if (file.endsWith('.js')) writeFileSync(file, await minifyModule(readFileSync(file, 'utf8')));
+    files[relative(BUNDLE_DIR, file)] = readFileSync(file).length;
+  }
   // { file: bytes } of every output, fetched or not (what was fetched is in sdks.*.load.files).
-  return Object.fromEntries(Object.entries(result.metafile.outputs)
-    .map(([path, o]) => [relative(BUNDLE_DIR, join(ROOT, path)), o.bytes])
-    .sort(([a], [b]) => a.localeCompare(b)));
+  return Object.fromEntries(Object.entries(files).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /** A digest of every file under `root` (names and contents). */

@@ -230,7 +230,7 @@ bash scripts/bench.sh --quick       # a short smoke run (never written)
 \`\`\`
 
 On a fresh clone \`scripts/bench.sh\` first installs what is missing: the npm dev
-dependencies (\`npm ci\`: playwright-core, esbuild, @segment/analytics-next), \`pkg/\`
+dependencies (\`npm ci\`: playwright-core, esbuild, terser, @segment/analytics-next), \`pkg/\`
 (\`scripts/build-pkg.sh\`), the release collector (\`cargo build --release -p
 segflow-collector\`) and Debian's Chromium (\`scripts/setup.sh --test\`). Nothing else is
 downloaded; the pages make no request outside the loopback (checked: any request to
@@ -253,7 +253,9 @@ an origin other than the page's and the API's fails the run). Options:
 - **analytics-next** ${m.analyticsNextVersion} from \`node_modules\`, bundled at bench time by esbuild
   (\`bench/analytics-next-entry.js\`: \`export { AnalyticsBrowser } from
   '@segment/analytics-next'\`; minified ESM, code-split like an app's bundler, so its
-  lazily imported parts are fetched only if used; into \`target/bench/analytics-next/\`).
+  lazily imported parts are fetched only if used; each file then minified again by terser
+  with segflow's own settings, \`scripts/minify.mjs\`, as \`pkg/\` is; into
+  \`target/bench/analytics-next/\`).
   \`const [analytics] = await AnalyticsBrowser.load({ writeKey, cdnSettings: {
   integrations: { 'Segment.io': { apiKey, apiHost: '127.0.0.1:PORT/v1', protocol: 'http' } },
   metrics: { sampleRate: 0 } } }); await analytics.ready()\`: inline settings, so no CDN

@@ -15,7 +15,8 @@
 //   succeeded, gets the core's functions (see src/web/host.rs) and hears about
 //   users, tracked events and navigations through the core's hook.
 // - A module that fails to load is reported once (`error` listeners, code
-//   `load_failed`) and its pending Promises reject with that error. When it is the
+//   `load_failed`; each listener once, as `on`/`off` left them) and its pending
+//   Promises reject with that error. When it is the
 //   core, the calls that carry data are kept in localStorage (under a key of this
 //   page's own, at most 1,000 calls, written once per task) and replayed, once, by
 //   the next page whose `init` succeeds with the same write key.
@@ -143,13 +144,17 @@ function loadCore() {
   }, (cause) => {
     const err = (coreFailed = failure('core', cause));
     keptKey = Math.random(); // this page's own entry
+    // The error listeners as on/off left them (a Set: one call each, in the order
+    // added, as the core would keep them), told once the queue is settled.
+    const told = new Set();
     for (const [name, args, p, , at] of queue.splice(0)) {
-      if (name == 'on' && args[0] == 'error') try { args[1](err); } catch (_) { /* page code */ }
+      if (args[0] == 'error') name == 'on' ? told.add(args[1]) : name == 'off' && told.delete(args[1]);
       if (p) p[1](err);
       else if (DATA.includes(name)) keep(name, args, at);
       else if (name == 'init' && writeKey == null) writeKey = args[0] && args[0].writeKey;
     }
     for (const [, , p] of later.splice(0)) if (p) p[1](err);
+    for (const fn of told) try { fn(err); } catch (_) { /* page code */ }
     throw err;
   });
   coreLoad.catch(noop); // reported above; load() callers still see the rejection

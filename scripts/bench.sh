@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-for dep in playwright-core esbuild @segment/analytics-next; do
+for dep in playwright-core esbuild terser @segment/analytics-next; do
   if [ ! -f "node_modules/$dep/package.json" ]; then
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
     break

@@ -6,7 +6,8 @@
 # Each is cargo-built for wasm32 and run through wasm-opt. Neither has
 # wasm-bindgen: each module's glue (js/core.js, js/content.js, with
 # js/boundary.js) instantiates it and answers its imports (see src/web/abi.rs).
-# All JS is minified with esbuild.
+# The glue is bundled with esbuild; all JS is minified with terser
+# (scripts/minify.mjs says why).
 #
 # wasm-opt is binaryen's, from the npm registry (pinned in package-lock.json), not
 # Debian's older 108 (which corrupted the table exports of earlier builds).
@@ -43,9 +44,10 @@ optimise "$wasm" "$work/segflow_content_bg.wasm"
 next="$work/pkg"
 mkdir -p "$next"
 for entry in js/core.js:segflow_core js/content.js:segflow_content; do
-  node_modules/.bin/esbuild "${entry%%:*}" --bundle --minify --format=esm --log-level=warning --outfile="$next/${entry#*:}.js"
+  node_modules/.bin/esbuild "${entry%%:*}" --bundle --format=esm --log-level=warning --outfile="$work/${entry#*:}.js"
+  node scripts/minify.mjs "$work/${entry#*:}.js" "$next/${entry#*:}.js"
 done
-node_modules/.bin/esbuild js/loader.js --minify --format=esm --log-level=warning --outfile="$next/segflow.js"
+node scripts/minify.mjs js/loader.js "$next/segflow.js"
 cp "$work"/*.wasm "$next/"
 cp js/segflow.d.ts "$next/segflow.d.ts"
 cp js/package.json "$next/package.json"

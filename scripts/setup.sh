@@ -33,11 +33,11 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
 fi
 
 # npm dev dependencies, pinned by package-lock.json: binaryen (wasm-opt), esbuild
-# (minifies the package's JS), typescript, playwright-core (drives Debian's Chromium;
+# (bundles the package's JS) and terser (minifies it), typescript, playwright-core (drives Debian's Chromium;
 # it never downloads a browser), vite and webpack (bundler tests), analytics-next
 # (the side-by-side benchmark).
 missing_npm=0
-for dep in binaryen esbuild typescript playwright-core vite webpack @segment/analytics-next axe-core; do
+for dep in binaryen esbuild terser typescript playwright-core vite webpack @segment/analytics-next axe-core; do
   [ -d "node_modules/$dep" ] || missing_npm=1
 done
 if [ "$missing_npm" = 1 ]; then

@@ -188,6 +188,33 @@ describe('the loader under faults', () => {
     assert.deepEqual(events.map((e) => [e.event, e.properties.n]), [['Big', 5]]);
   });
 
+  it('reports a failed core load to each error listener once, as addEventListener would: added twice is once, removed is none', T, async (t) => {
+    const collector = await collectorFor(t, 'k12');
+    const context = await newContext(env.browser, t);
+    const page = await loaderPage(context, collector, { blockCore: true });
+    const heard = await page.evaluate(async ({ apiHost }) => {
+      const s = window.segflow;
+      const log = [];
+      const twice = (e) => log.push(`twice ${e.code}`);
+      const removed = (e) => log.push(`removed ${e.code}`);
+      const again = (e) => log.push(`again ${e.code}`);
+      s.on('error', twice);
+      s.on('error', twice);
+      s.on('error', removed);
+      s.on('error', again);
+      s.off('error', removed);
+      s.off('error', again);
+      s.on('error', again); // added back: heard, after the others
+      s.on('dropped', () => log.push('dropped')); // not an error listener
+      s.init({ writeKey: 'k12', apiHost, pageTracking: false });
+      await s.default().catch(() => {});
+      await new Promise((r) => setTimeout(r, 50));
+      return log;
+    }, { apiHost: collector.apiHost });
+    assert.deepEqual(heard, ['twice load_failed', 'again load_failed']);
+    assert.deepEqual(page.logs, []);
+  });
+
   it('rejects every pending and later Promise with load_failed when the core module cannot load', T, async (t) => {
     const collector = await collectorFor(t, 'k7');
     const context = await newContext(env.browser, t);
