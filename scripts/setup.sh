@@ -33,9 +33,9 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
 fi
 
 # npm dev dependencies, pinned by package-lock.json: binaryen (wasm-opt), esbuild
-# (bundles the package's JS) and terser (minifies it), typescript, playwright-core (drives Debian's Chromium;
-# it never downloads a browser), vite and webpack (bundler tests), analytics-next
-# (the side-by-side benchmark).
+# (bundles the package's JS) and terser (minifies it), typescript, playwright-core
+# (drives Debian's Chromium; it never downloads a browser), vite and webpack
+# (bundler tests), analytics-next (the side-by-side benchmark).
 missing_npm=0
 for dep in binaryen esbuild terser typescript playwright-core vite webpack @segment/analytics-next axe-core; do
   [ -d "node_modules/$dep" ] || missing_npm=1
