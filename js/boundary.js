@@ -62,6 +62,13 @@ export const arg = (i) => args[i];
 /// The module's exports (once it is instantiated).
 export const exports = () => wasm;
 
+// Writes the ASCII text `s` (at most 32 characters) at `p`; its length.
+const put = (s, p) => {
+  const m = memory();
+  for (let i = 0; i < s.length && i < 32; i++) m[(p >>> 0) + i] = s.charCodeAt(i);
+  return s.length;
+};
+
 // The imports both modules use.
 const common = {
   take: (p) => {
@@ -71,6 +78,10 @@ const common = {
     else for (let i = 0; i < staged.length; i++) m[p + i] = staged.charCodeAt(i);
   },
   now: Date.now,
+  // The conversions the core takes from the platform (src/core/platform.rs).
+  num_text: (n, p) => put(String(n), p),
+  num_value: (p, n) => Number(str(p, n)),
+  iso_text: (ms, p) => put(new Date(ms).toISOString(), p),
   warn: (p, n) => warn(str(p, n)),
   arg_kind: (i) => kind(args[i]),
   arg_str: (i) => stage(args[i]),

@@ -148,7 +148,9 @@ fn coerce(value: Json, data_type: &str, key: &str) -> Result<Json, Error> {
             _ => return Err(bad()),
         },
         ("datetime", Json::String(s)) if is_iso_date(&s) => Json::String(s),
-        ("datetime", Json::Number(ms)) if ms.to_f64() >= 0.0 => {
+        ("datetime", Json::Number(ms))
+            if (0.0..=crate::core::platform::MAX_DATE_MS as f64).contains(&ms.to_f64()) =>
+        {
             Json::String(crate::core::time::iso8601(ms.to_f64() as u64))
         }
         ("list", v) => Json::Array(as_list(&v)),
@@ -535,6 +537,33 @@ mod tests {
             let out = apply_changes(&stored, &j(&change))
                 .unwrap_or_else(|e| panic!("{good}: {}", e.message));
             assert_eq!(out.get("d"), Some(&Json::String(good.into())));
+        }
+    }
+
+    #[test]
+    fn a_datetime_in_milliseconds_is_one_a_javascript_date_can_hold() {
+        // JavaScript's dates end at 8.64e15 ms (year 275760): beyond, there is no
+        // ISO 8601 text for Segment, and the attribute is refused, not mangled.
+        let stored = j(r#"{"n":1}"#);
+        let change = |ms: &str| format!(r#"{{"d":{{"set":{ms},"data_type":"datetime"}}}}"#);
+        let out = apply_changes(&stored, &j(&change("8.64e15"))).unwrap();
+        assert_eq!(
+            out.get("d"),
+            Some(&Json::String("+275760-09-13T00:00:00.000Z".into()))
+        );
+        let out = apply_changes(&stored, &j(&change("253402300799999"))).unwrap();
+        assert_eq!(
+            out.get("d"),
+            Some(&Json::String("9999-12-31T23:59:59.999Z".into()))
+        );
+        let out = apply_changes(&stored, &j(&change("253402300800000"))).unwrap();
+        assert_eq!(
+            out.get("d"),
+            Some(&Json::String("+010000-01-01T00:00:00.000Z".into()))
+        );
+        for bad in ["8640000000000001", "1e20", "-1"] {
+            let e = apply_changes(&stored, &j(&change(bad))).expect_err(bad);
+            assert_eq!(e.message, "attribute d cannot be a datetime", "{bad}");
         }
     }
 

@@ -7,6 +7,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+#[cfg(not(all(feature = "pkg", target_arch = "wasm32")))]
 use crate::core::float;
 
 /// A JSON value. Objects keep insertion order, as `JSON.stringify` does.
@@ -68,17 +69,28 @@ impl PartialEq for Number {
 }
 
 /// The powers of ten an `f64` holds exactly.
+#[cfg(not(all(feature = "pkg", target_arch = "wasm32")))]
 const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
-/// Parses a decimal number (JSON syntax, surrounding spaces allowed) without the
-/// standard library's float parser, which is large in wasm. Exact (correctly rounded)
-/// when the significant digits fit in 15 and the exponent is within ±22 (Clinger's fast
-/// path); otherwise an approximation within a few ulps.
+/// Parses a decimal number (JSON syntax, a leading `+` and surrounding spaces
+/// allowed); `None` for other text and for values beyond `f64`'s range. The value
+/// is the platform's ([`crate::core::platform`]: exact in the shipped wasm); the
+/// Rust version, without the standard library's float parser (large in wasm), is
+/// exact (correctly rounded) when the significant digits fit in 15 and the
+/// exponent is within ±22 (Clinger's fast path), otherwise within a few ulps.
 pub fn parse_f64(text: &str) -> Option<f64> {
-    let b = text.trim().as_bytes();
+    let t = text.trim();
+    scan(t.as_bytes())?;
+    let v = crate::core::platform::number_value(t);
+    v.is_finite().then_some(v)
+}
+
+/// The syntax of [`parse_f64`]: sign, significant digits (at most 19 kept, as
+/// a `u64`) and the power of ten they are scaled by.
+fn scan(b: &[u8]) -> Option<(bool, u64, i64)> {
     let mut i = 0;
     let neg = b.first() == Some(&b'-');
     if neg || b.first() == Some(&b'+') {
@@ -133,6 +145,16 @@ pub fn parse_f64(text: &str) -> Option<f64> {
         }
         exp10 += if eneg { -e } else { e };
     }
+    Some((neg, mantissa, exp10))
+}
+
+/// `text` (of [`parse_f64`]'s syntax) as a number, in Rust: see [`parse_f64`]
+/// for its precision ([`crate::core::platform`] has the shipped one).
+#[cfg(not(all(feature = "pkg", target_arch = "wasm32")))]
+pub(crate) fn rust_number_value(text: &str) -> f64 {
+    let Some((neg, mantissa, exp10)) = scan(text.as_bytes()) else {
+        return f64::NAN;
+    };
     // Within ±22 and 15 digits, one exact multiplication or division: correctly
     // rounded (Clinger's fast path); beyond, steps of 1e22, then the rest.
     let v = if mantissa == 0 {
@@ -140,7 +162,11 @@ pub fn parse_f64(text: &str) -> Option<f64> {
     } else {
         scale(mantissa as f64, exp10.clamp(-1_000_000, 1_000_000) as i32)
     };
-    v.is_finite().then_some(if neg { -v } else { v })
+    if neg {
+        -v
+    } else {
+        v
+    }
 }
 
 /// Why a text is not JSON: the byte offset where parsing stopped.
@@ -276,17 +302,26 @@ pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// Appends a finite number as JSON, the way JavaScript's `String(n)` writes it for
-/// every value with up to 15 significant digits (integers below 2^53 always exactly).
-/// Other values (results of attribute arithmetic such as `0.1 + 0.2`) get 17
-/// significant digits, which can differ from JavaScript's shortest form in the last
-/// digit. Non-finite numbers, which JSON cannot carry, are written as `null`.
-/// No `core::fmt` float machinery is involved: it is large in wasm.
+/// Appends a finite number as JSON, as JavaScript's `String(n)` writes it (the
+/// platform's own in the shipped wasm, [`crate::core::platform`]); non-finite
+/// numbers, which JSON cannot carry, are written as `null`. The Rust version
+/// writes every value with up to 15 significant digits as JavaScript does
+/// (integers below 2^53 always exactly); other values (results of attribute
+/// arithmetic such as `0.1 + 0.2`) get up to 17 significant digits, which can
+/// differ from JavaScript's shortest form in the last digit. No `core::fmt`
+/// float machinery is involved: it is large in wasm.
 pub fn write_number(n: f64, out: &mut String) {
     if !n.is_finite() {
         out.push_str("null");
         return;
     }
+    crate::core::platform::number_text(n, out);
+}
+
+/// The text of a finite `n` in Rust (see [`write_number`] for its precision;
+/// [`crate::core::platform`] has the shipped one).
+#[cfg(not(all(feature = "pkg", target_arch = "wasm32")))]
+pub(crate) fn rust_number_text(n: f64, out: &mut String) {
     if n == 0.0 {
         out.push('0');
         return;
@@ -329,6 +364,7 @@ pub fn write_number(n: f64, out: &mut String) {
 }
 
 /// `v × 10^exp`, in steps that never overflow on the way.
+#[cfg(not(all(feature = "pkg", target_arch = "wasm32")))]
 fn scale(v: f64, exp: i32) -> f64 {
     let mut v = v;
     let mut e = exp;
@@ -348,6 +384,7 @@ fn scale(v: f64, exp: i32) -> f64 {
     v
 }
 
+#[cfg(not(all(feature = "pkg", target_arch = "wasm32")))]
 fn pow10_u64(p: i32) -> u64 {
     (0..p).fold(1u64, |v, _| v.saturating_mul(10))
 }
@@ -396,6 +433,7 @@ pub fn push_u64(v: u64, out: &mut String) {
 /// Writes `digits` (exactly `p` significant digits, trailing zeros trimmed here) as
 /// `d.ddd × 10^e`, positional for 1e-6 <= x < 1e21 and with an exponent otherwise, as
 /// JavaScript does.
+#[cfg(not(all(feature = "pkg", target_arch = "wasm32")))]
 fn push_decimal(mut digits: u64, mut p: usize, e: i32, out: &mut String) {
     while p > 1 && digits % 10 == 0 {
         digits /= 10;

@@ -20,4 +20,5 @@ pub mod journal;
 pub mod json;
 pub mod message;
 pub mod placement;
+pub mod platform;
 pub mod time;

@@ -12,14 +12,28 @@ pub fn iso8601(epoch_ms: u64) -> String {
     out
 }
 
-/// Appends the ISO-8601 form of `epoch_ms` to `out` (see [`iso8601`]).
+/// Appends the ISO-8601 form of `epoch_ms` (at most
+/// [`MAX_DATE_MS`](crate::core::platform::MAX_DATE_MS)) to `out` (see [`iso8601`]):
+/// the platform's in the shipped wasm ([`crate::core::platform`]).
 pub fn write_iso8601(epoch_ms: u64, out: &mut String) {
+    crate::core::platform::iso8601(epoch_ms, out);
+}
+
+/// [`write_iso8601`] in Rust; years past 9999 as `toISOString` writes them
+/// (`+010000-01-01T00:00:00.000Z`).
+#[cfg(not(all(feature = "pkg", target_arch = "wasm32")))]
+pub(crate) fn rust_iso8601(epoch_ms: u64, out: &mut String) {
     let ms = epoch_ms % 1000;
     let secs = epoch_ms / 1000;
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days as i64);
-    push_num(out, y as u64, 4);
+    if y > 9999 {
+        out.push('+');
+        push_num(out, y as u64, 6);
+    } else {
+        push_num(out, y as u64, 4);
+    }
     out.push('-');
     push_num(out, m as u64, 2);
     out.push('-');
@@ -35,6 +49,7 @@ pub fn write_iso8601(epoch_ms: u64, out: &mut String) {
     out.push('Z');
 }
 
+#[cfg(not(all(feature = "pkg", target_arch = "wasm32")))]
 fn push_num(out: &mut String, value: u64, width: usize) {
     let mut buf = [b'0'; 20];
     let mut n = value;
@@ -57,6 +72,7 @@ fn push_num(out: &mut String, value: u64, width: usize) {
 }
 
 /// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
+#[cfg(not(all(feature = "pkg", target_arch = "wasm32")))]
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);

@@ -236,6 +236,48 @@ describe('identity interoperates with analytics.js', () => {
     assert.equal(after.anonymousId, afterReset.user.anonymousId);
   });
 
+  it('attribute arithmetic and typed attributes convert numbers and dates exactly as JavaScript does', { timeout: 30_000 }, async (t) => {
+    // Values a Rust float parser and writer without the standard library's get
+    // wrong in the last digits (or past the largest double): the shipped module
+    // takes JavaScript's own conversions (src/core/platform.rs).
+    const { page } = await freshPage(t);
+    await initSegflow(page, { writeKey: KEY, apiHost: collector.apiHost });
+    const changes = {
+      a: { add: '4.35679e+200' },
+      b: { add: 1.7976931348623157e308 },
+      c: { add: 9.999999999999999e22 },
+      d: { set: 1795896102396, data_type: 'datetime' },
+      e: { set: '1.2345678901234567e300', data_type: 'number' },
+      f: { add: 0.1 },
+      g: { set: 253402300800000, data_type: 'datetime' },
+    };
+    const expected = {
+      a: 4.35679e200,
+      b: 1.7976931348623157e308,
+      c: 9.999999999999999e22,
+      d: '2026-11-28T20:01:42.396Z',
+      e: 1.2345678901234567e300,
+      f: 0.30000000000000004,
+      g: '+010000-01-01T00:00:00.000Z',
+    };
+    const traits = await page.evaluate((changes) => {
+      window.segflow.identify('numbers-user', { f: 0.2 });
+      window.segflow.updateUser(changes);
+      return window.segflow.user().traits;
+    }, changes);
+    assert.deepEqual(traits, expected);
+    // Beyond what a Date holds, a datetime is refused, and nothing changes.
+    const refused = await page.evaluate(() => {
+      try { window.segflow.updateUser({ h: { set: 8.64e15 + 1, data_type: 'datetime' } }); } catch (e) { return e.code; }
+      return null;
+    });
+    assert.equal(refused, 'invalid_argument');
+    await flush(page);
+    const events = await collector.waitForEvents({ userId: 'numbers-user', type: 'identify' }, 2);
+    assert.deepEqual(events.at(-1).traits, expected, 'Segment gets the same values');
+    assert.match(events.at(-1).timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
   it('refuses invalid calls with a coded Error and changes nothing', { timeout: 30_000 }, async (t) => {
     const { context, page } = await freshPage(t);
 
