@@ -62,11 +62,12 @@ export const arg = (i) => args[i];
 /// The module's exports (once it is instantiated).
 export const exports = () => wasm;
 
-// Writes the ASCII text `s` (at most 32 characters) at `p`; its length.
+// Writes the text `s` into the module's 32-byte buffer at `p` (staged and
+// copied as `take` does) when it fits; its byte length.
 const put = (s, p) => {
-  const m = memory();
-  for (let i = 0; i < s.length && i < 32; i++) m[(p >>> 0) + i] = s.charCodeAt(i);
-  return s.length;
+  const n = stage(s);
+  if (n <= 32) common.take(p);
+  return n;
 };
 
 // The imports both modules use.
